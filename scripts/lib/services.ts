@@ -1,0 +1,311 @@
+// Starts real Postgres and RabbitMQ natively (no Docker engine on these machines), on free
+// ports, in temporary folders, and stops them again. Used by `npm test`, the demo and the benchmark.
+import { execFile as execFileCb, execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFile = promisify(execFileCb);
+const isRoot = process.getuid?.() === 0;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function ownedBy(user: string, path: string): void {
+  if (!existsSync(path)) mkdirSync(path, { recursive: true });
+  if (!isRoot) return;
+  const uid = Number(execFileSync('id', ['-u', user]).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
+  chownSync(path, uid, gid);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (processAlive(pid)) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not exit within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').split('\n')[0]?.trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------- Postgres
+
+function postgresBinDir(): string {
+  const candidates = ['/usr/lib/postgresql'];
+  for (const base of candidates) {
+    if (!existsSync(base)) continue;
+    const versions = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin', 'initdb')));
+    versions.sort((a, b) => Number(b) - Number(a));
+    if (versions[0]) return join(base, versions[0], 'bin');
+  }
+  try {
+    const initdb = execFileSync('sh', ['-c', 'command -v initdb']).toString().trim();
+    if (initdb) return initdb.replace(/\/initdb$/, '');
+  } catch {
+    // fall through to the clear error below
+  }
+  throw new Error('Postgres server binaries (initdb, pg_ctl) not found: apt-get install postgresql');
+}
+
+/** Runs a Postgres tool as the `postgres` OS user when we are root (initdb refuses root). */
+async function runAsPostgres(bin: string, args: string[]): Promise<void> {
+  if (!isRoot) {
+    await execFile(bin, args);
+    return;
+  }
+  const quoted = [bin, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  await execFile('su', ['postgres', '-s', '/bin/sh', '-c', quoted]);
+}
+
+export interface PostgresOptions {
+  /** Trade durability for speed (tests): fsync and synchronous commit off. */
+  fast?: boolean;
+}
+
+export class PostgresServer {
+  readonly port: number;
+  readonly dir: string;
+  private readonly bin = postgresBinDir();
+  private readonly fast: boolean;
+
+  private constructor(dir: string, port: number, fast: boolean) {
+    this.dir = dir;
+    this.port = port;
+    this.fast = fast;
+  }
+
+  /** A server started by another process (the test runner), described by `describe()`. */
+  static attach(described: { dir: string; port: number; fast: boolean }): PostgresServer {
+    return new PostgresServer(described.dir, described.port, described.fast);
+  }
+
+  describe(): { dir: string; port: number; fast: boolean } {
+    return { dir: this.dir, port: this.port, fast: this.fast };
+  }
+
+  static async start(options: PostgresOptions = {}): Promise<PostgresServer> {
+    const dir = mkdtempSync(join(tmpdir(), 'eco-pg-'));
+    ownedBy('postgres', dir);
+    const server = new PostgresServer(dir, await freePort(), options.fast ?? false);
+    await runAsPostgres(join(server.bin, 'initdb'), ['-D', server.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+    await server.startProcess();
+    return server;
+  }
+
+  get dataDir(): string {
+    return join(this.dir, 'data');
+  }
+
+  /** Connection URL for a database on this server. */
+  url(database = 'postgres'): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/${database}`;
+  }
+
+  async startProcess(): Promise<void> {
+    const settings = [`-p ${this.port}`, `-k ${this.dir}`, '-c listen_addresses=127.0.0.1', '-c max_connections=300'];
+    if (this.fast) settings.push('-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off');
+    await runAsPostgres(join(this.bin, 'pg_ctl'), ['-D', this.dataDir, '-l', join(this.dir, 'postgres.log'), '-w', '-t', '60', '-o', settings.join(' '), 'start']);
+  }
+
+  get pid(): number | undefined {
+    return readPid(join(this.dataDir, 'postmaster.pid'));
+  }
+
+  /** Fast shutdown (SIGINT): rolls back open transactions, then exits. */
+  async stopProcess(signal: NodeJS.Signals = 'SIGINT'): Promise<void> {
+    const pid = this.pid;
+    if (!pid || !processAlive(pid)) return;
+    process.kill(pid, signal);
+    await waitForExit(pid, 30_000);
+  }
+
+  async restart(): Promise<void> {
+    await this.stopProcess();
+    await this.startProcess();
+  }
+
+  async stop(): Promise<void> {
+    await this.stopProcess();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  stopSync(): void {
+    const pid = this.pid;
+    if (pid && processAlive(pid)) process.kill(pid, 'SIGINT');
+  }
+}
+
+// ---------------------------------------------------------------- RabbitMQ
+
+function rabbitBin(tool: 'rabbitmq-server' | 'rabbitmqctl'): string {
+  // As root the Debian wrappers in /usr/sbin switch to the rabbitmq user (and its Erlang cookie).
+  const path = isRoot ? `/usr/sbin/${tool}` : `/usr/lib/rabbitmq/bin/${tool}`;
+  if (!existsSync(path)) throw new Error(`${path} not found: apt-get install rabbitmq-server`);
+  return path;
+}
+
+export class RabbitServer {
+  readonly port: number;
+  readonly dir: string;
+  readonly nodename: string;
+  private readonly distPort: number;
+
+  private constructor(dir: string, port: number, distPort: number) {
+    this.dir = dir;
+    this.port = port;
+    this.distPort = distPort;
+    this.nodename = `eco-${port}@localhost`;
+  }
+
+  static attach(described: { dir: string; port: number; distPort: number }): RabbitServer {
+    return new RabbitServer(described.dir, described.port, described.distPort);
+  }
+
+  describe(): { dir: string; port: number; distPort: number } {
+    return { dir: this.dir, port: this.port, distPort: this.distPort };
+  }
+
+  static async start(): Promise<RabbitServer> {
+    const dir = mkdtempSync(join(tmpdir(), 'eco-rabbit-'));
+    const server = new RabbitServer(dir, await freePort(), await freePort());
+    for (const sub of ['', 'mnesia', 'log']) ownedBy(isRoot ? 'rabbitmq' : userInfo().username, join(dir, sub));
+    writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
+    if (isRoot) ownedBy('rabbitmq', join(dir, 'enabled_plugins'));
+    await server.startProcess();
+    return server;
+  }
+
+  private get env(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      RABBITMQ_MNESIA_BASE: join(this.dir, 'mnesia'),
+      RABBITMQ_LOG_BASE: join(this.dir, 'log'),
+      RABBITMQ_PID_FILE: join(this.dir, 'mnesia', 'rabbit.pid'),
+      RABBITMQ_ENABLED_PLUGINS_FILE: join(this.dir, 'enabled_plugins'),
+      RABBITMQ_NODENAME: this.nodename,
+      RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+      RABBITMQ_NODE_PORT: String(this.port),
+      RABBITMQ_DIST_PORT: String(this.distPort),
+    };
+  }
+
+  /** AMQP URL for a vhost (the default `/` when none is named); guest works from 127.0.0.1. */
+  url(vhost = '/', user = 'guest', password = 'guest'): string {
+    return `amqp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${this.port}/${encodeURIComponent(vhost)}`;
+  }
+
+  get pid(): number | undefined {
+    return readPid(join(this.dir, 'mnesia', 'rabbit.pid'));
+  }
+
+  async ctl(...args: string[]): Promise<string> {
+    const { stdout } = await execFile(rabbitBin('rabbitmqctl'), ['-q', '-n', this.nodename, ...args], { env: this.env, cwd: this.dir });
+    return stdout;
+  }
+
+  async startProcess(): Promise<void> {
+    await execFile(rabbitBin('rabbitmq-server'), ['-detached'], { env: this.env, cwd: this.dir });
+    // await_startup fails at once until the node has registered with epmd: retry until it answers.
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      try {
+        await this.ctl('await_startup', '--timeout', '60');
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw new Error(`RabbitMQ did not start: ${String(error)}`);
+        await sleep(250);
+      }
+    }
+  }
+
+  async addVhost(vhost: string): Promise<void> {
+    await this.ctl('add_vhost', vhost);
+    await this.ctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
+  }
+
+  async stopProcess(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const pid = this.pid;
+    if (!pid || !processAlive(pid)) return;
+    process.kill(pid, signal);
+    await waitForExit(pid, 60_000);
+  }
+
+  async restart(): Promise<void> {
+    await this.stopProcess();
+    await this.startProcess();
+  }
+
+  async stop(): Promise<void> {
+    await this.stopProcess();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  stopSync(): void {
+    const pid = this.pid;
+    if (pid && processAlive(pid)) process.kill(pid, 'SIGTERM');
+  }
+}
+
+/** Starts both services; stops them when the process exits, however it exits. */
+/** Set by the test runner so that test files (child processes) reach the services it started. */
+export const SERVICES_ENV = 'ECO_TEST_SERVICES';
+
+export function servicesFromEnv(): { postgres: PostgresServer; rabbit: RabbitServer } {
+  const described = process.env[SERVICES_ENV];
+  if (!described) throw new Error(`${SERVICES_ENV} is not set: run the tests with npm test, which starts Postgres and RabbitMQ`);
+  const parsed = JSON.parse(described) as { postgres: Parameters<typeof PostgresServer.attach>[0]; rabbit: Parameters<typeof RabbitServer.attach>[0] };
+  return { postgres: PostgresServer.attach(parsed.postgres), rabbit: RabbitServer.attach(parsed.rabbit) };
+}
+
+export async function startServices(options: PostgresOptions = {}): Promise<{ postgres: PostgresServer; rabbit: RabbitServer; stop: () => Promise<void> }> {
+  const [postgres, rabbit] = await Promise.all([PostgresServer.start(options), RabbitServer.start()]);
+  const stopSync = () => {
+    postgres.stopSync();
+    rabbit.stopSync();
+  };
+  process.once('exit', stopSync);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      stopSync();
+      process.exit(130);
+    });
+  }
+  return {
+    postgres,
+    rabbit,
+    stop: async () => {
+      process.off('exit', stopSync);
+      await Promise.all([postgres.stop(), rabbit.stop()]);
+    },
+  };
+}

@@ -1,0 +1,90 @@
+// SQL for both certificate tables: issued here (exporting side) and received (importing side).
+import type { Queryable } from '../db/index.ts';
+import type { Certificate } from './schema.ts';
+
+export type CertificateStatus = 'valid' | 'replaced' | 'cancelled';
+
+export type VersionRow = {
+  issuer: string;
+  number: string;
+  version: number;
+  kind: string;
+  agreement: string | null;
+  status: CertificateStatus;
+  dataset: Certificate;
+  jws: string;
+  at: Date;
+  counterparty: string;
+};
+
+export async function insertIssued(
+  client: Queryable,
+  row: { certificate: Certificate; importingParty: string; messageId: string; idempotencyKey?: string },
+): Promise<void> {
+  const c = row.certificate;
+  await client.query(
+    `INSERT INTO certificates (number, version, kind, agreement, importing_party, dataset, message_id, idempotency_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [c.number, c.version, c.kind, c.agreement ?? null, row.importingParty, JSON.stringify(c), row.messageId, row.idempotencyKey ?? null],
+  );
+}
+
+export async function findIssuedByIdempotencyKey(
+  db: Queryable,
+  key: string,
+): Promise<{ number: string; version: number; recipient: string; messageId: string } | undefined> {
+  const { rows } = await db.query<{ number: string; version: number; recipient: string; messageId: string }>(
+    'SELECT number, version, importing_party AS recipient, message_id AS "messageId" FROM certificates WHERE idempotency_key = $1',
+    [key],
+  );
+  return rows[0];
+}
+
+/** Every version issued here under `number`, newest first, with the signed bytes sent for each. */
+export async function issuedVersions(db: Queryable, issuer: string, number: string): Promise<VersionRow[]> {
+  const { rows } = await db.query<VersionRow>(
+    `SELECT $2::text AS issuer, c.number, c.version, c.kind, c.agreement, c.status, c.dataset, o.body AS jws,
+            c.created_at AS at, c.importing_party AS counterparty
+       FROM certificates c JOIN outbox o ON o.id = c.message_id
+      WHERE c.number = $1 ORDER BY c.version DESC`,
+    [number, issuer],
+  );
+  return rows;
+}
+
+/** Every version received under `number` (from one issuer, or all), newest first. */
+export async function receivedVersions(db: Queryable, number: string, issuer?: string): Promise<VersionRow[]> {
+  const { rows } = await db.query<VersionRow>(
+    `SELECT issuer_party AS issuer, number, version, kind, agreement, status, dataset, jws, received_at AS at,
+            issuer_party AS counterparty
+       FROM received_certificates
+      WHERE number = $1 AND ($2::text IS NULL OR issuer_party = $2)
+      ORDER BY issuer_party, version DESC`,
+    [number, issuer ?? null],
+  );
+  return rows;
+}
+
+export type ReceiveOutcome = 'stored' | 'duplicate' | 'conflict';
+
+/**
+ * Stores a received version. The same issuer, number and version again is a duplicate when the
+ * content is the same (jsonb equality ignores key order and spacing) and a conflict otherwise.
+ */
+export async function insertReceived(
+  client: Queryable,
+  row: { issuer: string; certificate: Certificate; rawDataset: unknown; jws: string; messageId: string },
+): Promise<ReceiveOutcome> {
+  const c = row.certificate;
+  const inserted = await client.query(
+    `INSERT INTO received_certificates (issuer_party, number, version, kind, agreement, dataset, jws, message_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+    [row.issuer, c.number, c.version, c.kind, c.agreement ?? null, JSON.stringify(row.rawDataset), row.jws, row.messageId],
+  );
+  if (inserted.rowCount === 1) return 'stored';
+  const { rows } = await client.query<{ same: boolean }>(
+    'SELECT dataset = $4::jsonb AS same FROM received_certificates WHERE issuer_party = $1 AND number = $2 AND version = $3',
+    [row.issuer, c.number, c.version, JSON.stringify(row.rawDataset)],
+  );
+  return rows[0]?.same ? 'duplicate' : 'conflict';
+}

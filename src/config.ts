@@ -1,0 +1,65 @@
+// Environment -> typed configuration, validated once at start. Every variable is listed in the README.
+import { z } from 'zod';
+import { partyIdSchema } from './exchange/party.ts';
+
+const roles = ['api', 'relay', 'consumer'] as const;
+export type Role = (typeof roles)[number];
+
+const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const envSchema = z.object({
+  PARTY_ID: partyIdSchema,
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+  AMQP_URL: z.string().regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL'),
+  ROLE: z
+    .string()
+    .default('all')
+    .transform((value) => (value === 'all' ? [...roles] : value.split(',').map((r) => r.trim())))
+    .pipe(z.array(z.enum(roles)).min(1)),
+  HTTP_HOST: z.string().default('127.0.0.1'),
+  HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SENT_AT_WINDOW_SECONDS: int(24 * 3600),
+  RELAY_BATCH_SIZE: int(200),
+  RELAY_POLL_MS: int(1000),
+  RELAY_LEASE_SECONDS: int(30),
+  CONFIRM_TIMEOUT_MS: int(10_000),
+  CONSUMER_PREFETCH: int(100),
+  DATABASE_POOL_SIZE: int(10),
+});
+
+export type Config = {
+  partyId: string;
+  databaseUrl: string;
+  amqpUrl: string;
+  roles: Role[];
+  http: { host: string; port: number };
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  sentAtWindowSeconds: number;
+  relay: { batchSize: number; pollMs: number; leaseSeconds: number; confirmTimeoutMs: number };
+  consumer: { prefetch: number };
+  databasePoolSize: number;
+};
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.') || '(env)'}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    partyId: e.PARTY_ID,
+    databaseUrl: e.DATABASE_URL,
+    amqpUrl: e.AMQP_URL,
+    roles: e.ROLE,
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    logLevel: e.LOG_LEVEL,
+    sentAtWindowSeconds: e.SENT_AT_WINDOW_SECONDS,
+    relay: { batchSize: e.RELAY_BATCH_SIZE, pollMs: e.RELAY_POLL_MS, leaseSeconds: e.RELAY_LEASE_SECONDS, confirmTimeoutMs: e.CONFIRM_TIMEOUT_MS },
+    consumer: { prefetch: e.CONSUMER_PREFETCH },
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+  };
+}

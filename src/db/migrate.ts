@@ -1,0 +1,38 @@
+// Applies the numbered plain SQL files in migrations/ once each, in order, under an advisory lock
+// so that several processes starting together do not race.
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { Db } from './index.ts';
+
+const migrationsDir = fileURLToPath(new URL('../../migrations/', import.meta.url));
+const LOCK_ID = 0x6563_6f31; // "eco1"
+
+export async function migrate(pool: Db): Promise<string[]> {
+  const files = (await readdir(migrationsDir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [LOCK_ID]);
+    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+    const { rows } = await client.query<{ name: string }>('SELECT name FROM schema_migrations');
+    const applied = new Set(rows.map((r) => r.name));
+    const newlyApplied: string[] = [];
+    for (const file of files) {
+      if (applied.has(file)) continue;
+      const sql = await readFile(migrationsDir + file, 'utf8');
+      await client.query('BEGIN');
+      try {
+        await client.query(sql);
+        await client.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw new Error(`migration ${file} failed: ${(error as Error).message}`);
+      }
+      newlyApplied.push(file);
+    }
+    return newlyApplied;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [LOCK_ID]).catch(() => {});
+    client.release();
+  }
+}

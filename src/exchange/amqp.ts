@@ -1,0 +1,93 @@
+// AMQP 0-9-1 transport as PROFILE.md fixes it: the inbox topology and confirmed publishing.
+import amqp from 'amqplib';
+import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
+import { once } from 'node:events';
+
+export const INBOUND_EXCHANGE = 'eco.inbound';
+export const INBOUND_QUEUE = 'eco.inbound';
+export const DEAD_EXCHANGE = 'eco.dead';
+export const DEAD_QUEUE = 'eco.dead';
+
+/** Nagle off: with it on, every publish -> confirm round trip waits ~44 ms. */
+export async function connect(url: string, name: string): Promise<ChannelModel> {
+  const connection = await amqp.connect(url, { noDelay: true, clientProperties: { connection_name: name } });
+  // Without a listener an 'error' event would take the process down; 'close' follows and is handled by owners.
+  connection.on('error', () => {});
+  return connection;
+}
+
+/** Declares our own inbox: what peers publish to and what our consumer reads. Idempotent. */
+export async function declareInbox(channel: ConfirmChannel, ownPartyId: string): Promise<void> {
+  await channel.assertExchange(DEAD_EXCHANGE, 'fanout', { durable: true });
+  await channel.assertQueue(DEAD_QUEUE, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  await channel.bindQueue(DEAD_QUEUE, DEAD_EXCHANGE, '');
+  await channel.assertExchange(INBOUND_EXCHANGE, 'direct', { durable: true });
+  await channel.assertQueue(INBOUND_QUEUE, {
+    durable: true,
+    arguments: { 'x-queue-type': 'quorum', 'x-dead-letter-exchange': DEAD_EXCHANGE },
+  });
+  await channel.bindQueue(INBOUND_QUEUE, INBOUND_EXCHANGE, ownPartyId);
+}
+
+export class PublishError extends Error {
+  constructor(
+    readonly reason: 'unroutable' | 'nacked' | 'timeout' | 'connection',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Publishes on a confirm channel and settles only on the broker's answer: resolves on ack, rejects
+ * on nack, on a mandatory message returned as unroutable, on channel loss, or after `timeoutMs`
+ * (confirms can hang when a broker dies). The broker sends basic.return before the basic.ack of
+ * the same message, so a returned message is known by the time its ack arrives.
+ */
+export class ConfirmPublisher {
+  private readonly returned = new Set<string>();
+  private drained: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    readonly channel: ConfirmChannel,
+    private readonly timeoutMs: number,
+    private readonly connection?: ChannelModel,
+  ) {
+    channel.on('return', (message) => {
+      if (typeof message.properties.messageId === 'string') this.returned.add(message.properties.messageId);
+    });
+    channel.on('error', () => {});
+    channel.on('close', () => {
+      this.closed = true;
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Closes the channel, and the connection when this publisher owns it. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await (this.connection ?? this.channel).close().catch(() => {});
+  }
+
+  async publish(exchange: string, routingKey: string, body: Buffer, options: Options.Publish & { messageId: string }): Promise<void> {
+    await this.drained;
+    if (this.closed) throw new PublishError('connection', 'channel closed');
+    const confirmed = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new PublishError('timeout', `no confirm within ${this.timeoutMs} ms`)), this.timeoutMs);
+      const ok = this.channel.publish(exchange, routingKey, body, options, (error) => {
+        clearTimeout(timer);
+        const wasReturned = this.returned.delete(options.messageId);
+        if (error) reject(new PublishError(this.closed ? 'connection' : 'nacked', this.closed ? 'channel closed before confirm' : 'broker nacked the message'));
+        else if (wasReturned) reject(new PublishError('unroutable', `no queue bound for routing key ${routingKey} on ${exchange}`));
+        else resolve();
+      });
+      // Wait for 'drain' before the next publish; a closing channel ends the wait too.
+      if (!ok) this.drained = Promise.race([once(this.channel, 'drain'), once(this.channel, 'close')]).catch(() => {});
+    });
+    await confirmed;
+  }
+}

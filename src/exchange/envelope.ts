@@ -1,0 +1,44 @@
+// The signed envelope every message carries (PROFILE.md, "Body: a signed envelope").
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { partyIdSchema } from './party.ts';
+
+export const PROFILE_VERSION = 'eco/1.0';
+
+export const messageTypes = [
+  'certificate.issued',
+  'certificate.replaced',
+  'certificate.cancelled',
+  'certificate.utilized',
+  'verification.requested',
+  'verification.answered',
+  'certificate.requested',
+  'receipt',
+] as const;
+export type MessageType = (typeof messageTypes)[number];
+
+/** Only the members the receiver needs before it can trust anything; the body is checked per type. */
+export const envelopeSchema = z.object({
+  profile: z.string(),
+  id: z.uuid(),
+  type: z.enum(messageTypes),
+  from: partyIdSchema,
+  to: partyIdSchema,
+  sentAt: z.iso.datetime({ offset: true }),
+  inReplyTo: z.uuid().optional(),
+  body: z.record(z.string(), z.unknown()),
+});
+export type Envelope = z.infer<typeof envelopeSchema>;
+
+export function buildEnvelope(fields: { type: MessageType; from: string; to: string; body: Record<string, unknown>; inReplyTo?: string }): Envelope {
+  return {
+    profile: PROFILE_VERSION,
+    id: randomUUID(),
+    type: fields.type,
+    from: fields.from,
+    to: fields.to,
+    sentAt: new Date().toISOString(),
+    ...(fields.inReplyTo ? { inReplyTo: fields.inReplyTo } : {}),
+    body: fields.body,
+  };
+}

@@ -1,0 +1,68 @@
+// JOSE for the wire (RFC 7515 compact JWS), with node-jose.
+import jose from 'node-jose';
+
+export const JWS_TYP = 'eco+jws';
+/** Signature algorithms we accept from peers (PROFILE: ES256 required, PS256 and EdDSA allowed). */
+export const ACCEPTED_ALGS = ['ES256', 'PS256', 'EdDSA'];
+
+export type Jwk = Record<string, unknown> & { kty: string; kid: string };
+export type Jwks = { keys: Jwk[] };
+export type SigningKey = jose.JWK.Key;
+export type PeerKeys = jose.JWK.KeyStore;
+
+export async function generateSigningKey(): Promise<SigningKey> {
+  return jose.JWK.createKey('EC', 'P-256', { alg: 'ES256', use: 'sig' });
+}
+
+export async function importKey(jwk: Jwk): Promise<SigningKey> {
+  return jose.JWK.asKey(jwk);
+}
+
+/** A peer's public keys; throws on a malformed JWKS. */
+export async function importJwks(jwks: Jwks): Promise<PeerKeys> {
+  return jose.JWK.asKeyStore(jwks);
+}
+
+export async function sign(payload: unknown, key: SigningKey): Promise<string> {
+  const fields = { alg: String(key.alg), kid: key.kid, typ: JWS_TYP };
+  const jws = await jose.JWS.createSign({ format: 'compact', fields }, key).update(Buffer.from(JSON.stringify(payload))).final();
+  return String(jws);
+}
+
+export type JwsHeader = { alg?: unknown; kid?: unknown; typ?: unknown };
+export type DecodedJws = { header: JwsHeader; payload: unknown };
+
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/**
+ * Reads header and payload WITHOUT verifying: the receiver needs `from` and `kid` to know whose
+ * keys to verify with. Returns undefined when the text is not a compact JWS with JSON parts.
+ */
+export function decodeUnverified(text: string): DecodedJws | undefined {
+  if (!COMPACT_JWS.test(text)) return undefined;
+  const [header, payload] = text.split('.');
+  try {
+    const parsedHeader: unknown = JSON.parse(Buffer.from(header!, 'base64url').toString('utf8'));
+    const parsedPayload: unknown = JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8'));
+    if (typeof parsedHeader !== 'object' || parsedHeader === null || Array.isArray(parsedHeader)) return undefined;
+    return { header: parsedHeader as JwsHeader, payload: parsedPayload };
+  } catch {
+    return undefined;
+  }
+}
+
+export function hasKey(keys: PeerKeys, kid: string): boolean {
+  return keys.get(kid) !== null && keys.get(kid) !== undefined;
+}
+
+/** True when `jws` carries a valid signature by the key `kid` of `keys` with an accepted algorithm. */
+export async function verify(jws: string, keys: PeerKeys, kid: string): Promise<boolean> {
+  const key = keys.get(kid);
+  if (!key) return false;
+  try {
+    await jose.JWS.createVerify(key, { algorithms: ACCEPTED_ALGS }).verify(jws);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,78 @@
+// One gateway: the roles named by config (api, relay, consumer) over one pool, one peer directory.
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { CertificateService, certificateRoutes } from './certificates/index.ts';
+import type { Config } from './config.ts';
+import { createPool, migrate, type Db } from './db/index.ts';
+import { buildApp } from './http/app.ts';
+import { Consumer } from './inbound/index.ts';
+import { OwnKeys } from './keys/index.ts';
+import { keyRoutes } from './keys/routes.ts';
+import { Relay } from './outbound/index.ts';
+import { PeerDirectory } from './peers/index.ts';
+import { peerRoutes } from './peers/routes.ts';
+
+export type Gateway = {
+  config: Config;
+  db: Db;
+  log: Logger;
+  app?: FastifyInstance;
+  relay?: Relay;
+  consumer?: Consumer;
+  peers: PeerDirectory;
+  keys: OwnKeys;
+  certificates: CertificateService;
+  /** Base URL of the HTTP API once listening. */
+  url?: string;
+  stop: () => Promise<void>;
+};
+
+export function createLogger(config: Pick<Config, 'logLevel' | 'partyId'>): Logger {
+  return pino({ level: config.logLevel, base: { party: config.partyId } });
+}
+
+/** Migrates, makes the first signing key if needed, and starts the configured roles. */
+export async function startGateway(config: Config, log: Logger = createLogger(config)): Promise<Gateway> {
+  const db = createPool(config.databaseUrl, config.databasePoolSize);
+  await migrate(db);
+  const keys = new OwnKeys(db);
+  await keys.ensureSigningKey();
+  const peers = new PeerDirectory(db);
+  const certificates = new CertificateService(db, config.partyId, keys, peers);
+  const gateway: Gateway = { config, db, log, peers, keys, certificates, stop: async () => {} };
+
+  if (config.roles.includes('consumer')) {
+    gateway.consumer = new Consumer(db, peers, { partyId: config.partyId, amqpUrl: config.amqpUrl, prefetch: config.consumer.prefetch, sentAtWindowSeconds: config.sentAtWindowSeconds }, log.child({ role: 'consumer' }));
+    await gateway.consumer.start();
+  }
+  if (config.roles.includes('relay')) {
+    gateway.relay = new Relay(db, peers, { partyId: config.partyId, databaseUrl: config.databaseUrl, ...config.relay }, log.child({ role: 'relay' }));
+    await gateway.relay.start();
+  }
+  if (config.roles.includes('api')) {
+    const app = await buildApp({
+      logger: log.child({ role: 'api' }),
+      partyId: config.partyId,
+      routes: [
+        (a) => certificateRoutes(a, { certificates }),
+        (a) => peerRoutes(a, { peers }),
+        (a) => keyRoutes(a, { keys }),
+        async (a) => {
+          a.get('/health', { schema: { tags: ['health'], summary: 'Liveness' } }, async () => ({ status: 'ok', party: config.partyId }));
+        },
+      ],
+    });
+    const address = await app.listen({ host: config.http.host, port: config.http.port });
+    gateway.app = app;
+    gateway.url = address.replace('0.0.0.0', '127.0.0.1');
+  }
+
+  gateway.stop = async () => {
+    await gateway.app?.close();
+    await gateway.relay?.stop();
+    await gateway.consumer?.stop();
+    await db.end();
+  };
+  log.info({ roles: config.roles, url: gateway.url }, 'gateway started');
+  return gateway;
+}

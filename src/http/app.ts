@@ -1,0 +1,74 @@
+// The fastify app factory: zod validation, problem+json errors, OpenAPI. Routes come from modules.
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import { HttpProblem, problemType, type FieldError } from './problem.ts';
+
+export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export async function buildApp(options: { logger: Logger; partyId: string; routes: RoutePlugin[] }): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: MAX_BODY_BYTES, disableRequestLogging: true });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  // Registered before the routes, or they would be missing from the document.
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'e-CO gateway',
+        version: '0.1.0',
+        description:
+          'Exchange of electronic Certificates of Origin between two customs/issuing authorities (WCO Interconnectivity Framework, Push model). ' +
+          'Gateway-to-gateway traffic goes over AMQP as PROFILE.md fixes it; this is the REST API for back-offices, customs systems and operators.',
+      },
+      tags: [
+        { name: 'certificates', description: 'issue and look up certificates of origin' },
+        { name: 'admin', description: 'operators: peers' },
+        { name: 'keys', description: 'public keys' },
+        { name: 'health', description: 'liveness' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const problem = toProblem(error);
+    if (problem.status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
+    return reply.code(problem.status).type('application/problem+json').send(problem.toBody());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const problem = new HttpProblem(404, 'not-found', 'Not found', `no route ${request.method} ${request.url.split('?')[0]}`);
+    return reply.code(404).type('application/problem+json').send(problem.toBody());
+  });
+
+  for (const routes of options.routes) await app.register(routes);
+  return app;
+}
+
+function toProblem(error: FastifyError): HttpProblem {
+  if (error instanceof HttpProblem) return error;
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const where = error.validationContext ?? 'body';
+    const errors: FieldError[] = error.validation.map((v) => ({
+      pointer: where === 'body' ? v.instancePath : `/${where}${v.instancePath}`,
+      detail: v.message ?? 'is invalid',
+    }));
+    return new HttpProblem(400, 'validation', 'Invalid request', `the request ${where} is not valid (${errors.length} error${errors.length === 1 ? '' : 's'})`, errors);
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) return new HttpProblem(status, error.code?.toLowerCase().replace(/_/g, '-') ?? 'bad-request', 'Bad request', error.message);
+  return new HttpProblem(500, 'internal', 'Internal error', 'the gateway could not complete the request; it has been logged');
+}
+
+export { problemType };

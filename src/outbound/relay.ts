@@ -1,0 +1,167 @@
+// Outbox -> peers' brokers. Rows are claimed with FOR UPDATE SKIP LOCKED and leased (next_attempt_at
+// moved ahead), so several relays share the work and a relay that dies only delays its rows.
+// A row counts as sent only after the peer's broker confirmed it.
+import type { Logger } from 'pino';
+import pg from 'pg';
+import type { Db } from '../db/index.ts';
+import { ConfirmPublisher, connect, INBOUND_EXCHANGE, PublishError } from '../exchange/amqp.ts';
+import type { PeerDirectory } from '../peers/index.ts';
+import { OUTBOX_CHANNEL } from './outbox.ts';
+
+export type RelayOptions = {
+  partyId: string;
+  batchSize: number;
+  pollMs: number;
+  leaseSeconds: number;
+  confirmTimeoutMs: number;
+  databaseUrl: string;
+};
+
+type ClaimedRow = { id: string; peer: string; type: string; body: string; attempts: number };
+
+/** Exponential backoff with jitter: 1 s, 2 s, 4 s ... capped at 5 minutes, each 50-100 % of that. */
+export function backoffMs(attempts: number): number {
+  const ceiling = Math.min(300_000, 1000 * 2 ** Math.max(0, attempts - 1));
+  return Math.round(ceiling * (0.5 + Math.random() * 0.5));
+}
+
+export class Relay {
+  private readonly publishers = new Map<string, Promise<ConfirmPublisher>>();
+  private running = false;
+  private wake?: () => void;
+  private listener?: pg.Client;
+  private loop?: Promise<void>;
+
+  constructor(
+    private readonly db: Db,
+    private readonly peers: PeerDirectory,
+    private readonly options: RelayOptions,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.running = true;
+    await this.listen();
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+    await this.listener?.end().catch(() => {});
+    for (const publisher of this.publishers.values()) {
+      await publisher.then((p) => p.close()).catch(() => {});
+    }
+    this.publishers.clear();
+  }
+
+  /** LISTEN on a dedicated connection so a commit anywhere wakes us; polling covers a lost listener. */
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.options.databaseUrl });
+    client.on('error', () => {
+      this.listener = undefined;
+    });
+    client.on('notification', () => this.wake?.());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+      this.listener = client;
+    } catch (error) {
+      this.log.warn({ err: error }, 'outbox listener unavailable; polling only');
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let claimed = 0;
+      try {
+        if (!this.listener) await this.listen();
+        claimed = await this.relayBatch();
+      } catch (error) {
+        this.log.error({ err: error }, 'relay batch failed');
+      }
+      if (claimed === 0 && this.running) await this.idle();
+    }
+  }
+
+  private idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.options.pollMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  /** Claims one batch of due rows, publishes them, records the outcome. Returns how many it claimed. */
+  async relayBatch(): Promise<number> {
+    const { rows } = await this.db.query<ClaimedRow>(
+      `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
+       WHERE id IN (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= now()
+                    ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+       RETURNING id, peer, type, body, attempts`,
+      [this.options.batchSize, this.options.leaseSeconds],
+    );
+    if (rows.length === 0) return 0;
+    const outcomes = await Promise.all(rows.map((row) => this.publish(row).then(() => undefined, (error: Error) => error)));
+    const sent = rows.filter((_, i) => !outcomes[i]).map((r) => r.id);
+    if (sent.length) {
+      await this.db.query("UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL WHERE id = ANY($1) AND status = 'queued'", [sent]);
+    }
+    for (const [i, row] of rows.entries()) {
+      const error = outcomes[i];
+      if (!error) continue;
+      const delay = backoffMs(row.attempts);
+      this.log.warn({ messageId: row.id, peer: row.peer, type: row.type, attempts: row.attempts, retryInMs: delay, err: error.message }, 'publish failed; will retry');
+      await this.db.query('UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3 WHERE id = $1', [row.id, delay / 1000, error.message]);
+    }
+    for (const row of rows) if (sent.includes(row.id)) this.log.info({ messageId: row.id, peer: row.peer, type: row.type }, 'message sent');
+    return rows.length;
+  }
+
+  private async publish(row: ClaimedRow): Promise<void> {
+    const peer = await this.peers.find(row.peer);
+    if (!peer) throw new Error(`peer ${row.peer} is not registered`);
+    if (peer.status !== 'active') throw new Error(`peer ${row.peer} is suspended`);
+    const publisher = await this.publisherFor(peer.amqpUrl);
+    try {
+      await publisher.publish(INBOUND_EXCHANGE, row.peer, Buffer.from(row.body, 'utf8'), {
+        messageId: row.id,
+        type: row.type,
+        appId: this.options.partyId,
+        contentType: 'application/jose',
+        timestamp: Math.floor(Date.now() / 1000),
+        persistent: true,
+        mandatory: true,
+      });
+    } catch (error) {
+      // A channel that timed out or closed is not trusted again: the next attempt reconnects.
+      if (error instanceof PublishError && (error.reason === 'timeout' || error.reason === 'connection')) this.dropPublisher(peer.amqpUrl);
+      throw error;
+    }
+  }
+
+  private publisherFor(url: string): Promise<ConfirmPublisher> {
+    let publisher = this.publishers.get(url);
+    if (!publisher) {
+      publisher = (async () => {
+        const connection = await connect(url, `eco-relay ${this.options.partyId}`);
+        connection.on('close', () => this.publishers.delete(url));
+        const channel = await connection.createConfirmChannel();
+        return new ConfirmPublisher(channel, this.options.confirmTimeoutMs, connection);
+      })();
+      publisher.catch(() => this.publishers.delete(url));
+      this.publishers.set(url, publisher);
+    }
+    return publisher;
+  }
+
+  private dropPublisher(url: string): void {
+    const publisher = this.publishers.get(url);
+    this.publishers.delete(url);
+    publisher?.then((p) => p.close()).catch(() => {});
+  }
+}

@@ -1,0 +1,119 @@
+// Issue -> relay -> B's broker -> B's consumer -> lookup at B, on real Postgres and RabbitMQ.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { migrate } from '../src/db/index.ts';
+import { A, api, B, count, eventually, exampleCertificate, startPair, type Pair } from './support/gateways.ts';
+
+describe('push model: a CO issued at A can be looked up at B', () => {
+  let pair: Pair;
+  before(async () => {
+    pair = await startPair();
+  });
+  after(async () => {
+    await pair.stop();
+  });
+
+  it('issues, signs, pushes, verifies, stores and answers the lookup', async () => {
+    const certificate = exampleCertificate();
+    const issued = await api(pair.a, 'POST', '/certificates', certificate);
+    assert.equal(issued.status, 201, JSON.stringify(issued.body));
+    assert.deepEqual({ ...issued.body, messageId: undefined }, {
+      number: certificate.number,
+      version: 1,
+      status: 'valid',
+      recipient: B,
+      messageId: undefined,
+      delivery: { status: 'queued' },
+    });
+
+    const lookup = await eventually(async () => {
+      const r = await api(pair.b, 'GET', `/certificates/${certificate.number}`);
+      return r.status === 200 ? r : undefined;
+    }, 'the certificate at B');
+    assert.equal(lookup.body.issuer, A);
+    assert.equal(lookup.body.direction, 'received');
+    assert.equal(lookup.body.version, 1);
+    assert.equal(lookup.body.status, 'valid');
+    assert.equal(lookup.body.signatureVerified, true);
+    assert.deepEqual(lookup.body.certificate, certificate);
+
+    // B keeps the original JWS byte for byte: it is exactly what A stored in its outbox.
+    const { rows } = await pair.a.db.query<{ body: string }>('SELECT body FROM outbox WHERE id = $1', [issued.body.messageId]);
+    const original = await api(pair.b, 'GET', `/certificates/${certificate.number}`, undefined, { accept: 'application/jose' });
+    assert.equal(original.contentType, 'application/jose');
+    assert.equal(original.body, rows[0]!.body);
+
+    // A counts the message sent once the broker confirmed it.
+    const atA = await eventually(async () => {
+      const r = await api(pair.a, 'GET', `/certificates/${certificate.number}`);
+      return r.body.deliveries?.[0]?.status === 'sent' ? r : undefined;
+    }, 'delivery status sent at A');
+    assert.equal(atA.body.direction, 'issued');
+    assert.equal(atA.body.deliveries[0].peer, B);
+    assert.equal(atA.body.deliveries[0].attempts, 1);
+  });
+
+  it('answers 400 problem+json with a pointer for every failing field, and stores nothing', async () => {
+    const before = await count(pair.a, 'certificates');
+    const outboxBefore = await count(pair.a, 'outbox');
+    const bad = exampleCertificate();
+    const body = {
+      ...bad,
+      exportCountry: 'Korea',
+      items: [{ ...bad.items[0]!, hsCode: '85', quantity: { value: '12,5', unit: 'NAR' } }],
+      issuedAt: '24/11/2026',
+    };
+    const response = await api(pair.a, 'POST', '/certificates', body);
+    assert.equal(response.status, 400);
+    assert.match(response.contentType, /^application\/problem\+json/);
+    assert.equal(response.body.status, 400);
+    const pointers = response.body.errors.map((e: { pointer: string }) => e.pointer).sort();
+    assert.deepEqual(pointers, ['/exportCountry', '/issuedAt', '/items/0/hsCode', '/items/0/quantity/value']);
+    assert.equal(await count(pair.a, 'certificates'), before);
+    assert.equal(await count(pair.a, 'outbox'), outboxBefore);
+  });
+
+  it('answers 400 for a body that is not JSON, and 404 problem+json for an unknown number', async () => {
+    const notJson = await api(pair.a, 'POST', '/certificates', '{"number": ');
+    assert.equal(notJson.status, 400);
+    assert.match(notJson.contentType, /^application\/problem\+json/);
+
+    const missing = await api(pair.b, 'GET', '/certificates/KR-NEVER-ISSUED');
+    assert.equal(missing.status, 404);
+    assert.match(missing.contentType, /^application\/problem\+json/);
+    assert.equal(missing.body.title, 'Not found');
+  });
+
+  it('refuses a second certificate with the same number (409) and replays an Idempotency-Key (200)', async () => {
+    const certificate = exampleCertificate();
+    const first = await api(pair.a, 'POST', '/certificates', certificate, { 'idempotency-key': `k-${certificate.number}` });
+    assert.equal(first.status, 201);
+    const replay = await api(pair.a, 'POST', '/certificates', certificate, { 'idempotency-key': `k-${certificate.number}` });
+    assert.equal(replay.status, 200);
+    assert.equal(replay.body.messageId, first.body.messageId);
+    const duplicate = await api(pair.a, 'POST', '/certificates', certificate);
+    assert.equal(duplicate.status, 409);
+    assert.equal(await count(pair.a, 'certificates WHERE number = $1', [certificate.number]), 1);
+    assert.equal(await count(pair.a, 'outbox WHERE certificate_number = $1', [certificate.number]), 1);
+  });
+
+  it('refuses a certificate whose issuer is another party (422)', async () => {
+    const certificate = exampleCertificate({ issuer: { partyId: 'JP-MOF', name: 'someone else' } });
+    const response = await api(pair.a, 'POST', '/certificates', certificate);
+    assert.equal(response.status, 422);
+    assert.deepEqual(response.body.errors.map((e: { pointer: string }) => e.pointer), ['/issuer/partyId']);
+  });
+
+  it('publishes its public key and never a private part', async () => {
+    const jwks = await api(pair.a, 'GET', '/.well-known/jwks.json');
+    assert.equal(jwks.status, 200);
+    assert.equal(jwks.body.keys.length, 1);
+    assert.equal(jwks.body.keys[0].kty, 'EC');
+    assert.equal(jwks.body.keys[0].d, undefined);
+  });
+
+  it('applies migrations idempotently', async () => {
+    assert.deepEqual(await migrate(pair.a.db), []);
+    assert.deepEqual(await migrate(pair.a.db), []);
+  });
+});

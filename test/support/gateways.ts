@@ -1,0 +1,122 @@
+// Two real gateways (KR-KCS exporting, VN-MOIT importing) on the Postgres and RabbitMQ that
+// `npm test` started: each test file gets its own databases and vhosts.
+import amqp from 'amqplib';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { pino } from 'pino';
+import { servicesFromEnv } from '../../scripts/lib/services.ts';
+import type { Certificate } from '../../src/certificates/index.ts';
+import { loadConfig } from '../../src/config.ts';
+import { startGateway, type Gateway } from '../../src/gateway.ts';
+
+export const A = 'KR-KCS';
+export const B = 'VN-MOIT';
+
+export const services = servicesFromEnv();
+
+export function exampleCertificate(overrides: Partial<Certificate> = {}): Certificate {
+  const base = JSON.parse(readFileSync(new URL('../../examples/certificate.json', import.meta.url), 'utf8')) as Certificate;
+  return { ...base, number: `KR-T-${randomBytes(5).toString('hex').toUpperCase()}`, ...overrides };
+}
+
+/** A fresh database and vhost; the names are unique to this call. */
+export async function freshPlace(label: string): Promise<{ databaseUrl: string; amqpUrl: string; vhost: string }> {
+  const name = `eco_${label}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: services.postgres.url() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  await services.rabbit.addVhost(name);
+  return { databaseUrl: services.postgres.url(name), amqpUrl: services.rabbit.url(name), vhost: name };
+}
+
+export async function startTestGateway(partyId: string, place: { databaseUrl: string; amqpUrl: string }, env: Record<string, string> = {}): Promise<Gateway> {
+  const config = loadConfig({
+    PARTY_ID: partyId,
+    DATABASE_URL: place.databaseUrl,
+    AMQP_URL: place.amqpUrl,
+    HTTP_PORT: '0',
+    RELAY_POLL_MS: '200',
+    LOG_LEVEL: process.env.ECO_TEST_LOG_LEVEL ?? 'silent',
+    ...env,
+  });
+  return startGateway(config, pino({ level: config.logLevel, base: { party: partyId } }));
+}
+
+export type Pair = { a: Gateway; b: Gateway; placeA: { databaseUrl: string; amqpUrl: string }; placeB: { databaseUrl: string; amqpUrl: string }; stop: () => Promise<void> };
+
+/** Starts A and B and registers each as the other's peer through the admin API. */
+export async function startPair(env: Record<string, string> = {}): Promise<Pair> {
+  const [placeA, placeB] = await Promise.all([freshPlace('a'), freshPlace('b')]);
+  const [a, b] = await Promise.all([startTestGateway(A, placeA, env), startTestGateway(B, placeB, env)]);
+  await registerPeer(a, b, placeB.amqpUrl);
+  await registerPeer(b, a, placeA.amqpUrl);
+  return { a, b, placeA, placeB, stop: async () => void (await Promise.all([a.stop(), b.stop()])) };
+}
+
+export async function registerPeer(at: Gateway, peer: Gateway, peerAmqpUrl: string): Promise<void> {
+  const response = await api(at, 'PUT', `/admin/peers/${peer.config.partyId}`, {
+    name: `gateway ${peer.config.partyId}`,
+    amqpUrl: peerAmqpUrl,
+    jwks: await peer.keys.jwks(),
+    agreements: ['KR-VN-FTA'],
+  });
+  if (response.status !== 200) throw new Error(`peer registration failed: ${response.status} ${JSON.stringify(response.body)}`);
+}
+
+export async function api(gateway: Gateway, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; contentType: string }> {
+  const response = await fetch(gateway.url + path, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  const contentType = response.headers.get('content-type') ?? '';
+  return { status: response.status, contentType, body: contentType.includes('json') && text ? JSON.parse(text) : text };
+}
+
+export async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Publishes raw bytes into a gateway's inbox as a peer's relay would. */
+export async function publishRaw(amqpUrl: string, routingKey: string, body: string, properties: { appId?: string; messageId?: string; type?: string } = {}): Promise<void> {
+  const connection = await amqp.connect(amqpUrl, { noDelay: true });
+  try {
+    const channel = await connection.createConfirmChannel();
+    channel.publish('eco.inbound', routingKey, Buffer.from(body), { persistent: true, contentType: 'application/jose', ...properties });
+    await channel.waitForConfirms();
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Reads what sits in a queue of a vhost without consuming it for good. */
+export async function peekQueue(amqpUrl: string, queue: string): Promise<amqp.GetMessage[]> {
+  const connection = await amqp.connect(amqpUrl);
+  try {
+    const channel = await connection.createChannel();
+    const messages: amqp.GetMessage[] = [];
+    for (;;) {
+      const message = await channel.get(queue, { noAck: false });
+      if (!message) break;
+      messages.push(message);
+    }
+    await channel.close(); // unacked messages go back to the queue
+    return messages;
+  } finally {
+    await connection.close();
+  }
+}
+
+export async function count(gateway: Gateway, sql: string, params: unknown[] = []): Promise<number> {
+  const { rows } = await gateway.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql}`, params);
+  return rows[0]!.n;
+}
