@@ -1,16 +1,15 @@
 // One gateway: the roles named by config (api, relay, consumer) over one pool, one peer directory.
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { CertificateService, certificateRoutes } from './certificates/index.ts';
+import { apiRoutes } from './api.ts';
+import { CertificateService } from './certificates/index.ts';
 import type { Config } from './config.ts';
 import { createPool, migrate, type Db } from './db/index.ts';
 import { buildApp } from './http/app.ts';
 import { Consumer } from './inbound/index.ts';
 import { OwnKeys } from './keys/index.ts';
-import { keyRoutes } from './keys/routes.ts';
 import { Relay } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
-import { peerRoutes } from './peers/routes.ts';
 
 export type Gateway = {
   config: Config;
@@ -53,14 +52,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
     const app = await buildApp({
       logger: log.child({ role: 'api' }),
       partyId: config.partyId,
-      routes: [
-        (a) => certificateRoutes(a, { certificates }),
-        (a) => peerRoutes(a, { peers }),
-        (a) => keyRoutes(a, { keys }),
-        async (a) => {
-          a.get('/health', { schema: { tags: ['health'], summary: 'Liveness' } }, async () => ({ status: 'ok', party: config.partyId }));
-        },
-      ],
+      routes: apiRoutes({ partyId: config.partyId, certificates, peers, keys }),
     });
     const address = await app.listen({ host: config.http.host, port: config.http.port });
     gateway.app = app;

@@ -16,7 +16,7 @@ export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
 const MAX_BODY_BYTES = 1024 * 1024;
 
 export async function buildApp(options: { logger: Logger; partyId: string; routes: RoutePlugin[] }): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: MAX_BODY_BYTES, disableRequestLogging: true });
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: MAX_BODY_BYTES });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

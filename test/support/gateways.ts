@@ -2,11 +2,9 @@
 // `npm test` started: each test file gets its own databases and vhosts.
 import amqp from 'amqplib';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { pino } from 'pino';
 import { servicesFromEnv } from '../../scripts/lib/services.ts';
-import type { Certificate } from '../../src/certificates/index.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startGateway, type Gateway } from '../../src/gateway.ts';
 
@@ -15,10 +13,7 @@ export const B = 'VN-MOIT';
 
 export const services = servicesFromEnv();
 
-export function exampleCertificate(overrides: Partial<Certificate> = {}): Certificate {
-  const base = JSON.parse(readFileSync(new URL('../../examples/certificate.json', import.meta.url), 'utf8')) as Certificate;
-  return { ...base, number: `KR-T-${randomBytes(5).toString('hex').toUpperCase()}`, ...overrides };
-}
+export { exampleCertificate } from './fixtures.ts';
 
 /** A fresh database and vhost; the names are unique to this call. */
 export async function freshPlace(label: string): Promise<{ databaseUrl: string; amqpUrl: string; vhost: string }> {

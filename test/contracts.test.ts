@@ -1,0 +1,50 @@
+// The published documents match the code, and configuration fails clearly.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../src/config.ts';
+import { openapiDocument } from '../src/http/openapi.ts';
+
+describe('contracts', () => {
+  it('openapi.yaml is what the routes generate (run npm run openapi after changing a route)', async () => {
+    const committed = readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8');
+    assert.equal(committed, await openapiDocument());
+  });
+
+  it('openapi.yaml documents every route with its problem responses', async () => {
+    const document = await openapiDocument();
+    for (const path of ['/certificates:', '/certificates/{number}:', '/admin/peers/{partyId}:', '/.well-known/jwks.json:', '/health:']) {
+      assert.ok(document.includes(`\n  ${path}`), `${path} is documented`);
+    }
+    assert.ok(!document.includes('\nservers:'), 'no servers block');
+  });
+});
+
+describe('configuration', () => {
+  const valid = { PARTY_ID: 'KR-KCS', DATABASE_URL: 'postgres://localhost/eco', AMQP_URL: 'amqp://localhost' };
+
+  it('reads a valid environment with defaults', () => {
+    const config = loadConfig(valid);
+    assert.deepEqual(config.roles, ['api', 'relay', 'consumer']);
+    assert.equal(config.http.port, 8080);
+    assert.equal(config.sentAtWindowSeconds, 86400);
+  });
+
+  it('selects roles from ROLE', () => {
+    assert.deepEqual(loadConfig({ ...valid, ROLE: 'relay' }).roles, ['relay']);
+    assert.deepEqual(loadConfig({ ...valid, ROLE: 'api,consumer' }).roles, ['api', 'consumer']);
+  });
+
+  it('names every bad variable in one clear error', () => {
+    assert.throws(
+      () => loadConfig({ PARTY_ID: 'korea', DATABASE_URL: 'mysql://x', AMQP_URL: 'amqp://x', ROLE: 'web' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /PARTY_ID/);
+        assert.match(error.message, /DATABASE_URL/);
+        assert.match(error.message, /ROLE/);
+        return true;
+      },
+    );
+  });
+});
