@@ -1,17 +1,20 @@
 // Every route of the HTTP API, in one list: the running gateway and the OpenAPI document share it.
 import { type CertificateService, certificateRoutes } from './certificates/index.ts';
+import type { Db } from './db/index.ts';
 import type { RoutePlugin } from './http/app.ts';
 import { healthRoutes } from './http/health.ts';
 import type { OwnKeys } from './keys/index.ts';
 import { keyRoutes } from './keys/routes.ts';
+import { outboundRoutes } from './outbound/index.ts';
 import type { PeerDirectory } from './peers/index.ts';
 import { peerRoutes } from './peers/routes.ts';
 
-export type ApiDeps = { partyId: string; certificates: CertificateService; peers: PeerDirectory; keys: OwnKeys };
+export type ApiDeps = { partyId: string; db: Db; certificates: CertificateService; peers: PeerDirectory; keys: OwnKeys };
 
 export function apiRoutes(deps: ApiDeps): RoutePlugin[] {
   return [
     (app) => certificateRoutes(app, deps),
+    (app) => outboundRoutes(app, deps),
     (app) => peerRoutes(app, deps),
     (app) => keyRoutes(app, deps),
     (app) => healthRoutes(app, deps),

@@ -23,8 +23,14 @@ const envSchema = z.object({
   RELAY_BATCH_SIZE: int(200),
   RELAY_POLL_MS: int(1000),
   RELAY_LEASE_SECONDS: int(30),
+  RELAY_BACKOFF_BASE_MS: int(1000),
+  RELAY_BACKOFF_MAX_MS: int(300_000),
+  RELAY_MAX_ATTEMPTS: int(25),
+  RELAY_MAX_AGE_SECONDS: int(24 * 3600),
+  RECEIPT_TIMEOUT_SECONDS: int(300),
   CONFIRM_TIMEOUT_MS: int(10_000),
   CONSUMER_PREFETCH: int(100),
+  CONSUMER_MAX_DELIVERIES: int(20),
   DATABASE_POOL_SIZE: int(10),
 });
 
@@ -36,8 +42,18 @@ export type Config = {
   http: { host: string; port: number };
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   sentAtWindowSeconds: number;
-  relay: { batchSize: number; pollMs: number; leaseSeconds: number; confirmTimeoutMs: number };
-  consumer: { prefetch: number };
+  relay: {
+    batchSize: number;
+    pollMs: number;
+    leaseSeconds: number;
+    confirmTimeoutMs: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    maxAttempts: number;
+    maxAgeSeconds: number;
+    receiptTimeoutSeconds: number;
+  };
+  consumer: { prefetch: number; maxDeliveries: number };
   databasePoolSize: number;
 };
 
@@ -58,8 +74,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     logLevel: e.LOG_LEVEL,
     sentAtWindowSeconds: e.SENT_AT_WINDOW_SECONDS,
-    relay: { batchSize: e.RELAY_BATCH_SIZE, pollMs: e.RELAY_POLL_MS, leaseSeconds: e.RELAY_LEASE_SECONDS, confirmTimeoutMs: e.CONFIRM_TIMEOUT_MS },
-    consumer: { prefetch: e.CONSUMER_PREFETCH },
+    relay: {
+      batchSize: e.RELAY_BATCH_SIZE,
+      pollMs: e.RELAY_POLL_MS,
+      leaseSeconds: e.RELAY_LEASE_SECONDS,
+      confirmTimeoutMs: e.CONFIRM_TIMEOUT_MS,
+      backoffBaseMs: e.RELAY_BACKOFF_BASE_MS,
+      backoffMaxMs: e.RELAY_BACKOFF_MAX_MS,
+      maxAttempts: e.RELAY_MAX_ATTEMPTS,
+      maxAgeSeconds: e.RELAY_MAX_AGE_SECONDS,
+      receiptTimeoutSeconds: e.RECEIPT_TIMEOUT_SECONDS,
+    },
+    consumer: { prefetch: e.CONSUMER_PREFETCH, maxDeliveries: e.CONSUMER_MAX_DELIVERIES },
     databasePoolSize: e.DATABASE_POOL_SIZE,
   };
 }

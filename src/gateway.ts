@@ -41,7 +41,8 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   const gateway: Gateway = { config, db, log, peers, keys, certificates, stop: async () => {} };
 
   if (config.roles.includes('consumer')) {
-    gateway.consumer = new Consumer(db, peers, { partyId: config.partyId, amqpUrl: config.amqpUrl, prefetch: config.consumer.prefetch, sentAtWindowSeconds: config.sentAtWindowSeconds }, log.child({ role: 'consumer' }));
+    const options = { partyId: config.partyId, amqpUrl: config.amqpUrl, sentAtWindowSeconds: config.sentAtWindowSeconds, ...config.consumer };
+    gateway.consumer = new Consumer(db, peers, keys, options, log.child({ role: 'consumer' }));
     await gateway.consumer.start();
   }
   if (config.roles.includes('relay')) {
@@ -52,7 +53,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
     const app = await buildApp({
       logger: log.child({ role: 'api' }),
       partyId: config.partyId,
-      routes: apiRoutes({ partyId: config.partyId, certificates, peers, keys }),
+      routes: apiRoutes({ partyId: config.partyId, db, certificates, peers, keys }),
     });
     const address = await app.listen({ host: config.http.host, port: config.http.port });
     gateway.app = app;

@@ -39,7 +39,8 @@ describe('receiver checks at B', () => {
   it('stores a correctly signed message (the control case)', async () => {
     const envelope = envelopeFromA();
     const result = await deliver(await sign(envelope, aKey), { messageId: envelope.id });
-    assert.deepEqual(result, { outcome: 'accepted', messageId: envelope.id });
+    assert.equal(result.outcome, 'accepted');
+    assert.equal(result.outcome === 'accepted' && result.messageId, envelope.id);
     assert.equal(await count(pair.b, 'received_certificates WHERE message_id = $1', [envelope.id]), 1);
   });
 

@@ -43,14 +43,25 @@ describe('push model: a CO issued at A can be looked up at B', () => {
     assert.equal(original.contentType, 'application/jose');
     assert.equal(original.body, rows[0]!.body);
 
-    // A counts the message sent once the broker confirmed it.
+    // A holds B's signed receipt as proof of delivery.
     const atA = await eventually(async () => {
       const r = await api(pair.a, 'GET', `/certificates/${certificate.number}`);
-      return r.body.deliveries?.[0]?.status === 'sent' ? r : undefined;
-    }, 'delivery status sent at A');
+      return r.body.deliveries?.[0]?.status === 'accepted' ? r : undefined;
+    }, 'an accepted receipt at A');
     assert.equal(atA.body.direction, 'issued');
-    assert.equal(atA.body.deliveries[0].peer, B);
-    assert.equal(atA.body.deliveries[0].attempts, 1);
+    const [delivery] = atA.body.deliveries;
+    assert.equal(delivery.peer, B);
+    assert.equal(delivery.attempts, 1);
+    assert.ok(delivery.sentAt && delivery.receiptAt);
+    assert.deepEqual(delivery.errors, []);
+    const receipt = await api(pair.a, 'GET', `/messages/${issued.body.messageId}/receipt`);
+    assert.equal(receipt.status, 200);
+    assert.equal(receipt.contentType, 'application/jose');
+    const payload = JSON.parse(Buffer.from(receipt.body.split('.')[1], 'base64url').toString());
+    assert.equal(payload.type, 'receipt');
+    assert.equal(payload.from, B);
+    assert.equal(payload.inReplyTo, issued.body.messageId);
+    assert.equal(payload.body.status, 'accepted');
   });
 
   it('answers 400 problem+json with a pointer for every failing field, and stores nothing', async () => {

@@ -3,11 +3,11 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { partyIdSchema } from '../exchange/party.ts';
 import { problems } from '../http/schemas.ts';
+import { deliverySchema } from '../outbound/index.ts';
 import { certificateNumberSchema, certificateSchema } from './schema.ts';
 import type { CertificateService } from './service.ts';
 
 const statusSchema = z.enum(['valid', 'replaced', 'cancelled']);
-const deliveryStatusSchema = z.enum(['queued', 'sent', 'accepted', 'rejected', 'dead']);
 
 const issueResultSchema = z
   .object({
@@ -34,18 +34,7 @@ const certificateViewSchema = z
     certificate: z.record(z.string(), z.unknown()).describe('the current version, as signed (schema Certificate)'),
     history: z.array(z.object({ version: z.number().int(), status: statusSchema, at: z.string() })),
     deliveries: z
-      .array(
-        z.object({
-          messageId: z.uuid(),
-          type: z.string(),
-          peer: z.string(),
-          status: deliveryStatusSchema,
-          attempts: z.number().int(),
-          lastError: z.string().nullable(),
-          createdAt: z.string(),
-          sentAt: z.string().nullable(),
-        }),
-      )
+      .array(deliverySchema)
       .optional()
       .describe('exporting side only: each message sent about this certificate and its delivery status'),
   })

@@ -17,17 +17,19 @@ export function createPool(connectionString: string, max = 10): Db {
 
 export async function withTransaction<T>(pool: Db, work: (client: DbClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let result: T;
   try {
     await client.query('BEGIN');
-    const result = await work(client);
+    result = await work(client);
     await client.query('COMMIT');
-    return result;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
+    // Destroy rather than reuse: after a failure the connection may be the broken one.
+    client.release(true);
     throw error;
-  } finally {
-    client.release();
   }
+  client.release();
+  return result;
 }
 
 export { migrate } from './migrate.ts';

@@ -33,7 +33,8 @@ export async function buildApp(options: { logger: Logger; partyId: string; route
       },
       tags: [
         { name: 'certificates', description: 'issue and look up certificates of origin' },
-        { name: 'admin', description: 'operators: peers' },
+        { name: 'messages', description: 'delivery status and receipts of what we sent' },
+        { name: 'admin', description: 'operators: peers, message traffic' },
         { name: 'keys', description: 'public keys' },
         { name: 'health', description: 'liveness' },
       ],

@@ -2,43 +2,30 @@
 // whether a message may be stored, must be answered with a rejection, or cannot be answered at all.
 import { z } from 'zod';
 import { certificateSchema, type Certificate } from '../certificates/index.ts';
+import { messageError, type MessageError, type RejectionCode } from '../exchange/codes.ts';
 import { envelopeSchema, PROFILE_VERSION, type Envelope } from '../exchange/envelope.ts';
+import { receiptBodySchema, type ReceiptBody } from '../exchange/receipt.ts';
 import { decodeUnverified, hasKey, verify } from '../exchange/jose.ts';
 import { toPointer } from '../http/problem.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 
-export const rejectionCodes = [
-  'SIGNATURE_INVALID',
-  'UNKNOWN_SENDER',
-  'UNKNOWN_KEY',
-  'NOT_ADDRESSED_TO_RECEIVER',
-  'SENDER_MISMATCH',
-  'DECRYPTION_FAILED',
-  'UNSUPPORTED_PROFILE',
-  'STALE_MESSAGE',
-  'SCHEMA_INVALID',
-  'CONFLICTING_CERTIFICATE',
-  'UNKNOWN_CERTIFICATE',
-  'NOT_A_PARTY',
-  'NOT_FOUND',
-] as const;
-export type RejectionCode = (typeof rejectionCodes)[number];
-export type MessageError = { code: RejectionCode; path?: string; message: string };
 
 /** No registered peer can be addressed: dead-letter it, send nothing. */
 export type Dead = { outcome: 'dead'; error: MessageError };
 /** Answerable with a signed rejection to `peer`. */
-export type Rejected = { outcome: 'rejected'; peer: KnownPeer; messageId?: string; errors: MessageError[] };
+export type Rejected = { outcome: 'rejected'; peer: KnownPeer; messageId?: string; errors: MessageError[]; isReceipt: boolean };
 /** Signed by a registered peer with one of its keys: its id can be trusted for deduplication. */
 export type Authentic = { outcome: 'authentic'; peer: KnownPeer; messageId: string | undefined; payload: Record<string, unknown> };
 /** Authentic, addressed to us and well-formed: ready for the business rules and storage. */
 export type Verified = { outcome: 'verified'; peer: KnownPeer; envelope: Envelope; message: InboundMessage };
 
-export type InboundMessage = { type: 'certificate.issued'; certificate: Certificate; rawCertificate: unknown };
+export type InboundMessage =
+  | { type: 'certificate.issued'; certificate: Certificate; rawCertificate: unknown }
+  | { type: 'receipt'; inReplyTo: string; receipt: ReceiptBody };
 
 export type CheckContext = { partyId: string; peers: PeerDirectory; sentAtWindowSeconds: number; now?: Date };
 
-const looseEnvelope = z.looseObject({ from: z.unknown(), id: z.unknown() });
+const looseEnvelope = z.looseObject({ from: z.unknown(), id: z.unknown(), type: z.unknown() });
 
 /** PROFILE checks 1-3: is it a JWS, from a registered peer, signed with one of its keys? */
 export async function authenticate(bodyText: string, appId: string | undefined, ctx: CheckContext): Promise<Dead | Rejected | Authentic> {
@@ -47,7 +34,7 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
     // Encrypted messages are not accepted yet: answer the party named by appId, as PROFILE says.
     const peer = appId ? await ctx.peers.find(appId) : undefined;
     const error = messageError('DECRYPTION_FAILED', 'this gateway has no decryption key for JWE messages');
-    return peer?.status === 'active' ? rejected(peer, undefined, [error]) : { outcome: 'dead', error };
+    return peer?.status === 'active' ? rejected(peer, undefined, [error], false) : { outcome: 'dead', error };
   }
 
   // 1. A compact JWS at all?
@@ -56,15 +43,16 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
   if (!decoded || !envelopeFields.success) {
     return { outcome: 'dead', error: messageError('SIGNATURE_INVALID', 'the body is neither a compact JWS with a JSON payload nor a JWE') };
   }
-  const { from, id } = envelopeFields.data;
+  const { from, id, type } = envelopeFields.data;
   const messageId = typeof id === 'string' ? id : undefined;
+  const isReceipt = type === 'receipt';
 
   // 2. A registered, active sender, who also published it, with one of its keys.
   const peer = typeof from === 'string' ? await ctx.peers.find(from) : undefined;
   if (!peer || peer.status !== 'active') {
     return { outcome: 'dead', error: messageError('UNKNOWN_SENDER', `${String(from)} is not a registered active peer`, '/from') };
   }
-  const reject = (code: RejectionCode, text: string, path?: string) => rejected(peer, messageId, [messageError(code, text, path)]);
+  const reject = (code: RejectionCode, text: string, path?: string) => rejected(peer, messageId, [messageError(code, text, path)], isReceipt);
   if (appId !== peer.partyId) return reject('SENDER_MISMATCH', `AMQP appId ${String(appId)} does not match from ${peer.partyId}`, '/from');
   const kid = decoded.header.kid;
   if (typeof kid !== 'string' || !hasKey(peer.keys, kid)) return reject('UNKNOWN_KEY', `kid ${String(kid)} is not a key of ${peer.partyId}`);
@@ -77,7 +65,8 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
 /** PROFILE checks 4-5: profile, addressee, freshness, then the envelope and its body by type. */
 export function validate(message: Authentic, ctx: Pick<CheckContext, 'partyId' | 'sentAtWindowSeconds' | 'now'>): Rejected | Verified {
   const { peer, messageId, payload } = message;
-  const reject = (code: RejectionCode, text: string, path?: string) => rejected(peer, messageId, [messageError(code, text, path)]);
+  const isReceipt = payload.type === 'receipt';
+  const reject = (code: RejectionCode, text: string, path?: string) => rejected(peer, messageId, [messageError(code, text, path)], isReceipt);
   if (payload.profile !== PROFILE_VERSION) return reject('UNSUPPORTED_PROFILE', `profile ${String(payload.profile)} is not ${PROFILE_VERSION}`, '/profile');
   if (payload.to !== ctx.partyId) return reject('NOT_ADDRESSED_TO_RECEIVER', `addressed to ${String(payload.to)}, not ${ctx.partyId}`, '/to');
   const sentAt = typeof payload.sentAt === 'string' ? Date.parse(payload.sentAt) : NaN;
@@ -89,16 +78,12 @@ export function validate(message: Authentic, ctx: Pick<CheckContext, 'partyId' |
 
   // The envelope and its body, by type.
   const envelope = envelopeSchema.safeParse(payload);
-  if (!envelope.success) return rejected(peer, messageId, schemaErrors(envelope.error));
+  if (!envelope.success) return rejected(peer, messageId, schemaErrors(envelope.error), isReceipt);
   return checkBody(peer, envelope.data, messageId);
 }
 
-export function messageError(code: RejectionCode, message: string, path?: string): MessageError {
-  return { code, message, ...(path ? { path } : {}) };
-}
-
-function rejected(peer: KnownPeer, messageId: string | undefined, errors: MessageError[]): Rejected {
-  return { outcome: 'rejected', peer, messageId, errors };
+function rejected(peer: KnownPeer, messageId: string | undefined, errors: MessageError[], isReceipt: boolean): Rejected {
+  return { outcome: 'rejected', peer, messageId, errors, isReceipt };
 }
 
 function schemaErrors(error: z.ZodError, prefix = ''): MessageError[] {
@@ -106,17 +91,23 @@ function schemaErrors(error: z.ZodError, prefix = ''): MessageError[] {
 }
 
 function checkBody(peer: KnownPeer, envelope: Envelope, messageId: string | undefined): Rejected | Verified {
+  const reject = (errors: MessageError[]) => rejected(peer, messageId, errors, envelope.type === 'receipt');
   switch (envelope.type) {
     case 'certificate.issued': {
       const parsed = certificateSchema.safeParse(envelope.body);
-      if (!parsed.success) return rejected(peer, messageId, schemaErrors(parsed.error, '/body'));
+      if (!parsed.success) return reject(schemaErrors(parsed.error, '/body'));
       if (parsed.data.issuer.partyId !== envelope.from) {
-        const text = `issuer ${parsed.data.issuer.partyId} is not the sender ${envelope.from}`;
-        return rejected(peer, messageId, [messageError('SENDER_MISMATCH', text, '/body/issuer/partyId')]);
+        return reject([messageError('SENDER_MISMATCH', `issuer ${parsed.data.issuer.partyId} is not the sender ${envelope.from}`, '/body/issuer/partyId')]);
       }
       return { outcome: 'verified', peer, envelope, message: { type: envelope.type, certificate: parsed.data, rawCertificate: envelope.body } };
     }
+    case 'receipt': {
+      const parsed = receiptBodySchema.safeParse(envelope.body);
+      if (!parsed.success) return reject(schemaErrors(parsed.error, '/body'));
+      if (!envelope.inReplyTo) return reject([messageError('SCHEMA_INVALID', 'a receipt names the message it answers in inReplyTo', '/inReplyTo')]);
+      return { outcome: 'verified', peer, envelope, message: { type: 'receipt', inReplyTo: envelope.inReplyTo, receipt: parsed.data } };
+    }
     default:
-      return rejected(peer, messageId, [messageError('SCHEMA_INVALID', `message type ${envelope.type} is not handled by this gateway`, '/type')]);
+      return reject([messageError('SCHEMA_INVALID', `message type ${envelope.type} is not handled by this gateway`, '/type')]);
   }
 }

@@ -1,32 +1,36 @@
-// Our own eco.inbound queue -> PROFILE checks -> one transaction -> ack. A message is acked only
-// after what it changed is committed; a database failure leaves it on the queue.
+// Our own eco.inbound queue -> PROFILE checks -> one transaction (inbox row, what the message
+// changes, the signed receipt to send) -> ack. A message is acked only after that commit; a
+// database failure puts it back on the queue, a bounded number of times.
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { insertReceived } from '../certificates/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import { connect, DEAD_EXCHANGE, declareInbox, INBOUND_QUEUE } from '../exchange/amqp.ts';
+import { messageError, type MessageError } from '../exchange/codes.ts';
+import { buildEnvelope } from '../exchange/envelope.ts';
+import { sign } from '../exchange/jose.ts';
+import { bodyDigest, type ReceiptBody } from '../exchange/receipt.ts';
+import type { OwnKeys } from '../keys/index.ts';
+import { enqueue, requeue, type ReceiptOutcome } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
-import { authenticate, messageError, validate, type Authentic, type MessageError, type Verified } from './checks.ts';
+import { applyMessage } from './apply.ts';
+import { authenticate, validate, type Authentic } from './checks.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export type ConsumerOptions = { partyId: string; amqpUrl: string; prefetch: number; sentAtWindowSeconds: number };
+export type ConsumerOptions = { partyId: string; amqpUrl: string; prefetch: number; sentAtWindowSeconds: number; maxDeliveries: number };
 
 /** What happened to one delivery, for logs and tests. */
 export type Handled =
-  | { outcome: 'accepted' | 'duplicate'; messageId: string }
-  | { outcome: 'rejected'; messageId?: string; errors: MessageError[] }
+  | { outcome: 'accepted'; messageId: string; type: string; receiptId?: string; note?: ReceiptOutcome }
+  | { outcome: 'duplicate'; messageId: string; receiptId?: string }
+  | { outcome: 'rejected'; messageId?: string; errors: MessageError[]; receiptId?: string }
   | { outcome: 'dead'; error: MessageError };
-
-export function digestOf(body: Buffer): string {
-  return createHash('sha256').update(body).digest('base64url');
-}
 
 export class Consumer {
   private connection?: ChannelModel;
-  private channel?: ConfirmChannel;
-  private consumerTag?: string;
+  private consumer?: { channel: ConfirmChannel; tag: string };
+  private stopping = false;
+  private reconnectTimer?: NodeJS.Timeout;
   private readonly inFlight = new Set<Promise<void>>();
   /** Test hook: sees every handled delivery. */
   onHandled?: (handled: Handled) => void;
@@ -34,29 +38,54 @@ export class Consumer {
   constructor(
     private readonly db: Db,
     private readonly peers: PeerDirectory,
+    private readonly keys: OwnKeys,
     private readonly options: ConsumerOptions,
     private readonly log: Logger,
   ) {}
 
+  /** Connects (waiting for the broker if it is not up yet) and starts consuming. */
   async start(): Promise<void> {
-    this.connection = await connect(this.options.amqpUrl, `eco-consumer ${this.options.partyId}`);
-    const channel = await this.connection.createConfirmChannel();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.consume();
+        return;
+      } catch (error) {
+        if (this.stopping) return;
+        this.log.warn({ err: error, attempt }, 'broker not reachable; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.reconnectTimer);
+    if (this.consumer) await this.consumer.channel.cancel(this.consumer.tag).catch(() => {});
+    await Promise.allSettled([...this.inFlight]);
+    await this.connection?.close().catch(() => {});
+  }
+
+  private async consume(): Promise<void> {
+    const connection = await connect(this.options.amqpUrl, `eco-consumer ${this.options.partyId}`);
+    connection.on('close', () => {
+      if (this.stopping) return;
+      this.log.warn('broker connection lost; reconnecting');
+      this.consumer = undefined;
+      this.reconnectTimer = setTimeout(() => void this.start().then(() => this.log.info('consumer reconnected')), 500);
+    });
+    this.connection = connection;
+    const channel = await connection.createConfirmChannel();
     channel.on('error', (error) => this.log.error({ err: error }, 'consumer channel error'));
+    // A channel closed by the broker (a protocol error) would silently stop consumption: start over.
+    channel.on('close', () => void (this.stopping || connection.close().catch(() => {})));
     await declareInbox(channel, this.options.partyId);
     await channel.prefetch(this.options.prefetch);
-    this.channel = channel;
     const { consumerTag } = await channel.consume(INBOUND_QUEUE, (message) => {
       if (!message) return;
       const work = this.handle(channel, message).finally(() => this.inFlight.delete(work));
       this.inFlight.add(work);
     });
-    this.consumerTag = consumerTag;
-  }
-
-  async stop(): Promise<void> {
-    if (this.channel && this.consumerTag) await this.channel.cancel(this.consumerTag).catch(() => {});
-    await Promise.allSettled([...this.inFlight]);
-    await this.connection?.close().catch(() => {});
+    this.consumer = { channel, tag: consumerTag };
   }
 
   private async handle(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
@@ -64,93 +93,102 @@ export class Consumer {
     try {
       handled = await this.process(channel, message);
     } catch (error) {
-      // Not processed (database down, say): back on the queue after a pause, never acked.
-      this.log.error({ err: error, messageId: message.properties.messageId }, 'message not processed; requeued');
-      await new Promise((r) => setTimeout(r, 1000));
-      try {
-        channel.nack(message, false, true);
-      } catch {
-        // channel gone: the broker requeues unacked messages by itself
-      }
+      await this.retryLater(channel, message, error);
       return;
     }
-    channel.ack(message);
-    const logFields = { ...handled, peer: message.properties.appId, type: message.properties.type };
-    if (handled.outcome === 'accepted' || handled.outcome === 'duplicate') this.log.info(logFields, 'message received');
-    else this.log.warn(logFields, 'message refused');
+    try {
+      // Acked on the channel that delivered it; if that channel is gone the broker redelivers,
+      // and the inbox row makes the redelivery a duplicate.
+      channel.ack(message);
+    } catch {
+      return;
+    }
+    const fields = { ...handled, peer: message.properties.appId, type: message.properties.type };
+    if (handled.outcome === 'accepted' || handled.outcome === 'duplicate') this.log.info(fields, 'message received');
+    else this.log.warn(fields, 'message refused');
     this.onHandled?.(handled);
+  }
+
+  /** Not processed (database down, say): requeued after a growing pause, dead-lettered past the limit. */
+  private async retryLater(channel: ConfirmChannel, message: ConsumeMessage, error: unknown): Promise<void> {
+    const deliveries = Number(message.properties.headers?.['x-delivery-count'] ?? 0) + 1;
+    this.log.error({ err: error, messageId: message.properties.messageId, deliveries }, 'message not processed');
+    try {
+      if (deliveries >= this.options.maxDeliveries) {
+        await this.deadLetter(channel, message, { code: 'PROCESSING_FAILED', message: String((error as Error).message ?? error) });
+        channel.ack(message);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** deliveries)));
+      channel.nack(message, false, true);
+    } catch {
+      // channel gone: the broker requeues unacked messages by itself
+    }
   }
 
   private async process(channel: ConfirmChannel, message: ConsumeMessage): Promise<Handled> {
     const bodyText = message.content.toString('utf8');
+    const digest = bodyDigest(message.content);
     const ctx = { partyId: this.options.partyId, peers: this.peers, sentAtWindowSeconds: this.options.sentAtWindowSeconds };
     const authentic = await authenticate(bodyText, message.properties.appId as string | undefined, ctx);
     if (authentic.outcome === 'dead') {
       await this.deadLetter(channel, message, authentic.error);
       return authentic;
     }
-    if (authentic.outcome === 'rejected') return authentic;
-    return withTransaction(this.db, (client) => this.store(client, authentic, bodyText, digestOf(message.content)));
+    if (authentic.outcome === 'rejected') {
+      // Not authenticated, so not remembered: each copy is checked, and answered, afresh.
+      const inReplyTo = [authentic.messageId, message.properties.messageId].find((id): id is string => typeof id === 'string' && UUID.test(id));
+      const receiptId = authentic.isReceipt
+        ? undefined
+        : await withTransaction(this.db, (client) => this.sendReceipt(client, authentic.peer.partyId, inReplyTo, { status: 'rejected', digest, errors: authentic.errors }));
+      return { outcome: 'rejected', messageId: inReplyTo, errors: authentic.errors, receiptId };
+    }
+    return withTransaction(this.db, (client) => this.store(client, authentic, bodyText, digest));
   }
 
   /** Checks 4-6 and storage, in one transaction with the inbox row that deduplicates. */
   private async store(client: DbClient, authentic: Authentic, bodyText: string, digest: string): Promise<Handled> {
     const messageId = authentic.messageId && UUID.test(authentic.messageId) ? authentic.messageId : undefined;
     if (messageId) {
-      // Serialise on the message id so two consumers handling a redelivery do not both store it.
+      // Serialise on the message id so two consumers handling copies do not both store it.
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [messageId]);
-      const { rowCount } = await client.query('SELECT 1 FROM inbox WHERE message_id = $1', [messageId]);
-      if (rowCount) return { outcome: 'duplicate', messageId };
+      const { rows } = await client.query<{ receipt_id: string | null }>('SELECT receipt_id FROM inbox WHERE message_id = $1', [messageId]);
+      if (rows[0]) {
+        // PROFILE: a duplicate is not stored again and gets the same receipt again.
+        if (rows[0].receipt_id) await requeue(client, rows[0].receipt_id);
+        return { outcome: 'duplicate', messageId, receiptId: rows[0].receipt_id ?? undefined };
+      }
     }
     const verdict = validate(authentic, { partyId: this.options.partyId, sentAtWindowSeconds: this.options.sentAtWindowSeconds });
-    if (!messageId) return verdict.outcome === 'rejected' ? verdict : { outcome: 'rejected', errors: [messageError('SCHEMA_INVALID', 'id must be a UUID', '/id')] };
+    const isReceipt = verdict.outcome === 'rejected' ? verdict.isReceipt : verdict.message.type === 'receipt';
+    const applied = verdict.outcome === 'verified' ? await applyMessage(client, verdict, bodyText) : { errors: verdict.errors };
+    const errors = messageId ? applied.errors : [messageError('SCHEMA_INVALID', 'id must be a UUID', '/id')];
+    const status = errors.length ? 'rejected' : 'accepted';
+    const receiptId = isReceipt ? undefined : await this.sendReceipt(client, authentic.peer.partyId, messageId, { status, digest, errors });
+    if (!messageId) return { outcome: 'rejected', errors, receiptId };
     const type = String(authentic.payload.type).slice(0, 64);
-    const record = (status: 'accepted' | 'rejected', errors: MessageError[]) =>
-      client.query(
-        `INSERT INTO inbox (message_id, from_party, type, digest, body, status, errors) VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (message_id) DO UPDATE SET status = $6, errors = $7`,
-        [messageId, authentic.peer.partyId, type, digest, bodyText, status, JSON.stringify(errors)],
-      );
-    if (verdict.outcome === 'rejected') {
-      await record('rejected', verdict.errors);
-      return { outcome: 'rejected', messageId, errors: verdict.errors };
-    }
-    await record('accepted', []); // first, since what apply() stores references it
-    const errors = await this.apply(client, verdict, bodyText);
-    if (errors.length) {
-      await record('rejected', errors);
-      return { outcome: 'rejected', messageId, errors };
-    }
-    return { outcome: 'accepted', messageId };
+    const inReplyTo = typeof authentic.payload.inReplyTo === 'string' && UUID.test(authentic.payload.inReplyTo) ? authentic.payload.inReplyTo : null;
+    await client.query(
+      `INSERT INTO inbox (message_id, from_party, type, digest, body, status, errors, in_reply_to, receipt_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [messageId, authentic.peer.partyId, type, digest, bodyText, status, JSON.stringify(errors), inReplyTo, receiptId ?? null],
+    );
+    if (errors.length) return { outcome: 'rejected', messageId, errors, receiptId };
+    return { outcome: 'accepted', messageId, type, receiptId, ...('note' in applied && applied.note ? { note: applied.note } : {}) };
   }
 
-  /** Business rules and storage of a verified message; returns the errors that reject it, if any. */
-  private async apply(client: DbClient, verified: Verified, bodyText: string): Promise<MessageError[]> {
-    const { envelope, message } = verified;
-    const outcome = await insertReceived(client, {
-      issuer: envelope.from,
-      certificate: message.certificate,
-      rawDataset: message.rawCertificate,
-      jws: bodyText,
-      messageId: envelope.id,
-    });
-    if (outcome === 'conflict') {
-      const { number, version } = message.certificate;
-      return [messageError('CONFLICTING_CERTIFICATE', `${envelope.from} ${number} version ${version} was received before with other content`, '/body')];
-    }
-    return [];
+  /** Signs a receipt and puts it in the outbox, inside the caller's transaction. */
+  private async sendReceipt(client: DbClient, to: string, inReplyTo: string | undefined, body: ReceiptBody): Promise<string> {
+    const envelope = buildEnvelope({ type: 'receipt', from: this.options.partyId, to, inReplyTo, body });
+    await enqueue(client, { id: envelope.id, peer: to, type: 'receipt', body: await sign(envelope, await this.keys.signingKey()) });
+    return envelope.id;
   }
 
   /** For messages no peer can be answered for: onto eco.dead with the reason in headers, confirmed. */
-  private async deadLetter(channel: ConfirmChannel, message: ConsumeMessage, error: MessageError): Promise<void> {
+  private async deadLetter(channel: ConfirmChannel, message: ConsumeMessage, error: { code: string; message: string }): Promise<void> {
+    const headers = { ...message.properties.headers, 'x-eco-error': error.code, 'x-eco-reason': error.message };
     await new Promise<void>((resolve, reject) => {
-      channel.publish(
-        DEAD_EXCHANGE,
-        '',
-        message.content,
-        { ...message.properties, headers: { ...message.properties.headers, 'x-eco-error': error.code, 'x-eco-reason': error.message }, persistent: true },
-        (err) => (err ? reject(err) : resolve()),
-      );
+      channel.publish(DEAD_EXCHANGE, '', message.content, { ...message.properties, headers, persistent: true }, (err) => (err ? reject(err) : resolve()));
     });
   }
 }

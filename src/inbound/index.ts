@@ -1,2 +1,2 @@
-export { Consumer, digestOf, type ConsumerOptions, type Handled } from './consumer.ts';
-export { authenticate, validate, rejectionCodes, type MessageError, type RejectionCode } from './checks.ts';
+export { Consumer, type ConsumerOptions, type Handled } from './consumer.ts';
+export { authenticate, validate } from './checks.ts';

@@ -1,2 +1,15 @@
-export { enqueue, deliveriesFor, type Delivery, type DeliveryStatus, type OutboxMessage } from './outbox.ts';
+export {
+  enqueue,
+  requeue,
+  recordReceipt,
+  deliveriesFor,
+  findDelivery,
+  listDeliveries,
+  outboxSummary,
+  type Delivery,
+  type DeliveryStatus,
+  type OutboxMessage,
+  type ReceiptOutcome,
+} from './outbox.ts';
 export { Relay, backoffMs, type RelayOptions } from './relay.ts';
+export { outboundRoutes, deliverySchema } from './routes.ts';

@@ -1,22 +1,58 @@
 // The outbox: one row per message to send, written in the same transaction as the state change
 // it announces, so that nothing is announced that was not stored and nothing stored goes unsent.
 import type { Queryable } from '../db/index.ts';
+import type { MessageError } from '../exchange/codes.ts';
 import type { MessageType } from '../exchange/envelope.ts';
+import { bodyDigest, type ReceiptBody } from '../exchange/receipt.ts';
 
 export const OUTBOX_CHANNEL = 'eco_outbox';
 
 export type OutboxMessage = { id: string; peer: string; type: MessageType; certificateNumber?: string; body: string };
 
 export async function enqueue(client: Queryable, message: OutboxMessage): Promise<void> {
-  await client.query('INSERT INTO outbox (id, peer, type, certificate_number, body) VALUES ($1, $2, $3, $4, $5)', [
+  await client.query('INSERT INTO outbox (id, peer, type, certificate_number, body, expects_receipt) VALUES ($1, $2, $3, $4, $5, $6)', [
     message.id,
     message.peer,
     message.type,
     message.certificateNumber ?? null,
     message.body,
+    message.type !== 'receipt', // PROFILE: every message but a receipt is answered with one
   ]);
   // Delivered at commit: wakes the relays at once instead of at their next poll.
   await client.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
+}
+
+/** Sends an earlier message again, same id and bytes (a duplicate's receipt, an operator's resend). */
+export async function requeue(client: Queryable, id: string): Promise<void> {
+  await client.query("UPDATE outbox SET status = 'queued', next_attempt_at = now() WHERE id = $1 AND status <> 'queued'", [id]);
+  await client.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
+}
+
+export type ReceiptOutcome = 'recorded' | 'already-recorded' | 'unknown-message' | 'digest-mismatch';
+
+/**
+ * Keeps a peer's receipt as proof of delivery, after checking that it acknowledges the very bytes
+ * we sent. A receipt for a message that already has one changes nothing.
+ */
+export async function recordReceipt(client: Queryable, receipt: { inReplyTo: string; from: string; body: ReceiptBody; jws: string }): Promise<ReceiptOutcome> {
+  const { rows } = await client.query<{ body: string; status: DeliveryStatus }>('SELECT body, status FROM outbox WHERE id = $1 AND peer = $2 FOR UPDATE', [
+    receipt.inReplyTo,
+    receipt.from,
+  ]);
+  const sent = rows[0];
+  if (!sent) return 'unknown-message';
+  if (bodyDigest(sent.body) !== receipt.body.digest) {
+    // The peer acknowledged other bytes than ours: no proof; the message stays due for a resend.
+    await client.query('UPDATE outbox SET last_error = $2 WHERE id = $1', [receipt.inReplyTo, `receipt digest ${receipt.body.digest} does not match the message sent`]);
+    return 'digest-mismatch';
+  }
+  if (sent.status === 'accepted' || sent.status === 'rejected') return 'already-recorded';
+  await client.query(
+    `UPDATE outbox SET status = $2, receipt = $3, receipt_errors = $4, receipt_at = now(), last_error = NULL, next_attempt_at = 'infinity'
+      WHERE id = $1`,
+    [receipt.inReplyTo, receipt.body.status, receipt.jws, JSON.stringify(receipt.body.errors)],
+  );
+  return 'recorded';
 }
 
 export type DeliveryStatus = 'queued' | 'sent' | 'accepted' | 'rejected' | 'dead';
@@ -29,21 +65,66 @@ export type Delivery = {
   lastError: string | null;
   createdAt: string;
   sentAt: string | null;
+  receiptAt: string | null;
+  errors: MessageError[];
 };
 
+type DeliveryRow = {
+  id: string;
+  type: string;
+  peer: string;
+  status: DeliveryStatus;
+  attempts: number;
+  last_error: string | null;
+  created_at: Date;
+  sent_at: Date | null;
+  receipt_at: Date | null;
+  receipt_errors: MessageError[] | null;
+};
+
+const toDelivery = (r: DeliveryRow): Delivery => ({
+  messageId: r.id,
+  type: r.type,
+  peer: r.peer,
+  status: r.status,
+  attempts: r.attempts,
+  lastError: r.last_error,
+  createdAt: r.created_at.toISOString(),
+  sentAt: r.sent_at?.toISOString() ?? null,
+  receiptAt: r.receipt_at?.toISOString() ?? null,
+  errors: r.receipt_errors ?? [],
+});
+
+const DELIVERY_COLUMNS = 'id, type, peer, status, attempts, last_error, created_at, sent_at, receipt_at, receipt_errors';
+
 export async function deliveriesFor(db: Queryable, certificateNumber: string): Promise<Delivery[]> {
-  const { rows } = await db.query<{ id: string; type: string; peer: string; status: DeliveryStatus; attempts: number; last_error: string | null; created_at: Date; sent_at: Date | null }>(
-    'SELECT id, type, peer, status, attempts, last_error, created_at, sent_at FROM outbox WHERE certificate_number = $1 ORDER BY created_at',
-    [certificateNumber],
+  const { rows } = await db.query<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM outbox WHERE certificate_number = $1 ORDER BY created_at`, [certificateNumber]);
+  return rows.map(toDelivery);
+}
+
+export async function findDelivery(db: Queryable, id: string): Promise<(Delivery & { body: string; receipt: string | null }) | undefined> {
+  const { rows } = await db.query<DeliveryRow & { body: string; receipt: string | null }>(`SELECT ${DELIVERY_COLUMNS}, body, receipt FROM outbox WHERE id = $1`, [id]);
+  return rows[0] && { ...toDelivery(rows[0]), body: rows[0].body, receipt: rows[0].receipt };
+}
+
+/** Outgoing messages by status, and the age of the oldest one still waiting to be sent. */
+export async function outboxSummary(db: Queryable): Promise<{ byStatus: Record<DeliveryStatus, number>; oldestQueuedSeconds: number | null }> {
+  const { rows } = await db.query<{ status: DeliveryStatus; n: number; oldest: number | null }>(
+    `SELECT status, count(*)::int AS n, extract(epoch FROM now() - min(created_at)) FILTER (WHERE status = 'queued') AS oldest
+       FROM outbox GROUP BY status`,
   );
-  return rows.map((r) => ({
-    messageId: r.id,
-    type: r.type,
-    peer: r.peer,
-    status: r.status,
-    attempts: r.attempts,
-    lastError: r.last_error,
-    createdAt: r.created_at.toISOString(),
-    sentAt: r.sent_at?.toISOString() ?? null,
-  }));
+  const byStatus = { queued: 0, sent: 0, accepted: 0, rejected: 0, dead: 0 };
+  for (const r of rows) byStatus[r.status] = r.n;
+  const oldest = rows.find((r) => r.status === 'queued')?.oldest;
+  return { byStatus, oldestQueuedSeconds: oldest == null ? null : Number(oldest) };
+}
+
+export async function listDeliveries(db: Queryable, filter: { status?: DeliveryStatus; peer?: string; limit: number }): Promise<Delivery[]> {
+  const { rows } = await db.query<DeliveryRow>(
+    `SELECT ${DELIVERY_COLUMNS} FROM outbox
+      WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR peer = $2)
+      ORDER BY created_at DESC LIMIT $3`,
+    [filter.status ?? null, filter.peer ?? null, filter.limit],
+  );
+  return rows.map(toDelivery);
 }

@@ -10,18 +10,25 @@ import { OUTBOX_CHANNEL } from './outbox.ts';
 
 export type RelayOptions = {
   partyId: string;
+  databaseUrl: string;
   batchSize: number;
   pollMs: number;
   leaseSeconds: number;
   confirmTimeoutMs: number;
-  databaseUrl: string;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Past either limit a message is given up as dead (operators can resend it). */
+  maxAttempts: number;
+  maxAgeSeconds: number;
+  /** A sent message with no receipt after this long is sent again, same id and bytes. */
+  receiptTimeoutSeconds: number;
 };
 
-type ClaimedRow = { id: string; peer: string; type: string; body: string; attempts: number };
+type ClaimedRow = { id: string; peer: string; type: string; body: string; attempts: number; expired: boolean; last_error: string | null };
 
-/** Exponential backoff with jitter: 1 s, 2 s, 4 s ... capped at 5 minutes, each 50-100 % of that. */
-export function backoffMs(attempts: number): number {
-  const ceiling = Math.min(300_000, 1000 * 2 ** Math.max(0, attempts - 1));
+/** Exponential backoff with jitter: base, 2 x base, 4 x base ... capped, each 50-100 % of that. */
+export function backoffMs(attempts: number, baseMs: number, maxMs: number): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempts - 1));
   return Math.round(ceiling * (0.5 + Math.random() * 0.5));
 }
 
@@ -96,30 +103,57 @@ export class Relay {
     });
   }
 
-  /** Claims one batch of due rows, publishes them, records the outcome. Returns how many it claimed. */
+  /**
+   * Claims one batch of due rows (queued, or sent with an overdue receipt), publishes them and
+   * records the outcome. Returns how many it claimed.
+   */
   async relayBatch(): Promise<number> {
     const { rows } = await this.db.query<ClaimedRow>(
       `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
-       WHERE id IN (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= now()
-                    ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-       RETURNING id, peer, type, body, attempts`,
-      [this.options.batchSize, this.options.leaseSeconds],
+        WHERE id IN (SELECT id FROM outbox WHERE status IN ('queued', 'sent') AND next_attempt_at <= now()
+                      ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+       RETURNING id, peer, type, body, attempts, last_error,
+                 attempts > $3 OR created_at < now() - make_interval(secs => $4) AS expired`,
+      [this.options.batchSize, this.options.leaseSeconds, this.options.maxAttempts, this.options.maxAgeSeconds],
     );
     if (rows.length === 0) return 0;
-    const outcomes = await Promise.all(rows.map((row) => this.publish(row).then(() => undefined, (error: Error) => error)));
-    const sent = rows.filter((_, i) => !outcomes[i]).map((r) => r.id);
+    const expired = rows.filter((r) => r.expired);
+    const due = rows.filter((r) => !r.expired);
+    if (expired.length) await this.giveUp(expired);
+    const outcomes = await Promise.all(due.map((row) => this.publish(row).then(() => undefined, (error: Error) => error)));
+    const sent = due.filter((_, i) => !outcomes[i]);
     if (sent.length) {
-      await this.db.query("UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL WHERE id = ANY($1) AND status = 'queued'", [sent]);
+      // A receipt may already have arrived (accepted/rejected): only queued or sent rows change.
+      await this.db.query(
+        `UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL,
+                next_attempt_at = CASE WHEN expects_receipt THEN now() + make_interval(secs => $2) ELSE 'infinity' END
+          WHERE id = ANY($1) AND status IN ('queued', 'sent')`,
+        [sent.map((r) => r.id), this.options.receiptTimeoutSeconds],
+      );
+      for (const row of sent) this.log.info({ messageId: row.id, peer: row.peer, type: row.type, attempts: row.attempts }, 'message sent');
     }
-    for (const [i, row] of rows.entries()) {
+    for (const [i, row] of due.entries()) {
       const error = outcomes[i];
       if (!error) continue;
-      const delay = backoffMs(row.attempts);
+      const delay = backoffMs(row.attempts, this.options.backoffBaseMs, this.options.backoffMaxMs);
       this.log.warn({ messageId: row.id, peer: row.peer, type: row.type, attempts: row.attempts, retryInMs: delay, err: error.message }, 'publish failed; will retry');
-      await this.db.query('UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3 WHERE id = $1', [row.id, delay / 1000, error.message]);
+      await this.db.query("UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3 WHERE id = $1 AND status IN ('queued', 'sent')", [
+        row.id,
+        delay / 1000,
+        error.message,
+      ]);
     }
-    for (const row of rows) if (sent.includes(row.id)) this.log.info({ messageId: row.id, peer: row.peer, type: row.type }, 'message sent');
     return rows.length;
+  }
+
+  private async giveUp(rows: ClaimedRow[]): Promise<void> {
+    await this.db.query(
+      `UPDATE outbox SET status = 'dead', next_attempt_at = 'infinity',
+              last_error = 'given up after ' || (attempts - 1) || ' attempts: ' || coalesce(last_error, 'no receipt')
+        WHERE id = ANY($1) AND status IN ('queued', 'sent')`,
+      [rows.map((r) => r.id)],
+    );
+    for (const row of rows) this.log.error({ messageId: row.id, peer: row.peer, type: row.type, attempts: row.attempts - 1, lastError: row.last_error }, 'message dead');
   }
 
   private async publish(row: ClaimedRow): Promise<void> {

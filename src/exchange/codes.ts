@@ -1,0 +1,22 @@
+// Rejection codes of PROFILE "Receipts": what a receiver answers a message with when it refuses it.
+export const rejectionCodes = [
+  'SIGNATURE_INVALID',
+  'UNKNOWN_SENDER',
+  'UNKNOWN_KEY',
+  'NOT_ADDRESSED_TO_RECEIVER',
+  'SENDER_MISMATCH',
+  'DECRYPTION_FAILED',
+  'UNSUPPORTED_PROFILE',
+  'STALE_MESSAGE',
+  'SCHEMA_INVALID',
+  'CONFLICTING_CERTIFICATE',
+  'UNKNOWN_CERTIFICATE',
+  'NOT_A_PARTY',
+  'NOT_FOUND',
+] as const;
+export type RejectionCode = (typeof rejectionCodes)[number];
+export type MessageError = { code: RejectionCode; path?: string; message: string };
+
+export function messageError(code: RejectionCode, message: string, path?: string): MessageError {
+  return { code, message, ...(path ? { path } : {}) };
+}
