@@ -15,18 +15,23 @@ function testFiles(dir: string): string[] {
     .sort();
 }
 
-const only = process.argv.slice(2);
+// `npm test -- some.test.ts --test-name-pattern=x`: files to run (default: all), flags for node --test.
+const args = process.argv.slice(2);
+const flags = args.filter((a) => a.startsWith('--'));
+const only = args.filter((a) => !a.startsWith('--'));
 const files = only.length ? only : testFiles('test');
 const started = Date.now();
 const services = await startServices({ fast: true });
 console.log(`# services up in ${Date.now() - started} ms: postgres :${services.postgres.port}, rabbitmq :${services.rabbit.port}`);
 
 const code = await new Promise<number>((resolve) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...flags, ...files], {
     stdio: 'inherit',
     env: { ...process.env, [SERVICES_ENV]: JSON.stringify({ postgres: services.postgres.describe(), rabbit: services.rabbit.describe() }) },
   });
   child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
+  // Interrupted: let the test files stop what they started before the services go.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.prependListener(signal, () => child.kill(signal));
 });
 
 await services.stop();

@@ -7,7 +7,7 @@ import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import { connect, DEAD_EXCHANGE, declareInbox, INBOUND_QUEUE } from '../exchange/amqp.ts';
 import { messageError, type MessageError } from '../exchange/codes.ts';
 import { buildEnvelope } from '../exchange/envelope.ts';
-import { sign } from '../exchange/jose.ts';
+import { sign, type SigningKey } from '../exchange/jose.ts';
 import { bodyDigest, type ReceiptBody } from '../exchange/receipt.ts';
 import type { OwnKeys } from '../keys/index.ts';
 import { enqueue, requeue, type ReceiptOutcome } from '../outbound/index.ts';
@@ -135,19 +135,22 @@ export class Consumer {
       await this.deadLetter(channel, message, authentic.error);
       return authentic;
     }
+    // Fetched before the transaction: a pool query inside one could wait for a connection that
+    // only transactions waiting on it would free.
+    const key = await this.keys.signingKey();
     if (authentic.outcome === 'rejected') {
       // Not authenticated, so not remembered: each copy is checked, and answered, afresh.
       const inReplyTo = [authentic.messageId, message.properties.messageId].find((id): id is string => typeof id === 'string' && UUID.test(id));
       const receiptId = authentic.isReceipt
         ? undefined
-        : await withTransaction(this.db, (client) => this.sendReceipt(client, authentic.peer.partyId, inReplyTo, { status: 'rejected', digest, errors: authentic.errors }));
+        : await withTransaction(this.db, (client) => this.sendReceipt(client, key, authentic.peer.partyId, inReplyTo, { status: 'rejected', digest, errors: authentic.errors }));
       return { outcome: 'rejected', messageId: inReplyTo, errors: authentic.errors, receiptId };
     }
-    return withTransaction(this.db, (client) => this.store(client, authentic, bodyText, digest));
+    return withTransaction(this.db, (client) => this.store(client, key, authentic, bodyText, digest));
   }
 
   /** Checks 4-6 and storage, in one transaction with the inbox row that deduplicates. */
-  private async store(client: DbClient, authentic: Authentic, bodyText: string, digest: string): Promise<Handled> {
+  private async store(client: DbClient, key: SigningKey, authentic: Authentic, bodyText: string, digest: string): Promise<Handled> {
     const messageId = authentic.messageId && UUID.test(authentic.messageId) ? authentic.messageId : undefined;
     if (messageId) {
       // Serialise on the message id so two consumers handling copies do not both store it.
@@ -164,7 +167,7 @@ export class Consumer {
     const applied = verdict.outcome === 'verified' ? await applyMessage(client, verdict, bodyText) : { errors: verdict.errors };
     const errors = messageId ? applied.errors : [messageError('SCHEMA_INVALID', 'id must be a UUID', '/id')];
     const status = errors.length ? 'rejected' : 'accepted';
-    const receiptId = isReceipt ? undefined : await this.sendReceipt(client, authentic.peer.partyId, messageId, { status, digest, errors });
+    const receiptId = isReceipt ? undefined : await this.sendReceipt(client, key, authentic.peer.partyId, messageId, { status, digest, errors });
     if (!messageId) return { outcome: 'rejected', errors, receiptId };
     const type = String(authentic.payload.type).slice(0, 64);
     const inReplyTo = typeof authentic.payload.inReplyTo === 'string' && UUID.test(authentic.payload.inReplyTo) ? authentic.payload.inReplyTo : null;
@@ -178,9 +181,9 @@ export class Consumer {
   }
 
   /** Signs a receipt and puts it in the outbox, inside the caller's transaction. */
-  private async sendReceipt(client: DbClient, to: string, inReplyTo: string | undefined, body: ReceiptBody): Promise<string> {
+  private async sendReceipt(client: DbClient, key: SigningKey, to: string, inReplyTo: string | undefined, body: ReceiptBody): Promise<string> {
     const envelope = buildEnvelope({ type: 'receipt', from: this.options.partyId, to, inReplyTo, body });
-    await enqueue(client, { id: envelope.id, peer: to, type: 'receipt', body: await sign(envelope, await this.keys.signingKey()) });
+    await enqueue(client, { id: envelope.id, peer: to, type: 'receipt', body: await sign(envelope, key) });
     return envelope.id;
   }
 

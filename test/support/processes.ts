@@ -1,0 +1,91 @@
+// Gateways as real OS processes, so that tests can SIGKILL them by PID and start them again.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../scripts/lib/services.ts';
+
+const logDir = mkdtempSync(join(tmpdir(), 'eco-test-logs-'));
+const started = new Set<ChildProcess>();
+
+// An interrupted test run must not leave gateways behind.
+const killAll = () => started.forEach((child) => child.kill('SIGKILL'));
+process.once('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+export class GatewayProcess {
+  private child?: ChildProcess;
+  readonly logFile: string;
+  port?: number;
+
+  constructor(
+    readonly name: string,
+    private readonly env: Record<string, string>,
+  ) {
+    this.logFile = join(logDir, `${name}.log`);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async start(): Promise<void> {
+    this.port ??= await freePort();
+    const log = createWriteStream(this.logFile, { flags: 'a' });
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { ...process.env, LOG_LEVEL: process.env.ECO_TEST_LOG_LEVEL ?? 'warn', HTTP_PORT: String(this.port), ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    started.add(this.child);
+    this.child.once('exit', () => started.delete(this.child!));
+    this.child.stdout!.pipe(log);
+    this.child.stderr!.pipe(log);
+    if (this.env.ROLE?.includes('api')) await this.waitHealthy();
+  }
+
+  private async waitHealthy(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      if (this.child?.exitCode !== null) throw new Error(`${this.name} exited: ${this.tail()}`);
+      const ok = await fetch(`${this.url}/health`).then((r) => r.ok, () => false);
+      if (ok) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${this.name} did not become healthy: ${this.tail()}`);
+  }
+
+  /** SIGKILL: no shutdown code runs, as in a crash. */
+  async kill(): Promise<void> {
+    await this.signal('SIGKILL');
+  }
+
+  async stop(): Promise<void> {
+    await this.signal('SIGTERM');
+  }
+
+  private async signal(signal: NodeJS.Signals): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill(signal);
+    await exited;
+  }
+
+  tail(lines = 30): string {
+    try {
+      return readFileSync(this.logFile, 'utf8').split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+}
