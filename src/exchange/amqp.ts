@@ -48,6 +48,7 @@ export class ConfirmPublisher {
   private readonly returned = new Set<string>();
   private drained: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private lastError?: Error;
 
   constructor(
     readonly channel: ConfirmChannel,
@@ -57,7 +58,10 @@ export class ConfirmPublisher {
     channel.on('return', (message) => {
       if (typeof message.properties.messageId === 'string') this.returned.add(message.properties.messageId);
     });
-    channel.on('error', () => {});
+    // Emitted before 'close' when the broker closes the channel (no such exchange, say).
+    channel.on('error', (error: Error) => {
+      this.lastError = error;
+    });
     channel.on('close', () => {
       this.closed = true;
     });
@@ -81,7 +85,9 @@ export class ConfirmPublisher {
       const ok = this.channel.publish(exchange, routingKey, body, options, (error) => {
         clearTimeout(timer);
         const wasReturned = this.returned.delete(options.messageId);
-        if (error) reject(new PublishError(this.closed ? 'connection' : 'nacked', this.closed ? 'channel closed before confirm' : 'broker nacked the message'));
+        // amqplib fails unconfirmed messages with 'message nacked' or 'channel closed'.
+        if (error?.message === 'message nacked') reject(new PublishError('nacked', 'broker nacked the message'));
+        else if (error) reject(new PublishError('connection', `channel closed before confirm${this.lastError ? `: ${this.lastError.message}` : ''}`));
         else if (wasReturned) reject(new PublishError('unroutable', `no queue bound for routing key ${routingKey} on ${exchange}`));
         else resolve();
       });

@@ -110,13 +110,12 @@ export async function findDelivery(db: Queryable, id: string): Promise<(Delivery
 /** Outgoing messages by status, and the age of the oldest one still waiting to be sent. */
 export async function outboxSummary(db: Queryable): Promise<{ byStatus: Record<DeliveryStatus, number>; oldestQueuedSeconds: number | null }> {
   const { rows } = await db.query<{ status: DeliveryStatus; n: number; oldest: number | null }>(
-    `SELECT status, count(*)::int AS n, extract(epoch FROM now() - min(created_at)) FILTER (WHERE status = 'queued') AS oldest
-       FROM outbox GROUP BY status`,
+    `SELECT status, count(*)::int AS n, extract(epoch FROM now() - min(created_at))::float8 AS oldest FROM outbox GROUP BY status`,
   );
   const byStatus = { queued: 0, sent: 0, accepted: 0, rejected: 0, dead: 0 };
   for (const r of rows) byStatus[r.status] = r.n;
   const oldest = rows.find((r) => r.status === 'queued')?.oldest;
-  return { byStatus, oldestQueuedSeconds: oldest == null ? null : Number(oldest) };
+  return { byStatus, oldestQueuedSeconds: oldest ?? null };
 }
 
 export async function listDeliveries(db: Queryable, filter: { status?: DeliveryStatus; peer?: string; limit: number }): Promise<Delivery[]> {

@@ -1,0 +1,38 @@
+// A message the consumer cannot process (database failing) is requeued a bounded number of times,
+// never acked unprocessed, and ends on eco.dead with the reason; nothing is stored half-way.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { buildEnvelope } from '../src/exchange/envelope.ts';
+import { sign } from '../src/exchange/jose.ts';
+import { A, B, count, eventually, exampleCertificate, peekQueue, publishRaw, startPair, type Pair } from './support/gateways.ts';
+
+describe('consumer on a failing database', () => {
+  let pair: Pair;
+  before(async () => {
+    pair = await startPair({ CONSUMER_MAX_DELIVERIES: '3' });
+  });
+  after(async () => {
+    await pair.stop();
+  });
+
+  it('requeues, then dead-letters with PROCESSING_FAILED; a later copy is stored once', async () => {
+    const envelope = buildEnvelope({ type: 'certificate.issued', from: A, to: B, body: exampleCertificate() });
+    const jws = await sign(envelope, await pair.a.keys.signingKey());
+    await pair.b.db.query('ALTER TABLE inbox RENAME TO inbox_unavailable');
+    try {
+      await publishRaw(pair.placeB.amqpUrl, B, jws, { appId: A, messageId: envelope.id });
+      const dead = await eventually(async () => (await peekQueue(pair.placeB.amqpUrl, 'eco.dead')).find((m) => m.properties.messageId === envelope.id), 'the message on eco.dead');
+      assert.equal(dead.properties.headers?.['x-eco-error'], 'PROCESSING_FAILED');
+      assert.match(String(dead.properties.headers?.['x-eco-reason']), /inbox/);
+      assert.equal(dead.content.toString(), jws, 'the original bytes are kept for a replay');
+    } finally {
+      await pair.b.db.query('ALTER TABLE inbox_unavailable RENAME TO inbox');
+    }
+    assert.equal(await count(pair.b, 'received_certificates WHERE message_id = $1', [envelope.id]), 0);
+    const queued = await peekQueue(pair.placeB.amqpUrl, 'eco.inbound');
+    assert.equal(queued.length, 0, 'nothing left unacked or requeued');
+
+    await publishRaw(pair.placeB.amqpUrl, B, jws, { appId: A, messageId: envelope.id });
+    await eventually(async () => ((await count(pair.b, 'received_certificates WHERE message_id = $1', [envelope.id])) === 1 ? true : undefined), 'the replayed copy stored');
+  });
+});

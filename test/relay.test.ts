@@ -1,0 +1,85 @@
+// The relay's promises: retry with the same bytes, resend when the receipt is overdue, give up
+// visibly (dead) past the limit.
+import assert from 'node:assert/strict';
+import amqp from 'amqplib';
+import { after, before, describe, it } from 'node:test';
+import { declareInbox } from '../src/exchange/amqp.ts';
+import type { Gateway } from '../src/gateway.ts';
+import { A, api, B, eventually, exampleCertificate, freshPlace, peekQueue, startTestGateway } from './support/gateways.ts';
+
+describe('relay', () => {
+  let a: Gateway;
+  let peerPlace: { amqpUrl: string };
+
+  before(async () => {
+    a = await startTestGateway(A, await freshPlace('ra'), {
+      RELAY_BACKOFF_BASE_MS: '50',
+      RELAY_BACKOFF_MAX_MS: '100',
+      RELAY_MAX_ATTEMPTS: '3',
+      RECEIPT_TIMEOUT_SECONDS: '1',
+      RELAY_POLL_MS: '50',
+    });
+    peerPlace = await freshPlace('rb');
+  });
+  after(async () => {
+    await a.stop();
+  });
+
+  async function registerB(amqpUrl: string): Promise<void> {
+    const jwks = { keys: [{ kty: 'EC', kid: 'peer-key', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] };
+    const response = await api(a, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl, jwks });
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+  }
+
+  it('retries a message the peer\'s broker cannot take and marks it dead after the attempt limit, visible to operators', async () => {
+    await registerB(peerPlace.amqpUrl); // a vhost where B's inbox exchange does not exist
+    const issued = await api(a, 'POST', '/certificates', exampleCertificate());
+    const dead = await eventually(async () => {
+      const r = await api(a, 'GET', `/messages/${issued.body.messageId}`);
+      return r.body.status === 'dead' ? r.body : undefined;
+    }, 'the message to be given up');
+    assert.equal(dead.attempts, 4, 'three attempts, then the claim that gives up');
+    assert.match(dead.lastError, /given up after 3 attempts: channel closed before confirm: .*NOT_FOUND - no exchange 'eco.inbound'/);
+    const listing = await api(a, 'GET', '/admin/messages?status=dead');
+    assert.equal(listing.status, 200);
+    assert.ok(listing.body.counts.dead >= 1);
+    assert.ok(listing.body.messages.some((m: { messageId: string }) => m.messageId === issued.body.messageId));
+  });
+
+  it('retries a message returned as unroutable (exchange without B\'s queue)', async () => {
+    const place = await freshPlace('ru');
+    const connection = await amqp.connect(place.amqpUrl);
+    await (await connection.createChannel()).assertExchange('eco.inbound', 'direct', { durable: true });
+    await connection.close();
+    await registerB(place.amqpUrl);
+    const issued = await api(a, 'POST', '/certificates', exampleCertificate());
+    const dead = await eventually(async () => {
+      const r = await api(a, 'GET', `/messages/${issued.body.messageId}`);
+      return r.body.status === 'dead' ? r.body : undefined;
+    }, 'the message to be given up');
+    assert.match(dead.lastError, /no queue bound for routing key VN-MOIT/);
+  });
+
+  it('sends the same bytes with the same id again when the receipt is overdue', async () => {
+    // B's inbox exists but nobody answers: A's message is confirmed, then resent for lack of a receipt.
+    const place = await freshPlace('rc');
+    const connection = await amqp.connect(place.amqpUrl);
+    await declareInbox(await connection.createConfirmChannel(), B);
+    await connection.close();
+    await registerB(place.amqpUrl);
+    const issued = await api(a, 'POST', '/certificates', exampleCertificate());
+    await eventually(async () => ((await api(a, 'GET', `/messages/${issued.body.messageId}`)).body.attempts >= 2 ? true : undefined), 'a resend');
+    const copies = await eventually(async () => {
+      const messages = (await peekQueue(place.amqpUrl, 'eco.inbound')).filter((m) => m.properties.messageId === issued.body.messageId);
+      return messages.length >= 2 ? messages : undefined;
+    }, 'two copies in B\'s inbox');
+    assert.ok(copies[0]!.content.equals(copies[1]!.content), 'byte for byte the same');
+    const { rows } = await a.db.query<{ body: string }>('SELECT body FROM outbox WHERE id = $1', [issued.body.messageId]);
+    assert.equal(copies[0]!.content.toString(), rows[0]!.body);
+    assert.equal(copies[0]!.properties.appId, A);
+    assert.equal(copies[0]!.properties.type, 'certificate.issued');
+    assert.equal(copies[0]!.properties.contentType, 'application/jose');
+    assert.equal(copies[0]!.properties.deliveryMode, 2, 'persistent');
+    assert.ok(typeof copies[0]!.properties.timestamp === 'number');
+  });
+});
