@@ -5,16 +5,16 @@
 // delivery status, and stops everything it started.
 // With DEMO_KR_URL, DEMO_VN_URL, DEMO_KR_AMQP and DEMO_VN_AMQP set (docker compose), it starts
 // nothing and runs the same exchange against those gateways.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { once } from 'node:events';
 import pg from 'pg';
-import { freePort, startServices } from './lib/services.ts';
+import { GatewayProcess } from './lib/gateway-process.ts';
+import { startServices } from './lib/services.ts';
+import { wire } from './lib/wiring.ts';
 
 const EXPORTER = 'KR-KCS';
 const IMPORTER = 'VN-MOIT';
 
-type Running = { partyId: string; url: string; amqpUrl: string; process?: ChildProcess };
+type Running = { partyId: string; url: string; amqpUrl: string; process?: GatewayProcess };
 
 function step(text: string): void {
   console.log(`\n== ${text}`);
@@ -41,63 +41,71 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 }
 
 async function startGateway(partyId: string, databaseUrl: string, amqpUrl: string): Promise<Running> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, PARTY_ID: partyId, DATABASE_URL: databaseUrl, AMQP_URL: amqpUrl, HTTP_PORT: String(port), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const gateway = { partyId, url: `http://127.0.0.1:${port}`, amqpUrl, process: child };
-  await waitFor(`gateway ${partyId} to answer /health`, async () => ((await call(gateway, 'GET', '/health')).status === 200 ? true : undefined));
-  console.log(`${partyId} is up at ${gateway.url} (pid ${child.pid})`);
-  return gateway;
+  const process_ = new GatewayProcess(partyId, { PARTY_ID: partyId, DATABASE_URL: databaseUrl, AMQP_URL: amqpUrl, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, { inheritOutput: true });
+  await process_.start();
+  console.log(`${partyId} is up at ${process_.url} (pid ${process_.pid})`);
+  return { partyId, url: process_.url, amqpUrl, process: process_ };
 }
 
-async function stopGateway(gateway: Running): Promise<void> {
-  if (!gateway.process || gateway.process.exitCode !== null) return;
-  gateway.process.kill('SIGTERM');
-  await once(gateway.process, 'exit');
-}
+const example = (file: string) => JSON.parse(readFileSync(new URL(`../examples/${file}`, import.meta.url), 'utf8'));
 
-/** The demo proper: wire two running gateways as peers, issue at KR, look up at VN. */
+/** The demo proper: wire two running gateways, issue one CO of each kind at KR, replace one, cancel one, look them up at VN. */
 async function exchange(kr: Running, vn: Running): Promise<void> {
-  step('registering each gateway as the other\'s peer (broker URL + JWKS URL)');
-  for (const [at, peer] of [[kr, vn], [vn, kr]] as const) {
-    const response = await call(at, 'PUT', `/admin/peers/${peer.partyId}`, {
-      name: `gateway ${peer.partyId}`,
-      amqpUrl: peer.amqpUrl,
-      jwksUrl: `${peer.url}/.well-known/jwks.json`,
-      agreements: ['KR-VN-FTA'],
-    });
-    if (response.status !== 200) throw new Error(`registering ${peer.partyId} at ${at.partyId} failed: ${JSON.stringify(response.body)}`);
-    console.log(`${at.partyId} knows ${peer.partyId}: key ${response.body.jwks.keys[0].kid}`);
+  step('registering the example agreements at both, and each gateway as the other\'s peer (broker URL + JWKS URL)');
+  const { peerAtA, peerAtB } = await wire(kr, vn);
+  console.log(`${kr.partyId} knows ${vn.partyId}: key ${peerAtA.jwks.keys[0].kid}; ${vn.partyId} knows ${kr.partyId}: key ${peerAtB.jwks.keys[0].kid}`);
+
+  // A fresh suffix keeps numbers unique when the demo runs again against the same gateways (compose).
+  const suffix = Date.now().toString(36).toUpperCase();
+  const [preferential, nonPreferential, declaration] = ['certificate.json', 'certificate-non-preferential.json', 'origin-declaration.json'].map((file) => {
+    const co = example(file);
+    return { ...co, number: `${co.number}-${suffix}` };
+  });
+
+  step('KR-KCS issues one certificate of each kind');
+  for (const co of [preferential, nonPreferential, declaration]) {
+    const issued = await call(kr, 'POST', '/certificates', co);
+    if (issued.status !== 201) throw new Error(`issuing ${co.number} failed (${issued.status}): ${JSON.stringify(issued.body, null, 2)}`);
+    console.log(`${co.kind.padEnd(18)} ${co.number} under ${co.agreement ?? 'the bilateral arrangement'} -> ${issued.body.recipient}, delivery ${issued.body.delivery.status}`);
   }
 
-  step('KR-KCS issues a certificate of origin');
-  const certificate = JSON.parse(readFileSync(new URL('../examples/certificate.json', import.meta.url), 'utf8'));
-  certificate.number = `KR-${new Date().getUTCFullYear()}-${Date.now().toString().slice(-6)}`;
-  const issued = await call(kr, 'POST', '/certificates', certificate);
-  if (issued.status !== 201) throw new Error(`issue failed (${issued.status}): ${JSON.stringify(issued.body, null, 2)}`);
-  console.log(JSON.stringify(issued.body, null, 2));
+  step('KR-KCS replaces the preferential certificate (version 2) and cancels the non-preferential one');
+  const replacement = { ...preferential, version: 2, remarks: 'Version 2: quantity corrected after re-weighing', items: [{ ...preferential.items[0], quantity: { value: '1150', unit: 'NAR' } }] };
+  const replaced = await call(kr, 'POST', `/certificates/${preferential.number}/replace`, replacement);
+  if (replaced.status !== 201) throw new Error(`replace failed (${replaced.status}): ${JSON.stringify(replaced.body, null, 2)}`);
+  const cancelled = await call(kr, 'POST', `/certificates/${nonPreferential.number}/cancel`, { reason: 'Issued in error: consignment split' });
+  if (cancelled.status !== 200) throw new Error(`cancel failed (${cancelled.status}): ${JSON.stringify(cancelled.body, null, 2)}`);
+  console.log(`${preferential.number} -> version ${replaced.body.version}; ${nonPreferential.number} -> ${cancelled.body.status}`);
 
-  step('VN-MOIT customs looks the certificate up by number');
-  const started = Date.now();
-  const lookup = await waitFor('the certificate to arrive at VN-MOIT', async () => {
-    const r = await call(vn, 'GET', `/certificates/${certificate.number}`);
-    return r.status === 200 ? r.body : undefined;
-  });
-  console.log(`arrived within ${Date.now() - started} ms of issue:`);
-  const { certificate: dataset, ...summary } = lookup;
-  console.log(JSON.stringify(summary, null, 2));
-  console.log(`goods: ${dataset.items.map((i: any) => `${i.itemNumber}. ${i.description} (HS ${i.hsCode}, ${i.quantity.value} ${i.quantity.unit}, origin ${i.originCountry}/${i.originCriterion})`).join('; ')}`);
+  step('VN-MOIT customs looks each certificate up by number');
+  const expected = [
+    [preferential.number, 2, 'valid'],
+    [nonPreferential.number, 1, 'cancelled'],
+    [declaration.number, 1, 'valid'],
+  ] as const;
+  for (const [number, version, status] of expected) {
+    const lookup = await waitFor(`${number} version ${version} ${status} at VN-MOIT`, async () => {
+      const r = await call(vn, 'GET', `/certificates/${number}`);
+      return r.status === 200 && r.body.version === version && r.body.status === status ? r.body : undefined;
+    });
+    const item = lookup.certificate.items[0];
+    console.log(
+      `${number}: ${lookup.kind}, version ${lookup.version}, ${lookup.status}${lookup.cancellation ? ` (${lookup.cancellation.reason})` : ''}, ` +
+        `signature verified: ${lookup.signatureVerified}, history ${lookup.history.map((h: any) => `v${h.version} ${h.status}`).join(', ')}; ` +
+        `item 1: ${item.description}, HS ${item.hsCode}, ${item.quantity.value} ${item.quantity.unit}, origin ${item.originCountry}${item.originCriterion ? `/${item.originCriterion}` : ''}`,
+    );
+  }
 
-  step('KR-KCS delivery status');
-  const atKr = await waitFor('KR-KCS to record the broker confirm', async () => {
-    const r = await call(kr, 'GET', `/certificates/${certificate.number}`);
-    return r.body.deliveries.every((d: { status: string }) => d.status !== 'queued') ? r.body : undefined;
-  });
-  for (const d of atKr.deliveries) console.log(`${d.type} ${d.messageId} -> ${d.peer}: ${d.status} (attempts ${d.attempts}, sent ${d.sentAt})`);
+  step('KR-KCS delivery status (signed receipts from VN-MOIT)');
+  for (const [number] of expected) {
+    const atKr = await waitFor(`receipts for ${number} at KR-KCS`, async () => {
+      const r = await call(kr, 'GET', `/certificates/${number}`);
+      return r.body.deliveries.every((d: { status: string }) => d.status === 'accepted') ? r.body : undefined;
+    });
+    for (const d of atKr.deliveries) console.log(`${number} ${d.type.padEnd(21)} -> ${d.peer}: ${d.status} (receipt ${d.receiptAt})`);
+  }
 
-  step('done: the certificate travelled signed from KR-KCS to VN-MOIT and was verified there');
+  step('done: certificates travelled signed from KR-KCS to VN-MOIT, were verified there and acknowledged with signed receipts');
 }
 
 async function main(): Promise<void> {
@@ -126,7 +134,7 @@ async function main(): Promise<void> {
     gateways.push(await startGateway(IMPORTER, services.postgres.url('eco_vn'), services.rabbit.url('vn')));
     await exchange(gateways[0]!, gateways[1]!);
   } finally {
-    await Promise.all(gateways.map(stopGateway));
+    await Promise.all(gateways.map((g) => g.process?.stop()));
     await services.stop();
   }
 }

@@ -1,4 +1,6 @@
 // Every route of the HTTP API, in one list: the running gateway and the OpenAPI document share it.
+import type { AgreementBook } from './agreements/index.ts';
+import { agreementRoutes } from './agreements/routes.ts';
 import { type CertificateService, certificateRoutes } from './certificates/index.ts';
 import type { Db } from './db/index.ts';
 import type { RoutePlugin } from './http/app.ts';
@@ -9,13 +11,14 @@ import { outboundRoutes } from './outbound/index.ts';
 import type { PeerDirectory } from './peers/index.ts';
 import { peerRoutes } from './peers/routes.ts';
 
-export type ApiDeps = { partyId: string; db: Db; certificates: CertificateService; peers: PeerDirectory; keys: OwnKeys };
+export type ApiDeps = { partyId: string; db: Db; certificates: CertificateService; peers: PeerDirectory; agreements: AgreementBook; keys: OwnKeys };
 
 export function apiRoutes(deps: ApiDeps): RoutePlugin[] {
   return [
     (app) => certificateRoutes(app, deps),
     (app) => outboundRoutes(app, deps),
     (app) => peerRoutes(app, deps),
+    (app) => agreementRoutes(app, deps),
     (app) => keyRoutes(app, deps),
     (app) => healthRoutes(app, deps),
   ];

@@ -1,6 +1,7 @@
 // One gateway: the roles named by config (api, relay, consumer) over one pool, one peer directory.
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
+import { AgreementBook } from './agreements/index.ts';
 import { apiRoutes } from './api.ts';
 import { CertificateService } from './certificates/index.ts';
 import type { Config } from './config.ts';
@@ -8,7 +9,7 @@ import { createPool, migrate, type Db } from './db/index.ts';
 import { buildApp } from './http/app.ts';
 import { Consumer } from './inbound/index.ts';
 import { OwnKeys } from './keys/index.ts';
-import { Relay } from './outbound/index.ts';
+import { Relay, RelayWaker } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
 
 export type Gateway = {
@@ -19,6 +20,7 @@ export type Gateway = {
   relay?: Relay;
   consumer?: Consumer;
   peers: PeerDirectory;
+  agreements: AgreementBook;
   keys: OwnKeys;
   certificates: CertificateService;
   /** Base URL of the HTTP API once listening. */
@@ -37,23 +39,25 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   const keys = new OwnKeys(db);
   await keys.ensureSigningKey();
   const peers = new PeerDirectory(db);
-  const certificates = new CertificateService(db, config.partyId, keys, peers);
-  const gateway: Gateway = { config, db, log, peers, keys, certificates, stop: async () => {} };
+  const relayWaker = new RelayWaker(db);
+  const agreements = new AgreementBook(db);
+  const certificates = new CertificateService(db, config.partyId, keys, peers, agreements, relayWaker);
+  const gateway: Gateway = { config, db, log, peers, agreements, keys, certificates, stop: async () => {} };
 
   if (config.roles.includes('consumer')) {
     const options = { partyId: config.partyId, amqpUrl: config.amqpUrl, sentAtWindowSeconds: config.sentAtWindowSeconds, ...config.consumer };
-    gateway.consumer = new Consumer(db, peers, keys, options, log.child({ role: 'consumer' }));
+    gateway.consumer = new Consumer(db, peers, keys, relayWaker, agreements, options, log.child({ role: 'consumer' }));
     await gateway.consumer.start();
   }
   if (config.roles.includes('relay')) {
-    gateway.relay = new Relay(db, peers, { partyId: config.partyId, databaseUrl: config.databaseUrl, ...config.relay }, log.child({ role: 'relay' }));
+    gateway.relay = new Relay(peers, { partyId: config.partyId, databaseUrl: config.databaseUrl, ...config.relay }, log.child({ role: 'relay' }));
     await gateway.relay.start();
   }
   if (config.roles.includes('api')) {
     const app = await buildApp({
       logger: log.child({ role: 'api' }),
       partyId: config.partyId,
-      routes: apiRoutes({ partyId: config.partyId, db, certificates, peers, keys }),
+      routes: apiRoutes({ partyId: config.partyId, db, certificates, peers, keys, agreements }),
     });
     const address = await app.listen({ host: config.http.host, port: config.http.port });
     gateway.app = app;

@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { PostgresServer, RabbitServer } from '../scripts/lib/services.ts';
 import { A, B, exampleCertificate, freshPlace } from './support/gateways.ts';
-import { GatewayProcess } from './support/processes.ts';
+import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
+import { wire } from '../scripts/lib/wiring.ts';
 
 const STREAM = Number(process.env.ECO_FAULT_STREAM ?? 2000);
 
@@ -64,14 +65,7 @@ describe('faults during a stream of certificates', () => {
     // The api processes migrate first, so the others start on a ready schema.
     await Promise.all([s.aMain.start(), s.bMain.start()]);
     await Promise.all([...s.aRelays, ...s.bConsumers].map((p) => p.start()));
-    for (const [at, peer, peerPlace] of [[s.aMain, s.bMain, placeB], [s.bMain, s.aMain, placeA]] as const) {
-      const response = await fetch(`${at.url}/admin/peers/${peer === s.bMain ? B : A}`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ name: 'peer', amqpUrl: peerPlace.amqpUrl, jwksUrl: `${peer.url}/.well-known/jwks.json`, agreements: ['KR-VN-FTA'] }),
-      });
-      assert.equal(response.status, 200, await response.text());
-    }
+    await wire({ partyId: A, url: s.aMain.url, amqpUrl: placeA.amqpUrl }, { partyId: B, url: s.bMain.url, amqpUrl: placeB.amqpUrl });
     return s;
   }
 

@@ -5,7 +5,7 @@ import amqp from 'amqplib';
 import { after, before, describe, it } from 'node:test';
 import { declareInbox } from '../src/exchange/amqp.ts';
 import type { Gateway } from '../src/gateway.ts';
-import { A, api, B, eventually, exampleCertificate, freshPlace, peekQueue, startTestGateway } from './support/gateways.ts';
+import { A, api, B, eventually, exampleAgreements, exampleCertificate, freshPlace, peekQueue, registerAgreements, startTestGateway } from './support/gateways.ts';
 
 describe('relay', () => {
   let a: Gateway;
@@ -20,6 +20,7 @@ describe('relay', () => {
       RELAY_POLL_MS: '50',
     });
     peerPlace = await freshPlace('rb');
+    await registerAgreements(a);
   });
   after(async () => {
     await a.stop();
@@ -27,7 +28,7 @@ describe('relay', () => {
 
   async function registerB(amqpUrl: string): Promise<void> {
     const jwks = { keys: [{ kty: 'EC', kid: 'peer-key', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] };
-    const response = await api(a, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl, jwks });
+    const response = await api(a, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl, jwks, agreements: Object.keys(exampleAgreements) });
     assert.equal(response.status, 200, JSON.stringify(response.body));
   }
 

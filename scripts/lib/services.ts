@@ -10,6 +10,17 @@ import { promisify } from 'node:util';
 const execFile = promisify(execFileCb);
 const isRoot = process.getuid?.() === 0;
 
+// Every server this process starts is stopped when it exits, however it exits (an interrupted
+// test run must not leave brokers and databases behind).
+const running = new Set<{ stopSync(): void }>();
+process.once('exit', () => running.forEach((server) => server.stopSync()));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    running.forEach((server) => server.stopSync());
+    process.exit(130);
+  });
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -117,6 +128,7 @@ export class PostgresServer {
     const dir = mkdtempSync(join(tmpdir(), 'eco-pg-'));
     ownedBy('postgres', dir);
     const server = new PostgresServer(dir, await freePort(), options.fast ?? false);
+    running.add(server);
     await runAsPostgres(join(server.bin, 'initdb'), ['-D', server.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
     await server.startProcess();
     return server;
@@ -156,6 +168,7 @@ export class PostgresServer {
 
   async stop(): Promise<void> {
     await this.stopProcess();
+    running.delete(this);
     rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -198,6 +211,7 @@ export class RabbitServer {
   static async start(): Promise<RabbitServer> {
     const dir = mkdtempSync(join(tmpdir(), 'eco-rabbit-'));
     const server = new RabbitServer(dir, await freePort(), await freePort());
+    running.add(server);
     for (const sub of ['', 'mnesia', 'log']) ownedBy(isRoot ? 'rabbitmq' : userInfo().username, join(dir, sub));
     writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
     if (isRoot) ownedBy('rabbitmq', join(dir, 'enabled_plugins'));
@@ -267,16 +281,16 @@ export class RabbitServer {
 
   async stop(): Promise<void> {
     await this.stopProcess();
+    running.delete(this);
     rmSync(this.dir, { recursive: true, force: true });
   }
 
   stopSync(): void {
     const pid = this.pid;
-    if (pid && processAlive(pid)) process.kill(pid, 'SIGTERM');
+    if (pid && processAlive(pid)) process.kill(pid, 'SIGKILL');
   }
 }
 
-/** Starts both services; stops them when the process exits, however it exits. */
 /** Set by the test runner so that test files (child processes) reach the services it started. */
 export const SERVICES_ENV = 'ECO_TEST_SERVICES';
 
@@ -287,25 +301,8 @@ export function servicesFromEnv(): { postgres: PostgresServer; rabbit: RabbitSer
   return { postgres: PostgresServer.attach(parsed.postgres), rabbit: RabbitServer.attach(parsed.rabbit) };
 }
 
+/** Starts both services; they stop when the process exits, however it exits. */
 export async function startServices(options: PostgresOptions = {}): Promise<{ postgres: PostgresServer; rabbit: RabbitServer; stop: () => Promise<void> }> {
   const [postgres, rabbit] = await Promise.all([PostgresServer.start(options), RabbitServer.start()]);
-  const stopSync = () => {
-    postgres.stopSync();
-    rabbit.stopSync();
-  };
-  process.once('exit', stopSync);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      stopSync();
-      process.exit(130);
-    });
-  }
-  return {
-    postgres,
-    rabbit,
-    stop: async () => {
-      process.off('exit', stopSync);
-      await Promise.all([postgres.stop(), rabbit.stop()]);
-    },
-  };
+  return { postgres, rabbit, stop: async () => void (await Promise.all([postgres.stop(), rabbit.stop()])) };
 }

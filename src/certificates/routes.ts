@@ -25,13 +25,14 @@ const certificateViewSchema = z
     number: z.string(),
     issuer: z.string(),
     direction: z.enum(['issued', 'received']),
-    version: z.number().int(),
+    version: z.number().int().nullable().describe('null only when a cancellation arrived before the certificate'),
     status: statusSchema,
-    kind: z.string(),
+    kind: z.string().nullable(),
     agreement: z.string().nullable(),
     counterparty: z.string(),
     signatureVerified: z.boolean(),
-    certificate: z.record(z.string(), z.unknown()).describe('the current version, as signed (schema Certificate)'),
+    certificate: z.record(z.string(), z.unknown()).nullable().describe('the current version, as signed (schema Certificate)'),
+    cancellation: z.object({ reason: z.string(), cancelledAt: z.string() }).nullable(),
     history: z.array(z.object({ version: z.number().int(), status: statusSchema, at: z.string() })),
     deliveries: z
       .array(deliverySchema)
@@ -65,20 +66,67 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
     },
   );
 
+  api.post(
+    '/certificates/validate',
+    {
+      schema: {
+        summary: 'Run every check of an issue without issuing: lets a back-office test its integration',
+        tags: ['certificates'],
+        querystring: z.object({ recipient: partyIdSchema.optional() }),
+        body: certificateSchema,
+        response: { 200: z.object({ valid: z.literal(true), recipient: z.string() }), ...problems(400, 422) },
+      },
+    },
+    async (request) => {
+      const peer = await certificates.check(request.body, request.query.recipient);
+      return { valid: true as const, recipient: peer.partyId };
+    },
+  );
+
+  const numberParams = z.object({ number: certificateNumberSchema });
+
+  api.post(
+    '/certificates/:number/replace',
+    {
+      schema: {
+        summary: 'Issue version n+1 of a certificate (sent as certificate.replaced); the body is the new version',
+        tags: ['certificates'],
+        params: numberParams,
+        body: certificateSchema,
+        response: { 201: issueResultSchema, ...problems(400, 404, 409, 422) },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await certificates.replace(request.params.number, request.body)),
+  );
+
+  api.post(
+    '/certificates/:number/cancel',
+    {
+      schema: {
+        summary: 'Cancel a certificate (sent as certificate.cancelled with the reason)',
+        tags: ['certificates'],
+        params: numberParams,
+        body: z.object({ reason: z.string().trim().min(1).max(1000) }),
+        response: { 200: issueResultSchema, ...problems(400, 404, 409, 422) },
+      },
+    },
+    async (request) => certificates.cancel(request.params.number, request.body.reason),
+  );
+
   api.get(
     '/certificates/:number',
     {
       schema: {
         summary: 'Look a certificate up by number: current version, status, history (original JWS with Accept: application/jose)',
         tags: ['certificates'],
-        params: z.object({ number: certificateNumberSchema }),
+        params: numberParams,
         querystring: z.object({ issuer: partyIdSchema.optional().describe('issuing party, where numbers of two issuers clash') }),
         response: { 200: certificateViewSchema, ...problems(400, 404, 409) },
       },
     },
     async (request, reply) => {
       const { view, jws } = await certificates.find(request.params.number, request.query.issuer);
-      if (request.headers.accept === 'application/jose') {
+      if (request.headers.accept === 'application/jose' && jws) {
         // The original signed bytes, not JSON: bypass the JSON response schema.
         return reply.type('application/jose').serializer(String).send(jws as never);
       }

@@ -1,13 +1,27 @@
 // The e-CO dataset exactly as PROFILE.md fixes it ("The certificate"), shaped after the WCO Data
 // Model's CO Derived Information Package. One schema serves REST input and inbound messages.
+import currencyCodes from 'currency-codes';
+import countries from 'i18n-iso-countries';
 import { z } from 'zod';
 import { partyIdSchema } from '../exchange/party.ts';
+import { sumDecimals } from './decimal.ts';
 
-const country = z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code');
+// Code lists: ISO 3166-1 and ISO 4217 come from maintained packages. No maintained npm package
+// carries UN/ECE Rec. 20 (units), Rec. 21 (package kinds) or UN/LOCODE, so those are checked by
+// format (and a LOCODE's country part against ISO 3166-1); Rec. 19 has ten codes, all listed here.
+const isCountry = (code: string) => /^[A-Z]{2}$/.test(code) && countries.isValid(code);
+const country = z.string().refine(isCountry, 'must be an ISO 3166-1 alpha-2 country code such as KR');
+const currency = z.string().refine((code) => /^[A-Z]{3}$/.test(code) && currencyCodes.code(code) !== undefined, 'must be an ISO 4217 currency code such as USD');
+const locode = z
+  .string()
+  .refine((code) => /^[A-Z]{2}[A-Z2-9]{3}$/.test(code) && isCountry(code.slice(0, 2)), 'must be a UN/LOCODE such as KRPUS (ISO country + 3 letters or digits 2-9)');
+const transportModes = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] as const; // UN/ECE Rec. 19
 const date = z.iso.date('must be a date YYYY-MM-DD');
 const decimal = z.string().regex(/^\d{1,18}(\.\d{1,6})?$/, 'must be a non-negative decimal string such as "1200.50"');
 const unitCode = z.string().regex(/^[A-Z0-9]{2,3}$/, 'must be a UN/ECE Rec. 20 unit code such as KGM');
 const text = (max: number) => z.string().trim().min(1).max(max);
+const measure = z.object({ value: decimal, unit: unitCode });
+const amount = z.object({ amount: decimal, currency });
 
 export const certificateNumberSchema = z
   .string()
@@ -38,8 +52,8 @@ const item = z.object({
   hsCode: z.string().regex(/^\d{6,10}$/, 'must be an HS code of 6 to 10 digits'),
   originCountry: country,
   originCriterion: text(35).optional(),
-  quantity: z.object({ value: decimal, unit: unitCode }),
-  grossWeight: z.object({ value: decimal, unit: unitCode }).optional(),
+  quantity: measure,
+  grossWeight: measure.optional(),
   packages: z
     .object({
       count: z.number().int().min(0),
@@ -47,7 +61,7 @@ const item = z.object({
       marks: text(512).optional(),
     })
     .optional(),
-  value: z.object({ amount: decimal, currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 currency code') }).optional(),
+  value: amount.optional(),
   invoice: invoice.optional(),
 });
 
@@ -66,16 +80,20 @@ export const certificateSchema = z
     importCountry: country,
     transport: z
       .object({
-        mode: z.string().regex(/^[0-9]$/, 'must be a UN/ECE Rec. 19 transport mode code (0-9)').optional(),
+        mode: z.enum(transportModes, 'must be a UN/ECE Rec. 19 transport mode code (0-9)').optional(),
         means: text(70).optional(),
-        loadingPort: z.string().regex(/^[A-Z]{2}[A-Z2-9]{3}$/, 'must be a UN/LOCODE such as KRPUS').optional(),
-        dischargePort: z.string().regex(/^[A-Z]{2}[A-Z2-9]{3}$/, 'must be a UN/LOCODE such as VNSGN').optional(),
+        loadingPort: locode.optional(),
+        dischargePort: locode.optional(),
         departureDate: date.optional(),
       })
       .optional(),
     invoice: invoice.optional(),
     items: z.array(item).min(1).max(999),
     remarks: z.string().max(2000).optional(),
+    totals: z
+      .object({ packages: z.number().int().min(0).optional(), grossWeight: measure.optional(), value: amount.optional() })
+      .optional()
+      .describe('extension (optional): totals of the items, checked against them'),
     flags: z
       .object({
         issuedRetroactively: z.boolean().optional(),
@@ -111,7 +129,52 @@ export const certificateSchema = z
     if (co.kind !== 'origin-declaration' && !co.certification) {
       ctx.addIssue({ code: 'custom', path: ['certification'], message: `is required for a ${co.kind} certificate` });
     }
+    checkDates(co, ctx);
+    checkTotals(co, ctx);
   })
   .meta({ id: 'Certificate', description: 'An e-CO dataset (PROFILE.md "The certificate", WCO Data Model CO Derived Information Package)' });
 
 export type Certificate = z.infer<typeof certificateSchema>;
+
+type Issues = z.core.$RefinementCtx<Certificate>;
+
+/** Dates must tell a possible story: invoiced before issue, shipped before issue only if retroactive. */
+function checkDates(co: Certificate, ctx: Issues): void {
+  // Zod runs this even when a date failed its own format check: compare well-formed dates only.
+  const isDate = (d: string | undefined): d is string => typeof d === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(d);
+  if (!isDate(co.issuedAt)) return;
+  const after = (path: (string | number)[], date: string | undefined, limit: string, what: string) => {
+    if (isDate(date) && date > limit) ctx.addIssue({ code: 'custom', path, message: `${date} is after ${what} ${limit}` });
+  };
+  after(['invoice', 'date'], co.invoice?.date, co.issuedAt, 'the issue date');
+  co.items.forEach((it, i) => after(['items', i, 'invoice', 'date'], it.invoice?.date, co.issuedAt, 'the issue date'));
+  if (co.exporterDeclaration && isDate(co.certification?.date)) {
+    after(['exporterDeclaration', 'date'], co.exporterDeclaration.date, co.certification!.date, 'the certification date');
+  }
+  const departure = co.transport?.departureDate;
+  if (isDate(departure) && departure < co.issuedAt && !co.flags?.issuedRetroactively) {
+    ctx.addIssue({ code: 'custom', path: ['flags', 'issuedRetroactively'], message: `must be true: issued ${co.issuedAt}, after the goods left on ${departure}` });
+  }
+  if (co.exportCountry === co.importCountry) ctx.addIssue({ code: 'custom', path: ['importCountry'], message: 'is the export country' });
+}
+
+/** The optional totals must be the sums of the items (same unit or currency throughout). */
+function checkTotals(co: Certificate, ctx: Issues): void {
+  const totals = co.totals;
+  if (!totals) return;
+  if (totals.packages !== undefined) {
+    const sum = co.items.reduce((n, it) => n + (it.packages?.count ?? 0), 0);
+    if (sum !== totals.packages) ctx.addIssue({ code: 'custom', path: ['totals', 'packages'], message: `is ${totals.packages} but the items have ${sum} packages` });
+  }
+  const compare = (path: string[], total: { value: string; key: string } | undefined, parts: ({ value: string; key: string } | undefined)[]) => {
+    if (!total) return;
+    if (parts.some((p) => !p || p.key !== total.key)) {
+      ctx.addIssue({ code: 'custom', path, message: `every item needs a ${path[1]} in ${total.key} to be totalled` });
+      return;
+    }
+    const sum = sumDecimals(parts.map((p) => p!.value));
+    if (sumDecimals([total.value]) !== sum) ctx.addIssue({ code: 'custom', path, message: `is ${total.value} but the items add up to a different amount` });
+  };
+  compare(['totals', 'grossWeight'], totals.grossWeight && { value: totals.grossWeight.value, key: totals.grossWeight.unit }, co.items.map((it) => it.grossWeight && { value: it.grossWeight.value, key: it.grossWeight.unit }));
+  compare(['totals', 'value'], totals.value && { value: totals.value.amount, key: totals.value.currency }, co.items.map((it) => it.value && { value: it.value.amount, key: it.value.currency }));
+}

@@ -1,13 +1,14 @@
 // Issue (exporting side) and look up (both sides) certificates of origin.
-import { type Db, withTransaction } from '../db/index.ts';
-import { buildEnvelope } from '../exchange/envelope.ts';
+import { agreementViolations, type AgreementBook } from '../agreements/index.ts';
+import { type Db, type DbClient, withTransaction } from '../db/index.ts';
+import { buildEnvelope, type MessageType } from '../exchange/envelope.ts';
 import { sign } from '../exchange/jose.ts';
 import type { OwnKeys } from '../keys/index.ts';
-import { deliveriesFor, enqueue, type Delivery } from '../outbound/index.ts';
+import { deliveriesFor, enqueue, type Delivery, type RelayWaker } from '../outbound/index.ts';
 import type { Peer, PeerDirectory } from '../peers/index.ts';
 import { conflict, HttpProblem, notFound, unprocessable } from '../http/problem.ts';
 import type { Certificate } from './schema.ts';
-import { findIssuedByIdempotencyKey, insertIssued, issuedVersions, receivedVersions, type CertificateStatus, type VersionRow } from './store.ts';
+import { findIssuedByIdempotencyKey, insertIssued, issuedVersions, orphanCancellations, receivedVersions, type CertificateStatus, type VersionRow } from './store.ts';
 
 export type IssueResult = {
   number: string;
@@ -22,14 +23,16 @@ export type CertificateView = {
   number: string;
   issuer: string;
   direction: 'issued' | 'received';
-  version: number;
+  /** Null only when a cancellation arrived before the certificate itself. */
+  version: number | null;
   status: CertificateStatus;
-  kind: string;
+  kind: string | null;
   agreement: string | null;
   /** Issued: the importing party it was sent to. Received: the issuing party it came from. */
   counterparty: string;
   signatureVerified: boolean;
-  certificate: Certificate;
+  certificate: Certificate | null;
+  cancellation: { reason: string; cancelledAt: string } | null;
   history: { version: number; status: CertificateStatus; at: string }[];
   deliveries?: Delivery[];
 };
@@ -42,29 +45,44 @@ export class CertificateService {
     private readonly partyId: string,
     private readonly keys: OwnKeys,
     private readonly peers: PeerDirectory,
+    private readonly agreements: AgreementBook,
+    private readonly relays: RelayWaker,
   ) {}
+
+  /**
+   * Every check of an issue or a replacement, without storing anything: issuer, importing peer,
+   * the agreement's rules. Returns the peer the certificate goes to.
+   */
+  async check(certificate: Certificate, recipient?: string): Promise<Peer> {
+    if (certificate.issuer.partyId !== this.partyId) {
+      throw unprocessable(`this gateway issues for ${this.partyId} only`, [{ pointer: '/issuer/partyId', detail: `must be ${this.partyId}` }]);
+    }
+    const peer = await this.recipientFor(certificate, recipient);
+    const agreement = certificate.agreement ? await this.agreements.find(certificate.agreement) : undefined;
+    const violations = agreementViolations(certificate, agreement, peer.agreements);
+    if (violations.length) {
+      const title = violations.some((v) => v.code === 'NOT_A_PARTY') ? 'not covered by an agreement between the parties' : 'breaks the rules of its agreement';
+      throw unprocessable(`the certificate ${title}`, violations.map((v) => ({ pointer: v.pointer, detail: v.message })));
+    }
+    return peer;
+  }
 
   async issue(certificate: Certificate, options: { recipient?: string; idempotencyKey?: string } = {}): Promise<{ created: boolean; result: IssueResult }> {
     if (options.idempotencyKey) {
       const earlier = await this.replayIdempotent(options.idempotencyKey, certificate);
       if (earlier) return { created: false, result: earlier };
     }
-    if (certificate.issuer.partyId !== this.partyId) {
-      throw unprocessable(`this gateway issues for ${this.partyId} only`, [{ pointer: '/issuer/partyId', detail: `must be ${this.partyId}` }]);
-    }
     if (certificate.version !== 1 || certificate.replaces) {
       throw unprocessable('a new certificate is version 1 and replaces nothing; use POST /certificates/{number}/replace for a new version', [
         { pointer: certificate.replaces ? '/replaces' : '/version', detail: 'not allowed on a new certificate' },
       ]);
     }
-    const peer = await this.recipientFor(certificate, options.recipient);
-    const envelope = buildEnvelope({ type: 'certificate.issued', from: this.partyId, to: peer.partyId, body: certificate });
-    const jws = await sign(envelope, await this.keys.signingKey());
+    const peer = await this.check(certificate, options.recipient);
+    let messageId: string;
     try {
-      await withTransaction(this.db, async (client) => {
-        await enqueue(client, { id: envelope.id, peer: peer.partyId, type: envelope.type, certificateNumber: certificate.number, body: jws });
-        await insertIssued(client, { certificate, importingParty: peer.partyId, messageId: envelope.id, idempotencyKey: options.idempotencyKey });
-      });
+      messageId = await this.send(peer, 'certificate.issued', certificate.number, certificate, (client, id) =>
+        insertIssued(client, { certificate, importingParty: peer.partyId, messageId: id, idempotencyKey: options.idempotencyKey }),
+      );
     } catch (error) {
       if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
       // Two requests with one Idempotency-Key raced: the loser answers with the winner's result.
@@ -72,8 +90,75 @@ export class CertificateService {
       if (earlier) return { created: false, result: earlier };
       throw conflict(`certificate ${certificate.number} has already been issued by ${this.partyId}`);
     }
-    const result: IssueResult = { number: certificate.number, version: 1, status: 'valid', recipient: peer.partyId, messageId: envelope.id, delivery: { status: 'queued' } };
-    return { created: true, result };
+    return { created: true, result: { number: certificate.number, version: 1, status: 'valid', recipient: peer.partyId, messageId, delivery: { status: 'queued' } } };
+  }
+
+  /** Issues version n+1 of a valid certificate and sends it as certificate.replaced. */
+  async replace(number: string, certificate: Certificate): Promise<IssueResult> {
+    if (certificate.number !== number) throw unprocessable('the replacement keeps the certificate number', [{ pointer: '/number', detail: `must be ${number}` }]);
+    const current = await this.current(number);
+    if (certificate.version !== current.version + 1) {
+      throw conflict(`the current version of ${number} is ${current.version}: a replacement is version ${current.version + 1}`);
+    }
+    const replaces = { number, version: current.version };
+    if (certificate.replaces && (certificate.replaces.number !== number || certificate.replaces.version !== current.version)) {
+      throw unprocessable('a replacement replaces the current version', [{ pointer: '/replaces', detail: `must be ${JSON.stringify(replaces)}` }]);
+    }
+    const replacement = { ...certificate, replaces };
+    const peer = await this.check(replacement, current.counterparty);
+    const messageId = await this.send(peer, 'certificate.replaced', number, replacement, async (client, id) => {
+      await this.lockCurrent(client, number, current.version);
+      await client.query("UPDATE certificates SET status = 'replaced' WHERE number = $1 AND version = $2", [number, current.version]);
+      await insertIssued(client, { certificate: replacement, importingParty: peer.partyId, messageId: id });
+    });
+    return { number, version: replacement.version, status: 'valid', recipient: peer.partyId, messageId, delivery: { status: 'queued' } };
+  }
+
+  /** Withdraws a valid certificate and sends certificate.cancelled with the reason. */
+  async cancel(number: string, reason: string): Promise<IssueResult> {
+    const current = await this.current(number);
+    const peer = await this.peers.find(current.counterparty);
+    if (!peer) throw unprocessable(`the importing party ${current.counterparty} is no longer registered`);
+    const cancelledAt = new Date().toISOString();
+    const messageId = await this.send(peer, 'certificate.cancelled', number, { certificateNumber: number, reason, cancelledAt }, async (client) => {
+      await this.lockCurrent(client, number, current.version);
+      await client.query("UPDATE certificates SET status = 'cancelled', cancel_reason = $3, cancelled_at = $4 WHERE number = $1 AND version = $2", [
+        number,
+        current.version,
+        reason,
+        cancelledAt,
+      ]);
+    });
+    return { number, version: current.version, status: 'cancelled', recipient: peer.partyId, messageId, delivery: { status: 'queued' } };
+  }
+
+  /** The current version issued here, which must still be valid to be replaced or cancelled. */
+  private async current(number: string): Promise<VersionRow> {
+    const [current] = await issuedVersions(this.db, this.partyId, number);
+    if (!current) throw notFound(`no certificate ${number} has been issued here`);
+    if (current.status !== 'valid') throw conflict(`certificate ${number} is ${current.status}`);
+    return current;
+  }
+
+  /** Within the transaction: the version is still the current, valid one (no concurrent change won). */
+  private async lockCurrent(client: DbClient, number: string, version: number): Promise<void> {
+    const { rows } = await client.query<{ version: number; status: string }>(
+      'SELECT version, status FROM certificates WHERE number = $1 ORDER BY version DESC LIMIT 1 FOR UPDATE',
+      [number],
+    );
+    if (rows[0]?.version !== version || rows[0].status !== 'valid') throw conflict(`certificate ${number} changed meanwhile; look it up and try again`);
+  }
+
+  /** Signs one message, and in one transaction stores it in the outbox with `change`; wakes the relays. */
+  private async send(peer: Peer, type: MessageType, number: string, body: object, change: (client: DbClient, messageId: string) => Promise<void>): Promise<string> {
+    const envelope = buildEnvelope({ type, from: this.partyId, to: peer.partyId, body: body as Record<string, unknown> });
+    const jws = await sign(envelope, await this.keys.signingKey());
+    await withTransaction(this.db, async (client) => {
+      await enqueue(client, { id: envelope.id, peer: peer.partyId, type, certificateNumber: number, body: jws });
+      await change(client, envelope.id);
+    });
+    this.relays.wake();
+    return envelope.id;
   }
 
   /** The earlier answer to a request with this Idempotency-Key, if it was for the same certificate. */
@@ -105,14 +190,28 @@ export class CertificateService {
    * Looks a certificate up by number among those issued here and those received. Numbers are unique
    * per issuer only, so when two issuers used the same number the caller must name the issuer.
    */
-  async find(number: string, issuer?: string): Promise<{ view: CertificateView; jws: string }> {
-    const issued = !issuer || issuer === this.partyId ? await issuedVersions(this.db, this.partyId, number) : [];
-    const received = issuer === this.partyId ? [] : await receivedVersions(this.db, number, issuer);
+  async find(number: string, issuer?: string): Promise<{ view: CertificateView; jws: string | null }> {
+    const own = !issuer || issuer === this.partyId;
+    const others = issuer !== this.partyId;
+    const [issued, received, orphans] = await Promise.all([
+      own ? issuedVersions(this.db, this.partyId, number) : [],
+      others ? receivedVersions(this.db, number, issuer) : [],
+      others ? orphanCancellations(this.db, number, issuer) : [],
+    ]);
     const byIssuer = new Map<string, VersionRow[]>();
     for (const row of [...issued, ...received]) byIssuer.set(row.issuer, [...(byIssuer.get(row.issuer) ?? []), row]);
-    if (byIssuer.size === 0) throw notFound(`no certificate ${number}${issuer ? ` from ${issuer}` : ''} has been issued here or received`);
-    if (byIssuer.size > 1) {
-      throw conflict(`certificate number ${number} was issued by several parties (${[...byIssuer.keys()].join(', ')}): name one with ?issuer=`);
+    const issuers = [...byIssuer.keys(), ...orphans.map((o) => o.issuer)];
+    if (issuers.length === 0) throw notFound(`no certificate ${number}${issuer ? ` from ${issuer}` : ''} has been issued here or received`);
+    if (issuers.length > 1) throw conflict(`certificate number ${number} was issued by several parties (${issuers.join(', ')}): name one with ?issuer=`);
+
+    const orphan = orphans[0];
+    if (orphan) {
+      const cancellation = { reason: orphan.reason, cancelledAt: orphan.cancelledAt.toISOString() };
+      const view: CertificateView = {
+        number, issuer: orphan.issuer, direction: 'received', version: null, status: 'cancelled', kind: null, agreement: null,
+        counterparty: orphan.issuer, signatureVerified: true, certificate: null, cancellation, history: [],
+      };
+      return { view, jws: null };
     }
     const [[owner, versions]] = [...byIssuer.entries()] as [[string, VersionRow[]]];
     const current = versions[0]!;
@@ -129,6 +228,7 @@ export class CertificateService {
       // A received version is stored only after its signature verified; an issued one we signed.
       signatureVerified: true,
       certificate: current.dataset,
+      cancellation: current.cancel_reason && current.cancelled_at ? { reason: current.cancel_reason, cancelledAt: current.cancelled_at.toISOString() } : null,
       history: versions.map((v) => ({ version: v.version, status: v.status, at: v.at.toISOString() })),
       ...(direction === 'issued' ? { deliveries: await deliveriesFor(this.db, number) } : {}),
     };

@@ -15,6 +15,8 @@ export type VersionRow = {
   jws: string;
   at: Date;
   counterparty: string;
+  cancel_reason: string | null;
+  cancelled_at: Date | null;
 };
 
 export async function insertIssued(
@@ -44,7 +46,7 @@ export async function findIssuedByIdempotencyKey(
 export async function issuedVersions(db: Queryable, issuer: string, number: string): Promise<VersionRow[]> {
   const { rows } = await db.query<VersionRow>(
     `SELECT $2::text AS issuer, c.number, c.version, c.kind, c.agreement, c.status, c.dataset, o.body AS jws,
-            c.created_at AS at, c.importing_party AS counterparty
+            c.created_at AS at, c.importing_party AS counterparty, c.cancel_reason, c.cancelled_at
        FROM certificates c JOIN outbox o ON o.id = c.message_id
       WHERE c.number = $1 ORDER BY c.version DESC`,
     [number, issuer],
@@ -55,11 +57,12 @@ export async function issuedVersions(db: Queryable, issuer: string, number: stri
 /** Every version received under `number` (from one issuer, or all), newest first. */
 export async function receivedVersions(db: Queryable, number: string, issuer?: string): Promise<VersionRow[]> {
   const { rows } = await db.query<VersionRow>(
-    `SELECT issuer_party AS issuer, number, version, kind, agreement, status, dataset, jws, received_at AS at,
-            issuer_party AS counterparty
-       FROM received_certificates
-      WHERE number = $1 AND ($2::text IS NULL OR issuer_party = $2)
-      ORDER BY issuer_party, version DESC`,
+    `SELECT r.issuer_party AS issuer, r.number, r.version, r.kind, r.agreement, r.status, r.dataset, r.jws, r.received_at AS at,
+            r.issuer_party AS counterparty, c.reason AS cancel_reason, c.cancelled_at
+       FROM received_certificates r
+       LEFT JOIN received_cancellations c ON c.issuer_party = r.issuer_party AND c.number = r.number
+      WHERE r.number = $1 AND ($2::text IS NULL OR r.issuer_party = $2)
+      ORDER BY r.issuer_party, r.version DESC`,
     [number, issuer ?? null],
   );
   return rows;
@@ -87,4 +90,43 @@ export async function insertReceived(
     [row.issuer, c.number, c.version, JSON.stringify(row.rawDataset)],
   );
   return rows[0]?.same ? 'duplicate' : 'conflict';
+}
+
+/** Keeps a received cancellation; the first one received for a certificate is the one kept. */
+export async function insertCancellation(
+  client: Queryable,
+  row: { issuer: string; number: string; reason: string; cancelledAt: string; messageId: string },
+): Promise<void> {
+  await client.query(
+    `INSERT INTO received_cancellations (issuer_party, number, reason, cancelled_at, message_id)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+    [row.issuer, row.number, row.reason, row.cancelledAt, row.messageId],
+  );
+}
+
+/**
+ * Derives every received version's status from what has arrived, whatever the order: the highest
+ * version is current (cancelled if a cancellation arrived, valid otherwise), all others replaced.
+ */
+export async function refreshReceivedStatuses(client: Queryable, issuer: string, number: string): Promise<void> {
+  await client.query(
+    `UPDATE received_certificates r
+        SET status = CASE WHEN r.version < m.current THEN 'replaced'
+                          WHEN EXISTS (SELECT 1 FROM received_cancellations c WHERE c.issuer_party = $1 AND c.number = $2) THEN 'cancelled'
+                          ELSE 'valid' END
+       FROM (SELECT max(version) AS current FROM received_certificates WHERE issuer_party = $1 AND number = $2) m
+      WHERE r.issuer_party = $1 AND r.number = $2`,
+    [issuer, number],
+  );
+}
+
+/** Cancellations received for a number whose certificate has not arrived (yet). */
+export async function orphanCancellations(db: Queryable, number: string, issuer?: string): Promise<{ issuer: string; reason: string; cancelledAt: Date }[]> {
+  const { rows } = await db.query<{ issuer: string; reason: string; cancelledAt: Date }>(
+    `SELECT c.issuer_party AS issuer, c.reason, c.cancelled_at AS "cancelledAt" FROM received_cancellations c
+      WHERE c.number = $1 AND ($2::text IS NULL OR c.issuer_party = $2)
+        AND NOT EXISTS (SELECT 1 FROM received_certificates r WHERE r.issuer_party = c.issuer_party AND r.number = c.number)`,
+    [number, issuer ?? null],
+  );
+  return rows;
 }

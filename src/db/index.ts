@@ -17,6 +17,10 @@ export function createPool(connectionString: string, max = 10): Db {
 
 export async function withTransaction<T>(pool: Db, work: (client: DbClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // A connection dropped between statements (Postgres restarting) emits 'error' on the client;
+  // unheard, that would end the process. The next statement fails and the caller handles that.
+  const ignore = () => {};
+  client.on('error', ignore);
   let result: T;
   try {
     await client.query('BEGIN');
@@ -25,9 +29,11 @@ export async function withTransaction<T>(pool: Db, work: (client: DbClient) => P
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
     // Destroy rather than reuse: after a failure the connection may be the broken one.
+    client.off('error', ignore);
     client.release(true);
     throw error;
   }
+  client.off('error', ignore);
   client.release();
   return result;
 }

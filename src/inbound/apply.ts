@@ -1,5 +1,6 @@
 // Business rules and storage of a verified message, by type (PROFILE receiver check 6).
-import { insertReceived } from '../certificates/index.ts';
+import { agreementViolations, type AgreementBook } from '../agreements/index.ts';
+import { insertCancellation, insertReceived, refreshReceivedStatuses } from '../certificates/index.ts';
 import type { DbClient } from '../db/index.ts';
 import { messageError, type MessageError } from '../exchange/codes.ts';
 import { recordReceipt, type ReceiptOutcome } from '../outbound/index.ts';
@@ -7,20 +8,27 @@ import type { Verified } from './checks.ts';
 
 export type Applied = { errors: MessageError[]; note?: ReceiptOutcome };
 
-export async function applyMessage(client: DbClient, verified: Verified, bodyText: string): Promise<Applied> {
-  const { envelope, message } = verified;
+export async function applyMessage(client: DbClient, verified: Verified, bodyText: string, agreements: AgreementBook): Promise<Applied> {
+  const { envelope, message, peer } = verified;
   switch (message.type) {
-    case 'certificate.issued': {
-      const outcome = await insertReceived(client, {
-        issuer: envelope.from,
-        certificate: message.certificate,
-        rawDataset: message.rawCertificate,
-        jws: bodyText,
-        messageId: envelope.id,
-      });
-      if (outcome !== 'conflict') return { errors: [] };
-      const { number, version } = message.certificate;
-      return { errors: [messageError('CONFLICTING_CERTIFICATE', `${envelope.from} ${number} version ${version} was received before with other content`, '/body')] };
+    case 'certificate.issued':
+    case 'certificate.replaced': {
+      const co = message.certificate;
+      const violations = agreementViolations(co, co.agreement ? await agreements.find(co.agreement) : undefined, peer.agreements);
+      if (violations.length) return { errors: violations.map((v) => messageError(v.code, v.message, `/body${v.pointer}`)) };
+      const outcome = await insertReceived(client, { issuer: envelope.from, certificate: co, rawDataset: message.rawCertificate, jws: bodyText, messageId: envelope.id });
+      if (outcome === 'conflict') {
+        return { errors: [messageError('CONFLICTING_CERTIFICATE', `${envelope.from} ${co.number} version ${co.version} was received before with other content`, '/body')] };
+      }
+      await refreshReceivedStatuses(client, envelope.from, co.number);
+      return { errors: [] };
+    }
+    case 'certificate.cancelled': {
+      const { certificateNumber, reason, cancelledAt } = message.cancellation;
+      // Kept even before the certificate itself arrives: it will arrive cancelled.
+      await insertCancellation(client, { issuer: envelope.from, number: certificateNumber, reason, cancelledAt, messageId: envelope.id });
+      await refreshReceivedStatuses(client, envelope.from, certificateNumber);
+      return { errors: [] };
     }
     case 'receipt': {
       // Receipts are never answered, so what we make of one is only logged and kept.

@@ -1,10 +1,11 @@
 // The receiver checks of PROFILE.md, in the order it fixes. Nothing here writes: the verdict says
 // whether a message may be stored, must be answered with a rejection, or cannot be answered at all.
 import { z } from 'zod';
-import { certificateSchema, type Certificate } from '../certificates/index.ts';
+import type { Certificate } from '../certificates/index.ts';
 import { messageError, type MessageError, type RejectionCode } from '../exchange/codes.ts';
 import { envelopeSchema, PROFILE_VERSION, type Envelope } from '../exchange/envelope.ts';
-import { receiptBodySchema, type ReceiptBody } from '../exchange/receipt.ts';
+import { messageBodySchemas, type Cancellation } from '../exchange/messages.ts';
+import type { ReceiptBody } from '../exchange/receipt.ts';
 import { decodeUnverified, hasKey, verify } from '../exchange/jose.ts';
 import { toPointer } from '../http/problem.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
@@ -20,7 +21,8 @@ export type Authentic = { outcome: 'authentic'; peer: KnownPeer; messageId: stri
 export type Verified = { outcome: 'verified'; peer: KnownPeer; envelope: Envelope; message: InboundMessage };
 
 export type InboundMessage =
-  | { type: 'certificate.issued'; certificate: Certificate; rawCertificate: unknown }
+  | { type: 'certificate.issued' | 'certificate.replaced'; certificate: Certificate; rawCertificate: unknown }
+  | { type: 'certificate.cancelled'; cancellation: Cancellation }
   | { type: 'receipt'; inReplyTo: string; receipt: ReceiptBody };
 
 export type CheckContext = { partyId: string; peers: PeerDirectory; sentAtWindowSeconds: number; now?: Date };
@@ -92,22 +94,33 @@ function schemaErrors(error: z.ZodError, prefix = ''): MessageError[] {
 
 function checkBody(peer: KnownPeer, envelope: Envelope, messageId: string | undefined): Rejected | Verified {
   const reject = (errors: MessageError[]) => rejected(peer, messageId, errors, envelope.type === 'receipt');
+  const error = (code: RejectionCode, text: string, path: string) => reject([messageError(code, text, path)]);
+  const verified = (message: InboundMessage): Verified => ({ outcome: 'verified', peer, envelope, message });
+  const parsed = messageBodySchemas[envelope.type].safeParse(envelope.body);
+  if (!parsed.success) return reject(schemaErrors(parsed.error, '/body'));
+  const body = parsed.data;
   switch (envelope.type) {
-    case 'certificate.issued': {
-      const parsed = certificateSchema.safeParse(envelope.body);
-      if (!parsed.success) return reject(schemaErrors(parsed.error, '/body'));
-      if (parsed.data.issuer.partyId !== envelope.from) {
-        return reject([messageError('SENDER_MISMATCH', `issuer ${parsed.data.issuer.partyId} is not the sender ${envelope.from}`, '/body/issuer/partyId')]);
+    case 'certificate.issued':
+    case 'certificate.replaced': {
+      const co = body as Certificate;
+      if (co.issuer.partyId !== envelope.from) return error('SENDER_MISMATCH', `issuer ${co.issuer.partyId} is not the sender ${envelope.from}`, '/body/issuer/partyId');
+      if (envelope.type === 'certificate.issued') {
+        if (co.version !== 1) return error('SCHEMA_INVALID', 'a certificate.issued is version 1; later versions come as certificate.replaced', '/body/version');
+        if (co.replaces) return error('SCHEMA_INVALID', 'only a certificate.replaced names what it replaces', '/body/replaces');
+      } else {
+        // Our reading of PROFILE: a replacement keeps the number and raises the version.
+        if (!co.replaces) return error('SCHEMA_INVALID', 'a certificate.replaced names what it replaces', '/body/replaces');
+        if (co.replaces.number !== co.number) return error('SCHEMA_INVALID', 'must name the same certificate number', '/body/replaces/number');
+        if (co.replaces.version >= co.version) return error('SCHEMA_INVALID', `must be lower than the new version ${co.version}`, '/body/replaces/version');
       }
-      return { outcome: 'verified', peer, envelope, message: { type: envelope.type, certificate: parsed.data, rawCertificate: envelope.body } };
+      return verified({ type: envelope.type, certificate: co, rawCertificate: envelope.body });
     }
-    case 'receipt': {
-      const parsed = receiptBodySchema.safeParse(envelope.body);
-      if (!parsed.success) return reject(schemaErrors(parsed.error, '/body'));
-      if (!envelope.inReplyTo) return reject([messageError('SCHEMA_INVALID', 'a receipt names the message it answers in inReplyTo', '/inReplyTo')]);
-      return { outcome: 'verified', peer, envelope, message: { type: 'receipt', inReplyTo: envelope.inReplyTo, receipt: parsed.data } };
-    }
+    case 'certificate.cancelled':
+      return verified({ type: 'certificate.cancelled', cancellation: body as Cancellation });
+    case 'receipt':
+      if (!envelope.inReplyTo) return error('SCHEMA_INVALID', 'a receipt names the message it answers in inReplyTo', '/inReplyTo');
+      return verified({ type: 'receipt', inReplyTo: envelope.inReplyTo, receipt: body as ReceiptBody });
     default:
-      return reject([messageError('SCHEMA_INVALID', `message type ${envelope.type} is not handled by this gateway`, '/type')]);
+      return error('SCHEMA_INVALID', `message type ${envelope.type} is not handled by this gateway yet`, '/type');
   }
 }

@@ -3,6 +3,7 @@
 // database failure puts it back on the queue, a bounded number of times.
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
+import type { AgreementBook } from '../agreements/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import { connect, DEAD_EXCHANGE, declareInbox, INBOUND_QUEUE } from '../exchange/amqp.ts';
 import { messageError, type MessageError } from '../exchange/codes.ts';
@@ -10,7 +11,7 @@ import { buildEnvelope } from '../exchange/envelope.ts';
 import { sign, type SigningKey } from '../exchange/jose.ts';
 import { bodyDigest, type ReceiptBody } from '../exchange/receipt.ts';
 import type { OwnKeys } from '../keys/index.ts';
-import { enqueue, requeue, type ReceiptOutcome } from '../outbound/index.ts';
+import { enqueue, requeue, type ReceiptOutcome, type RelayWaker } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
 import { applyMessage } from './apply.ts';
 import { authenticate, validate, type Authentic } from './checks.ts';
@@ -39,6 +40,8 @@ export class Consumer {
     private readonly db: Db,
     private readonly peers: PeerDirectory,
     private readonly keys: OwnKeys,
+    private readonly relays: RelayWaker,
+    private readonly agreements: AgreementBook,
     private readonly options: ConsumerOptions,
     private readonly log: Logger,
   ) {}
@@ -138,15 +141,19 @@ export class Consumer {
     // Fetched before the transaction: a pool query inside one could wait for a connection that
     // only transactions waiting on it would free.
     const key = await this.keys.signingKey();
+    let handled: Handled;
     if (authentic.outcome === 'rejected') {
       // Not authenticated, so not remembered: each copy is checked, and answered, afresh.
       const inReplyTo = [authentic.messageId, message.properties.messageId].find((id): id is string => typeof id === 'string' && UUID.test(id));
       const receiptId = authentic.isReceipt
         ? undefined
         : await withTransaction(this.db, (client) => this.sendReceipt(client, key, authentic.peer.partyId, inReplyTo, { status: 'rejected', digest, errors: authentic.errors }));
-      return { outcome: 'rejected', messageId: inReplyTo, errors: authentic.errors, receiptId };
+      handled = { outcome: 'rejected', messageId: inReplyTo, errors: authentic.errors, receiptId };
+    } else {
+      handled = await withTransaction(this.db, (client) => this.store(client, key, authentic, bodyText, digest));
     }
-    return withTransaction(this.db, (client) => this.store(client, key, authentic, bodyText, digest));
+    if ('receiptId' in handled && handled.receiptId) this.relays.wake();
+    return handled;
   }
 
   /** Checks 4-6 and storage, in one transaction with the inbox row that deduplicates. */
@@ -164,7 +171,7 @@ export class Consumer {
     }
     const verdict = validate(authentic, { partyId: this.options.partyId, sentAtWindowSeconds: this.options.sentAtWindowSeconds });
     const isReceipt = verdict.outcome === 'rejected' ? verdict.isReceipt : verdict.message.type === 'receipt';
-    const applied = verdict.outcome === 'verified' ? await applyMessage(client, verdict, bodyText) : { errors: verdict.errors };
+    const applied = verdict.outcome === 'verified' ? await applyMessage(client, verdict, bodyText, this.agreements) : { errors: verdict.errors };
     const errors = messageId ? applied.errors : [messageError('SCHEMA_INVALID', 'id must be a UUID', '/id')];
     const status = errors.length ? 'rejected' : 'accepted';
     const receiptId = isReceipt ? undefined : await this.sendReceipt(client, key, authentic.peer.partyId, messageId, { status, digest, errors });

@@ -1,5 +1,5 @@
 // Our own signing keys: made on first start, kept in Postgres, published as a JWKS.
-import type { Db } from '../db/index.ts';
+import { type Db, withTransaction } from '../db/index.ts';
 import { generateSigningKey, importKey, type Jwk, type Jwks, type SigningKey } from '../exchange/jose.ts';
 
 export class OwnKeys {
@@ -9,27 +9,18 @@ export class OwnKeys {
 
   /** Creates the first signing key unless one is active; safe when several processes start at once. */
   async ensureSigningKey(): Promise<void> {
-    const client = await this.db.connect();
-    try {
-      await client.query('BEGIN');
+    await withTransaction(this.db, async (client) => {
       await client.query("SELECT pg_advisory_xact_lock(hashtext('eco.keys'))");
       const { rowCount } = await client.query("SELECT 1 FROM keys WHERE use = 'sig' AND status = 'active'");
-      if (!rowCount) {
-        const key = await generateSigningKey();
-        await client.query("INSERT INTO keys (kid, use, alg, public_jwk, private_jwk, status) VALUES ($1, 'sig', $2, $3, $4, 'active')", [
-          key.kid,
-          key.alg,
-          JSON.stringify(key.toJSON()),
-          JSON.stringify(key.toJSON(true)),
-        ]);
-      }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+      if (rowCount) return;
+      const key = await generateSigningKey();
+      await client.query("INSERT INTO keys (kid, use, alg, public_jwk, private_jwk, status) VALUES ($1, 'sig', $2, $3, $4, 'active')", [
+        key.kid,
+        key.alg,
+        JSON.stringify(key.toJSON()),
+        JSON.stringify(key.toJSON(true)),
+      ]);
+    });
   }
 
   /** The key new messages are signed with (loaded once, then kept in memory). */

@@ -1,6 +1,7 @@
 export {
   enqueue,
   requeue,
+  RelayWaker,
   recordReceipt,
   deliveriesFor,
   findDelivery,

@@ -1,5 +1,6 @@
 // The outbox: one row per message to send, written in the same transaction as the state change
 // it announces, so that nothing is announced that was not stored and nothing stored goes unsent.
+// Callers wake the relays (RelayWaker) once their transaction has committed.
 import type { Queryable } from '../db/index.ts';
 import type { MessageError } from '../exchange/codes.ts';
 import type { MessageType } from '../exchange/envelope.ts';
@@ -18,14 +19,32 @@ export async function enqueue(client: Queryable, message: OutboxMessage): Promis
     message.body,
     message.type !== 'receipt', // PROFILE: every message but a receipt is answered with one
   ]);
-  // Delivered at commit: wakes the relays at once instead of at their next poll.
-  await client.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
 }
 
 /** Sends an earlier message again, same id and bytes (a duplicate's receipt, an operator's resend). */
 export async function requeue(client: Queryable, id: string): Promise<void> {
   await client.query("UPDATE outbox SET status = 'queued', next_attempt_at = now() WHERE id = $1 AND status <> 'queued'", [id]);
-  await client.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
+}
+
+/**
+ * Wakes the relays, in whatever process they run, after a commit that queued messages. Not a NOTIFY
+ * inside that transaction: Postgres serialises the commits of notifying transactions, which would
+ * undo group commit and cap throughput at one fsync per CO. Bursts coalesce into one NOTIFY.
+ */
+export class RelayWaker {
+  private pending = false;
+
+  constructor(private readonly db: Queryable) {}
+
+  wake(): void {
+    if (this.pending) return;
+    this.pending = true;
+    setTimeout(() => {
+      this.pending = false;
+      // A lost wake-up only costs the relays' poll interval.
+      this.db.query(`SELECT set_config('synchronous_commit', 'off', true), pg_notify('${OUTBOX_CHANNEL}', '')`).catch(() => {});
+    }, 2);
+  }
 }
 
 export type ReceiptOutcome = 'recorded' | 'already-recorded' | 'unknown-message' | 'digest-mismatch';

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { pino } from 'pino';
 import { servicesFromEnv } from '../../scripts/lib/services.ts';
+import { exampleAgreements } from '../../scripts/lib/wiring.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startGateway, type Gateway } from '../../src/gateway.ts';
 
@@ -41,13 +42,23 @@ export async function startTestGateway(partyId: string, place: { databaseUrl: st
 
 export type Pair = { a: Gateway; b: Gateway; placeA: { databaseUrl: string; amqpUrl: string }; placeB: { databaseUrl: string; amqpUrl: string }; stop: () => Promise<void> };
 
-/** Starts A and B and registers each as the other's peer through the admin API. */
+export { exampleAgreements };
+
+/** Starts A and B, registers the example agreements at both and each as the other's peer, through the admin API. */
 export async function startPair(env: Record<string, string> = {}): Promise<Pair> {
   const [placeA, placeB] = await Promise.all([freshPlace('a'), freshPlace('b')]);
   const [a, b] = await Promise.all([startTestGateway(A, placeA, env), startTestGateway(B, placeB, env)]);
+  await Promise.all([registerAgreements(a), registerAgreements(b)]);
   await registerPeer(a, b, placeB.amqpUrl);
   await registerPeer(b, a, placeA.amqpUrl);
   return { a, b, placeA, placeB, stop: async () => void (await Promise.all([a.stop(), b.stop()])) };
+}
+
+export async function registerAgreements(gateway: Gateway): Promise<void> {
+  for (const [code, agreement] of Object.entries(exampleAgreements)) {
+    const response = await api(gateway, 'PUT', `/admin/agreements/${code}`, agreement);
+    if (response.status !== 200) throw new Error(`agreement ${code}: ${response.status} ${JSON.stringify(response.body)}`);
+  }
 }
 
 export async function registerPeer(at: Gateway, peer: Gateway, peerAmqpUrl: string): Promise<void> {
@@ -55,7 +66,7 @@ export async function registerPeer(at: Gateway, peer: Gateway, peerAmqpUrl: stri
     name: `gateway ${peer.config.partyId}`,
     amqpUrl: peerAmqpUrl,
     jwks: await peer.keys.jwks(),
-    agreements: ['KR-VN-FTA'],
+    agreements: Object.keys(exampleAgreements),
   });
   if (response.status !== 200) throw new Error(`peer registration failed: ${response.status} ${JSON.stringify(response.body)}`);
 }

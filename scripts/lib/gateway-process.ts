@@ -1,15 +1,15 @@
-// Gateways as real OS processes, so that tests can SIGKILL them by PID and start them again.
+// Gateways as real OS processes (demo, tests, benchmark): tests SIGKILL them by PID and start them again.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../scripts/lib/services.ts';
+import { freePort } from './services.ts';
 
-const logDir = mkdtempSync(join(tmpdir(), 'eco-test-logs-'));
+let logDir: string | undefined;
 const started = new Set<ChildProcess>();
 
-// An interrupted test run must not leave gateways behind.
+// An interrupted run must not leave gateways behind.
 const killAll = () => started.forEach((child) => child.kill('SIGKILL'));
 process.once('exit', killAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -24,10 +24,13 @@ export class GatewayProcess {
   readonly logFile: string;
   port?: number;
 
+  /** Output goes to a log file (see tail()), or to ours with `inheritOutput`. */
   constructor(
     readonly name: string,
     private readonly env: Record<string, string>,
+    private readonly options: { inheritOutput?: boolean } = {},
   ) {
+    logDir ??= mkdtempSync(join(tmpdir(), 'eco-gateway-logs-'));
     this.logFile = join(logDir, `${name}.log`);
   }
 
@@ -41,16 +44,19 @@ export class GatewayProcess {
 
   async start(): Promise<void> {
     this.port ??= await freePort();
-    const log = createWriteStream(this.logFile, { flags: 'a' });
     this.child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       env: { ...process.env, LOG_LEVEL: process.env.ECO_TEST_LOG_LEVEL ?? 'warn', HTTP_PORT: String(this.port), ...this.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', this.options.inheritOutput ? 'inherit' : 'pipe', this.options.inheritOutput ? 'inherit' : 'pipe'],
     });
-    started.add(this.child);
-    this.child.once('exit', () => started.delete(this.child!));
-    this.child.stdout!.pipe(log);
-    this.child.stderr!.pipe(log);
-    if (this.env.ROLE?.includes('api')) await this.waitHealthy();
+    const child = this.child;
+    started.add(child);
+    child.once('exit', () => started.delete(child));
+    if (!this.options.inheritOutput) {
+      const log = createWriteStream(this.logFile, { flags: 'a' });
+      child.stdout!.pipe(log);
+      child.stderr!.pipe(log);
+    }
+    if (!this.env.ROLE || this.env.ROLE === 'all' || this.env.ROLE.includes('api')) await this.waitHealthy();
   }
 
   private async waitHealthy(): Promise<void> {

@@ -1,0 +1,74 @@
+// The raw cost of each step a CO needs, measured on this machine in the same run as the
+// end-to-end figures: signing and verifying, a confirmed publish, a Postgres commit.
+import amqp from 'amqplib';
+import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import pg from 'pg';
+import { generateSigningKey, importJwks, sign as joseSign, verify as joseVerify, type Jwk } from '../src/exchange/jose.ts';
+
+/** Operations per second of `op`, run back to back for `ms`. */
+async function rate(op: () => unknown, ms = 1500): Promise<number> {
+  const started = performance.now();
+  let n = 0;
+  while (performance.now() - started < ms) {
+    await op();
+    n++;
+  }
+  return n / ((performance.now() - started) / 1000);
+}
+
+export async function signingRates(payload: object): Promise<{ cryptoSign: number; cryptoVerify: number; joseSign: number; joseVerify: number }> {
+  const data = Buffer.from(JSON.stringify(payload));
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const signature = cryptoSign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+  const key = await generateSigningKey();
+  const keys = await importJwks({ keys: [key.toJSON() as Jwk] });
+  const jws = await joseSign(payload, key);
+  return {
+    cryptoSign: await rate(() => cryptoSign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' })),
+    cryptoVerify: await rate(() => cryptoVerify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)),
+    joseSign: await rate(() => joseSign(payload, key)),
+    joseVerify: await rate(() => joseVerify(jws, keys, key.kid)),
+  };
+}
+
+/** Confirmed persistent publishes per second to a quorum queue, `outstanding` unconfirmed at a time. */
+export async function publishRate(amqpUrl: string, bodyBytes: number, total = 20_000, outstanding = 100): Promise<number> {
+  const connection = await amqp.connect(amqpUrl, { noDelay: true });
+  const channel = await connection.createConfirmChannel();
+  const queue = `bench.raw.${process.pid}`;
+  await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  const body = Buffer.alloc(bodyBytes, 'x');
+  const started = performance.now();
+  let sent = 0;
+  const worker = async () => {
+    while (sent < total) {
+      sent++;
+      await new Promise<void>((resolve, reject) => channel.sendToQueue(queue, body, { persistent: true }, (err) => (err ? reject(err) : resolve())));
+    }
+  };
+  await Promise.all(Array.from({ length: outstanding }, worker));
+  const perSecond = total / ((performance.now() - started) / 1000);
+  await channel.deleteQueue(queue);
+  await connection.close();
+  return perSecond;
+}
+
+/** One-row commits per second with `clients` connections committing concurrently. */
+export async function commitRate(databaseUrl: string, clients = 8, ms = 3000): Promise<number> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: clients });
+  await pool.query('CREATE TABLE IF NOT EXISTS bench_commit (id bigserial PRIMARY KEY, body text NOT NULL)');
+  const body = 'x'.repeat(3000);
+  let n = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (performance.now() - started < ms) {
+      await pool.query('INSERT INTO bench_commit (body) VALUES ($1)', [body]);
+      n++;
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, worker));
+  const perSecond = n / ((performance.now() - started) / 1000);
+  await pool.query('DROP TABLE bench_commit');
+  await pool.end();
+  return perSecond;
+}

@@ -1,0 +1,120 @@
+// Agreements as data (admin API), and the rules a certificate must meet under its agreement.
+// The same rules run at issue (422) and at receipt (NOT_A_PARTY / SCHEMA_INVALID).
+import { z } from 'zod';
+import type { Certificate } from '../certificates/schema.ts';
+import type { Db } from '../db/index.ts';
+
+export const agreementInputSchema = z
+  .object({
+    name: z.string().trim().min(1).max(256),
+    parties: z.array(z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code')).min(2),
+    kinds: z.array(z.enum(['preferential', 'non-preferential', 'origin-declaration'])).min(1),
+    originCriteria: z.array(z.string().trim().min(1).max(35)).default([]).describe('accepted origin criterion codes; empty accepts any'),
+    validityDays: z.number().int().positive().describe('how long a CO stays valid after its issue date'),
+    retroactiveDays: z.number().int().min(0).nullable().default(null).describe('how long after shipment a CO may still be issued; null: never'),
+    example: z.boolean().default(false).describe('true for the example agreements shipped with the demo'),
+  });
+export type AgreementInput = z.infer<typeof agreementInputSchema>;
+export type Agreement = AgreementInput & { code: string };
+
+type AgreementRow = {
+  code: string;
+  name: string;
+  parties: string[];
+  kinds: Agreement['kinds'];
+  origin_criteria: string[];
+  validity_days: number;
+  retroactive_days: number | null;
+  example: boolean;
+};
+
+const toAgreement = (r: AgreementRow): Agreement => ({
+  code: r.code,
+  name: r.name,
+  parties: r.parties,
+  kinds: r.kinds,
+  originCriteria: r.origin_criteria,
+  validityDays: r.validity_days,
+  retroactiveDays: r.retroactive_days,
+  example: r.example,
+});
+
+export class AgreementBook {
+  // Read on every message and issue; a short cache, as for peers.
+  private readonly cache = new Map<string, { agreement: Agreement | undefined; at: number }>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly ttlMs = 5000,
+  ) {}
+
+  async find(code: string): Promise<Agreement | undefined> {
+    const cached = this.cache.get(code);
+    if (cached && Date.now() - cached.at < this.ttlMs) return cached.agreement;
+    const { rows } = await this.db.query<AgreementRow>('SELECT * FROM agreements WHERE code = $1', [code]);
+    const agreement = rows[0] && toAgreement(rows[0]);
+    this.cache.set(code, { agreement, at: Date.now() });
+    return agreement;
+  }
+
+  async list(): Promise<Agreement[]> {
+    const { rows } = await this.db.query<AgreementRow>('SELECT * FROM agreements ORDER BY code');
+    return rows.map(toAgreement);
+  }
+
+  async upsert(code: string, input: AgreementInput): Promise<Agreement> {
+    const { rows } = await this.db.query<AgreementRow>(
+      `INSERT INTO agreements (code, name, parties, kinds, origin_criteria, validity_days, retroactive_days, example)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (code) DO UPDATE SET name = $2, parties = $3, kinds = $4, origin_criteria = $5, validity_days = $6,
+         retroactive_days = $7, example = $8, updated_at = now()
+       RETURNING *`,
+      [code, input.name, input.parties, input.kinds, input.originCriteria, input.validityDays, input.retroactiveDays, input.example],
+    );
+    this.cache.delete(code);
+    return toAgreement(rows[0]!);
+  }
+}
+
+export type RuleViolation = { code: 'NOT_A_PARTY' | 'SCHEMA_INVALID'; pointer: string; message: string };
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The rules of the certificate's agreement, between the exporting and the importing party.
+ * `peerAgreements` are the agreements registered for the other gateway: both must be party to it.
+ * A non-preferential CO needs no agreement: it travels under the bilateral arrangement that the
+ * peer registration itself is.
+ */
+export function agreementViolations(co: Certificate, agreement: Agreement | undefined, peerAgreements: string[]): RuleViolation[] {
+  if (!co.agreement) return [];
+  const notAParty = (message: string): RuleViolation[] => [{ code: 'NOT_A_PARTY', pointer: '/agreement', message }];
+  if (!agreement) return notAParty(`agreement ${co.agreement} is not known to this gateway`);
+  if (!peerAgreements.includes(agreement.code)) return notAParty(`the other gateway is not registered as party to ${agreement.code}`);
+  for (const [field, country] of [['exportCountry', co.exportCountry], ['importCountry', co.importCountry]] as const) {
+    if (!agreement.parties.includes(country)) return [{ code: 'NOT_A_PARTY', pointer: `/${field}`, message: `${country} is not a party to ${agreement.code}` }];
+  }
+  const violations: RuleViolation[] = [];
+  const rule = (pointer: string, message: string) => violations.push({ code: 'SCHEMA_INVALID', pointer, message: `${agreement.code}: ${message}` });
+  if (!agreement.kinds.includes(co.kind)) rule('/kind', `does not provide for ${co.kind} certificates (only ${agreement.kinds.join(', ')})`);
+  co.items.forEach((item, i) => {
+    if (co.kind !== 'non-preferential' && agreement.originCriteria.length && item.originCriterion && !agreement.originCriteria.includes(item.originCriterion)) {
+      rule(`/items/${i}/originCriterion`, `origin criterion ${item.originCriterion} is not one of ${agreement.originCriteria.join(', ')}`);
+    }
+    if (co.kind !== 'non-preferential' && !co.flags?.cumulation && !agreement.parties.includes(item.originCountry)) {
+      rule(`/items/${i}/originCountry`, `${item.originCountry} is not a party; origin from a non-party needs the cumulation flag`);
+    }
+  });
+  const departure = co.transport?.departureDate;
+  if (departure && departure < co.issuedAt) {
+    const daysLate = (Date.parse(co.issuedAt) - Date.parse(departure)) / DAY_MS;
+    if (agreement.retroactiveDays === null) rule('/issuedAt', 'does not allow issuing after the goods were shipped');
+    else if (daysLate > agreement.retroactiveDays) rule('/issuedAt', `allows issuing at most ${agreement.retroactiveDays} days after shipment, not ${daysLate}`);
+  }
+  return violations;
+}
+
+/** The last day a CO issued on `issuedAt` is valid under `agreement`. */
+export function validUntil(issuedAt: string, agreement: Agreement): string {
+  return new Date(Date.parse(issuedAt) + agreement.validityDays * DAY_MS).toISOString().slice(0, 10);
+}

@@ -1,0 +1,44 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { notFound } from '../http/problem.ts';
+import { problems } from '../http/schemas.ts';
+import { agreementInputSchema, type AgreementBook } from './index.ts';
+
+const codeSchema = z.string().regex(/^[A-Za-z0-9-]{2,35}$/, 'must be 2-35 letters, digits or hyphens');
+const agreementSchema = agreementInputSchema.extend({ code: z.string() }).meta({ id: 'Agreement' });
+
+export async function agreementRoutes(app: FastifyInstance, options: { agreements: AgreementBook }): Promise<void> {
+  const { agreements } = options;
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  api.put(
+    '/admin/agreements/:code',
+    {
+      schema: {
+        summary: 'Create or update an agreement: parties, CO kinds, origin criteria, validity, retroactive issuance',
+        tags: ['admin'],
+        params: z.object({ code: codeSchema }),
+        body: agreementInputSchema,
+        response: { 200: agreementSchema, ...problems(400) },
+      },
+    },
+    async (request) => agreements.upsert(request.params.code, request.body),
+  );
+
+  api.get(
+    '/admin/agreements',
+    { schema: { summary: 'List agreements', tags: ['admin'], response: { 200: z.object({ agreements: z.array(agreementSchema) }) } } },
+    async () => ({ agreements: await agreements.list() }),
+  );
+
+  api.get(
+    '/admin/agreements/:code',
+    { schema: { summary: 'One agreement', tags: ['admin'], params: z.object({ code: codeSchema }), response: { 200: agreementSchema, ...problems(400, 404) } } },
+    async (request) => {
+      const agreement = await agreements.find(request.params.code);
+      if (!agreement) throw notFound(`no agreement ${request.params.code}`);
+      return agreement;
+    },
+  );
+}
