@@ -1,5 +1,6 @@
 // The dataset rules of PROFILE.md "The certificate", without services.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { certificateSchema, type Certificate } from '../src/certificates/index.ts';
 import { toPointer } from '../src/http/problem.ts';
@@ -10,9 +11,53 @@ function failures(input: unknown): string[] {
   return result.success ? [] : result.error.issues.map((i) => toPointer(i.path)).sort();
 }
 
+const exampleFile = (name: string) => JSON.parse(readFileSync(new URL(`../examples/${name}`, import.meta.url), 'utf8'));
+
 describe('certificate dataset', () => {
-  it('accepts the example certificate', () => {
-    assert.deepEqual(failures(exampleCertificate()), []);
+  it('accepts the example of every kind', () => {
+    for (const file of ['certificate.json', 'certificate-non-preferential.json', 'origin-declaration.json']) {
+      assert.deepEqual(failures(exampleFile(file)), [], file);
+    }
+  });
+
+  it('refuses each kind without what that kind requires', () => {
+    const { certification: _c, ...preferential } = exampleFile('certificate.json');
+    assert.deepEqual(failures(preferential), ['/certification']);
+    const nonPreferential = exampleFile('certificate-non-preferential.json');
+    assert.deepEqual(failures({ ...nonPreferential, exporter: undefined }), ['/exporter']);
+    const { exporterAuthorization: _e, ...declaration } = exampleFile('origin-declaration.json');
+    assert.deepEqual(failures(declaration), ['/exporterAuthorization']);
+  });
+
+  it('checks code lists: ISO 3166 countries, ISO 4217 currencies, the country of a UN/LOCODE', () => {
+    const co = exampleCertificate();
+    const item = co.items[0]!;
+    const bad = {
+      ...co,
+      exportCountry: 'XK1',
+      importCountry: 'ZZ',
+      transport: { ...co.transport, loadingPort: 'ZZPUS' },
+      items: [{ ...item, value: { amount: '10.00', currency: 'ABC' } }],
+    };
+    assert.deepEqual(failures(bad), ['/exportCountry', '/importCountry', '/items/0/value/currency', '/transport/loadingPort']);
+  });
+
+  it('checks that dates tell a possible story', () => {
+    const co = exampleCertificate();
+    const invoicedLater = { ...co, invoice: { number: 'INV-1', date: '2026-12-01' } };
+    assert.deepEqual(failures(invoicedLater), ['/invoice/date']);
+    const shippedBefore = { ...co, transport: { ...co.transport, departureDate: '2026-11-01' }, flags: { issuedRetroactively: false } };
+    assert.deepEqual(failures(shippedBefore), ['/flags/issuedRetroactively']);
+    assert.deepEqual(failures({ ...shippedBefore, flags: { issuedRetroactively: true } }), []);
+    assert.deepEqual(failures({ ...co, importCountry: 'KR' }), ['/importCountry']);
+  });
+
+  it('checks optional totals against the items', () => {
+    const co = exampleCertificate();
+    const right = { ...co, totals: { packages: 40, grossWeight: { value: '5300.500', unit: 'KGM' }, value: { amount: '125000', currency: 'USD' } } };
+    assert.deepEqual(failures(right), []);
+    const wrong = { ...co, totals: { packages: 41, grossWeight: { value: '5300.4', unit: 'KGM' }, value: { amount: '125000', currency: 'EUR' } } };
+    assert.deepEqual(failures(wrong), ['/totals/grossWeight', '/totals/packages', '/totals/value']);
   });
 
   it('requires agreement and origin criterion unless non-preferential', () => {

@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config.ts';
+import { parse } from 'yaml';
+import { asyncapiDocument } from '../src/exchange/asyncapi.ts';
+import { messageTypes } from '../src/exchange/envelope.ts';
 import { openapiDocument } from '../src/http/openapi.ts';
 
 describe('contracts', () => {
@@ -17,6 +20,21 @@ describe('contracts', () => {
       assert.ok(document.includes(`\n  ${path}`), `${path} is documented`);
     }
     assert.ok(!document.includes('\nservers:'), 'no servers block');
+  });
+});
+
+describe('asyncapi', () => {
+  it('asyncapi.yaml is what the message schemas generate (run npm run asyncapi after changing one)', () => {
+    const committed = readFileSync(new URL('../asyncapi.yaml', import.meta.url), 'utf8');
+    assert.equal(committed, asyncapiDocument());
+  });
+
+  it('documents every message type of the profile, with the certificate schema', () => {
+    const document = parse(asyncapiDocument());
+    assert.equal(document.asyncapi, '3.0.0');
+    assert.deepEqual(Object.values(document.components.messages).map((m: any) => m.name).sort(), [...messageTypes].sort());
+    assert.ok(document.components.schemas.Certificate.properties.items, 'the certificate dataset is published');
+    assert.equal(document.channels.inbox.address, 'eco.inbound');
   });
 });
 

@@ -4,18 +4,17 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { buildEnvelope, type Envelope } from '../src/exchange/envelope.ts';
 import { generateSigningKey, sign, type SigningKey } from '../src/exchange/jose.ts';
-import type { Handled } from '../src/inbound/index.ts';
-import { A, B, count, eventually, exampleCertificate, peekQueue, publishRaw, startPair, type Pair } from './support/gateways.ts';
+import { A, B, count, exampleCertificate, inboxOfB, peekQueue, startPair, type Pair } from './support/gateways.ts';
 
 describe('receiver checks at B', () => {
   let pair: Pair;
   let aKey: SigningKey;
-  const handled: Handled[] = [];
+  let deliver: ReturnType<typeof inboxOfB>['deliver'];
 
   before(async () => {
     pair = await startPair();
     aKey = await pair.a.keys.signingKey();
-    pair.b.consumer!.onHandled = (h) => handled.push(h);
+    deliver = inboxOfB(pair).deliver;
   });
   after(async () => {
     await pair.stop();
@@ -23,13 +22,6 @@ describe('receiver checks at B', () => {
 
   function envelopeFromA(overrides: Partial<Envelope> = {}): Envelope {
     return { ...buildEnvelope({ type: 'certificate.issued', from: A, to: B, body: exampleCertificate() }), ...overrides };
-  }
-
-  /** Publishes to B's inbox and waits until B's consumer has handled that very message. */
-  async function deliver(body: string, properties: { appId?: string; messageId?: string } = {}): Promise<Handled> {
-    const seen = handled.length;
-    await publishRaw(pair.placeB.amqpUrl, B, body, { appId: A, type: 'certificate.issued', ...properties });
-    return eventually(async () => handled[seen], 'the consumer to handle the message');
   }
 
   async function storedAtB(): Promise<number> {

@@ -25,7 +25,7 @@ export type Handled =
   | { outcome: 'accepted'; messageId: string; type: string; receiptId?: string; note?: ReceiptOutcome }
   | { outcome: 'duplicate'; messageId: string; receiptId?: string }
   | { outcome: 'rejected'; messageId?: string; errors: MessageError[]; receiptId?: string }
-  | { outcome: 'dead'; error: MessageError };
+  | { outcome: 'dead'; error: MessageError; messageId?: string };
 
 export class Consumer {
   private connection?: ChannelModel;
@@ -136,7 +136,7 @@ export class Consumer {
     const authentic = await authenticate(bodyText, message.properties.appId as string | undefined, ctx);
     if (authentic.outcome === 'dead') {
       await this.deadLetter(channel, message, authentic.error);
-      return authentic;
+      return { ...authentic, messageId: message.properties.messageId as string | undefined };
     }
     // Fetched before the transaction: a pool query inside one could wait for a connection that
     // only transactions waiting on it would free.

@@ -7,7 +7,10 @@ import { pino } from 'pino';
 import { servicesFromEnv } from '../../scripts/lib/services.ts';
 import { exampleAgreements } from '../../scripts/lib/wiring.ts';
 import { loadConfig } from '../../src/config.ts';
+import { buildEnvelope, type Envelope, type MessageType } from '../../src/exchange/envelope.ts';
+import { sign } from '../../src/exchange/jose.ts';
 import { startGateway, type Gateway } from '../../src/gateway.ts';
+import type { Handled } from '../../src/inbound/index.ts';
 
 export const A = 'KR-KCS';
 export const B = 'VN-MOIT';
@@ -125,4 +128,27 @@ export async function peekQueue(amqpUrl: string, queue: string): Promise<amqp.Ge
 export async function count(gateway: Gateway, sql: string, params: unknown[] = []): Promise<number> {
   const { rows } = await gateway.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql}`, params);
   return rows[0]!.n;
+}
+
+/**
+ * B's inbox as a test instrument: `deliver` publishes raw bytes as A's relay would and returns how
+ * B's consumer handled that very message; `fromA` signs an envelope with A's real key.
+ */
+export function inboxOfB(pair: Pair) {
+  const handled: Handled[] = [];
+  pair.b.consumer!.onHandled = (h) => handled.push(h);
+  return {
+    handled,
+    /** With a messageId, waits for that message (other traffic may reach B meanwhile); else for the next one. */
+    async deliver(body: string, properties: { appId?: string; messageId?: string; type?: string } = {}): Promise<Handled> {
+      const seen = handled.length;
+      await publishRaw(pair.placeB.amqpUrl, B, body, { appId: A, type: 'certificate.issued', ...properties });
+      const ours = (h: Handled) => !properties.messageId || h.messageId === properties.messageId;
+      return eventually(async () => handled.slice(seen).find(ours), 'the consumer to handle the message');
+    },
+    async fromA(type: MessageType, body: object, overrides: Partial<Envelope> = {}): Promise<{ envelope: Envelope; jws: string }> {
+      const envelope = { ...buildEnvelope({ type, from: A, to: B, body: body as Record<string, unknown> }), ...overrides };
+      return { envelope, jws: await sign(envelope, await pair.a.keys.signingKey()) };
+    },
+  };
 }
