@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { notFound } from '../http/problem.ts';
-import { problems } from '../http/schemas.ts';
+import { apiSchemas, problems } from '../http/schemas.ts';
 import { agreementInputSchema, type AgreementBook } from './index.ts';
 
 const codeSchema = z.string().regex(/^[A-Za-z0-9-]{2,35}$/, 'must be 2-35 letters, digits or hyphens');
-const agreementSchema = agreementInputSchema.extend({ code: z.string() }).meta({ id: 'Agreement' });
+const agreementSchema = agreementInputSchema.extend({ code: z.string() }).register(apiSchemas, { id: 'Agreement' });
 
 export async function agreementRoutes(app: FastifyInstance, options: { agreements: AgreementBook }): Promise<void> {
   const { agreements } = options;

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { partyIdSchema } from '../exchange/party.ts';
-import { problems } from '../http/schemas.ts';
+import { apiSchemas, problems } from '../http/schemas.ts';
 import { deliverySchema } from '../outbound/index.ts';
 import { certificateNumberSchema, certificateSchema } from './schema.ts';
 import type { CertificateService } from './service.ts';
@@ -18,7 +18,7 @@ const issueResultSchema = z
     messageId: z.uuid(),
     delivery: z.object({ status: z.literal('queued') }),
   })
-  .meta({ id: 'IssueResult' });
+  .register(apiSchemas, { id: 'IssueResult' });
 
 const certificateViewSchema = z
   .object({
@@ -39,7 +39,7 @@ const certificateViewSchema = z
       .optional()
       .describe('exporting side only: each message sent about this certificate and its delivery status'),
   })
-  .meta({ id: 'CertificateView' });
+  .register(apiSchemas, { id: 'CertificateView' });
 
 export async function certificateRoutes(app: FastifyInstance, options: { certificates: CertificateService }): Promise<void> {
   const { certificates } = options;

@@ -2,14 +2,15 @@
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import {
+  createJsonSchemaTransform,
+  createJsonSchemaTransformObject,
   hasZodFastifySchemaValidationErrors,
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
   serializerCompiler,
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { HttpProblem, problemType, type FieldError } from './problem.ts';
+import { apiSchemas } from './schemas.ts';
 
 export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
 
@@ -39,8 +40,8 @@ export async function buildApp(options: { logger: Logger; partyId: string; route
         { name: 'health', description: 'liveness' },
       ],
     },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transform: createJsonSchemaTransform({ schemaRegistry: apiSchemas }),
+    transformObject: createJsonSchemaTransformObject({ schemaRegistry: apiSchemas }),
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {

@@ -1,9 +1,6 @@
 // The OpenAPI document, generated from the same zod schemas that validate requests.
 import { pino } from 'pino';
 import { apiRoutes, type ApiDeps } from '../api.ts';
-// Schemas with an id land in zod's global registry, which the OpenAPI transform publishes as
-// components; the running gateway loads the message schemas too, so load them here as well.
-import '../exchange/messages.ts';
 import { buildApp } from './app.ts';
 
 /** Builds the app without services (no route runs) and returns its OpenAPI document as YAML. */

@@ -1,5 +1,13 @@
 // Shapes shared by every route: problem details and common parameters.
 import { z } from 'zod';
+import { certificateSchema } from '../certificates/schema.ts';
+
+/**
+ * The named schemas of the OpenAPI document (its components). A registry of its own, not zod's
+ * global one: what else the process has loaded must not change the document.
+ */
+export const apiSchemas = z.registry<{ id: string }>();
+apiSchemas.add(certificateSchema, { id: 'Certificate' });
 
 export const problemSchema = z
   .object({
@@ -9,7 +17,8 @@ export const problemSchema = z
     detail: z.string().optional(),
     errors: z.array(z.object({ pointer: z.string(), detail: z.string() })).optional(),
   })
-  .meta({ id: 'Problem', description: 'RFC 9457 problem details (application/problem+json)' });
+  .describe('RFC 9457 problem details (application/problem+json)')
+  .register(apiSchemas, { id: 'Problem' });
 
 /** Response map entries for the error statuses a route can answer with. */
 export function problems(...statuses: number[]): Record<number, typeof problemSchema> {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { apiSchemas } from '../http/schemas.ts';
 import type { OwnKeys } from './index.ts';
 
 export async function keyRoutes(app: FastifyInstance, options: { keys: OwnKeys }): Promise<void> {
@@ -10,7 +11,7 @@ export async function keyRoutes(app: FastifyInstance, options: { keys: OwnKeys }
       schema: {
         summary: 'Our public keys (RFC 7517): peers verify our signatures with them',
         tags: ['keys'],
-        response: { 200: z.object({ keys: z.array(z.looseObject({ kty: z.string(), kid: z.string().optional() })) }).meta({ id: 'Jwks' }) },
+        response: { 200: z.object({ keys: z.array(z.looseObject({ kty: z.string(), kid: z.string().optional() })) }).register(apiSchemas, { id: 'Jwks' }) },
       },
     },
     async (_request, reply) => {

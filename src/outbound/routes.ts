@@ -4,7 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Db } from '../db/index.ts';
 import { notFound } from '../http/problem.ts';
-import { problems } from '../http/schemas.ts';
+import { apiSchemas, problems } from '../http/schemas.ts';
 import { findDelivery, listDeliveries, outboxSummary } from './outbox.ts';
 
 const deliveryStatuses = ['queued', 'sent', 'accepted', 'rejected', 'dead'] as const;
@@ -22,7 +22,7 @@ export const deliverySchema = z
     receiptAt: z.string().nullable().describe('when the peer\'s signed receipt arrived'),
     errors: z.array(z.object({ code: z.string(), path: z.string().optional(), message: z.string() })).describe('the rejection errors of the receipt'),
   })
-  .meta({ id: 'Delivery' });
+  .register(apiSchemas, { id: 'Delivery' });
 
 export async function outboundRoutes(app: FastifyInstance, options: { db: Db }): Promise<void> {
   const { db } = options;

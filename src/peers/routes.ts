@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { partyIdSchema } from '../exchange/party.ts';
 import { HttpProblem, notFound } from '../http/problem.ts';
-import { problems } from '../http/schemas.ts';
+import { apiSchemas, problems } from '../http/schemas.ts';
 import { jwksSchema, PeerError, peerInputSchema, redactUrl, type Peer, type PeerDirectory } from './index.ts';
 
 const peerViewSchema = z
@@ -17,7 +17,7 @@ const peerViewSchema = z
     agreements: z.array(z.string()),
     status: z.enum(['active', 'suspended']),
   })
-  .meta({ id: 'Peer' });
+  .register(apiSchemas, { id: 'Peer' });
 
 const view = (peer: Peer) => ({ ...peer, amqpUrl: redactUrl(peer.amqpUrl) });
 
