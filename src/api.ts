@@ -2,6 +2,8 @@
 import type { AgreementBook } from './agreements/index.ts';
 import { agreementRoutes } from './agreements/routes.ts';
 import { type CertificateService, certificateRoutes } from './certificates/index.ts';
+import { clearanceRoutes } from './clearance/routes.ts';
+import type { ClearanceService } from './clearance/service.ts';
 import type { Db } from './db/index.ts';
 import type { RoutePlugin } from './http/app.ts';
 import { healthRoutes } from './http/health.ts';
@@ -9,13 +11,26 @@ import type { OwnKeys } from './keys/index.ts';
 import { keyRoutes } from './keys/routes.ts';
 import { outboundRoutes } from './outbound/index.ts';
 import type { PeerDirectory } from './peers/index.ts';
+import type { VerificationService } from './verifications/index.ts';
+import { verificationRoutes } from './verifications/routes.ts';
 import { peerRoutes } from './peers/routes.ts';
 
-export type ApiDeps = { partyId: string; db: Db; certificates: CertificateService; peers: PeerDirectory; agreements: AgreementBook; keys: OwnKeys };
+export type ApiDeps = {
+  partyId: string;
+  db: Db;
+  certificates: CertificateService;
+  clearance: ClearanceService;
+  verifications: VerificationService;
+  peers: PeerDirectory;
+  agreements: AgreementBook;
+  keys: OwnKeys;
+};
 
 export function apiRoutes(deps: ApiDeps): RoutePlugin[] {
   return [
     (app) => certificateRoutes(app, deps),
+    (app) => clearanceRoutes(app, deps),
+    (app) => verificationRoutes(app, deps),
     (app) => outboundRoutes(app, deps),
     (app) => peerRoutes(app, deps),
     (app) => agreementRoutes(app, deps),

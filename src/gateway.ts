@@ -4,6 +4,8 @@ import { pino, type Logger } from 'pino';
 import { AgreementBook } from './agreements/index.ts';
 import { apiRoutes } from './api.ts';
 import { CertificateService } from './certificates/index.ts';
+import { ClearanceService } from './clearance/service.ts';
+import { VerificationService } from './verifications/index.ts';
 import type { Config } from './config.ts';
 import { createPool, migrate, type Db } from './db/index.ts';
 import { buildApp } from './http/app.ts';
@@ -42,6 +44,8 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   const relayWaker = new RelayWaker(db);
   const agreements = new AgreementBook(db);
   const certificates = new CertificateService(db, config.partyId, keys, peers, agreements, relayWaker);
+  const clearance = new ClearanceService(db, config.partyId, keys, peers, agreements, relayWaker);
+  const verifications = new VerificationService(db, config.partyId, keys, relayWaker);
   const gateway: Gateway = { config, db, log, peers, agreements, keys, certificates, stop: async () => {} };
 
   if (config.roles.includes('consumer')) {
@@ -57,7 +61,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
     const app = await buildApp({
       logger: log.child({ role: 'api' }),
       partyId: config.partyId,
-      routes: apiRoutes({ partyId: config.partyId, db, certificates, peers, keys, agreements }),
+      routes: apiRoutes({ partyId: config.partyId, db, certificates, clearance, verifications, peers, keys, agreements }),
     });
     const address = await app.listen({ host: config.http.host, port: config.http.port });
     gateway.app = app;

@@ -2,7 +2,7 @@
 // The same rules run at issue (422) and at receipt (NOT_A_PARTY / SCHEMA_INVALID).
 import { z } from 'zod';
 import type { Certificate } from '../certificates/schema.ts';
-import type { Db } from '../db/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
 
 export const agreementInputSchema = z
   .object({
@@ -13,6 +13,12 @@ export const agreementInputSchema = z
     validityDays: z.number().int().positive().describe('how long a CO stays valid after its issue date'),
     retroactiveDays: z.number().int().min(0).nullable().default(null).describe('how long after shipment a CO may still be issued; null: never'),
     example: z.boolean().default(false).describe('true for the example agreements shipped with the demo'),
+    hsMatchDigits: z.number().int().min(2).max(10).default(6).describe('import clearance: how many leading HS digits of a declared item must match the CO'),
+    findingSeverities: z
+      .record(z.string().regex(/^[A-Z_]+$/), z.enum(['reject', 'refer', 'info']))
+      .default({})
+      .describe('import clearance: severity per finding code, overriding the defaults'),
+    pullAllowed: z.boolean().default(false).describe('Pull model: may the importing side request a CO it has not received'),
   });
 export type AgreementInput = z.infer<typeof agreementInputSchema>;
 export type Agreement = AgreementInput & { code: string };
@@ -26,6 +32,9 @@ type AgreementRow = {
   validity_days: number;
   retroactive_days: number | null;
   example: boolean;
+  hs_match_digits: number;
+  finding_severities: Record<string, 'reject' | 'refer' | 'info'>;
+  pull_allowed: boolean;
 };
 
 const toAgreement = (r: AgreementRow): Agreement => ({
@@ -37,6 +46,9 @@ const toAgreement = (r: AgreementRow): Agreement => ({
   validityDays: r.validity_days,
   retroactiveDays: r.retroactive_days,
   example: r.example,
+  hsMatchDigits: r.hs_match_digits,
+  findingSeverities: r.finding_severities,
+  pullAllowed: r.pull_allowed,
 });
 
 export class AgreementBook {
@@ -48,10 +60,11 @@ export class AgreementBook {
     private readonly ttlMs = 5000,
   ) {}
 
-  async find(code: string): Promise<Agreement | undefined> {
+  /** Inside a transaction pass its client: waiting for a second pool connection there can deadlock. */
+  async find(code: string, via: Queryable = this.db): Promise<Agreement | undefined> {
     const cached = this.cache.get(code);
     if (cached && Date.now() - cached.at < this.ttlMs) return cached.agreement;
-    const { rows } = await this.db.query<AgreementRow>('SELECT * FROM agreements WHERE code = $1', [code]);
+    const { rows } = await via.query<AgreementRow>('SELECT * FROM agreements WHERE code = $1', [code]);
     const agreement = rows[0] && toAgreement(rows[0]);
     this.cache.set(code, { agreement, at: Date.now() });
     return agreement;
@@ -64,12 +77,12 @@ export class AgreementBook {
 
   async upsert(code: string, input: AgreementInput): Promise<Agreement> {
     const { rows } = await this.db.query<AgreementRow>(
-      `INSERT INTO agreements (code, name, parties, kinds, origin_criteria, validity_days, retroactive_days, example)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      `INSERT INTO agreements (code, name, parties, kinds, origin_criteria, validity_days, retroactive_days, example, hs_match_digits, finding_severities, pull_allowed)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
        ON CONFLICT (code) DO UPDATE SET name = $2, parties = $3, kinds = $4, origin_criteria = $5, validity_days = $6,
-         retroactive_days = $7, example = $8, updated_at = now()
+         retroactive_days = $7, example = $8, hs_match_digits = $9, finding_severities = $10, pull_allowed = $11, updated_at = now()
        RETURNING *`,
-      [code, input.name, input.parties, input.kinds, input.originCriteria, input.validityDays, input.retroactiveDays, input.example],
+      [code, input.name, input.parties, input.kinds, input.originCriteria, input.validityDays, input.retroactiveDays, input.example, input.hsMatchDigits, JSON.stringify(input.findingSeverities), input.pullAllowed],
     );
     this.cache.delete(code);
     return toAgreement(rows[0]!);

@@ -38,6 +38,17 @@ const certificateViewSchema = z
       .array(deliverySchema)
       .optional()
       .describe('exporting side only: each message sent about this certificate and its delivery status'),
+    utilizations: z
+      .array(
+        z.object({
+          reportedBy: z.string(),
+          declarationRef: z.string(),
+          items: z.array(z.object({ itemNumber: z.number().int(), quantity: z.string() })),
+          clearedAt: z.string(),
+        }),
+      )
+      .optional()
+      .describe('exporting side only: quantities importing parties reported drawing down (certificate.utilized)'),
   })
   .register(apiSchemas, { id: 'CertificateView' });
 

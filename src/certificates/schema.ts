@@ -4,7 +4,7 @@ import currencyCodes from 'currency-codes';
 import countries from 'i18n-iso-countries';
 import { z } from 'zod';
 import { partyIdSchema } from '../exchange/party.ts';
-import { sumDecimals } from './decimal.ts';
+import { fromScaled, sumDecimals, toScaled } from './decimal.ts';
 
 // Code lists: ISO 3166-1 and ISO 4217 come from maintained packages. No maintained npm package
 // carries UN/ECE Rec. 20 (units), Rec. 21 (package kinds) or UN/LOCODE, so those are checked by
@@ -173,7 +173,7 @@ function checkTotals(co: Certificate, ctx: Issues): void {
       return;
     }
     const sum = sumDecimals(parts.map((p) => p!.value));
-    if (sumDecimals([total.value]) !== sum) ctx.addIssue({ code: 'custom', path, message: `is ${total.value} but the items add up to a different amount` });
+    if (toScaled(total.value) !== sum) ctx.addIssue({ code: 'custom', path, message: `is ${total.value} but the items add up to ${fromScaled(sum)}` });
   };
   compare(['totals', 'grossWeight'], totals.grossWeight && { value: totals.grossWeight.value, key: totals.grossWeight.unit }, co.items.map((it) => it.grossWeight && { value: it.grossWeight.value, key: it.grossWeight.unit }));
   compare(['totals', 'value'], totals.value && { value: totals.value.amount, key: totals.value.currency }, co.items.map((it) => it.value && { value: it.value.amount, key: it.value.currency }));

@@ -8,7 +8,17 @@ import { deliveriesFor, enqueue, type Delivery, type RelayWaker } from '../outbo
 import type { Peer, PeerDirectory } from '../peers/index.ts';
 import { conflict, HttpProblem, notFound, unprocessable } from '../http/problem.ts';
 import type { Certificate } from './schema.ts';
-import { findIssuedByIdempotencyKey, insertIssued, issuedVersions, orphanCancellations, receivedVersions, type CertificateStatus, type VersionRow } from './store.ts';
+import {
+  findIssuedByIdempotencyKey,
+  insertIssued,
+  issuedVersions,
+  orphanCancellations,
+  receivedVersions,
+  reportedUtilizations,
+  type CertificateStatus,
+  type ReportedUtilization,
+  type VersionRow,
+} from './store.ts';
 
 export type IssueResult = {
   number: string;
@@ -35,6 +45,8 @@ export type CertificateView = {
   cancellation: { reason: string; cancelledAt: string } | null;
   history: { version: number; status: CertificateStatus; at: string }[];
   deliveries?: Delivery[];
+  /** Exporting side: what importing parties reported drawing down at clearance. */
+  utilizations?: ReportedUtilization[];
 };
 
 const UNIQUE_VIOLATION = '23505';
@@ -230,7 +242,7 @@ export class CertificateService {
       certificate: current.dataset,
       cancellation: current.cancel_reason && current.cancelled_at ? { reason: current.cancel_reason, cancelledAt: current.cancelled_at.toISOString() } : null,
       history: versions.map((v) => ({ version: v.version, status: v.status, at: v.at.toISOString() })),
-      ...(direction === 'issued' ? { deliveries: await deliveriesFor(this.db, number) } : {}),
+      ...(direction === 'issued' ? { deliveries: await deliveriesFor(this.db, number), utilizations: await reportedUtilizations(this.db, number) } : {}),
     };
     return { view, jws: current.jws };
   }

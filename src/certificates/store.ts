@@ -130,3 +130,30 @@ export async function orphanCancellations(db: Queryable, number: string, issuer?
   );
   return rows;
 }
+
+/**
+ * Exporting side: keeps what an importing party reported drawing down. False when no certificate of
+ * that number was issued here to that party (UNKNOWN_CERTIFICATE).
+ */
+export async function insertReportedUtilization(
+  client: Queryable,
+  row: { from: string; number: string; declarationRef: string; items: unknown; clearedAt: string; messageId: string },
+): Promise<boolean> {
+  const { rowCount } = await client.query('SELECT 1 FROM certificates WHERE number = $1 AND importing_party = $2 LIMIT 1', [row.number, row.from]);
+  if (!rowCount) return false;
+  await client.query(
+    'INSERT INTO reported_utilizations (message_id, from_party, number, declaration_ref, items, cleared_at) VALUES ($1, $2, $3, $4, $5, $6)',
+    [row.messageId, row.from, row.number, row.declarationRef, JSON.stringify(row.items), row.clearedAt],
+  );
+  return true;
+}
+
+export type ReportedUtilization = { reportedBy: string; declarationRef: string; items: { itemNumber: number; quantity: string }[]; clearedAt: string };
+
+export async function reportedUtilizations(db: Queryable, number: string): Promise<ReportedUtilization[]> {
+  const { rows } = await db.query<{ from_party: string; declaration_ref: string; items: ReportedUtilization['items']; cleared_at: Date }>(
+    'SELECT from_party, declaration_ref, items, cleared_at FROM reported_utilizations WHERE number = $1 ORDER BY cleared_at',
+    [number],
+  );
+  return rows.map((r) => ({ reportedBy: r.from_party, declarationRef: r.declaration_ref, items: r.items, clearedAt: r.cleared_at.toISOString() }));
+}

@@ -15,6 +15,10 @@ export function createPool(connectionString: string, max = 10): Db {
   return pool;
 }
 
+/**
+ * Runs `work` in one transaction on one client. Inside it, query only through that client: a
+ * second pool connection awaited while holding this one deadlocks once the pool is exhausted.
+ */
 export async function withTransaction<T>(pool: Db, work: (client: DbClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   // A connection dropped between statements (Postgres restarting) emits 'error' on the client;

@@ -52,3 +52,7 @@ export const messageBodySchemas = {
 } satisfies Record<MessageType, z.ZodType>;
 
 export type Cancellation = z.infer<typeof cancellationBodySchema>;
+export type Utilization = z.infer<typeof utilizationBodySchema>;
+export type VerificationRequest = z.infer<typeof verificationRequestBodySchema>;
+export type VerificationAnswer = z.infer<typeof verificationAnswerBodySchema>;
+export type CertificateRequest = z.infer<typeof certificateRequestBodySchema>;

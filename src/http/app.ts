@@ -34,6 +34,8 @@ export async function buildApp(options: { logger: Logger; partyId: string; route
       },
       tags: [
         { name: 'certificates', description: 'issue and look up certificates of origin' },
+        { name: 'clearance', description: 'import clearance: declaration checks and drawdown' },
+        { name: 'verifications', description: 'verification requests between importing and issuing parties' },
         { name: 'messages', description: 'delivery status and receipts of what we sent' },
         { name: 'admin', description: 'operators: peers, message traffic' },
         { name: 'keys', description: 'public keys' },

@@ -1,9 +1,10 @@
 // Business rules and storage of a verified message, by type (PROFILE receiver check 6).
 import { agreementViolations, type AgreementBook } from '../agreements/index.ts';
-import { insertCancellation, insertReceived, refreshReceivedStatuses } from '../certificates/index.ts';
+import { insertCancellation, insertReceived, insertReportedUtilization, refreshReceivedStatuses } from '../certificates/index.ts';
 import type { DbClient } from '../db/index.ts';
 import { messageError, type MessageError } from '../exchange/codes.ts';
-import { recordReceipt, type ReceiptOutcome } from '../outbound/index.ts';
+import { recordReceipt, resendCertificate, type ReceiptOutcome } from '../outbound/index.ts';
+import { receiveAnswer, receiveRequest } from '../verifications/index.ts';
 import type { Verified } from './checks.ts';
 
 export type Applied = { errors: MessageError[]; note?: ReceiptOutcome };
@@ -14,7 +15,7 @@ export async function applyMessage(client: DbClient, verified: Verified, bodyTex
     case 'certificate.issued':
     case 'certificate.replaced': {
       const co = message.certificate;
-      const violations = agreementViolations(co, co.agreement ? await agreements.find(co.agreement) : undefined, peer.agreements);
+      const violations = agreementViolations(co, co.agreement ? await agreements.find(co.agreement, client) : undefined, peer.agreements);
       if (violations.length) return { errors: violations.map((v) => messageError(v.code, v.message, `/body${v.pointer}`)) };
       const outcome = await insertReceived(client, { issuer: envelope.from, certificate: co, rawDataset: message.rawCertificate, jws: bodyText, messageId: envelope.id });
       if (outcome === 'conflict') {
@@ -29,6 +30,28 @@ export async function applyMessage(client: DbClient, verified: Verified, bodyTex
       await insertCancellation(client, { issuer: envelope.from, number: certificateNumber, reason, cancelledAt, messageId: envelope.id });
       await refreshReceivedStatuses(client, envelope.from, certificateNumber);
       return { errors: [] };
+    }
+    case 'certificate.utilized': {
+      const u = message.utilization;
+      const known = await insertReportedUtilization(client, {
+        from: envelope.from,
+        number: u.certificateNumber,
+        declarationRef: u.declarationRef,
+        items: u.items,
+        clearedAt: u.clearedAt,
+        messageId: envelope.id,
+      });
+      return known ? { errors: [] } : { errors: [messageError('UNKNOWN_CERTIFICATE', `no certificate ${u.certificateNumber} was issued here to ${envelope.from}`, '/body/certificateNumber')] };
+    }
+    case 'verification.requested':
+      return { errors: await receiveRequest(client, envelope.from, envelope.to, message.request) };
+    case 'verification.answered':
+      return { errors: await receiveAnswer(client, envelope.from, message.answer) };
+    case 'certificate.requested': {
+      // Pull model: send again everything we sent that party about the number (same ids and
+      // bytes: what it already holds it deduplicates), or NOT_FOUND.
+      const resent = await resendCertificate(client, envelope.from, message.request.certificateNumber);
+      return resent ? { errors: [] } : { errors: [messageError('NOT_FOUND', `no certificate ${message.request.certificateNumber} was issued here to ${envelope.from}`, '/body/certificateNumber')] };
     }
     case 'receipt': {
       // Receipts are never answered, so what we make of one is only logged and kept.

@@ -4,7 +4,14 @@ import { z } from 'zod';
 import type { Certificate } from '../certificates/index.ts';
 import { messageError, type MessageError, type RejectionCode } from '../exchange/codes.ts';
 import { envelopeSchema, PROFILE_VERSION, type Envelope } from '../exchange/envelope.ts';
-import { messageBodySchemas, type Cancellation } from '../exchange/messages.ts';
+import {
+  messageBodySchemas,
+  type Cancellation,
+  type CertificateRequest,
+  type Utilization,
+  type VerificationAnswer,
+  type VerificationRequest,
+} from '../exchange/messages.ts';
 import type { ReceiptBody } from '../exchange/receipt.ts';
 import { decodeUnverified, hasKey, verify } from '../exchange/jose.ts';
 import { toPointer } from '../http/problem.ts';
@@ -23,6 +30,10 @@ export type Verified = { outcome: 'verified'; peer: KnownPeer; envelope: Envelop
 export type InboundMessage =
   | { type: 'certificate.issued' | 'certificate.replaced'; certificate: Certificate; rawCertificate: unknown }
   | { type: 'certificate.cancelled'; cancellation: Cancellation }
+  | { type: 'certificate.utilized'; utilization: Utilization }
+  | { type: 'verification.requested'; request: VerificationRequest }
+  | { type: 'verification.answered'; answer: VerificationAnswer }
+  | { type: 'certificate.requested'; request: CertificateRequest }
   | { type: 'receipt'; inReplyTo: string; receipt: ReceiptBody };
 
 export type CheckContext = { partyId: string; peers: PeerDirectory; sentAtWindowSeconds: number; now?: Date };
@@ -117,10 +128,16 @@ function checkBody(peer: KnownPeer, envelope: Envelope, messageId: string | unde
     }
     case 'certificate.cancelled':
       return verified({ type: 'certificate.cancelled', cancellation: body as Cancellation });
+    case 'certificate.utilized':
+      return verified({ type: 'certificate.utilized', utilization: body as Utilization });
+    case 'verification.requested':
+      return verified({ type: 'verification.requested', request: body as VerificationRequest });
+    case 'verification.answered':
+      return verified({ type: 'verification.answered', answer: body as VerificationAnswer });
+    case 'certificate.requested':
+      return verified({ type: 'certificate.requested', request: body as CertificateRequest });
     case 'receipt':
       if (!envelope.inReplyTo) return error('SCHEMA_INVALID', 'a receipt names the message it answers in inReplyTo', '/inReplyTo');
       return verified({ type: 'receipt', inReplyTo: envelope.inReplyTo, receipt: body as ReceiptBody });
-    default:
-      return error('SCHEMA_INVALID', `message type ${envelope.type} is not handled by this gateway yet`, '/type');
   }
 }

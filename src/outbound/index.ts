@@ -1,6 +1,7 @@
 export {
   enqueue,
   requeue,
+  resendCertificate,
   RelayWaker,
   recordReceipt,
   deliveriesFor,

@@ -26,6 +26,16 @@ export async function requeue(client: Queryable, id: string): Promise<void> {
   await client.query("UPDATE outbox SET status = 'queued', next_attempt_at = now() WHERE id = $1 AND status <> 'queued'", [id]);
 }
 
+/** Pull model: queues again every certificate message sent to `peer` about `number`; false if none. */
+export async function resendCertificate(client: Queryable, peer: string, number: string): Promise<boolean> {
+  const { rowCount } = await client.query(
+    `UPDATE outbox SET status = 'queued', next_attempt_at = now()
+      WHERE peer = $1 AND certificate_number = $2 AND type IN ('certificate.issued', 'certificate.replaced', 'certificate.cancelled')`,
+    [peer, number],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
 /**
  * Wakes the relays, in whatever process they run, after a commit that queued messages. Not a NOTIFY
  * inside that transaction: Postgres serialises the commits of notifying transactions, which would

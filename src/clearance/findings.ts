@@ -1,0 +1,143 @@
+// The rules of import clearance: a declaration's claim against the CO it cites. Pure: the service
+// gathers the CO, its agreement and what was already drawn down, and decides from the findings.
+import { z } from 'zod';
+import { validUntil, type Agreement } from '../agreements/index.ts';
+import type { Certificate } from '../certificates/index.ts';
+import { fromScaled, toScaled } from '../certificates/decimal.ts';
+import { partyIdSchema } from '../exchange/party.ts';
+
+const decimal = z.string().regex(/^\d{1,18}(\.\d{1,6})?$/, 'must be a non-negative decimal string such as "120.5"');
+
+export const claimSchema = z
+  .object({
+    declarationRef: z.string().trim().min(1).max(70),
+    certificateNumber: z.string().regex(/^[A-Za-z0-9/.-]{1,35}$/),
+    issuer: partyIdSchema.optional().describe('issuing party, where numbers of two issuers clash'),
+    certificateVersion: z.number().int().min(1).optional().describe('the version the declarant holds, if known'),
+    exportCountry: z.string().regex(/^[A-Z]{2}$/),
+    importer: z.object({ id: z.string().trim().min(1).max(35).optional(), name: z.string().trim().min(1).max(256).optional() }),
+    declarationDate: z.iso.date().optional().describe('default: today (UTC)'),
+    arrivalDate: z.iso.date().optional().describe('when the goods arrived, for advance-risk findings'),
+    items: z
+      .array(
+        z.object({
+          itemNumber: z.number().int().min(1).describe('the goods item of the CO this declared item claims'),
+          hsCode: z.string().regex(/^\d{6,10}$/),
+          originCountry: z.string().regex(/^[A-Z]{2}$/),
+          quantity: z.object({ value: decimal, unit: z.string().regex(/^[A-Z0-9]{2,3}$/) }),
+          value: z.object({ amount: decimal, currency: z.string().regex(/^[A-Z]{3}$/) }).optional(),
+        }),
+      )
+      .min(1),
+    agreement: z.string().min(2).max(35).optional().describe('the agreement under which preference is claimed (needed for the Pull model)'),
+    waitSeconds: z.number().int().min(0).max(10).default(0).describe('Pull model: how long to wait for a requested CO before answering'),
+    confirm: z.boolean().default(false).describe('draw the quantities down at once if the decision is not reject'),
+  })
+  .meta({ description: 'A declaration\'s claim to preferential treatment' });
+export type Claim = z.infer<typeof claimSchema>;
+
+export type Severity = 'reject' | 'refer' | 'info';
+export const findingCodes = {
+  CO_NOT_RECEIVED: 'refer',
+  CO_REQUESTED: 'refer',
+  CO_CANCELLED: 'reject',
+  CO_REPLACED: 'refer',
+  CO_EXPIRED: 'reject',
+  EXPORT_COUNTRY_MISMATCH: 'reject',
+  IMPORTER_MISMATCH: 'refer',
+  ITEM_NOT_ON_CO: 'reject',
+  HS_MISMATCH: 'reject',
+  ORIGIN_MISMATCH: 'reject',
+  UNIT_MISMATCH: 'refer',
+  QUANTITY_EXCEEDED: 'reject',
+  ISSUED_RETROACTIVELY: 'refer',
+  RECEIVED_AFTER_GOODS: 'info',
+  VERIFICATION_PENDING: 'refer',
+  VERIFICATION_NOT_CONFIRMED: 'reject',
+  VERIFICATION_PARTIALLY_CONFIRMED: 'refer',
+} as const satisfies Record<string, Severity>;
+export type FindingCode = keyof typeof findingCodes;
+
+export type Finding = { code: FindingCode; severity: Severity; fields: string[]; message: string };
+
+export type ReceivedCertificate = {
+  issuer: string;
+  version: number;
+  status: 'valid' | 'replaced' | 'cancelled';
+  dataset: Certificate;
+  receivedAt: Date;
+  cancellationReason: string | null;
+};
+
+export type Context = {
+  agreement?: Agreement;
+  /** What earlier confirmed declarations drew down, per item number, as scaled decimals. */
+  used: Map<number, bigint>;
+  today: string;
+  /** The latest verification this gateway requested about the CO. */
+  verification?: { status: 'open' | 'answered'; result: string | null; findings: string | null };
+};
+
+/** Findings for `claim` against the current version of the CO, or its absence. */
+export function assess(claim: Claim, co: ReceivedCertificate | undefined, context: Context): Finding[] {
+  const { agreement, used, today, verification } = context;
+  const findings: Finding[] = [];
+  const severities = agreement?.findingSeverities ?? {};
+  const add = (code: FindingCode, fields: string[], message: string) => findings.push({ code, severity: severities[code] ?? findingCodes[code], fields, message });
+
+  if (!co) {
+    // Never issued and not yet received look the same from here.
+    add('CO_NOT_RECEIVED', ['/certificateNumber'], `certificate ${claim.certificateNumber} has not been received`);
+    return findings;
+  }
+  const ds = co.dataset;
+  if (co.status === 'cancelled') add('CO_CANCELLED', ['/certificateNumber'], `cancelled by ${co.issuer}: ${co.cancellationReason ?? 'no reason given'}`);
+  if (claim.certificateVersion !== undefined && claim.certificateVersion < co.version) {
+    add('CO_REPLACED', ['/certificateVersion'], `version ${claim.certificateVersion} was replaced; the current version is ${co.version}`);
+  }
+  const declared = claim.declarationDate ?? today;
+  if (agreement && declared > validUntil(ds.issuedAt, agreement)) {
+    add('CO_EXPIRED', ['/declarationDate'], `valid until ${validUntil(ds.issuedAt, agreement)} under ${agreement.code}`);
+  }
+  if (claim.exportCountry !== ds.exportCountry) add('EXPORT_COUNTRY_MISMATCH', ['/exportCountry'], `the CO was issued for exports from ${ds.exportCountry}`);
+  const importer = ds.importer;
+  if (importer && ((claim.importer.id && importer.id && claim.importer.id !== importer.id) || (!claim.importer.id && claim.importer.name && claim.importer.name.toLowerCase() !== importer.name.toLowerCase()))) {
+    add('IMPORTER_MISMATCH', ['/importer'], `the CO names ${importer.name}${importer.id ? ` (${importer.id})` : ''} as importer`);
+  }
+  if (verification?.status === 'open') add('VERIFICATION_PENDING', ['/certificateNumber'], 'a verification request to the issuer is open');
+  if (verification?.result === 'not-confirmed') add('VERIFICATION_NOT_CONFIRMED', ['/certificateNumber'], `the issuer did not confirm the CO: ${verification.findings ?? ''}`);
+  if (verification?.result === 'partially-confirmed') add('VERIFICATION_PARTIALLY_CONFIRMED', ['/certificateNumber'], `the issuer confirmed the CO in part: ${verification.findings ?? ''}`);
+  if (ds.flags?.issuedRetroactively) add('ISSUED_RETROACTIVELY', ['/certificateNumber'], `issued retroactively on ${ds.issuedAt}`);
+  if (claim.arrivalDate && co.receivedAt.toISOString().slice(0, 10) > claim.arrivalDate) {
+    add('RECEIVED_AFTER_GOODS', ['/arrivalDate'], `the CO arrived on ${co.receivedAt.toISOString().slice(0, 10)}, after the goods: no advance risk assessment`);
+  }
+  const digits = agreement?.hsMatchDigits ?? 6;
+  const claimedPerItem = new Map<number, bigint>();
+  claim.items.forEach((item, i) => {
+    const onCo = ds.items.find((it) => it.itemNumber === item.itemNumber);
+    const at = (field: string) => `/items/${i}/${field}`;
+    if (!onCo) {
+      add('ITEM_NOT_ON_CO', [at('itemNumber')], `the CO has no item ${item.itemNumber}`);
+      return;
+    }
+    if (item.hsCode.slice(0, digits) !== onCo.hsCode.slice(0, digits)) add('HS_MISMATCH', [at('hsCode')], `the CO item is HS ${onCo.hsCode} (first ${digits} digits must match)`);
+    if (item.originCountry !== onCo.originCountry) add('ORIGIN_MISMATCH', [at('originCountry')], `the CO item originates in ${onCo.originCountry}`);
+    if (item.quantity.unit !== onCo.quantity.unit) {
+      add('UNIT_MISMATCH', [at('quantity/unit')], `the CO item is counted in ${onCo.quantity.unit}`);
+      return;
+    }
+    const claimed = (claimedPerItem.get(item.itemNumber) ?? 0n) + toScaled(item.quantity.value);
+    claimedPerItem.set(item.itemNumber, claimed);
+    const remaining = toScaled(onCo.quantity.value) - (used.get(item.itemNumber) ?? 0n);
+    if (claimed > remaining) {
+      add('QUANTITY_EXCEEDED', [at('quantity/value')], `${fromScaled(remaining < 0n ? 0n : remaining)} ${onCo.quantity.unit} remain of ${onCo.quantity.value} on item ${item.itemNumber}`);
+    }
+  });
+  return findings;
+}
+
+export function decide(findings: Finding[]): 'accept' | 'refer' | 'reject' {
+  if (findings.some((f) => f.severity === 'reject')) return 'reject';
+  if (findings.some((f) => f.severity === 'refer')) return 'refer';
+  return 'accept';
+}

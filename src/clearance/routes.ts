@@ -1,0 +1,64 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { apiSchemas, problems } from '../http/schemas.ts';
+import { claimSchema, findingCodes } from './findings.ts';
+import type { ClearanceService } from './service.ts';
+
+const checkViewSchema = z
+  .object({
+    id: z.uuid(),
+    declarationRef: z.string(),
+    decision: z.enum(['accept', 'refer', 'reject']),
+    findings: z.array(
+      z.object({
+        code: z.enum(Object.keys(findingCodes) as [keyof typeof findingCodes]),
+        severity: z.enum(['reject', 'refer', 'info']),
+        fields: z.array(z.string()).describe('JSON pointers into the claim'),
+        message: z.string(),
+      }),
+    ),
+    certificate: z.object({ issuer: z.string(), number: z.string(), version: z.number().int(), status: z.string() }).nullable(),
+    status: z.enum(['checked', 'confirmed']),
+    createdAt: z.string(),
+    confirmedAt: z.string().nullable(),
+  })
+  .register(apiSchemas, { id: 'ClearanceCheck' });
+
+export async function clearanceRoutes(app: FastifyInstance, options: { clearance: ClearanceService }): Promise<void> {
+  const { clearance } = options;
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const params = z.object({ id: z.uuid() });
+
+  api.post(
+    '/clearance/checks',
+    {
+      schema: {
+        summary: 'Check a declaration\'s claim against the CO it cites: decision (accept, refer, reject) and findings',
+        tags: ['clearance'],
+        body: claimSchema,
+        response: { 201: checkViewSchema, ...problems(400, 409) },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await clearance.check(request.body)),
+  );
+
+  api.get(
+    '/clearance/checks/:id',
+    { schema: { summary: 'One check', tags: ['clearance'], params, response: { 200: checkViewSchema, ...problems(400, 404) } } },
+    async (request) => clearance.find(request.params.id),
+  );
+
+  api.post(
+    '/clearance/checks/:id/confirm',
+    {
+      schema: {
+        summary: 'The declaration used the CO: draw the quantities down (atomically) and tell the issuing party',
+        tags: ['clearance'],
+        params,
+        response: { 200: checkViewSchema, ...problems(400, 404, 409) },
+      },
+    },
+    async (request) => clearance.confirm(request.params.id),
+  );
+}

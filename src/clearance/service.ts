@@ -1,0 +1,203 @@
+// Import clearance: check a declaration's claim against the received CO, and draw the quantities
+// down when the declaration is confirmed, atomically per CO, telling the issuer (certificate.utilized).
+import { randomUUID } from 'node:crypto';
+import type { AgreementBook } from '../agreements/index.ts';
+import { receivedVersions } from '../certificates/store.ts';
+import { fromScaled, sumDecimals, toScaled } from '../certificates/decimal.ts';
+import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
+import { buildEnvelope } from '../exchange/envelope.ts';
+import { sign } from '../exchange/jose.ts';
+import { conflict, HttpProblem, notFound } from '../http/problem.ts';
+import type { OwnKeys } from '../keys/index.ts';
+import { enqueue, type RelayWaker } from '../outbound/index.ts';
+import type { PeerDirectory } from '../peers/index.ts';
+import { latestVerification } from '../verifications/index.ts';
+import { assess, decide, type Claim, type Finding, type ReceivedCertificate } from './findings.ts';
+
+export type CheckView = {
+  id: string;
+  declarationRef: string;
+  decision: 'accept' | 'refer' | 'reject';
+  findings: Finding[];
+  certificate: { issuer: string; number: string; version: number; status: string } | null;
+  status: 'checked' | 'confirmed';
+  createdAt: string;
+  confirmedAt: string | null;
+};
+
+type CheckRow = {
+  id: string;
+  declaration_ref: string;
+  certificate_number: string;
+  issuer_party: string | null;
+  certificate_version: number | null;
+  claim: Claim;
+  decision: CheckView['decision'];
+  findings: Finding[];
+  status: CheckView['status'];
+  created_at: Date;
+  confirmed_at: Date | null;
+};
+
+/** What confirmed declarations drew down per item of a CO, as scaled decimals. */
+async function usedQuantities(db: Queryable, issuer: string, number: string): Promise<Map<number, bigint>> {
+  const { rows } = await db.query<{ item_number: number; used: string }>(
+    'SELECT item_number, sum(quantity)::text AS used FROM utilizations WHERE issuer_party = $1 AND number = $2 GROUP BY item_number',
+    [issuer, number],
+  );
+  return new Map(rows.map((r) => [r.item_number, toScaled(r.used)]));
+}
+
+const today = () => new Date().toISOString().slice(0, 10);
+
+export class ClearanceService {
+  constructor(
+    private readonly db: Db,
+    private readonly partyId: string,
+    private readonly keys: OwnKeys,
+    private readonly peers: PeerDirectory,
+    private readonly agreements: AgreementBook,
+    private readonly relays: RelayWaker,
+  ) {}
+
+  /** The current received version of a CO, or undefined; 409 when two issuers used the number. */
+  private async received(db: Queryable, number: string, issuer?: string): Promise<ReceivedCertificate | undefined> {
+    const versions = await receivedVersions(db, number, issuer);
+    const issuers = [...new Set(versions.map((v) => v.issuer))];
+    if (issuers.length > 1) throw conflict(`certificate number ${number} was issued by several parties (${issuers.join(', ')}): name the issuer`);
+    const current = versions[0];
+    if (!current) return undefined;
+    return { issuer: current.issuer, version: current.version, status: current.status, dataset: current.dataset, receivedAt: current.at, cancellationReason: current.cancel_reason };
+  }
+
+  async check(claim: Claim): Promise<CheckView> {
+    let co = await this.received(this.db, claim.certificateNumber, claim.issuer);
+    const requestedFrom = co ? undefined : await this.pull(claim);
+    if (requestedFrom && claim.waitSeconds > 0) co = await this.waitForCertificate(claim, requestedFrom, claim.waitSeconds);
+    const findings = await this.assess(this.db, claim, co);
+    if (requestedFrom && !co) {
+      findings.push({ code: 'CO_REQUESTED', severity: 'refer', fields: ['/certificateNumber'], message: `requested from ${requestedFrom} (Pull model); check again once it has arrived` });
+    }
+    const decision = decide(findings);
+    const id = randomUUID();
+    await this.db.query(
+      `INSERT INTO clearance_checks (id, declaration_ref, certificate_number, issuer_party, certificate_version, claim, decision, findings)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [id, claim.declarationRef, claim.certificateNumber, co?.issuer ?? null, co?.version ?? null, JSON.stringify(claim), decision, JSON.stringify(findings)],
+    );
+    if (claim.confirm && decision !== 'reject' && co) return this.confirm(id);
+    return this.find(id);
+  }
+
+  private async assess(db: Queryable, claim: Claim, co: ReceivedCertificate | undefined) {
+    if (!co) return assess(claim, undefined, { used: new Map(), today: today() });
+    const agreement = co.dataset.agreement ? await this.agreements.find(co.dataset.agreement, db) : undefined;
+    const used = await usedQuantities(db, co.issuer, claim.certificateNumber);
+    const verification = await latestVerification(db, co.issuer, claim.certificateNumber);
+    return assess(claim, co, { agreement, used, today: today(), verification });
+  }
+
+  /**
+   * Pull model: when the claimed agreement allows it, asks the exporting party (the named issuer,
+   * or the one registered peer of the export country) for the CO. Returns whom it asked.
+   */
+  private async pull(claim: Claim): Promise<string | undefined> {
+    const agreement = claim.agreement ? await this.agreements.find(claim.agreement) : undefined;
+    if (!agreement?.pullAllowed) return undefined;
+    const candidates = (await this.peers.list()).filter(
+      (p) => p.status === 'active' && p.agreements.includes(agreement.code) && (claim.issuer ? p.partyId === claim.issuer : p.partyId.startsWith(`${claim.exportCountry}-`)),
+    );
+    if (candidates.length !== 1) return undefined;
+    const issuer = candidates[0]!.partyId;
+    const envelope = buildEnvelope({ type: 'certificate.requested', from: this.partyId, to: issuer, body: { certificateNumber: claim.certificateNumber } });
+    const jws = await sign(envelope, await this.keys.signingKey());
+    await enqueue(this.db, { id: envelope.id, peer: issuer, type: envelope.type, certificateNumber: claim.certificateNumber, body: jws });
+    this.relays.wake();
+    return issuer;
+  }
+
+  private async waitForCertificate(claim: Claim, issuer: string, seconds: number): Promise<ReceivedCertificate | undefined> {
+    const deadline = Date.now() + seconds * 1000;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      const co = await this.received(this.db, claim.certificateNumber, issuer);
+      if (co) return co;
+    }
+    return undefined;
+  }
+
+  async find(id: string): Promise<CheckView> {
+    const { rows } = await this.db.query<CheckRow>('SELECT * FROM clearance_checks WHERE id = $1', [id]);
+    if (!rows[0]) throw notFound(`no check ${id}`);
+    return this.view(rows[0]);
+  }
+
+  private async view(row: CheckRow): Promise<CheckView> {
+    const co = row.issuer_party ? await this.received(this.db, row.certificate_number, row.issuer_party) : undefined;
+    return {
+      id: row.id,
+      declarationRef: row.declaration_ref,
+      decision: row.decision,
+      findings: row.findings,
+      certificate: co ? { issuer: co.issuer, number: row.certificate_number, version: co.version, status: co.status } : null,
+      status: row.status,
+      createdAt: row.created_at.toISOString(),
+      confirmedAt: row.confirmed_at?.toISOString() ?? null,
+    };
+  }
+
+  /**
+   * Draws the claimed quantities down. The current version's row is locked for the transaction, so
+   * two declarations racing for the last quantity are serialised and only one can have it.
+   * Confirming twice changes nothing.
+   */
+  async confirm(id: string): Promise<CheckView> {
+    const key = await this.keys.signingKey();
+    const sent = await withTransaction(this.db, async (client) => {
+      const { rows } = await client.query<CheckRow>('SELECT * FROM clearance_checks WHERE id = $1 FOR UPDATE', [id]);
+      const check = rows[0];
+      if (!check) throw notFound(`no check ${id}`);
+      if (check.status === 'confirmed') return false;
+      if (check.decision === 'reject') throw conflict('a rejected claim cannot be confirmed');
+      if (!check.issuer_party) throw conflict('the certificate has not been received');
+      const issuer = check.issuer_party;
+      const number = check.certificate_number;
+      await client.query('SELECT 1 FROM received_certificates WHERE issuer_party = $1 AND number = $2 ORDER BY version DESC LIMIT 1 FOR UPDATE', [issuer, number]);
+      const co = await this.received(client, number, issuer);
+      if (!co || co.status === 'cancelled') throw conflict(`certificate ${number} is ${co?.status ?? 'missing'}`);
+      const findings = await this.assess(client, check.claim, co);
+      const exceeded = findings.filter((f) => f.code === 'QUANTITY_EXCEEDED');
+      if (exceeded.length) {
+        throw new HttpProblem(409, 'quantity-exceeded', 'Quantity exceeded', exceeded.map((f) => f.message).join('; '), exceeded.map((f) => ({ pointer: f.fields[0]!, detail: f.message })));
+      }
+      const perItem = new Map<number, string[]>();
+      for (const item of check.claim.items) perItem.set(item.itemNumber, [...(perItem.get(item.itemNumber) ?? []), item.quantity.value]);
+      for (const [itemNumber, quantities] of perItem) {
+        await client.query('INSERT INTO utilizations (check_id, issuer_party, number, item_number, quantity) VALUES ($1, $2, $3, $4, $5::numeric)', [
+          id,
+          issuer,
+          number,
+          itemNumber,
+          fromScaled(sumDecimals(quantities)),
+        ]);
+      }
+      const { rows: confirmed } = await client.query<{ confirmed_at: Date }>("UPDATE clearance_checks SET status = 'confirmed', confirmed_at = now() WHERE id = $1 RETURNING confirmed_at", [id]);
+      await this.reportUtilization(client, key, issuer, number, check, confirmed[0]!.confirmed_at);
+      return true;
+    });
+    if (sent) this.relays.wake();
+    return this.find(id);
+  }
+
+  /** certificate.utilized to the issuing party, in the drawdown's transaction. */
+  private async reportUtilization(client: DbClient, key: Awaited<ReturnType<OwnKeys['signingKey']>>, issuer: string, number: string, check: CheckRow, clearedAt: Date): Promise<void> {
+    const body = {
+      certificateNumber: number,
+      declarationRef: check.declaration_ref,
+      items: check.claim.items.map((i) => ({ itemNumber: i.itemNumber, quantity: i.quantity.value })),
+      clearedAt: clearedAt.toISOString(),
+    };
+    const envelope = buildEnvelope({ type: 'certificate.utilized', from: this.partyId, to: issuer, body });
+    await enqueue(client, { id: envelope.id, peer: issuer, type: envelope.type, certificateNumber: number, body: await sign(envelope, key) });
+  }
+}

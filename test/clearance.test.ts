@@ -1,0 +1,154 @@
+// Import clearance at B: declaration checks with every finding, drawdown that cannot go below zero
+// even under concurrent confirmations, and utilization reported back to the issuing party A.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Certificate } from '../src/certificates/index.ts';
+import { api, B, count, eventually, exampleAgreements, exampleCertificate, startPair, type Pair } from './support/gateways.ts';
+
+describe('import clearance', () => {
+  let pair: Pair;
+  before(async () => {
+    pair = await startPair();
+  });
+  after(async () => {
+    await pair.stop();
+  });
+
+  /** Issues at A and waits until B has it, as customs would find it. */
+  async function issued(overrides: Partial<Certificate> = {}): Promise<Certificate> {
+    const co = exampleCertificate(overrides);
+    const response = await api(pair.a, 'POST', '/certificates', co);
+    assert.equal(response.status, 201, JSON.stringify(response.body));
+    await eventually(async () => ((await api(pair.b, 'GET', `/certificates/${co.number}`)).status === 200 ? true : undefined), 'the CO at B');
+    return co;
+  }
+
+  const claimFor = (co: Certificate, overrides: Record<string, unknown> = {}, item: Record<string, unknown> = {}) => ({
+    declarationRef: `DECL-${Math.random().toString(36).slice(2, 10)}`,
+    certificateNumber: co.number,
+    exportCountry: 'KR',
+    importer: { id: 'VN0312345678' },
+    items: [{ itemNumber: 1, hsCode: '8504400000', originCountry: 'KR', quantity: { value: '500', unit: 'NAR' }, ...item }],
+    ...overrides,
+  });
+
+  const check = async (claim: object) => {
+    const response = await api(pair.b, 'POST', '/clearance/checks', claim);
+    assert.equal(response.status, 201, JSON.stringify(response.body));
+    return response.body;
+  };
+  const codes = (result: { findings: { code: string }[] }) => result.findings.map((f) => f.code).sort();
+
+  it('accepts a claim the CO backs, draws it down on confirmation and tells the issuer', async () => {
+    const co = await issued();
+    const result = await check(claimFor(co));
+    assert.equal(result.decision, 'accept');
+    assert.deepEqual(result.findings, []);
+    assert.deepEqual(result.certificate, { issuer: 'KR-KCS', number: co.number, version: 1, status: 'valid' });
+    const confirmed = await api(pair.b, 'POST', `/clearance/checks/${result.id}/confirm`);
+    assert.equal(confirmed.status, 200);
+    assert.equal(confirmed.body.status, 'confirmed');
+    assert.equal((await api(pair.b, 'POST', `/clearance/checks/${result.id}/confirm`)).status, 200, 'confirming twice changes nothing');
+    assert.equal(await count(pair.b, 'utilizations WHERE number = $1', [co.number]), 1);
+    const atA = await eventually(async () => {
+      const r = await api(pair.a, 'GET', `/certificates/${co.number}`);
+      return r.body.utilizations?.length ? r.body : undefined;
+    }, 'the utilization reported to A');
+    assert.deepEqual(atA.utilizations[0].items, [{ itemNumber: 1, quantity: '500' }]);
+    assert.equal(atA.utilizations[0].reportedBy, B);
+  });
+
+  it('follows partial shipments and rejects the one that claims more than remains', async () => {
+    const co = await issued();
+    for (const quantity of ['700', '450']) {
+      const r = await check({ ...claimFor(co, {}, { quantity: { value: quantity, unit: 'NAR' } }), confirm: true });
+      assert.equal(r.decision, 'accept');
+      assert.equal(r.status, 'confirmed');
+    }
+    const over = await check(claimFor(co, {}, { quantity: { value: '50.5', unit: 'NAR' } }));
+    assert.equal(over.decision, 'reject');
+    assert.deepEqual(codes(over), ['QUANTITY_EXCEEDED']);
+    assert.match(over.findings[0].message, /^50 NAR remain of 1200/);
+    assert.equal((await api(pair.b, 'POST', `/clearance/checks/${over.id}/confirm`)).status, 409);
+  });
+
+  it('lets only as many of concurrent confirmations win as the quantity allows', async () => {
+    const co = await issued();
+    const checks = await Promise.all(Array.from({ length: 10 }, () => check(claimFor(co, {}, { quantity: { value: '200', unit: 'NAR' } }))));
+    assert.ok(checks.every((c) => c.decision === 'accept'));
+    const outcomes = await Promise.all(checks.map((c) => api(pair.b, 'POST', `/clearance/checks/${c.id}/confirm`)));
+    const statuses = outcomes.map((o) => o.status).sort();
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200, 409, 409, 409, 409]);
+    const { rows } = await pair.b.db.query<{ used: string }>('SELECT sum(quantity)::text AS used FROM utilizations WHERE number = $1', [co.number]);
+    assert.equal(Number(rows[0]!.used), 1200, 'exactly the CO quantity, never more');
+  });
+
+  it('finds each mismatch between claim and CO', async () => {
+    const co = await issued();
+    const cases: [Record<string, unknown>, Record<string, unknown>, string[]][] = [
+      [{ exportCountry: 'CN' }, {}, ['EXPORT_COUNTRY_MISMATCH']],
+      [{ importer: { id: 'VN999' } }, {}, ['IMPORTER_MISMATCH']],
+      [{}, { itemNumber: 7 }, ['ITEM_NOT_ON_CO']],
+      [{}, { hsCode: '850450' }, ['HS_MISMATCH']],
+      [{}, { originCountry: 'CN' }, ['ORIGIN_MISMATCH']],
+      [{}, { quantity: { value: '5', unit: 'KGM' } }, ['UNIT_MISMATCH']],
+      [{}, { quantity: { value: '1200.000001', unit: 'NAR' } }, ['QUANTITY_EXCEEDED']],
+      [{ declarationDate: '2030-01-01' }, {}, ['CO_EXPIRED']],
+      [{ arrivalDate: '2020-01-01' }, {}, ['RECEIVED_AFTER_GOODS']],
+    ];
+    for (const [claim, item, expected] of cases) {
+      const result = await check(claimFor(co, claim, item));
+      assert.deepEqual(codes(result), expected, JSON.stringify({ claim, item }));
+    }
+    assert.equal((await check(claimFor(co, { arrivalDate: '2020-01-01' }))).decision, 'accept', 'info findings do not change the decision');
+    assert.equal((await check(claimFor(co, { importer: { id: 'VN999' } }))).decision, 'refer');
+    assert.equal((await check(claimFor(co, { exportCountry: 'CN' }))).decision, 'reject');
+  });
+
+  it('says "not received" for a number it does not hold', async () => {
+    const result = await check(claimFor(exampleCertificate()));
+    assert.deepEqual(codes(result), ['CO_NOT_RECEIVED']);
+    assert.equal(result.decision, 'refer');
+    assert.equal(result.certificate, null);
+  });
+
+  it('finds cancelled, replaced and retroactively issued COs', async () => {
+    const cancelled = await issued();
+    await api(pair.a, 'POST', `/certificates/${cancelled.number}/cancel`, { reason: 'fraud suspected' });
+    await eventually(async () => ((await api(pair.b, 'GET', `/certificates/${cancelled.number}`)).body.status === 'cancelled' ? true : undefined), 'cancelled at B');
+    const c1 = await check(claimFor(cancelled));
+    assert.deepEqual(codes(c1), ['CO_CANCELLED']);
+    assert.equal(c1.decision, 'reject');
+    assert.match(c1.findings[0].message, /fraud suspected/);
+
+    const replaced = await issued();
+    await api(pair.a, 'POST', `/certificates/${replaced.number}/replace`, { ...replaced, version: 2 });
+    await eventually(async () => ((await api(pair.b, 'GET', `/certificates/${replaced.number}`)).body.version === 2 ? true : undefined), 'v2 at B');
+    const c2 = await check(claimFor(replaced, { certificateVersion: 1 }));
+    assert.deepEqual(codes(c2), ['CO_REPLACED']);
+    assert.match(c2.findings[0].message, /current version is 2/);
+
+    const retro = await issued({ transport: { departureDate: '2026-11-01' }, flags: { issuedRetroactively: true } });
+    assert.deepEqual(codes(await check(claimFor(retro))), ['ISSUED_RETROACTIVELY']);
+  });
+
+  it('applies the agreement\'s own severities and HS digits', async () => {
+    const co = await issued();
+    const strict = { ...exampleAgreements['KR-VN-FTA'], findingSeverities: { IMPORTER_MISMATCH: 'reject' }, hsMatchDigits: 8 };
+    assert.equal((await api(pair.b, 'PUT', '/admin/agreements/KR-VN-FTA', strict)).status, 200);
+    try {
+      assert.equal((await check(claimFor(co, { importer: { id: 'VN999' } }))).decision, 'reject');
+      assert.deepEqual(codes(await check(claimFor(co, {}, { hsCode: '8504409000' }))), ['HS_MISMATCH'], '8 digits must match now');
+    } finally {
+      await api(pair.b, 'PUT', '/admin/agreements/KR-VN-FTA', exampleAgreements['KR-VN-FTA']);
+    }
+  });
+
+  it('refuses a claim that is not well formed (400 with pointers), storing nothing', async () => {
+    const before = await count(pair.b, 'clearance_checks');
+    const response = await api(pair.b, 'POST', '/clearance/checks', { declarationRef: 'X', certificateNumber: 'KR 1', exportCountry: 'KR', importer: {}, items: [{ hsCode: '85' }] });
+    assert.equal(response.status, 400);
+    assert.ok(response.body.errors.some((e: { pointer: string }) => e.pointer === '/certificateNumber'));
+    assert.equal(await count(pair.b, 'clearance_checks'), before);
+  });
+});
