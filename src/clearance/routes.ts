@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { Db } from '../db/index.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import { claimSchema, findingCodes } from './findings.ts';
+import { flaggedCertificates } from './risk.ts';
 import type { ClearanceService } from './service.ts';
 
 const checkViewSchema = z
@@ -25,8 +27,8 @@ const checkViewSchema = z
   })
   .register(apiSchemas, { id: 'ClearanceCheck' });
 
-export async function clearanceRoutes(app: FastifyInstance, options: { clearance: ClearanceService }): Promise<void> {
-  const { clearance } = options;
+export async function clearanceRoutes(app: FastifyInstance, options: { clearance: ClearanceService; db: Db }): Promise<void> {
+  const { clearance, db } = options;
   const api = app.withTypeProvider<ZodTypeProvider>();
   const params = z.object({ id: z.uuid() });
 
@@ -41,6 +43,31 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
       },
     },
     async (request, reply) => reply.code(201).send(await clearance.check(request.body)),
+  );
+
+  api.get(
+    '/clearance/risk',
+    {
+      schema: {
+        summary: 'Received COs with risk flags (cancelled after shipment, many replacements, fully used, retroactive, value outliers), newest first',
+        tags: ['clearance'],
+        response: {
+          200: z.object({
+            certificates: z.array(
+              z.object({
+                issuer: z.string(),
+                number: z.string(),
+                version: z.number().int(),
+                status: z.string(),
+                receivedAt: z.string(),
+                flags: z.array(z.object({ code: z.string(), message: z.string() })),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async () => ({ certificates: await flaggedCertificates(db) }),
   );
 
   api.get(

@@ -1,0 +1,77 @@
+// Risk flags on received COs, for a risk officer to see before the goods arrive.
+import type { Certificate } from '../certificates/index.ts';
+import { toScaled } from '../certificates/decimal.ts';
+import type { Queryable } from '../db/index.ts';
+
+export type RiskFlag = { code: 'CANCELLED_AFTER_SHIPMENT' | 'MANY_REPLACEMENTS' | 'FULLY_USED' | 'ISSUED_RETROACTIVELY' | 'VALUE_OUTLIER'; message: string };
+export type FlaggedCertificate = { issuer: string; number: string; version: number; status: string; receivedAt: string; flags: RiskFlag[] };
+
+const MANY_VERSIONS = 3;
+const OUTLIER_FACTOR = 3;
+const OUTLIER_MIN_SAMPLES = 5;
+
+type Row = {
+  issuer: string;
+  number: string;
+  version: number;
+  status: string;
+  dataset: Certificate;
+  received_at: Date;
+  versions: number;
+  cancelled_at: Date | null;
+  used: Record<string, string> | null;
+};
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The most recently received COs (current versions) that carry at least one flag. */
+export async function flaggedCertificates(db: Queryable, limit = 1000): Promise<FlaggedCertificate[]> {
+  const { rows } = await db.query<Row>(
+    `SELECT c.issuer_party AS issuer, c.number, c.version, c.status, c.dataset, c.received_at,
+            (SELECT count(*)::int FROM received_certificates r WHERE r.issuer_party = c.issuer_party AND r.number = c.number) AS versions,
+            x.cancelled_at,
+            (SELECT jsonb_object_agg(item_number, used) FROM (SELECT item_number, sum(quantity)::text AS used FROM utilizations u
+               WHERE u.issuer_party = c.issuer_party AND u.number = c.number GROUP BY item_number) s) AS used
+       FROM (SELECT DISTINCT ON (issuer_party, number) * FROM received_certificates ORDER BY issuer_party, number, version DESC) c
+       LEFT JOIN received_cancellations x ON x.issuer_party = c.issuer_party AND x.number = c.number
+      ORDER BY c.received_at DESC LIMIT $1`,
+    [limit],
+  );
+  // Unit values per HS heading (6 digits) and currency, to spot items priced far above the usual.
+  const unitValues = new Map<string, number[]>();
+  const unitValue = (item: Certificate['items'][number]) =>
+    item.value && Number(item.quantity.value) > 0 ? { key: `${item.hsCode.slice(0, 6)} ${item.value.currency}`, value: Number(item.value.amount) / Number(item.quantity.value) } : undefined;
+  for (const row of rows) {
+    for (const item of row.dataset.items) {
+      const uv = unitValue(item);
+      if (uv) unitValues.set(uv.key, [...(unitValues.get(uv.key) ?? []), uv.value]);
+    }
+  }
+  const medians = new Map([...unitValues].filter(([, v]) => v.length >= OUTLIER_MIN_SAMPLES).map(([k, v]) => [k, median(v)]));
+
+  return rows
+    .map((row) => {
+      const flags: RiskFlag[] = [];
+      const departure = row.dataset.transport?.departureDate;
+      if (row.cancelled_at && departure && row.cancelled_at.toISOString().slice(0, 10) > departure) {
+        flags.push({ code: 'CANCELLED_AFTER_SHIPMENT', message: `cancelled on ${row.cancelled_at.toISOString().slice(0, 10)}, after the goods left on ${departure}` });
+      }
+      if (row.versions >= MANY_VERSIONS) flags.push({ code: 'MANY_REPLACEMENTS', message: `${row.versions} versions received` });
+      for (const item of row.dataset.items) {
+        const used = row.used?.[String(item.itemNumber)];
+        if (used && toScaled(used) >= toScaled(item.quantity.value)) flags.push({ code: 'FULLY_USED', message: `item ${item.itemNumber}: ${used} of ${item.quantity.value} ${item.quantity.unit} used` });
+        const uv = unitValue(item);
+        const usual = uv && medians.get(uv.key);
+        if (uv && usual && uv.value > OUTLIER_FACTOR * usual) {
+          flags.push({ code: 'VALUE_OUTLIER', message: `item ${item.itemNumber}: ${uv.value.toFixed(2)} per unit, over ${OUTLIER_FACTOR}x the usual ${usual.toFixed(2)} for ${uv.key}` });
+        }
+      }
+      if (row.dataset.flags?.issuedRetroactively) flags.push({ code: 'ISSUED_RETROACTIVELY', message: `issued ${row.dataset.issuedAt}, after shipment` });
+      return { issuer: row.issuer, number: row.number, version: row.version, status: row.status, receivedAt: row.received_at.toISOString(), flags };
+    })
+    .filter((c) => c.flags.length > 0);
+}
