@@ -105,7 +105,28 @@ async function exchange(kr: Running, vn: Running): Promise<void> {
     for (const d of atKr.deliveries) console.log(`${number} ${d.type.padEnd(21)} -> ${d.peer}: ${d.status} (receipt ${d.receiptAt})`);
   }
 
-  step('done: certificates travelled signed from KR-KCS to VN-MOIT, were verified there and acknowledged with signed receipts');
+  step('VN-MOIT customs checks two declarations against the replaced preferential certificate');
+  const claim = (ref: string, quantity: string) => ({
+    declarationRef: ref,
+    certificateNumber: preferential.number,
+    exportCountry: 'KR',
+    importer: { id: preferential.importer.id },
+    items: [{ itemNumber: 1, hsCode: '8504400000', originCountry: 'KR', quantity: { value: quantity, unit: 'NAR' } }],
+    confirm: true,
+  });
+  for (const [ref, quantity] of [['VN-DECL-0001', '1000'], ['VN-DECL-0002', '400']] as const) {
+    const result = await call(vn, 'POST', '/clearance/checks', claim(ref, quantity));
+    if (result.status !== 201) throw new Error(`check failed (${result.status}): ${JSON.stringify(result.body)}`);
+    const findings = result.body.findings.map((f: any) => `${f.code} (${f.severity}): ${f.message}`).join('; ') || 'no findings';
+    console.log(`${ref}: ${quantity} NAR claimed -> ${result.body.decision.toUpperCase()}${result.body.status === 'confirmed' ? ', drawn down' : ''}; ${findings}`);
+  }
+  const utilized = await waitFor('the utilization reported to KR-KCS', async () => {
+    const r = await call(kr, 'GET', `/certificates/${preferential.number}`);
+    return r.body.utilizations?.length ? r.body.utilizations : undefined;
+  });
+  console.log(`KR-KCS learns of the use: ${utilized.map((u: any) => `${u.declarationRef} drew ${u.items.map((i: any) => `${i.quantity} of item ${i.itemNumber}`).join(', ')}`).join('; ')}`);
+
+  step('done: certificates travelled signed from KR-KCS to VN-MOIT, were verified there, acknowledged with signed receipts and used at clearance');
 }
 
 async function main(): Promise<void> {
