@@ -1,0 +1,46 @@
+// The clearance rules as a pure function: severities, decisions, verification answers.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { assess, decide, type Claim, type ReceivedCertificate } from '../src/clearance/findings.ts';
+import { exampleCertificate } from './support/fixtures.ts';
+
+const co: ReceivedCertificate = { issuer: 'KR-KCS', version: 1, status: 'valid', dataset: exampleCertificate(), receivedAt: new Date('2026-11-24T00:00:00Z'), cancellationReason: null };
+const claim: Claim = {
+  declarationRef: 'D-1',
+  certificateNumber: co.dataset.number,
+  exportCountry: 'KR',
+  importer: { id: 'VN0312345678' },
+  items: [{ itemNumber: 1, hsCode: '850440', originCountry: 'KR', quantity: { value: '100', unit: 'NAR' } }],
+  waitSeconds: 0,
+  confirm: false,
+};
+const context = { used: new Map<number, bigint>(), today: '2026-11-25' };
+
+describe('clearance findings', () => {
+  it('accepts a clean claim', () => {
+    assert.deepEqual(assess(claim, co, context), []);
+    assert.equal(decide([]), 'accept');
+  });
+
+  it('turns verification answers into findings', () => {
+    const partial = assess(claim, co, { ...context, verification: { status: 'answered', result: 'partially-confirmed', findings: 'item 1 only' } });
+    assert.deepEqual(partial.map((f) => [f.code, f.severity]), [['VERIFICATION_PARTIALLY_CONFIRMED', 'refer']]);
+    assert.equal(decide(partial), 'refer');
+    const confirmed = assess(claim, co, { ...context, verification: { status: 'answered', result: 'confirmed', findings: '' } });
+    assert.deepEqual(confirmed, []);
+  });
+
+  it('counts what earlier declarations drew down, exactly', () => {
+    const used = new Map([[1, 1_199_999_999n]]); // 1199.999999 of 1200 used
+    const findings = assess({ ...claim, items: [{ ...claim.items[0]!, quantity: { value: '0.000002', unit: 'NAR' } }] }, co, { ...context, used });
+    assert.deepEqual(findings.map((f) => f.code), ['QUANTITY_EXCEEDED']);
+    assert.match(findings[0]!.message, /^0\.000001 NAR remain/);
+  });
+
+  it('lets the agreement override a severity', () => {
+    const agreement = { code: 'X', name: 'x', parties: ['KR', 'VN'], kinds: ['preferential' as const], originCriteria: [], validityDays: 365, retroactiveDays: null, example: false, hsMatchDigits: 6, findingSeverities: { ORIGIN_MISMATCH: 'refer' as const }, pullAllowed: false };
+    const findings = assess({ ...claim, items: [{ ...claim.items[0]!, originCountry: 'CN' }] }, co, { ...context, agreement });
+    assert.deepEqual(findings.map((f) => [f.code, f.severity]), [['ORIGIN_MISMATCH', 'refer']]);
+    assert.equal(decide(findings), 'refer');
+  });
+});
