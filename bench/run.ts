@@ -33,7 +33,7 @@ async function startPair(services: Awaited<ReturnType<typeof startServices>>, la
   const a = new GatewayProcess(`bench-${label}-a`, { PARTY_ID: 'KR-KCS', ...place('a'), LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '20' });
   const b = new GatewayProcess(`bench-${label}-b`, { PARTY_ID: 'VN-MOIT', ...place('b'), LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '20' });
   await Promise.all([a.start(), b.start()]);
-  await wire({ partyId: 'KR-KCS', url: a.url, amqpUrl: place('a').AMQP_URL }, { partyId: 'VN-MOIT', url: b.url, amqpUrl: place('b').AMQP_URL });
+  await wire({ partyId: 'KR-KCS', url: a.url, amqpUrl: place('a').AMQP_URL, apiKey: a.apiKey }, { partyId: 'VN-MOIT', url: b.url, amqpUrl: place('b').AMQP_URL, apiKey: b.apiKey });
   const dbA = new pg.Pool({ connectionString: place('a').DATABASE_URL, max: 2 });
   return { a, b, dbA, stop: async () => void (await Promise.all([a.stop(), b.stop(), dbA.end()])) };
 }
@@ -50,7 +50,7 @@ async function endToEnd(pair: Pair, mode: { rate: number } | { concurrency: numb
     const t0 = performance.now();
     const response = await fetch(`${pair.a.url}/certificates`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...pair.a.apiHeaders },
       body: JSON.stringify({ ...example, number: `BENCH-${label}-${i}` }),
     });
     const body = (await response.json()) as { messageId?: string };

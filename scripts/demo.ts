@@ -3,18 +3,23 @@
 // as two processes with their own database and vhost, wires them as peers through the admin API,
 // issues a CO at KR, waits until VN has it, prints what VN's customs lookup returns and KR's
 // delivery status, and stops everything it started.
-// With DEMO_KR_URL, DEMO_VN_URL, DEMO_KR_AMQP and DEMO_VN_AMQP set (docker compose), it starts
-// nothing and runs the same exchange against those gateways.
+// With DEMO_KR_URL, DEMO_VN_URL, DEMO_KR_AMQP, DEMO_VN_AMQP, DEMO_KR_DATABASE_URL and
+// DEMO_VN_DATABASE_URL set (docker compose), it starts nothing and runs the same exchange against
+// those gateways, making its operator keys with the CLI.
+import { execFile as execFileCb } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { GatewayProcess } from './lib/gateway-process.ts';
 import { startServices } from './lib/services.ts';
 import { wire } from './lib/wiring.ts';
 
+const execFile = promisify(execFileCb);
+
 const EXPORTER = 'KR-KCS';
 const IMPORTER = 'VN-MOIT';
 
-type Running = { partyId: string; url: string; amqpUrl: string; process?: GatewayProcess };
+type Running = { partyId: string; url: string; amqpUrl: string; apiKey: string; process?: GatewayProcess };
 
 function step(text: string): void {
   console.log(`\n== ${text}`);
@@ -23,7 +28,7 @@ function step(text: string): void {
 async function call(gateway: Running, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const response = await fetch(gateway.url + path, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${gateway.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
@@ -40,11 +45,20 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
+/** The operator's first API key, made with the CLI as an operator would (`npm run eco -- api-key create`). */
+async function operatorKey(databaseUrl: string): Promise<string> {
+  const { stdout } = await execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'api-key', 'create', '--name', 'demo operator', '--roles', 'admin,issuer,customs'], {
+    env: { ...process.env, DATABASE_URL: databaseUrl },
+  });
+  return stdout.trim();
+}
+
 async function startGateway(partyId: string, databaseUrl: string, amqpUrl: string): Promise<Running> {
-  const process_ = new GatewayProcess(partyId, { PARTY_ID: partyId, DATABASE_URL: databaseUrl, AMQP_URL: amqpUrl, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, { inheritOutput: true });
-  await process_.start();
-  console.log(`${partyId} is up at ${process_.url} (pid ${process_.pid})`);
-  return { partyId, url: process_.url, amqpUrl, process: process_ };
+  const gateway = new GatewayProcess(partyId, { PARTY_ID: partyId, DATABASE_URL: databaseUrl, AMQP_URL: amqpUrl, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, { inheritOutput: true });
+  gateway.apiKey = await operatorKey(databaseUrl);
+  await gateway.start();
+  console.log(`${partyId} is up at ${gateway.url} (pid ${gateway.pid}); operator key eco_${gateway.apiKey.split('_')[1]}_… made with npm run eco -- api-key create`);
+  return { partyId, url: gateway.url, amqpUrl, apiKey: gateway.apiKey, process: gateway };
 }
 
 const example = (file: string) => JSON.parse(readFileSync(new URL(`../examples/${file}`, import.meta.url), 'utf8'));
@@ -130,10 +144,10 @@ async function exchange(kr: Running, vn: Running): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { DEMO_KR_URL, DEMO_VN_URL, DEMO_KR_AMQP, DEMO_VN_AMQP } = process.env;
-  if (DEMO_KR_URL && DEMO_VN_URL && DEMO_KR_AMQP && DEMO_VN_AMQP) {
-    const kr = { partyId: EXPORTER, url: DEMO_KR_URL, amqpUrl: DEMO_KR_AMQP };
-    const vn = { partyId: IMPORTER, url: DEMO_VN_URL, amqpUrl: DEMO_VN_AMQP };
+  const { DEMO_KR_URL, DEMO_VN_URL, DEMO_KR_AMQP, DEMO_VN_AMQP, DEMO_KR_DATABASE_URL, DEMO_VN_DATABASE_URL } = process.env;
+  if (DEMO_KR_URL && DEMO_VN_URL && DEMO_KR_AMQP && DEMO_VN_AMQP && DEMO_KR_DATABASE_URL && DEMO_VN_DATABASE_URL) {
+    const kr = { partyId: EXPORTER, url: DEMO_KR_URL, amqpUrl: DEMO_KR_AMQP, apiKey: await operatorKey(DEMO_KR_DATABASE_URL) };
+    const vn = { partyId: IMPORTER, url: DEMO_VN_URL, amqpUrl: DEMO_VN_AMQP, apiKey: await operatorKey(DEMO_VN_DATABASE_URL) };
     for (const g of [kr, vn]) await waitFor(`gateway ${g.partyId} at ${g.url}`, async () => ((await call(g, 'GET', '/health')).status === 200 ? true : undefined), 120_000);
     await exchange(kr, vn);
     return;

@@ -1,5 +1,6 @@
 // Every route of the HTTP API, in one list: the running gateway and the OpenAPI document share it.
 import type { AgreementBook } from './agreements/index.ts';
+import { authRoutes } from './auth/routes.ts';
 import { agreementRoutes } from './agreements/routes.ts';
 import { type CertificateService, certificateRoutes } from './certificates/index.ts';
 import { clearanceRoutes } from './clearance/routes.ts';
@@ -33,6 +34,7 @@ export function apiRoutes(deps: ApiDeps): RoutePlugin[] {
     (app) => verificationRoutes(app, deps),
     (app) => outboundRoutes(app, deps),
     (app) => peerRoutes(app, deps),
+    (app) => authRoutes(app, deps),
     (app) => agreementRoutes(app, deps),
     (app) => keyRoutes(app, deps),
     (app) => healthRoutes(app, deps),

@@ -61,6 +61,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
     const app = await buildApp({
       logger: log.child({ role: 'api' }),
       partyId: config.partyId,
+      db,
       routes: apiRoutes({ partyId: config.partyId, db, certificates, clearance, verifications, peers, keys, agreements }),
     });
     const address = await app.listen({ host: config.http.host, port: config.http.port });

@@ -65,7 +65,7 @@ describe('faults during a stream of certificates', () => {
     // The api processes migrate first, so the others start on a ready schema.
     await Promise.all([s.aMain.start(), s.bMain.start()]);
     await Promise.all([...s.aRelays, ...s.bConsumers].map((p) => p.start()));
-    await wire({ partyId: A, url: s.aMain.url, amqpUrl: placeA.amqpUrl }, { partyId: B, url: s.bMain.url, amqpUrl: placeB.amqpUrl });
+    await wire({ partyId: A, url: s.aMain.url, amqpUrl: placeA.amqpUrl, apiKey: s.aMain.apiKey }, { partyId: B, url: s.bMain.url, amqpUrl: placeB.amqpUrl, apiKey: s.bMain.apiKey });
     return s;
   }
 
@@ -84,7 +84,7 @@ describe('faults during a stream of certificates', () => {
         if (i === faultAt) faultDone = fault();
         const response = await fetch(`${s.aMain.url}/certificates`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', ...s.aMain.apiHeaders },
           body: JSON.stringify(exampleCertificate()),
         });
         assert.equal(response.status, 201, await response.text());

@@ -4,6 +4,8 @@ import { once } from 'node:events';
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createApiKey } from '../../src/auth/index.ts';
+import { createPool } from '../../src/db/index.ts';
 import { freePort } from './services.ts';
 
 let logDir: string | undefined;
@@ -34,6 +36,9 @@ export class GatewayProcess {
     this.logFile = join(logDir, `${name}.log`);
   }
 
+  /** An API key with every role, made at start for api processes (see apiHeaders). */
+  apiKey?: string;
+
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
@@ -56,7 +61,25 @@ export class GatewayProcess {
       child.stdout!.pipe(log);
       child.stderr!.pipe(log);
     }
-    if (!this.env.ROLE || this.env.ROLE === 'all' || this.env.ROLE.includes('api')) await this.waitHealthy();
+    if (!this.env.ROLE || this.env.ROLE === 'all' || this.env.ROLE.includes('api')) {
+      await this.waitHealthy();
+      this.apiKey ??= await this.makeApiKey();
+    }
+  }
+
+  /** Authorization header for this gateway's API. */
+  get apiHeaders(): Record<string, string> {
+    return this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {};
+  }
+
+  private async makeApiKey(): Promise<string | undefined> {
+    if (!this.env.DATABASE_URL) return undefined;
+    const db = createPool(this.env.DATABASE_URL, 1);
+    try {
+      return (await createApiKey(db, `${this.name} operator`, ['issuer', 'customs', 'admin'])).key;
+    } finally {
+      await db.end();
+    }
   }
 
   private async waitHealthy(): Promise<void> {

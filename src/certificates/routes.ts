@@ -59,6 +59,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
   api.post(
     '/certificates',
     {
+      config: { roles: ['issuer'] },
       schema: {
         summary: 'Issue a certificate of origin and push it to the importing party',
         tags: ['certificates'],
@@ -80,6 +81,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
   api.post(
     '/certificates/validate',
     {
+      config: { roles: ['issuer'] },
       schema: {
         summary: 'Run every check of an issue without issuing: lets a back-office test its integration',
         tags: ['certificates'],
@@ -99,6 +101,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
   api.post(
     '/certificates/:number/replace',
     {
+      config: { roles: ['issuer'] },
       schema: {
         summary: 'Issue version n+1 of a certificate (sent as certificate.replaced); the body is the new version',
         tags: ['certificates'],
@@ -113,6 +116,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
   api.post(
     '/certificates/:number/cancel',
     {
+      config: { roles: ['issuer'] },
       schema: {
         summary: 'Cancel a certificate (sent as certificate.cancelled with the reason)',
         tags: ['certificates'],
@@ -127,6 +131,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
   api.get(
     '/certificates/:number',
     {
+      config: { roles: ['customs', 'issuer'] },
       schema: {
         summary: 'Look a certificate up by number: current version, status, history (original JWS with Accept: application/jose)',
         tags: ['certificates'],

@@ -35,6 +35,7 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
   api.post(
     '/clearance/checks',
     {
+      config: { roles: ['customs'] },
       schema: {
         summary: 'Check a declaration\'s claim against the CO it cites: decision (accept, refer, reject) and findings',
         tags: ['clearance'],
@@ -48,6 +49,7 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
   api.get(
     '/clearance/risk',
     {
+      config: { roles: ['customs'] },
       schema: {
         summary: 'Received COs with risk flags (cancelled after shipment, many replacements, fully used, retroactive, value outliers), newest first',
         tags: ['clearance'],
@@ -72,13 +74,14 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
 
   api.get(
     '/clearance/checks/:id',
-    { schema: { summary: 'One check', tags: ['clearance'], params, response: { 200: checkViewSchema, ...problems(400, 404) } } },
+    { config: { roles: ['customs'] }, schema: { summary: 'One check', tags: ['clearance'], params, response: { 200: checkViewSchema, ...problems(400, 404) } } },
     async (request) => clearance.find(request.params.id),
   );
 
   api.post(
     '/clearance/checks/:id/confirm',
     {
+      config: { roles: ['customs'] },
       schema: {
         summary: 'The declaration used the CO: draw the quantities down (atomically) and tell the issuing party',
         tags: ['clearance'],

@@ -9,6 +9,8 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import { installAuth } from '../auth/index.ts';
+import type { Queryable } from '../db/index.ts';
 import { HttpProblem, problemType, type FieldError } from './problem.ts';
 import { apiSchemas } from './schemas.ts';
 
@@ -16,7 +18,7 @@ export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-export async function buildApp(options: { logger: Logger; partyId: string; routes: RoutePlugin[] }): Promise<FastifyInstance> {
+export async function buildApp(options: { logger: Logger; partyId: string; db: Queryable; routes: RoutePlugin[] }): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: MAX_BODY_BYTES });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -41,6 +43,8 @@ export async function buildApp(options: { logger: Logger; partyId: string; route
         { name: 'keys', description: 'public keys' },
         { name: 'health', description: 'liveness' },
       ],
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key (eco_…) created with the CLI or POST /admin/api-keys' } } },
+      security: [{ apiKey: [] }],
     },
     transform: createJsonSchemaTransform({ schemaRegistry: apiSchemas }),
     transformObject: createJsonSchemaTransformObject({ schemaRegistry: apiSchemas }),
@@ -56,6 +60,7 @@ export async function buildApp(options: { logger: Logger; partyId: string; route
     return reply.code(404).type('application/problem+json').send(problem.toBody());
   });
 
+  installAuth(app, options.db);
   for (const routes of options.routes) await app.register(routes);
   return app;
 }

@@ -7,7 +7,7 @@ import { buildApp } from './app.ts';
 export async function openapiDocument(): Promise<string> {
   const unused = {} as never;
   const deps: ApiDeps = { partyId: 'XX-DOC', db: unused, certificates: unused, clearance: unused, verifications: unused, peers: unused, agreements: unused, keys: unused };
-  const app = await buildApp({ logger: pino({ level: 'silent' }), partyId: deps.partyId, routes: apiRoutes(deps) });
+  const app = await buildApp({ logger: pino({ level: 'silent' }), partyId: deps.partyId, db: deps.db, routes: apiRoutes(deps) });
   await app.ready();
   const yaml = app.swagger({ yaml: true });
   await app.close();

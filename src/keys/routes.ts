@@ -8,7 +8,9 @@ export async function keyRoutes(app: FastifyInstance, options: { keys: OwnKeys }
   app.withTypeProvider<ZodTypeProvider>().get(
     '/.well-known/jwks.json',
     {
+      config: { roles: 'public' },
       schema: {
+        security: [],
         summary: 'Our public keys (RFC 7517): peers verify our signatures with them',
         tags: ['keys'],
         response: { 200: z.object({ keys: z.array(z.looseObject({ kty: z.string(), kid: z.string().optional() })) }).register(apiSchemas, { id: 'Jwks' }) },

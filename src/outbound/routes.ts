@@ -31,7 +31,7 @@ export async function outboundRoutes(app: FastifyInstance, options: { db: Db }):
 
   api.get(
     '/messages/:messageId',
-    { schema: { summary: 'Delivery status of one message we sent', tags: ['messages'], params, response: { 200: deliverySchema, ...problems(400, 404) } } },
+    { config: { roles: ['issuer', 'customs'] }, schema: { summary: 'Delivery status of one message we sent', tags: ['messages'], params, response: { 200: deliverySchema, ...problems(400, 404) } } },
     async (request) => {
       const delivery = await findDelivery(db, request.params.messageId);
       if (!delivery) throw notFound(`no message ${request.params.messageId} was sent from here`);
@@ -43,6 +43,7 @@ export async function outboundRoutes(app: FastifyInstance, options: { db: Db }):
   api.get(
     '/messages/:messageId/receipt',
     {
+      config: { roles: ['issuer', 'customs'] },
       schema: {
         summary: 'The peer\'s signed receipt for a message (application/jose): the proof of delivery',
         tags: ['messages'],

@@ -30,6 +30,7 @@ export async function verificationRoutes(app: FastifyInstance, options: { verifi
   api.post(
     '/verifications',
     {
+      config: { roles: ['customs'] },
       schema: {
         summary: 'Importing side: ask the issuing party to verify a received CO (verification.requested)',
         tags: ['verifications'],
@@ -48,6 +49,7 @@ export async function verificationRoutes(app: FastifyInstance, options: { verifi
   api.get(
     '/verifications',
     {
+      config: { roles: ['customs', 'issuer'] },
       schema: {
         summary: 'Verification requests: the issuing side\'s back-office lists the open ones with ?role=verifier&status=open',
         tags: ['verifications'],
@@ -60,13 +62,14 @@ export async function verificationRoutes(app: FastifyInstance, options: { verifi
 
   api.get(
     '/verifications/:id',
-    { schema: { summary: 'One verification request', tags: ['verifications'], params, response: { 200: verificationSchema, ...problems(400, 404) } } },
+    { config: { roles: ['customs', 'issuer'] }, schema: { summary: 'One verification request', tags: ['verifications'], params, response: { 200: verificationSchema, ...problems(400, 404) } } },
     async (request) => verifications.find(request.params.id),
   );
 
   api.post(
     '/verifications/:id/answer',
     {
+      config: { roles: ['issuer'] },
       schema: {
         summary: 'Issuing side: answer a request (verification.answered)',
         tags: ['verifications'],

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { servicesFromEnv } from '../../scripts/lib/services.ts';
 import { exampleAgreements } from '../../scripts/lib/wiring.ts';
+import { createApiKey } from '../../src/auth/index.ts';
 import { loadConfig } from '../../src/config.ts';
 import { buildEnvelope, type Envelope, type MessageType } from '../../src/exchange/envelope.ts';
 import { sign } from '../../src/exchange/jose.ts';
@@ -40,8 +41,13 @@ export async function startTestGateway(partyId: string, place: { databaseUrl: st
     LOG_LEVEL: process.env.ECO_TEST_LOG_LEVEL ?? 'silent',
     ...env,
   });
-  return startGateway(config, pino({ level: config.logLevel, base: { party: partyId } }));
+  const gateway = await startGateway(config, pino({ level: config.logLevel, base: { party: partyId } }));
+  keys.set(gateway, (await createApiKey(gateway.db, 'tests', ['issuer', 'customs', 'admin'])).key);
+  return gateway;
 }
+
+/** Each test gateway's API key with every role; api() sends it unless told otherwise. */
+const keys = new WeakMap<Gateway, string>();
 
 export type Pair = { a: Gateway; b: Gateway; placeA: { databaseUrl: string; amqpUrl: string }; placeB: { databaseUrl: string; amqpUrl: string }; stop: () => Promise<void> };
 
@@ -74,10 +80,12 @@ export async function registerPeer(at: Gateway, peer: Gateway, peerAmqpUrl: stri
   if (response.status !== 200) throw new Error(`peer registration failed: ${response.status} ${JSON.stringify(response.body)}`);
 }
 
+/** Calls a gateway's API with its all-roles key, unless `headers` bring their own authorization ('' for none). */
 export async function api(gateway: Gateway, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; contentType: string }> {
+  const { authorization = `Bearer ${keys.get(gateway)}`, ...rest } = headers;
   const response = await fetch(gateway.url + path, {
     method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(authorization ? { authorization } : {}), ...rest },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();

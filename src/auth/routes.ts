@@ -1,0 +1,44 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Db } from '../db/index.ts';
+import { notFound } from '../http/problem.ts';
+import { apiSchemas, problems } from '../http/schemas.ts';
+import { createApiKey, listApiClients, revokeApiKey, roleSchema } from './index.ts';
+
+const clientSchema = z
+  .object({ id: z.uuid(), name: z.string(), keyPrefix: z.string(), roles: z.array(roleSchema), status: z.enum(['active', 'revoked']), createdAt: z.string() })
+  .register(apiSchemas, { id: 'ApiClient' });
+
+export async function authRoutes(app: FastifyInstance, options: { db: Db }): Promise<void> {
+  const { db } = options;
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  api.post(
+    '/admin/api-keys',
+    {
+      schema: {
+        summary: 'Create an API key for a caller with roles; the key is in this answer only',
+        tags: ['admin'],
+        body: z.object({ name: z.string().trim().min(1).max(200), roles: z.array(roleSchema).min(1) }),
+        response: { 201: z.object({ client: clientSchema, key: z.string().describe('shown once; only its hash is kept') }), ...problems(400) },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await createApiKey(db, request.body.name, request.body.roles)),
+  );
+
+  api.get(
+    '/admin/api-keys',
+    { schema: { summary: 'API clients (never their keys)', tags: ['admin'], response: { 200: z.object({ clients: z.array(clientSchema) }) } } },
+    async () => ({ clients: await listApiClients(db) }),
+  );
+
+  api.delete(
+    '/admin/api-keys/:id',
+    { schema: { summary: 'Revoke an API key', tags: ['admin'], params: z.object({ id: z.uuid() }), response: { 204: z.null(), ...problems(400, 404) } } },
+    async (request, reply) => {
+      if (!(await revokeApiKey(db, request.params.id))) throw notFound(`no active API key ${request.params.id}`);
+      return reply.code(204).send(null);
+    },
+  );
+}

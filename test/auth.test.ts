@@ -1,0 +1,115 @@
+// Every endpoint x every role: no credential 401, wrong role 403 (problem+json), right role passes.
+import assert from 'node:assert/strict';
+import { execFile as execFileCb } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { readFileSync } from 'node:fs';
+import { createApiKey, type Role } from '../src/auth/index.ts';
+import type { Gateway } from '../src/gateway.ts';
+import { A, api, freshPlace, startTestGateway } from './support/gateways.ts';
+
+const execFile = promisify(execFileCb);
+
+type Allowed = Role[] | 'public';
+const matrix: Record<string, Allowed> = {
+  'POST /certificates': ['issuer'],
+  'POST /certificates/validate': ['issuer'],
+  'POST /certificates/{number}/replace': ['issuer'],
+  'POST /certificates/{number}/cancel': ['issuer'],
+  'GET /certificates/{number}': ['issuer', 'customs'],
+  'POST /clearance/checks': ['customs'],
+  'GET /clearance/risk': ['customs'],
+  'GET /clearance/checks/{id}': ['customs'],
+  'POST /clearance/checks/{id}/confirm': ['customs'],
+  'POST /verifications': ['customs'],
+  'GET /verifications': ['customs', 'issuer'],
+  'GET /verifications/{id}': ['customs', 'issuer'],
+  'POST /verifications/{id}/answer': ['issuer'],
+  'GET /messages/{messageId}': ['issuer', 'customs'],
+  'GET /messages/{messageId}/receipt': ['issuer', 'customs'],
+  'GET /admin/messages': ['admin'],
+  'PUT /admin/peers/{partyId}': ['admin'],
+  'GET /admin/peers': ['admin'],
+  'GET /admin/peers/{partyId}': ['admin'],
+  'PUT /admin/agreements/{code}': ['admin'],
+  'GET /admin/agreements': ['admin'],
+  'GET /admin/agreements/{code}': ['admin'],
+  'POST /admin/api-keys': ['admin'],
+  'GET /admin/api-keys': ['admin'],
+  'DELETE /admin/api-keys/{id}': ['admin'],
+  'GET /.well-known/jwks.json': 'public',
+  'GET /health': 'public',
+};
+
+const sample: Record<string, string> = { number: 'KR-X-1', id: randomUUID(), messageId: randomUUID(), partyId: 'VN-MOIT', code: 'KR-VN-FTA' };
+const concrete = (path: string) => path.replace(/\{(\w+)\}/g, (_, name: string) => sample[name]!);
+
+describe('API authentication and roles', () => {
+  let gateway: Gateway;
+  const keys = {} as Record<Role, string>;
+
+  before(async () => {
+    gateway = await startTestGateway(A, await freshPlace('auth'));
+    for (const role of ['issuer', 'customs', 'admin'] as const) keys[role] = (await createApiKey(gateway.db, `only ${role}`, [role])).key;
+  });
+  after(async () => {
+    await gateway.stop();
+  });
+
+  it('has a row in the matrix for every operation of openapi.yaml', () => {
+    const document = parse(readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8'));
+    const operations = Object.entries(document.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
+    assert.deepEqual(operations.sort(), Object.keys(matrix).sort());
+  });
+
+  for (const [operation, allowed] of Object.entries(matrix)) {
+    it(`${operation}: ${allowed === 'public' ? 'public' : allowed.join(' or ')}`, async () => {
+      const [method, path] = operation.split(' ') as [string, string];
+      const body = method === 'GET' || method === 'DELETE' ? undefined : {};
+      const call = (authorization: string) => api(gateway, method, concrete(path), body, { authorization });
+      const anonymous = await call('');
+      if (allowed === 'public') {
+        assert.equal(anonymous.status, 200);
+        return;
+      }
+      assert.equal(anonymous.status, 401);
+      assert.match(anonymous.contentType, /problem\+json/);
+      assert.equal((await call('Bearer eco_00000000_not-a-real-key')).status, 401);
+      for (const role of ['issuer', 'customs', 'admin'] as const) {
+        const response = await call(`Bearer ${keys[role]}`);
+        if (allowed.includes(role)) assert.ok(![401, 403].includes(response.status), `${role} may call ${operation}: got ${response.status}`);
+        else {
+          assert.equal(response.status, 403, `${role} may not call ${operation}`);
+          assert.match(response.contentType, /problem\+json/);
+        }
+      }
+    });
+  }
+
+  it('makes the first admin key from the CLI', async () => {
+    const { stdout } = await execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'api-key', 'create', '--name', 'first admin', '--roles', 'admin'], {
+      env: { ...process.env, DATABASE_URL: gateway.config.databaseUrl },
+    });
+    const key = stdout.trim();
+    assert.equal((await api(gateway, 'GET', '/admin/peers', undefined, { authorization: `Bearer ${key}` })).status, 200);
+    const refused = execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'api-key', 'create', '--name', 'x', '--roles', 'root'], { env: { ...process.env, DATABASE_URL: gateway.config.databaseUrl } });
+    await assert.rejects(refused, /usage/);
+  });
+
+  it('shows a key once, keeps only its hash, and refuses it once revoked', async () => {
+    const created = await api(gateway, 'POST', '/admin/api-keys', { name: 'back-office', roles: ['issuer'] }, { authorization: `Bearer ${keys.admin}` });
+    assert.equal(created.status, 201);
+    assert.match(created.body.key, /^eco_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/);
+    const stored = await gateway.db.query('SELECT key_hash FROM api_clients WHERE id = $1', [created.body.client.id]);
+    assert.notEqual(stored.rows[0].key_hash, created.body.key);
+    const listed = await api(gateway, 'GET', '/admin/api-keys', undefined, { authorization: `Bearer ${keys.admin}` });
+    assert.ok(!JSON.stringify(listed.body).includes(created.body.key), 'never listed');
+    const use = () => api(gateway, 'GET', '/verifications', undefined, { authorization: `Bearer ${created.body.key}` });
+    assert.equal((await use()).status, 200);
+    assert.equal((await api(gateway, 'DELETE', `/admin/api-keys/${created.body.client.id}`, undefined, { authorization: `Bearer ${keys.admin}` })).status, 204);
+    await new Promise((r) => setTimeout(r, 5100)); // the key cache's lifetime
+    assert.equal((await use()).status, 401);
+  });
+});
