@@ -7,7 +7,7 @@ import { clearanceRoutes } from './clearance/routes.ts';
 import type { ClearanceService } from './clearance/service.ts';
 import type { Db } from './db/index.ts';
 import type { RoutePlugin } from './http/app.ts';
-import { healthRoutes } from './http/health.ts';
+import { healthRoutes, type Readiness } from './http/health.ts';
 import type { OwnKeys } from './keys/index.ts';
 import { keyRoutes } from './keys/routes.ts';
 import { outboundRoutes } from './outbound/index.ts';
@@ -25,6 +25,7 @@ export type ApiDeps = {
   peers: PeerDirectory;
   agreements: AgreementBook;
   keys: OwnKeys;
+  readiness: () => Promise<Readiness>;
 };
 
 export function apiRoutes(deps: ApiDeps): RoutePlugin[] {

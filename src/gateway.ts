@@ -8,7 +8,9 @@ import { ClearanceService } from './clearance/service.ts';
 import { VerificationService } from './verifications/index.ts';
 import type { Config } from './config.ts';
 import { createPool, migrate, type Db } from './db/index.ts';
+import { connect } from './exchange/amqp.ts';
 import { buildApp } from './http/app.ts';
+import type { Readiness } from './http/health.ts';
 import { Consumer } from './inbound/index.ts';
 import { OwnKeys } from './keys/index.ts';
 import { Relay, RelayWaker } from './outbound/index.ts';
@@ -32,6 +34,22 @@ export type Gateway = {
 
 export function createLogger(config: Pick<Config, 'logLevel' | 'partyId'>): Logger {
   return pino({ level: config.logLevel, base: { party: config.partyId } });
+}
+
+/** Whether Postgres and our own broker answer within 2 s. */
+async function readiness(db: Db, amqpUrl: string): Promise<Readiness> {
+  const within = <T>(work: Promise<T>) => Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000))]);
+  const [postgres, broker] = await Promise.all([
+    within(db.query('SELECT 1')).then(() => true, () => false),
+    within(connect(amqpUrl, 'eco-readiness')).then(
+      async (connection) => {
+        await connection.close().catch(() => {});
+        return true;
+      },
+      () => false,
+    ),
+  ]);
+  return { postgres, broker };
 }
 
 /** Migrates, makes the first signing key if needed, and starts the configured roles. */
@@ -62,7 +80,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
       logger: log.child({ role: 'api' }),
       partyId: config.partyId,
       db,
-      routes: apiRoutes({ partyId: config.partyId, db, certificates, clearance, verifications, peers, keys, agreements }),
+      routes: apiRoutes({ partyId: config.partyId, db, certificates, clearance, verifications, peers, keys, agreements, readiness: () => readiness(db, config.amqpUrl) }),
     });
     const address = await app.listen({ host: config.http.host, port: config.http.port });
     gateway.app = app;

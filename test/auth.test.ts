@@ -41,6 +41,7 @@ const matrix: Record<string, Allowed> = {
   'DELETE /admin/api-keys/{id}': ['admin'],
   'GET /.well-known/jwks.json': 'public',
   'GET /health': 'public',
+  'GET /ready': 'public',
 };
 
 const sample: Record<string, string> = { number: 'KR-X-1', id: randomUUID(), messageId: randomUUID(), partyId: 'VN-MOIT', code: 'KR-VN-FTA' };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { buildEnvelope } from '../src/exchange/envelope.ts';
 import { sign } from '../src/exchange/jose.ts';
-import { A, B, count, eventually, exampleCertificate, peekQueue, publishRaw, startPair, type Pair } from './support/gateways.ts';
+import { A, api, B, count, eventually, exampleCertificate, freshPlace, peekQueue, publishRaw, startPair, startTestGateway, type Pair } from './support/gateways.ts';
 
 describe('consumer on a failing database', () => {
   let pair: Pair;
@@ -34,5 +34,21 @@ describe('consumer on a failing database', () => {
 
     await publishRaw(pair.placeB.amqpUrl, B, jws, { appId: A, messageId: envelope.id });
     await eventually(async () => ((await count(pair.b, 'received_certificates WHERE message_id = $1', [envelope.id])) === 1 ? true : undefined), 'the replayed copy stored');
+  });
+});
+
+describe('readiness', () => {
+  it('answers 503 problem+json when the broker cannot be reached', async () => {
+    const place = await freshPlace('ready');
+    const gateway = await startTestGateway(A, { databaseUrl: place.databaseUrl, amqpUrl: 'amqp://guest:guest@127.0.0.1:1/' }, { ROLE: 'api' });
+    try {
+      const ready = await api(gateway, 'GET', '/ready', undefined, { authorization: '' });
+      assert.equal(ready.status, 503);
+      assert.match(ready.contentType, /problem\+json/);
+      assert.match(ready.body.detail, /broker/);
+      assert.equal((await api(gateway, 'GET', '/health', undefined, { authorization: '' })).status, 200, 'alive all the same');
+    } finally {
+      await gateway.stop();
+    }
   });
 });

@@ -123,6 +123,12 @@ describe('push model: a CO issued at A can be looked up at B', () => {
     assert.equal(jwks.body.keys[0].d, undefined);
   });
 
+  it('reports readiness: Postgres and broker reachable', async () => {
+    const ready = await api(pair.a, 'GET', '/ready', undefined, { authorization: '' });
+    assert.equal(ready.status, 200);
+    assert.deepEqual(ready.body, { status: 'ready', postgres: 'ok', broker: 'ok' });
+  });
+
   it('applies migrations idempotently', async () => {
     assert.deepEqual(await migrate(pair.a.db), []);
     assert.deepEqual(await migrate(pair.a.db), []);

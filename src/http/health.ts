@@ -1,11 +1,35 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { HttpProblem } from './problem.ts';
 
-export async function healthRoutes(app: FastifyInstance, options: { partyId: string }): Promise<void> {
-  app.withTypeProvider<ZodTypeProvider>().get(
+export type Readiness = { postgres: boolean; broker: boolean };
+
+export async function healthRoutes(app: FastifyInstance, options: { partyId: string; readiness: () => Promise<Readiness> }): Promise<void> {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  api.get(
     '/health',
     { config: { roles: 'public' }, schema: { summary: 'Liveness', tags: ['health'], security: [], response: { 200: z.object({ status: z.literal('ok'), party: z.string() }) } } },
     async () => ({ status: 'ok' as const, party: options.partyId }),
+  );
+  api.get(
+    '/ready',
+    {
+      config: { roles: 'public' },
+      schema: {
+        summary: 'Readiness: Postgres and our broker reachable (503 otherwise)',
+        tags: ['health'],
+        security: [],
+        response: { 200: z.object({ status: z.literal('ready'), postgres: z.literal('ok'), broker: z.literal('ok') }) },
+      },
+    },
+    async () => {
+      const { postgres, broker } = await options.readiness();
+      if (!postgres || !broker) {
+        const down = [postgres ? '' : 'Postgres', broker ? '' : 'the broker'].filter(Boolean).join(' and ');
+        throw new HttpProblem(503, 'not-ready', 'Not ready', `${down} cannot be reached`);
+      }
+      return { status: 'ready' as const, postgres: 'ok' as const, broker: 'ok' as const };
+    },
   );
 }
