@@ -45,12 +45,15 @@ export type Config = {
   relay: {
     batchSize: number;
     pollMs: number;
+    /** How long a claimed row stays with its relay before another may retry it. */
     leaseSeconds: number;
     confirmTimeoutMs: number;
     backoffBaseMs: number;
     backoffMaxMs: number;
+    /** Past either limit a message is given up as dead (operators can resend it). */
     maxAttempts: number;
     maxAgeSeconds: number;
+    /** A sent message with no receipt after this long is sent again, same id and bytes. */
     receiptTimeoutSeconds: number;
   };
   consumer: { prefetch: number; maxDeliveries: number };

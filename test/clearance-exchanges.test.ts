@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Certificate } from '../src/certificates/index.ts';
-import { A, api, eventually, exampleAgreements, exampleCertificate, startPair, type Pair } from './support/gateways.ts';
+import { A, api, issueAndWait, eventually, exampleAgreements, exampleCertificate, startPair, type Pair } from './support/gateways.ts';
 
 describe('clearance exchanges between gateways', () => {
   let pair: Pair;
@@ -13,12 +13,7 @@ describe('clearance exchanges between gateways', () => {
     await pair.stop();
   });
 
-  async function issued(overrides: Partial<Certificate> = {}): Promise<Certificate> {
-    const co = exampleCertificate(overrides);
-    assert.equal((await api(pair.a, 'POST', '/certificates', co)).status, 201);
-    await eventually(async () => ((await api(pair.b, 'GET', `/certificates/${co.number}`)).status === 200 ? true : undefined), 'the CO at B');
-    return co;
-  }
+  const issued = (overrides: Partial<Certificate> = {}) => issueAndWait(pair, overrides);
 
   const claim = (number: string, extra: Record<string, unknown> = {}) => ({
     declarationRef: `DECL-${Math.random().toString(36).slice(2, 10)}`,

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Certificate } from '../src/certificates/index.ts';
-import { api, B, count, eventually, exampleAgreements, exampleCertificate, startPair, type Pair } from './support/gateways.ts';
+import { api, issueAndWait, B, count, eventually, exampleAgreements, exampleCertificate, startPair, type Pair } from './support/gateways.ts';
 
 describe('import clearance', () => {
   let pair: Pair;
@@ -14,14 +14,7 @@ describe('import clearance', () => {
     await pair.stop();
   });
 
-  /** Issues at A and waits until B has it, as customs would find it. */
-  async function issued(overrides: Partial<Certificate> = {}): Promise<Certificate> {
-    const co = exampleCertificate(overrides);
-    const response = await api(pair.a, 'POST', '/certificates', co);
-    assert.equal(response.status, 201, JSON.stringify(response.body));
-    await eventually(async () => ((await api(pair.b, 'GET', `/certificates/${co.number}`)).status === 200 ? true : undefined), 'the CO at B');
-    return co;
-  }
+  const issued = (overrides: Partial<Certificate> = {}) => issueAndWait(pair, overrides);
 
   const claimFor = (co: Certificate, overrides: Record<string, unknown> = {}, item: Record<string, unknown> = {}) => ({
     declarationRef: `DECL-${Math.random().toString(36).slice(2, 10)}`,

@@ -95,6 +95,15 @@ describe('push model: a CO issued at A can be looked up at B', () => {
     assert.equal(missing.body.title, 'Not found');
   });
 
+  it('refuses an oversized request with 413 problem+json, storing nothing', async () => {
+    const before = await count(pair.a, 'outbox');
+    const huge = { ...exampleCertificate(), remarks: 'x'.repeat(2 * 1024 * 1024) };
+    const response = await api(pair.a, 'POST', '/certificates', huge);
+    assert.equal(response.status, 413);
+    assert.match(response.contentType, /problem\+json/);
+    assert.equal(await count(pair.a, 'outbox'), before);
+  });
+
   it('refuses a second certificate with the same number (409) and replays an Idempotency-Key (200)', async () => {
     const certificate = exampleCertificate();
     const first = await api(pair.a, 'POST', '/certificates', certificate, { 'idempotency-key': `k-${certificate.number}` });

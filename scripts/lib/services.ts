@@ -69,6 +69,49 @@ function readPid(file: string): number | undefined {
   }
 }
 
+// ---------------------------------------------------------------- the lifecycle both servers share
+
+abstract class LocalServer {
+  /** The signal for a clean stop, and how long one may take. */
+  protected abstract readonly stopSignal: NodeJS.Signals;
+  protected abstract readonly stopTimeoutMs: number;
+
+  /** `owned`: started by this process, so stopped when it exits (not so a server it only attached to). */
+  constructor(
+    readonly dir: string,
+    owned: boolean,
+  ) {
+    if (owned) running.add(this);
+  }
+
+  abstract get pid(): number | undefined;
+  abstract startProcess(): Promise<void>;
+
+  async stopProcess(signal: NodeJS.Signals = this.stopSignal): Promise<void> {
+    const pid = this.pid;
+    if (!pid || !processAlive(pid)) return;
+    process.kill(pid, signal);
+    await waitForExit(pid, this.stopTimeoutMs);
+  }
+
+  async restart(): Promise<void> {
+    await this.stopProcess();
+    await this.startProcess();
+  }
+
+  async stop(): Promise<void> {
+    await this.stopProcess();
+    running.delete(this);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** On exit, where nothing can be awaited. */
+  stopSync(): void {
+    const pid = this.pid;
+    if (pid && processAlive(pid)) process.kill(pid, this.stopSignal);
+  }
+}
+
 // ---------------------------------------------------------------- Postgres
 
 function postgresBinDir(): string {
@@ -103,21 +146,24 @@ export interface PostgresOptions {
   fast?: boolean;
 }
 
-export class PostgresServer {
-  readonly port: number;
-  readonly dir: string;
+export class PostgresServer extends LocalServer {
+  // Fast shutdown: rolls back open transactions, then exits.
+  protected readonly stopSignal = 'SIGINT';
+  protected readonly stopTimeoutMs = 30_000;
   private readonly bin = postgresBinDir();
-  private readonly fast: boolean;
 
-  private constructor(dir: string, port: number, fast: boolean) {
-    this.dir = dir;
-    this.port = port;
-    this.fast = fast;
+  private constructor(
+    dir: string,
+    readonly port: number,
+    private readonly fast: boolean,
+    owned = true,
+  ) {
+    super(dir, owned);
   }
 
   /** A server started by another process (the test runner), described by `describe()`. */
   static attach(described: { dir: string; port: number; fast: boolean }): PostgresServer {
-    return new PostgresServer(described.dir, described.port, described.fast);
+    return new PostgresServer(described.dir, described.port, described.fast, false);
   }
 
   describe(): { dir: string; port: number; fast: boolean } {
@@ -128,7 +174,6 @@ export class PostgresServer {
     const dir = mkdtempSync(join(tmpdir(), 'eco-pg-'));
     ownedBy('postgres', dir);
     const server = new PostgresServer(dir, await freePort(), options.fast ?? false);
-    running.add(server);
     await runAsPostgres(join(server.bin, 'initdb'), ['-D', server.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
     await server.startProcess();
     return server;
@@ -153,29 +198,6 @@ export class PostgresServer {
     return readPid(join(this.dataDir, 'postmaster.pid'));
   }
 
-  /** Fast shutdown (SIGINT): rolls back open transactions, then exits. */
-  async stopProcess(signal: NodeJS.Signals = 'SIGINT'): Promise<void> {
-    const pid = this.pid;
-    if (!pid || !processAlive(pid)) return;
-    process.kill(pid, signal);
-    await waitForExit(pid, 30_000);
-  }
-
-  async restart(): Promise<void> {
-    await this.stopProcess();
-    await this.startProcess();
-  }
-
-  async stop(): Promise<void> {
-    await this.stopProcess();
-    running.delete(this);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  stopSync(): void {
-    const pid = this.pid;
-    if (pid && processAlive(pid)) process.kill(pid, 'SIGINT');
-  }
 }
 
 // ---------------------------------------------------------------- RabbitMQ
@@ -187,21 +209,23 @@ function rabbitBin(tool: 'rabbitmq-server' | 'rabbitmqctl'): string {
   return path;
 }
 
-export class RabbitServer {
-  readonly port: number;
-  readonly dir: string;
+export class RabbitServer extends LocalServer {
+  protected readonly stopSignal = 'SIGTERM';
+  protected readonly stopTimeoutMs = 60_000;
   readonly nodename: string;
-  private readonly distPort: number;
 
-  private constructor(dir: string, port: number, distPort: number) {
-    this.dir = dir;
-    this.port = port;
-    this.distPort = distPort;
+  private constructor(
+    dir: string,
+    readonly port: number,
+    private readonly distPort: number,
+    owned = true,
+  ) {
+    super(dir, owned);
     this.nodename = `eco-${port}@localhost`;
   }
 
   static attach(described: { dir: string; port: number; distPort: number }): RabbitServer {
-    return new RabbitServer(described.dir, described.port, described.distPort);
+    return new RabbitServer(described.dir, described.port, described.distPort, false);
   }
 
   describe(): { dir: string; port: number; distPort: number } {
@@ -211,7 +235,6 @@ export class RabbitServer {
   static async start(): Promise<RabbitServer> {
     const dir = mkdtempSync(join(tmpdir(), 'eco-rabbit-'));
     const server = new RabbitServer(dir, await freePort(), await freePort());
-    running.add(server);
     for (const sub of ['', 'mnesia', 'log']) ownedBy(isRoot ? 'rabbitmq' : userInfo().username, join(dir, sub));
     writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
     if (isRoot) ownedBy('rabbitmq', join(dir, 'enabled_plugins'));
@@ -267,28 +290,6 @@ export class RabbitServer {
     await this.ctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
   }
 
-  async stopProcess(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const pid = this.pid;
-    if (!pid || !processAlive(pid)) return;
-    process.kill(pid, signal);
-    await waitForExit(pid, 60_000);
-  }
-
-  async restart(): Promise<void> {
-    await this.stopProcess();
-    await this.startProcess();
-  }
-
-  async stop(): Promise<void> {
-    await this.stopProcess();
-    running.delete(this);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  stopSync(): void {
-    const pid = this.pid;
-    if (pid && processAlive(pid)) process.kill(pid, 'SIGKILL');
-  }
 }
 
 /** Set by the test runner so that test files (child processes) reach the services it started. */

@@ -3,26 +3,13 @@
 // A row counts as sent only after the peer's broker confirmed it.
 import type { Logger } from 'pino';
 import pg from 'pg';
+import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import { ConfirmPublisher, connect, INBOUND_EXCHANGE, PublishError } from '../exchange/amqp.ts';
 import type { PeerDirectory } from '../peers/index.ts';
 import { OUTBOX_CHANNEL } from './outbox.ts';
 
-export type RelayOptions = {
-  partyId: string;
-  databaseUrl: string;
-  batchSize: number;
-  pollMs: number;
-  leaseSeconds: number;
-  confirmTimeoutMs: number;
-  backoffBaseMs: number;
-  backoffMaxMs: number;
-  /** Past either limit a message is given up as dead (operators can resend it). */
-  maxAttempts: number;
-  maxAgeSeconds: number;
-  /** A sent message with no receipt after this long is sent again, same id and bytes. */
-  receiptTimeoutSeconds: number;
-};
+export type RelayOptions = Config['relay'] & { partyId: string; databaseUrl: string };
 
 type ClaimedRow = { id: string; peer: string; type: string; body: string; attempts: number; expired: boolean; last_error: string | null };
 

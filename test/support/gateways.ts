@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { servicesFromEnv } from '../../scripts/lib/services.ts';
 import { exampleAgreements } from '../../scripts/lib/wiring.ts';
 import { createApiKey } from '../../src/auth/index.ts';
+import type { Certificate } from '../../src/certificates/index.ts';
 import { loadConfig } from '../../src/config.ts';
 import { buildEnvelope, type Envelope, type MessageType } from '../../src/exchange/envelope.ts';
 import { sign } from '../../src/exchange/jose.ts';
@@ -18,7 +19,8 @@ export const B = 'VN-MOIT';
 
 export const services = servicesFromEnv();
 
-export { exampleCertificate } from './fixtures.ts';
+import { exampleCertificate } from './fixtures.ts';
+export { exampleCertificate };
 
 /** A fresh database and vhost; the names are unique to this call. */
 export async function freshPlace(label: string): Promise<{ databaseUrl: string; amqpUrl: string; vhost: string }> {
@@ -159,4 +161,13 @@ export function inboxOfB(pair: Pair) {
       return { envelope, jws: await sign(envelope, await pair.a.keys.signingKey()) };
     },
   };
+}
+
+/** Issues a CO at A and waits until B's lookup finds it, as customs would. */
+export async function issueAndWait(pair: Pair, overrides: Partial<Certificate> = {}): Promise<Certificate> {
+  const co = exampleCertificate(overrides);
+  const response = await api(pair.a, 'POST', '/certificates', co);
+  if (response.status !== 201) throw new Error(`issue failed: ${response.status} ${JSON.stringify(response.body)}`);
+  await eventually(async () => ((await api(pair.b, 'GET', `/certificates/${co.number}`)).status === 200 ? true : undefined), 'the CO at B');
+  return co;
 }
