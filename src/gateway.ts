@@ -57,13 +57,13 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   const db = createPool(config.databaseUrl, config.databasePoolSize);
   await migrate(db);
   const keys = new OwnKeys(db);
-  await keys.ensureSigningKey();
+  await keys.ensureKeys();
   const peers = new PeerDirectory(db);
   const relayWaker = new RelayWaker(db);
   const agreements = new AgreementBook(db);
   const certificates = new CertificateService(db, config.partyId, keys, peers, agreements, relayWaker);
   const clearance = new ClearanceService(db, config.partyId, keys, peers, agreements, relayWaker);
-  const verifications = new VerificationService(db, config.partyId, keys, relayWaker);
+  const verifications = new VerificationService(db, config.partyId, keys, peers, relayWaker);
   const gateway: Gateway = { config, db, log, peers, agreements, keys, certificates, stop: async () => {} };
 
   if (config.roles.includes('consumer')) {

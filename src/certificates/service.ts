@@ -2,10 +2,10 @@
 import { agreementViolations, type AgreementBook } from '../agreements/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import { buildEnvelope, type MessageType } from '../exchange/envelope.ts';
-import { sign } from '../exchange/jose.ts';
+import { seal } from '../exchange/jose.ts';
 import type { OwnKeys } from '../keys/index.ts';
 import { deliveriesFor, enqueue, type Delivery, type RelayWaker } from '../outbound/index.ts';
-import type { Peer, PeerDirectory } from '../peers/index.ts';
+import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 import { conflict, HttpProblem, notFound, unprocessable } from '../http/problem.ts';
 import type { Certificate } from './schema.ts';
 import {
@@ -65,7 +65,7 @@ export class CertificateService {
    * Every check of an issue or a replacement, without storing anything: issuer, importing peer,
    * the agreement's rules. Returns the peer the certificate goes to.
    */
-  async check(certificate: Certificate, recipient?: string): Promise<Peer> {
+  async check(certificate: Certificate, recipient?: string): Promise<KnownPeer> {
     if (certificate.issuer.partyId !== this.partyId) {
       throw unprocessable(`this gateway issues for ${this.partyId} only`, [{ pointer: '/issuer/partyId', detail: `must be ${this.partyId}` }]);
     }
@@ -162,9 +162,9 @@ export class CertificateService {
   }
 
   /** Signs one message, and in one transaction stores it in the outbox with `change`; wakes the relays. */
-  private async send(peer: Peer, type: MessageType, number: string, body: object, change: (client: DbClient, messageId: string) => Promise<void>): Promise<string> {
+  private async send(peer: KnownPeer, type: MessageType, number: string, body: object, change: (client: DbClient, messageId: string) => Promise<void>): Promise<string> {
     const envelope = buildEnvelope({ type, from: this.partyId, to: peer.partyId, body: body as Record<string, unknown> });
-    const jws = await sign(envelope, await this.keys.signingKey());
+    const jws = await seal(envelope, await this.keys.signingKey(), peer);
     await withTransaction(this.db, async (client) => {
       await enqueue(client, { id: envelope.id, peer: peer.partyId, type, certificateNumber: number, body: jws });
       await change(client, envelope.id);
@@ -184,16 +184,15 @@ export class CertificateService {
   }
 
   /** The named recipient, or the one active peer of the import country. */
-  private async recipientFor(certificate: Certificate, named?: string): Promise<Peer> {
-    if (named) {
-      const peer = await this.peers.find(named);
-      if (!peer || peer.status !== 'active') throw unprocessable(`${named} is not an active registered peer`, [{ pointer: '/recipient', detail: 'unknown peer' }]);
+  private async recipientFor(certificate: Certificate, named?: string): Promise<KnownPeer> {
+    const candidates = named ? [named] : (await this.peers.list()).filter((p) => p.status === 'active' && p.partyId.startsWith(`${certificate.importCountry}-`)).map((p) => p.partyId);
+    if (candidates.length === 1) {
+      const peer = await this.peers.find(candidates[0]!);
+      if (!peer || peer.status !== 'active') throw unprocessable(`${candidates[0]} is not an active registered peer`, [{ pointer: '/recipient', detail: 'unknown peer' }]);
       return peer;
     }
-    const candidates = (await this.peers.list()).filter((p) => p.status === 'active' && p.partyId.startsWith(`${certificate.importCountry}-`));
-    if (candidates.length === 1) return candidates[0]!;
     const detail = candidates.length
-      ? `several peers serve ${certificate.importCountry} (${candidates.map((p) => p.partyId).join(', ')}): name one with ?recipient=`
+      ? `several peers serve ${certificate.importCountry} (${candidates.join(', ')}): name one with ?recipient=`
       : `no active peer is registered for import country ${certificate.importCountry}`;
     throw unprocessable(detail, [{ pointer: '/importCountry', detail }]);
   }

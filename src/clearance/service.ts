@@ -6,11 +6,11 @@ import { receivedVersions } from '../certificates/store.ts';
 import { fromScaled, sumDecimals, toScaled } from '../certificates/decimal.ts';
 import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
 import { buildEnvelope } from '../exchange/envelope.ts';
-import { sign } from '../exchange/jose.ts';
+import { seal, type SigningKey } from '../exchange/jose.ts';
 import { conflict, HttpProblem, notFound } from '../http/problem.ts';
 import type { OwnKeys } from '../keys/index.ts';
 import { enqueue, type RelayWaker } from '../outbound/index.ts';
-import type { PeerDirectory } from '../peers/index.ts';
+import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 import { latestVerification } from '../verifications/index.ts';
 import { assess, decide, type Claim, type Finding, type ReceivedCertificate } from './findings.ts';
 
@@ -107,10 +107,11 @@ export class ClearanceService {
     const candidates = (await this.peers.list()).filter(
       (p) => p.status === 'active' && p.agreements.includes(agreement.code) && (claim.issuer ? p.partyId === claim.issuer : p.partyId.startsWith(`${claim.exportCountry}-`)),
     );
-    if (candidates.length !== 1) return undefined;
-    const issuer = candidates[0]!.partyId;
+    const peer = candidates.length === 1 ? await this.peers.find(candidates[0]!.partyId) : undefined;
+    if (!peer) return undefined;
+    const issuer = peer.partyId;
     const envelope = buildEnvelope({ type: 'certificate.requested', from: this.partyId, to: issuer, body: { certificateNumber: claim.certificateNumber } });
-    const jws = await sign(envelope, await this.keys.signingKey());
+    const jws = await seal(envelope, await this.keys.signingKey(), peer);
     await enqueue(this.db, { id: envelope.id, peer: issuer, type: envelope.type, certificateNumber: claim.certificateNumber, body: jws });
     this.relays.wake();
     return issuer;
@@ -153,6 +154,9 @@ export class ClearanceService {
    */
   async confirm(id: string): Promise<CheckView> {
     const key = await this.keys.signingKey();
+    // The issuer's keys are needed inside the transaction: fetched before it (no pool use inside).
+    const { rows: pre } = await this.db.query<{ issuer_party: string | null }>('SELECT issuer_party FROM clearance_checks WHERE id = $1', [id]);
+    const issuerPeer = pre[0]?.issuer_party ? await this.peers.find(pre[0].issuer_party) : undefined;
     const sent = await withTransaction(this.db, async (client) => {
       const { rows } = await client.query<CheckRow>('SELECT * FROM clearance_checks WHERE id = $1 FOR UPDATE', [id]);
       const check = rows[0];
@@ -182,7 +186,8 @@ export class ClearanceService {
         ]);
       }
       const { rows: confirmed } = await client.query<{ confirmed_at: Date }>("UPDATE clearance_checks SET status = 'confirmed', confirmed_at = now() WHERE id = $1 RETURNING confirmed_at", [id]);
-      await this.reportUtilization(client, key, issuer, number, check, confirmed[0]!.confirmed_at);
+      if (!issuerPeer) throw conflict(`the issuing party ${issuer} is not a registered peer: the use could not be reported`);
+      await this.reportUtilization(client, key, issuerPeer, number, check, confirmed[0]!.confirmed_at);
       return true;
     });
     if (sent) this.relays.wake();
@@ -190,14 +195,14 @@ export class ClearanceService {
   }
 
   /** certificate.utilized to the issuing party, in the drawdown's transaction. */
-  private async reportUtilization(client: DbClient, key: Awaited<ReturnType<OwnKeys['signingKey']>>, issuer: string, number: string, check: CheckRow, clearedAt: Date): Promise<void> {
+  private async reportUtilization(client: DbClient, key: SigningKey, issuer: KnownPeer, number: string, check: CheckRow, clearedAt: Date): Promise<void> {
     const body = {
       certificateNumber: number,
       declarationRef: check.declaration_ref,
       items: check.claim.items.map((i) => ({ itemNumber: i.itemNumber, quantity: i.quantity.value })),
       clearedAt: clearedAt.toISOString(),
     };
-    const envelope = buildEnvelope({ type: 'certificate.utilized', from: this.partyId, to: issuer, body });
-    await enqueue(client, { id: envelope.id, peer: issuer, type: envelope.type, certificateNumber: number, body: await sign(envelope, key) });
+    const envelope = buildEnvelope({ type: 'certificate.utilized', from: this.partyId, to: issuer.partyId, body });
+    await enqueue(client, { id: envelope.id, peer: issuer.partyId, type: envelope.type, certificateNumber: number, body: await seal(envelope, key, issuer) });
   }
 }

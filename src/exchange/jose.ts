@@ -14,6 +14,11 @@ export async function generateSigningKey(): Promise<SigningKey> {
   return jose.JWK.createKey('EC', 'P-256', { alg: 'ES256', use: 'sig' });
 }
 
+/** Our key for payloads peers encrypt to us (PROFILE: ECDH-ES+A256KW or RSA-OAEP-256, A256GCM). */
+export async function generateEncryptionKey(): Promise<SigningKey> {
+  return jose.JWK.createKey('EC', 'P-256', { alg: 'ECDH-ES+A256KW', use: 'enc' });
+}
+
 export async function importKey(jwk: Jwk): Promise<SigningKey> {
   return jose.JWK.asKey(jwk);
 }
@@ -64,5 +69,35 @@ export async function verify(jws: string, keys: PeerKeys, kid: string): Promise<
     return true;
   } catch {
     return false;
+  }
+}
+
+export const JWE_ALGS = ['ECDH-ES+A256KW', 'RSA-OAEP-256'];
+
+/** The peer's key to encrypt to: one published with `use: enc` and an algorithm PROFILE allows. */
+export function encryptionKeyOf(keys: PeerKeys): SigningKey | undefined {
+  return keys.all({ use: 'enc' }).find((k) => JWE_ALGS.includes(String(k.alg)));
+}
+
+/**
+ * Signs the envelope and, for a peer that requires it, encrypts the JWS to the peer's key
+ * (sign, then encrypt). Done once, when the message is queued: a retry sends the same bytes.
+ */
+export async function seal(payload: unknown, signingKey: SigningKey, peer: { encrypt: boolean; keys: PeerKeys }): Promise<string> {
+  const jws = await sign(payload, signingKey);
+  if (!peer.encrypt) return jws;
+  const key = encryptionKeyOf(peer.keys);
+  if (!key) throw new Error('the peer requires encryption but publishes no encryption key');
+  const fields = { alg: String(key.alg), enc: 'A256GCM', kid: key.kid, cty: JWS_TYP };
+  return String(await jose.JWE.createEncrypt({ format: 'compact', fields }, key).update(Buffer.from(jws)).final());
+}
+
+/** The JWS inside a compact JWE, or undefined when none of our keys opens it. */
+export async function decrypt(jwe: string, ourKeys: PeerKeys): Promise<string | undefined> {
+  try {
+    const result = await jose.JWE.createDecrypt(ourKeys, { algorithms: [...JWE_ALGS, 'A256GCM'] }).decrypt(jwe);
+    return result.plaintext.toString('utf8');
+  } catch {
+    return undefined;
   }
 }

@@ -13,7 +13,7 @@ import {
   type VerificationRequest,
 } from '../exchange/messages.ts';
 import type { ReceiptBody } from '../exchange/receipt.ts';
-import { decodeUnverified, hasKey, verify } from '../exchange/jose.ts';
+import { decodeUnverified, decrypt, hasKey, verify, type PeerKeys } from '../exchange/jose.ts';
 import { toPointer } from '../http/problem.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 
@@ -23,7 +23,7 @@ export type Dead = { outcome: 'dead'; error: MessageError };
 /** Answerable with a signed rejection to `peer`. */
 export type Rejected = { outcome: 'rejected'; peer: KnownPeer; messageId?: string; errors: MessageError[]; isReceipt: boolean };
 /** Signed by a registered peer with one of its keys: its id can be trusted for deduplication. */
-export type Authentic = { outcome: 'authentic'; peer: KnownPeer; messageId: string | undefined; payload: Record<string, unknown> };
+export type Authentic = { outcome: 'authentic'; peer: KnownPeer; messageId: string | undefined; payload: Record<string, unknown>; jws: string };
 /** Authentic, addressed to us and well-formed: ready for the business rules and storage. */
 export type Verified = { outcome: 'verified'; peer: KnownPeer; envelope: Envelope; message: InboundMessage };
 
@@ -36,17 +36,19 @@ export type InboundMessage =
   | { type: 'certificate.requested'; request: CertificateRequest }
   | { type: 'receipt'; inReplyTo: string; receipt: ReceiptBody };
 
-export type CheckContext = { partyId: string; peers: PeerDirectory; sentAtWindowSeconds: number; now?: Date };
+export type CheckContext = { partyId: string; peers: PeerDirectory; sentAtWindowSeconds: number; now?: Date; decryptionKeys: () => Promise<PeerKeys> };
 
 const looseEnvelope = z.looseObject({ from: z.unknown(), id: z.unknown(), type: z.unknown() });
 
 /** PROFILE checks 1-3: is it a JWS, from a registered peer, signed with one of its keys? */
 export async function authenticate(bodyText: string, appId: string | undefined, ctx: CheckContext): Promise<Dead | Rejected | Authentic> {
-  const dots = bodyText.split('.').length - 1;
-  if (dots === 4) {
-    // Encrypted messages are not accepted yet: answer the party named by appId, as PROFILE says.
+  // A JWE (4 dots) carries the signed JWS (2 dots): open it, then check that as any other.
+  if (bodyText.split('.').length - 1 === 4) {
+    const jws = await decrypt(bodyText, await ctx.decryptionKeys());
+    if (jws !== undefined) return authenticate(jws, appId, ctx);
+    // Whoever sent it cannot be read from it: answer the party named by appId, as PROFILE says.
     const peer = appId ? await ctx.peers.find(appId) : undefined;
-    const error = messageError('DECRYPTION_FAILED', 'this gateway has no decryption key for JWE messages');
+    const error = messageError('DECRYPTION_FAILED', 'none of our encryption keys opens this JWE');
     return peer?.status === 'active' ? rejected(peer, undefined, [error], false) : { outcome: 'dead', error };
   }
 
@@ -72,7 +74,7 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
 
   // 3. The signature.
   if (!(await verify(bodyText, peer.keys, kid))) return reject('SIGNATURE_INVALID', 'the signature does not verify');
-  return { outcome: 'authentic', peer, messageId, payload: decoded.payload as Record<string, unknown> };
+  return { outcome: 'authentic', peer, messageId, payload: decoded.payload as Record<string, unknown>, jws: bodyText };
 }
 
 /** PROFILE checks 4-5: profile, addressee, freshness, then the envelope and its body by type. */

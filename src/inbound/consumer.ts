@@ -8,11 +8,11 @@ import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import { connect, DEAD_EXCHANGE, declareInbox, INBOUND_QUEUE } from '../exchange/amqp.ts';
 import { messageError, type MessageError } from '../exchange/codes.ts';
 import { buildEnvelope } from '../exchange/envelope.ts';
-import { sign, type SigningKey } from '../exchange/jose.ts';
+import { seal, type SigningKey } from '../exchange/jose.ts';
 import { bodyDigest, type ReceiptBody } from '../exchange/receipt.ts';
 import type { OwnKeys } from '../keys/index.ts';
 import { enqueue, requeue, type ReceiptOutcome, type RelayWaker } from '../outbound/index.ts';
-import type { PeerDirectory } from '../peers/index.ts';
+import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 import { applyMessage } from './apply.ts';
 import { authenticate, validate, type Authentic } from './checks.ts';
 
@@ -132,7 +132,7 @@ export class Consumer {
   private async process(channel: ConfirmChannel, message: ConsumeMessage): Promise<Handled> {
     const bodyText = message.content.toString('utf8');
     const digest = bodyDigest(message.content);
-    const ctx = { partyId: this.options.partyId, peers: this.peers, sentAtWindowSeconds: this.options.sentAtWindowSeconds };
+    const ctx = { partyId: this.options.partyId, peers: this.peers, sentAtWindowSeconds: this.options.sentAtWindowSeconds, decryptionKeys: () => this.keys.decryptionKeys() };
     const authentic = await authenticate(bodyText, message.properties.appId as string | undefined, ctx);
     if (authentic.outcome === 'dead') {
       await this.deadLetter(channel, message, authentic.error);
@@ -147,10 +147,11 @@ export class Consumer {
       const inReplyTo = [authentic.messageId, message.properties.messageId].find((id): id is string => typeof id === 'string' && UUID.test(id));
       const receiptId = authentic.isReceipt
         ? undefined
-        : await withTransaction(this.db, (client) => this.sendReceipt(client, key, authentic.peer.partyId, inReplyTo, { status: 'rejected', digest, errors: authentic.errors }));
+        : await withTransaction(this.db, (client) => this.sendReceipt(client, key, authentic.peer, inReplyTo, { status: 'rejected', digest, errors: authentic.errors }));
       handled = { outcome: 'rejected', messageId: inReplyTo, errors: authentic.errors, receiptId };
     } else {
-      handled = await withTransaction(this.db, (client) => this.store(client, key, authentic, bodyText, digest));
+      // What is kept is the signed JWS (inside the JWE, for an encrypted message); the digest is of the bytes received.
+      handled = await withTransaction(this.db, (client) => this.store(client, key, authentic, authentic.jws, digest));
     }
     if ('receiptId' in handled && handled.receiptId) this.relays.wake();
     return handled;
@@ -174,7 +175,7 @@ export class Consumer {
     const applied = verdict.outcome === 'verified' ? await applyMessage(client, verdict, bodyText, this.agreements) : { errors: verdict.errors };
     const errors = messageId ? applied.errors : [messageError('SCHEMA_INVALID', 'id must be a UUID', '/id')];
     const status = errors.length ? 'rejected' : 'accepted';
-    const receiptId = isReceipt ? undefined : await this.sendReceipt(client, key, authentic.peer.partyId, messageId, { status, digest, errors });
+    const receiptId = isReceipt ? undefined : await this.sendReceipt(client, key, authentic.peer, messageId, { status, digest, errors });
     if (!messageId) return { outcome: 'rejected', errors, receiptId };
     const type = String(authentic.payload.type).slice(0, 64);
     const inReplyTo = typeof authentic.payload.inReplyTo === 'string' && UUID.test(authentic.payload.inReplyTo) ? authentic.payload.inReplyTo : null;
@@ -188,9 +189,9 @@ export class Consumer {
   }
 
   /** Signs a receipt and puts it in the outbox, inside the caller's transaction. */
-  private async sendReceipt(client: DbClient, key: SigningKey, to: string, inReplyTo: string | undefined, body: ReceiptBody): Promise<string> {
-    const envelope = buildEnvelope({ type: 'receipt', from: this.options.partyId, to, inReplyTo, body });
-    await enqueue(client, { id: envelope.id, peer: to, type: 'receipt', body: await sign(envelope, key) });
+  private async sendReceipt(client: DbClient, key: SigningKey, to: KnownPeer, inReplyTo: string | undefined, body: ReceiptBody): Promise<string> {
+    const envelope = buildEnvelope({ type: 'receipt', from: this.options.partyId, to: to.partyId, inReplyTo, body });
+    await enqueue(client, { id: envelope.id, peer: to.partyId, type: 'receipt', body: await seal(envelope, key, to) });
     return envelope.id;
   }
 

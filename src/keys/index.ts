@@ -1,26 +1,38 @@
 // Our own signing keys: made on first start, kept in Postgres, published as a JWKS.
 import { type Db, withTransaction } from '../db/index.ts';
-import { generateSigningKey, importKey, type Jwk, type Jwks, type SigningKey } from '../exchange/jose.ts';
+import { generateEncryptionKey, generateSigningKey, importJwks, importKey, type Jwk, type Jwks, type PeerKeys, type SigningKey } from '../exchange/jose.ts';
 
 export class OwnKeys {
   private active?: SigningKey;
+  private decryption?: PeerKeys;
 
   constructor(private readonly db: Db) {}
 
-  /** Creates the first signing key unless one is active; safe when several processes start at once. */
-  async ensureSigningKey(): Promise<void> {
+  /** Creates the first signing and encryption keys unless active ones exist; safe when several processes start at once. */
+  async ensureKeys(): Promise<void> {
     await withTransaction(this.db, async (client) => {
       await client.query("SELECT pg_advisory_xact_lock(hashtext('eco.keys'))");
-      const { rowCount } = await client.query("SELECT 1 FROM keys WHERE use = 'sig' AND status = 'active'");
-      if (rowCount) return;
-      const key = await generateSigningKey();
-      await client.query("INSERT INTO keys (kid, use, alg, public_jwk, private_jwk, status) VALUES ($1, 'sig', $2, $3, $4, 'active')", [
-        key.kid,
-        key.alg,
-        JSON.stringify(key.toJSON()),
-        JSON.stringify(key.toJSON(true)),
-      ]);
+      for (const [use, generate] of [['sig', generateSigningKey], ['enc', generateEncryptionKey]] as const) {
+        const { rowCount } = await client.query("SELECT 1 FROM keys WHERE use = $1 AND status = 'active'", [use]);
+        if (rowCount) continue;
+        const key = await generate();
+        await client.query("INSERT INTO keys (kid, use, alg, public_jwk, private_jwk, status) VALUES ($1, $2, $3, $4, $5, 'active')", [
+          key.kid,
+          use,
+          key.alg,
+          JSON.stringify(key.toJSON()),
+          JSON.stringify(key.toJSON(true)),
+        ]);
+      }
     });
+  }
+
+  /** Our private encryption keys, to open what peers encrypted to us (loaded once). */
+  async decryptionKeys(): Promise<PeerKeys> {
+    if (this.decryption) return this.decryption;
+    const { rows } = await this.db.query<{ private_jwk: string }>("SELECT private_jwk FROM keys WHERE use = 'enc' AND status IN ('active', 'retired')");
+    this.decryption = await importJwks({ keys: rows.map((r) => JSON.parse(r.private_jwk) as Jwk) });
+    return this.decryption;
   }
 
   /** The key new messages are signed with (loaded once, then kept in memory). */

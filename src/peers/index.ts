@@ -1,7 +1,7 @@
 // Other gateways we exchange with: who they are, where their broker is, which keys they sign with.
 import { z } from 'zod';
 import type { Db } from '../db/index.ts';
-import { importJwks, type Jwks, type PeerKeys } from '../exchange/jose.ts';
+import { encryptionKeyOf, importJwks, JWE_ALGS, type Jwks, type PeerKeys } from '../exchange/jose.ts';
 import { partyIdSchema } from '../exchange/party.ts';
 
 const jwkSchema = z.looseObject({ kty: z.string(), kid: z.string().min(1) });
@@ -88,10 +88,14 @@ export class PeerDirectory {
   async upsert(partyId: string, input: PeerInput): Promise<Peer> {
     partyIdSchema.parse(partyId);
     const jwks = input.jwks ? (input.jwks as Jwks) : await fetchJwks(input.jwksUrl!);
+    let keys;
     try {
-      await importJwks(jwks);
+      keys = await importJwks(jwks);
     } catch (error) {
       throw new PeerError(`the JWKS cannot be used: ${(error as Error).message}`);
+    }
+    if (input.encrypt && !encryptionKeyOf(keys)) {
+      throw new PeerError(`encryption is required but the JWKS has no encryption key (use: enc, alg ${JWE_ALGS.join(' or ')})`);
     }
     const { rows } = await this.db.query<PeerRow>(
       `INSERT INTO peers (party_id, name, amqp_url, jwks, jwks_url, encrypt, agreements, status)

@@ -5,11 +5,12 @@ import { randomUUID } from 'node:crypto';
 import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
 import { messageError, type MessageError } from '../exchange/codes.ts';
 import { buildEnvelope, type MessageType } from '../exchange/envelope.ts';
-import { sign } from '../exchange/jose.ts';
+import { seal } from '../exchange/jose.ts';
 import type { VerificationAnswer, VerificationRequest } from '../exchange/messages.ts';
 import { conflict, notFound, unprocessable } from '../http/problem.ts';
 import type { OwnKeys } from '../keys/index.ts';
 import { enqueue, type RelayWaker } from '../outbound/index.ts';
+import type { PeerDirectory } from '../peers/index.ts';
 
 export type Verification = {
   id: string;
@@ -92,6 +93,7 @@ export class VerificationService {
     private readonly db: Db,
     private readonly partyId: string,
     private readonly keys: OwnKeys,
+    private readonly peers: PeerDirectory,
     private readonly relays: RelayWaker,
   ) {}
 
@@ -141,8 +143,10 @@ export class VerificationService {
   }
 
   private async send(to: string, type: MessageType, number: string, body: Record<string, unknown>, change: (client: DbClient) => Promise<unknown>): Promise<void> {
+    const peer = await this.peers.find(to);
+    if (!peer || peer.status !== 'active') throw unprocessable(`${to} is not an active registered peer`);
     const envelope = buildEnvelope({ type, from: this.partyId, to, body });
-    const jws = await sign(envelope, await this.keys.signingKey());
+    const jws = await seal(envelope, await this.keys.signingKey(), peer);
     await withTransaction(this.db, async (client) => {
       await change(client);
       await enqueue(client, { id: envelope.id, peer: to, type, certificateNumber: number, body: jws });

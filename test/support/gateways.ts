@@ -56,12 +56,12 @@ export type Pair = { a: Gateway; b: Gateway; placeA: { databaseUrl: string; amqp
 export { exampleAgreements };
 
 /** Starts A and B, registers the example agreements at both and each as the other's peer, through the admin API. */
-export async function startPair(env: Record<string, string> = {}): Promise<Pair> {
+export async function startPair(env: Record<string, string> = {}, options: { encrypt?: boolean } = {}): Promise<Pair> {
   const [placeA, placeB] = await Promise.all([freshPlace('a'), freshPlace('b')]);
   const [a, b] = await Promise.all([startTestGateway(A, placeA, env), startTestGateway(B, placeB, env)]);
   await Promise.all([registerAgreements(a), registerAgreements(b)]);
-  await registerPeer(a, b, placeB.amqpUrl);
-  await registerPeer(b, a, placeA.amqpUrl);
+  await registerPeer(a, b, placeB.amqpUrl, options.encrypt);
+  await registerPeer(b, a, placeA.amqpUrl, options.encrypt);
   return { a, b, placeA, placeB, stop: async () => void (await Promise.all([a.stop(), b.stop()])) };
 }
 
@@ -72,8 +72,9 @@ export async function registerAgreements(gateway: Gateway): Promise<void> {
   }
 }
 
-export async function registerPeer(at: Gateway, peer: Gateway, peerAmqpUrl: string): Promise<void> {
+export async function registerPeer(at: Gateway, peer: Gateway, peerAmqpUrl: string, encrypt = false): Promise<void> {
   const response = await api(at, 'PUT', `/admin/peers/${peer.config.partyId}`, {
+    encrypt,
     name: `gateway ${peer.config.partyId}`,
     amqpUrl: peerAmqpUrl,
     jwks: await peer.keys.jwks(),
