@@ -10,7 +10,7 @@ import type { RoutePlugin } from './http/app.ts';
 import { healthRoutes, type Readiness } from './http/health.ts';
 import type { OwnKeys } from './keys/index.ts';
 import { keyRoutes } from './keys/routes.ts';
-import { outboundRoutes } from './outbound/index.ts';
+import { outboundRoutes, type RelayWaker } from './outbound/index.ts';
 import type { PeerDirectory } from './peers/index.ts';
 import type { VerificationService } from './verifications/index.ts';
 import { verificationRoutes } from './verifications/routes.ts';
@@ -26,6 +26,7 @@ export type ApiDeps = {
   agreements: AgreementBook;
   keys: OwnKeys;
   readiness: () => Promise<Readiness>;
+  relays: RelayWaker;
 };
 
 export function apiRoutes(deps: ApiDeps): RoutePlugin[] {

@@ -30,6 +30,7 @@ const matrix: Record<string, Allowed> = {
   'GET /messages/{messageId}': ['issuer', 'customs'],
   'GET /messages/{messageId}/receipt': ['issuer', 'customs'],
   'GET /admin/messages': ['admin'],
+  'POST /admin/messages/{messageId}/resend': ['admin'],
   'PUT /admin/peers/{partyId}': ['admin'],
   'GET /admin/peers': ['admin'],
   'GET /admin/peers/{partyId}': ['admin'],

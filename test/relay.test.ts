@@ -45,6 +45,17 @@ describe('relay', () => {
     assert.equal(listing.status, 200);
     assert.ok(listing.body.counts.dead >= 1);
     assert.ok(listing.body.messages.some((m: { messageId: string }) => m.messageId === issued.body.messageId));
+
+    // Once the peer is reachable, an operator sends it again: same id, fresh attempts.
+    const place = await freshPlace('rr');
+    const connection = await amqp.connect(place.amqpUrl);
+    await declareInbox(await connection.createConfirmChannel(), B);
+    await connection.close();
+    await registerB(place.amqpUrl);
+    const resent = await api(a, 'POST', `/admin/messages/${issued.body.messageId}/resend`);
+    assert.equal(resent.status, 200);
+    await eventually(async () => ((await peekQueue(place.amqpUrl, 'eco.inbound')).some((m) => m.properties.messageId === issued.body.messageId) ? true : undefined), 'the resent message at B\'s broker');
+    assert.equal((await api(a, 'POST', `/admin/messages/${issued.body.messageId}/resend`)).status, 409, 'only dead messages');
   });
 
   it('retries a message returned as unroutable (exchange without B\'s queue)', async () => {

@@ -26,6 +26,11 @@ export async function requeue(client: Queryable, id: string): Promise<void> {
   await client.query("UPDATE outbox SET status = 'queued', next_attempt_at = now() WHERE id = $1 AND status <> 'queued'", [id]);
 }
 
+/** An operator's resend of a dead message: queued again with a fresh attempt count. */
+export async function resurrect(client: Queryable, id: string): Promise<void> {
+  await client.query("UPDATE outbox SET status = 'queued', attempts = 0, created_at = now(), next_attempt_at = now() WHERE id = $1 AND status = 'dead'", [id]);
+}
+
 /** Pull model: queues again every certificate message sent to `peer` about `number`; false if none. */
 export async function resendCertificate(client: Queryable, peer: string, number: string): Promise<boolean> {
   const { rowCount } = await client.query(

@@ -3,9 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Db } from '../db/index.ts';
-import { notFound } from '../http/problem.ts';
+import { conflict, notFound } from '../http/problem.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
-import { findDelivery, listDeliveries, outboxSummary } from './outbox.ts';
+import { findDelivery, listDeliveries, outboxSummary, resurrect, type RelayWaker } from './outbox.ts';
 
 const deliveryStatuses = ['queued', 'sent', 'accepted', 'rejected', 'dead'] as const;
 
@@ -24,8 +24,8 @@ export const deliverySchema = z
   })
   .register(apiSchemas, { id: 'Delivery' });
 
-export async function outboundRoutes(app: FastifyInstance, options: { db: Db }): Promise<void> {
-  const { db } = options;
+export async function outboundRoutes(app: FastifyInstance, options: { db: Db; relays: RelayWaker }): Promise<void> {
+  const { db, relays } = options;
   const api = app.withTypeProvider<ZodTypeProvider>();
   const params = z.object({ messageId: z.uuid() });
 
@@ -55,6 +55,27 @@ export async function outboundRoutes(app: FastifyInstance, options: { db: Db }):
       const delivery = await findDelivery(db, request.params.messageId);
       if (!delivery?.receipt) throw notFound(`no receipt has arrived for message ${request.params.messageId}`);
       return reply.type('application/jose').serializer(String).send(delivery.receipt);
+    },
+  );
+
+  api.post(
+    '/admin/messages/:messageId/resend',
+    {
+      schema: {
+        summary: 'Send a dead message again: same id, same bytes, attempts counted afresh',
+        tags: ['admin'],
+        params,
+        response: { 200: deliverySchema, ...problems(400, 404, 409) },
+      },
+    },
+    async (request) => {
+      const delivery = await findDelivery(db, request.params.messageId);
+      if (!delivery) throw notFound(`no message ${request.params.messageId} was sent from here`);
+      if (delivery.status !== 'dead') throw conflict(`message ${request.params.messageId} is ${delivery.status}; only dead messages are resent by hand`);
+      await resurrect(db, request.params.messageId);
+      relays.wake();
+      const { body: _body, receipt: _receipt, ...view } = (await findDelivery(db, request.params.messageId))!;
+      return view;
     },
   );
 
