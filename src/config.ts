@@ -32,6 +32,7 @@ const envSchema = z.object({
   CONSUMER_PREFETCH: int(100),
   CONSUMER_MAX_DELIVERIES: int(20),
   DATABASE_POOL_SIZE: int(10),
+  RATE_LIMIT_PER_MINUTE: int(6000),
 });
 
 export type Config = {
@@ -58,6 +59,8 @@ export type Config = {
   };
   consumer: { prefetch: number; maxDeliveries: number };
   databasePoolSize: number;
+  /** Requests per minute per API key (per address for calls without one). */
+  rateLimitPerMinute: number;
 };
 
 export class ConfigError extends Error {}
@@ -90,5 +93,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     consumer: { prefetch: e.CONSUMER_PREFETCH, maxDeliveries: e.CONSUMER_MAX_DELIVERIES },
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
   };
 }

@@ -80,6 +80,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
       logger: log.child({ role: 'api' }),
       partyId: config.partyId,
       db,
+      rateLimitPerMinute: config.rateLimitPerMinute,
       routes: apiRoutes({ partyId: config.partyId, db, certificates, clearance, verifications, peers, keys, agreements, relays: relayWaker, readiness: () => readiness(db, config.amqpUrl) }),
     });
     const address = await app.listen({ host: config.http.host, port: config.http.port });

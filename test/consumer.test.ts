@@ -52,3 +52,19 @@ describe('readiness', () => {
     }
   });
 });
+
+describe('rate limit', () => {
+  it('answers 429 problem+json past RATE_LIMIT_PER_MINUTE for one key', async () => {
+    const gateway = await startTestGateway(A, await freshPlace('rate'), { ROLE: 'api', RATE_LIMIT_PER_MINUTE: '5' });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) statuses.push((await api(gateway, 'GET', '/admin/peers')).status);
+      assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429]);
+      const limited = await api(gateway, 'GET', '/admin/peers');
+      assert.match(limited.contentType, /problem\+json/);
+      assert.equal(limited.body.title, 'Too many requests');
+    } finally {
+      await gateway.stop();
+    }
+  });
+});

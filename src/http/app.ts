@@ -1,5 +1,7 @@
 // The fastify app factory: zod validation, problem+json errors, OpenAPI. Routes come from modules.
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
+import { createHash } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import {
   createJsonSchemaTransform,
@@ -18,7 +20,7 @@ export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-export async function buildApp(options: { logger: Logger; partyId: string; db: Queryable; routes: RoutePlugin[] }): Promise<FastifyInstance> {
+export async function buildApp(options: { logger: Logger; partyId: string; db: Queryable; rateLimitPerMinute?: number; routes: RoutePlugin[] }): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: MAX_BODY_BYTES });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -60,6 +62,16 @@ export async function buildApp(options: { logger: Logger; partyId: string; db: Q
     return reply.code(404).type('application/problem+json').send(problem.toBody());
   });
 
+  // Per API key (a hash of it, never the key), or per address without one; checked before the body is read.
+  await app.register(rateLimit, {
+    max: options.rateLimitPerMinute ?? 6000,
+    timeWindow: 60_000,
+    keyGenerator: (request) => {
+      const authorization = request.headers.authorization;
+      return authorization ? createHash('sha256').update(authorization).digest('base64url') : request.ip;
+    },
+    errorResponseBuilder: (_request, context) => new HttpProblem(429, 'rate-limited', 'Too many requests', `at most ${context.max} requests a minute; retry in ${context.after}`),
+  });
   installAuth(app, options.db);
   for (const routes of options.routes) await app.register(routes);
   return app;
