@@ -13,7 +13,7 @@ import {
 import type { Logger } from 'pino';
 import { installAuth } from '../auth/index.ts';
 import type { Queryable } from '../db/index.ts';
-import { HttpProblem, problemType, type FieldError } from './problem.ts';
+import { HttpProblem, type FieldError } from './problem.ts';
 import { apiSchemas } from './schemas.ts';
 
 export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
@@ -92,4 +92,3 @@ function toProblem(error: FastifyError): HttpProblem {
   return new HttpProblem(500, 'internal', 'Internal error', 'the gateway could not complete the request; it has been logged');
 }
 
-export { problemType };
