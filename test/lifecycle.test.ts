@@ -91,6 +91,20 @@ describe('certificate lifecycle and agreements', () => {
     assert.equal(late.certificate.number, co.number);
   });
 
+  it('ends in the right state when versions of a certificate are handled at the same time', async () => {
+    // The consumer works on many deliveries at once: three versions of each of ten COs in flight together.
+    const cos = Array.from({ length: 10 }, () => exampleCertificate());
+    const messages = (
+      await Promise.all(cos.flatMap((co) => [inbox.fromA('certificate.issued', co), inbox.fromA('certificate.replaced', replacementOf(co, 2)), inbox.fromA('certificate.replaced', replacementOf(co, 3))]))
+    ).sort(() => Math.random() - 0.5);
+    const handled = await Promise.all(messages.map((m) => inbox.deliver(m.jws, { messageId: m.envelope.id })));
+    assert.ok(handled.every((h) => h.outcome === 'accepted'));
+    for (const co of cos) {
+      const lookup = await atB(co.number, 3, 'valid');
+      assert.deepEqual(lookup.history.map((h: { version: number; status: string }) => [h.version, h.status]), [[3, 'valid'], [2, 'replaced'], [1, 'replaced']]);
+    }
+  });
+
   it('rejects a replacement that does not name a lower version of the same number', async () => {
     const co = exampleCertificate();
     const bad = await inbox.fromA('certificate.replaced', { ...co, version: 2, replaces: { number: co.number, version: 2 } });

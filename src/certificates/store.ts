@@ -109,6 +109,10 @@ export async function insertCancellation(
  * version is current (cancelled if a cancellation arrived, valid otherwise), all others replaced.
  */
 export async function refreshReceivedStatuses(client: Queryable, issuer: string, number: string): Promise<void> {
+  // Versions of one certificate may be handled by concurrent transactions (a consumer works on
+  // many deliveries at once): without this lock each would refresh without seeing the other's
+  // row and both versions would stay 'valid'. Held to commit, so the second one sees the first.
+  await client.query("SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2))", [issuer, number]);
   await client.query(
     `UPDATE received_certificates r
         SET status = CASE WHEN r.version < m.current THEN 'replaced'
