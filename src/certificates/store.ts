@@ -108,11 +108,17 @@ export async function insertCancellation(
  * Derives every received version's status from what has arrived, whatever the order: the highest
  * version is current (cancelled if a cancellation arrived, valid otherwise), all others replaced.
  */
-export async function refreshReceivedStatuses(client: Queryable, issuer: string, number: string): Promise<void> {
-  // Versions of one certificate may be handled by concurrent transactions (a consumer works on
-  // many deliveries at once): without this lock each would refresh without seeing the other's
-  // row and both versions would stay 'valid'. Held to commit, so the second one sees the first.
+/**
+ * Serialises the transactions that change one received certificate, until commit: a new version
+ * or cancellation arriving, a drawdown. Without it two concurrent transactions each miss the
+ * other's uncommitted rows (both versions 'valid'; two drawdowns from different versions).
+ */
+export async function lockReceived(client: Queryable, issuer: string, number: string): Promise<void> {
   await client.query("SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2))", [issuer, number]);
+}
+
+export async function refreshReceivedStatuses(client: Queryable, issuer: string, number: string): Promise<void> {
+  await lockReceived(client, issuer, number);
   await client.query(
     `UPDATE received_certificates r
         SET status = CASE WHEN r.version < m.current THEN 'replaced'

@@ -2,7 +2,7 @@
 // down when the declaration is confirmed, atomically per CO, telling the issuer (certificate.utilized).
 import { randomUUID } from 'node:crypto';
 import type { AgreementBook } from '../agreements/index.ts';
-import { receivedVersions } from '../certificates/store.ts';
+import { lockReceived, receivedVersions } from '../certificates/store.ts';
 import { fromScaled, sumDecimals, toScaled } from '../certificates/decimal.ts';
 import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
 import { buildEnvelope } from '../exchange/envelope.ts';
@@ -148,8 +148,8 @@ export class ClearanceService {
   }
 
   /**
-   * Draws the claimed quantities down. The current version's row is locked for the transaction, so
-   * two declarations racing for the last quantity are serialised and only one can have it.
+   * Draws the claimed quantities down. The certificate is locked for the transaction, so two
+   * declarations racing for the last quantity are serialised and only one can have it.
    * Confirming twice changes nothing.
    */
   async confirm(id: string): Promise<CheckView> {
@@ -166,7 +166,7 @@ export class ClearanceService {
       if (!check.issuer_party) throw conflict('the certificate has not been received');
       const issuer = check.issuer_party;
       const number = check.certificate_number;
-      await client.query('SELECT 1 FROM received_certificates WHERE issuer_party = $1 AND number = $2 ORDER BY version DESC LIMIT 1 FOR UPDATE', [issuer, number]);
+      await lockReceived(client, issuer, number);
       const co = await this.received(client, number, issuer);
       if (!co || co.status === 'cancelled') throw conflict(`certificate ${number} is ${co?.status ?? 'missing'}`);
       const findings = await this.assess(client, check.claim, co);
