@@ -53,12 +53,13 @@ async function operatorKey(databaseUrl: string): Promise<string> {
   return stdout.trim();
 }
 
-async function startGateway(partyId: string, databaseUrl: string, amqpUrl: string): Promise<Running> {
+/** `peerUrl`: how the other gateway reaches our inbox, as its own broker user (write to eco.inbound only). */
+async function startGateway(partyId: string, databaseUrl: string, amqpUrl: string, peerUrl: string): Promise<Running> {
   const gateway = new GatewayProcess(partyId, { PARTY_ID: partyId, DATABASE_URL: databaseUrl, AMQP_URL: amqpUrl, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, { inheritOutput: true });
   gateway.apiKey = await operatorKey(databaseUrl);
   await gateway.start();
   console.log(`${partyId} is up at ${gateway.url} (pid ${gateway.pid}); operator key eco_${gateway.apiKey.split('_')[1]}_… made with npm run eco -- api-key create`);
-  return { partyId, url: gateway.url, amqpUrl, apiKey: gateway.apiKey, process: gateway };
+  return { partyId, url: gateway.url, amqpUrl: peerUrl, apiKey: gateway.apiKey, process: gateway };
 }
 
 const example = (file: string) => JSON.parse(readFileSync(new URL(`../examples/${file}`, import.meta.url), 'utf8'));
@@ -163,10 +164,14 @@ async function main(): Promise<void> {
     for (const db of ['eco_kr', 'eco_vn']) await admin.query(`CREATE DATABASE ${db}`);
     await admin.end();
     for (const vhost of ['kr', 'vn']) await services.rabbit.addVhost(vhost);
+    // Each party gets its own user on the other's broker, allowed only to publish to eco.inbound.
+    const krReachedByVn = await services.rabbit.addPeerUser('kr', 'vn-moit', 'demo-vn-password');
+    const vnReachedByKr = await services.rabbit.addPeerUser('vn', 'kr-kcs', 'demo-kr-password');
+    console.log('broker users: vn-moit on KR\'s vhost and kr-kcs on VN\'s, each allowed to write to eco.inbound and nothing else');
 
     step('starting gateway KR-KCS (exporting) and VN-MOIT (importing)');
-    gateways.push(await startGateway(EXPORTER, services.postgres.url('eco_kr'), services.rabbit.url('kr')));
-    gateways.push(await startGateway(IMPORTER, services.postgres.url('eco_vn'), services.rabbit.url('vn')));
+    gateways.push(await startGateway(EXPORTER, services.postgres.url('eco_kr'), services.rabbit.url('kr'), krReachedByVn));
+    gateways.push(await startGateway(IMPORTER, services.postgres.url('eco_vn'), services.rabbit.url('vn'), vnReachedByKr));
     await exchange(gateways[0]!, gateways[1]!);
   } finally {
     await Promise.all(gateways.map((g) => g.process?.stop()));

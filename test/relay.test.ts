@@ -5,7 +5,7 @@ import amqp from 'amqplib';
 import { after, before, describe, it } from 'node:test';
 import { declareInbox } from '../src/exchange/amqp.ts';
 import type { Gateway } from '../src/gateway.ts';
-import { A, api, B, eventually, exampleAgreements, exampleCertificate, freshPlace, peekQueue, registerAgreements, startTestGateway } from './support/gateways.ts';
+import { A, api, B, eventually, exampleAgreements, exampleCertificate, freshPlace, peekQueue, registerAgreements, services, startTestGateway } from './support/gateways.ts';
 
 describe('relay', () => {
   let a: Gateway;
@@ -56,6 +56,31 @@ describe('relay', () => {
     assert.equal(resent.status, 200);
     await eventually(async () => ((await peekQueue(place.amqpUrl, 'eco.inbound')).some((m) => m.properties.messageId === issued.body.messageId) ? true : undefined), 'the resent message at B\'s broker');
     assert.equal((await api(a, 'POST', `/admin/messages/${issued.body.messageId}/resend`)).status, 409, 'only dead messages');
+  });
+
+  it('delivers as a peer broker user that may only write to eco.inbound, and that user can do nothing else', async () => {
+    const place = await freshPlace('ru2');
+    const setup = await amqp.connect(place.amqpUrl);
+    await declareInbox(await setup.createConfirmChannel(), B);
+    await setup.close();
+    const vhost = decodeURIComponent(new URL(place.amqpUrl).pathname.slice(1));
+    const peerUrl = await services.rabbit.addPeerUser(vhost, `kr-${vhost}`, 'secret');
+    await registerB(peerUrl);
+    const issued = await api(a, 'POST', '/certificates', exampleCertificate());
+    await eventually(async () => ((await peekQueue(place.amqpUrl, 'eco.inbound')).some((m) => m.properties.messageId === issued.body.messageId) ? true : undefined), 'the message in B\'s inbox');
+
+    const connection = await amqp.connect(peerUrl);
+    connection.on('error', () => {});
+    try {
+      const reader = await connection.createChannel();
+      reader.on('error', () => {});
+      await assert.rejects(reader.get('eco.inbound'), /ACCESS_REFUSED/, 'may not read the inbox');
+      const declarer = await connection.createChannel();
+      declarer.on('error', () => {});
+      await assert.rejects(declarer.assertQueue('mine'), /ACCESS_REFUSED/, 'may not declare');
+    } finally {
+      await connection.close().catch(() => {});
+    }
   });
 
   it('retries a message returned as unroutable (exchange without B\'s queue)', async () => {

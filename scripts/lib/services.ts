@@ -290,6 +290,13 @@ export class RabbitServer extends LocalServer {
     await this.ctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
   }
 
+  /** A peer's own user on our inbox's vhost: it may publish to eco.inbound and do nothing else. */
+  async addPeerUser(vhost: string, user: string, password: string): Promise<string> {
+    await this.ctl('add_user', user, password);
+    await this.ctl('set_permissions', '-p', vhost, user, '^$', '^eco\\.inbound$', '^$');
+    return this.url(vhost, user, password);
+  }
+
 }
 
 /** Set by the test runner so that test files (child processes) reach the services it started. */
