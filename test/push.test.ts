@@ -117,6 +117,24 @@ describe('push model: a CO issued at A can be looked up at B', () => {
     assert.equal(await count(pair.a, 'outbox WHERE certificate_number = $1', [certificate.number]), 1);
   });
 
+  it('refuses an Idempotency-Key reused for another certificate (422), storing nothing', async () => {
+    const first = exampleCertificate();
+    assert.equal((await api(pair.a, 'POST', '/certificates', first, { 'idempotency-key': `k2-${first.number}` })).status, 201);
+    const other = exampleCertificate();
+    const reused = await api(pair.a, 'POST', '/certificates', other, { 'idempotency-key': `k2-${first.number}` });
+    assert.equal(reused.status, 422);
+    assert.match(reused.body.detail, new RegExp(first.number));
+    assert.equal(await count(pair.a, 'certificates WHERE number = $1', [other.number]), 0);
+  });
+
+  it('refuses a peer whose JWKS URL does not answer (422), keeping the registered one', async () => {
+    const before = await api(pair.a, 'GET', `/admin/peers/${B}`);
+    const response = await api(pair.a, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl: pair.placeB.amqpUrl, jwksUrl: 'http://127.0.0.1:1/.well-known/jwks.json' });
+    assert.equal(response.status, 422);
+    assert.match(response.contentType, /problem\+json/);
+    assert.deepEqual((await api(pair.a, 'GET', `/admin/peers/${B}`)).body, before.body);
+  });
+
   it('refuses a certificate whose issuer is another party (422)', async () => {
     const certificate = exampleCertificate({ issuer: { partyId: 'JP-MOF', name: 'someone else' } });
     const response = await api(pair.a, 'POST', '/certificates', certificate);

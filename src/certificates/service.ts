@@ -1,8 +1,7 @@
 // Issue (exporting side) and look up (both sides) certificates of origin.
 import { agreementViolations, type AgreementBook } from '../agreements/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
-import { buildEnvelope, type MessageType } from '../exchange/envelope.ts';
-import { seal } from '../exchange/jose.ts';
+import type { MessageType } from '../exchange/envelope.ts';
 import type { OwnKeys } from '../keys/index.ts';
 import { deliveriesFor, enqueue, type Delivery, type RelayWaker } from '../outbound/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
@@ -161,16 +160,16 @@ export class CertificateService {
     if (rows[0]?.version !== version || rows[0].status !== 'valid') throw conflict(`certificate ${number} changed meanwhile; look it up and try again`);
   }
 
-  /** Signs one message, and in one transaction stores it in the outbox with `change`; wakes the relays. */
+  /** Queues one message and, in the same transaction, the `change` it announces; wakes the relays. */
   private async send(peer: KnownPeer, type: MessageType, number: string, body: object, change: (client: DbClient, messageId: string) => Promise<void>): Promise<string> {
-    const envelope = buildEnvelope({ type, from: this.partyId, to: peer.partyId, body: body as Record<string, unknown> });
-    const jws = await seal(envelope, await this.keys.signingKey(), peer);
-    await withTransaction(this.db, async (client) => {
-      await enqueue(client, { id: envelope.id, peer: peer.partyId, type, certificateNumber: number, body: jws });
-      await change(client, envelope.id);
+    const key = await this.keys.signingKey();
+    const id = await withTransaction(this.db, async (client) => {
+      const messageId = await enqueue(client, key, { from: this.partyId, to: peer, type, body, certificateNumber: number });
+      await change(client, messageId);
+      return messageId;
     });
     this.relays.wake();
-    return envelope.id;
+    return id;
   }
 
   /** The earlier answer to a request with this Idempotency-Key, if it was for the same certificate. */

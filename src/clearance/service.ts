@@ -5,8 +5,7 @@ import type { AgreementBook } from '../agreements/index.ts';
 import { lockReceived, receivedVersions } from '../certificates/store.ts';
 import { fromScaled, sumDecimals, toScaled } from '../certificates/decimal.ts';
 import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
-import { buildEnvelope } from '../exchange/envelope.ts';
-import { seal, type SigningKey } from '../exchange/jose.ts';
+import type { SigningKey } from '../exchange/jose.ts';
 import { conflict, HttpProblem, notFound } from '../http/problem.ts';
 import type { OwnKeys } from '../keys/index.ts';
 import { enqueue, type RelayWaker } from '../outbound/index.ts';
@@ -109,12 +108,10 @@ export class ClearanceService {
     );
     const peer = candidates.length === 1 ? await this.peers.find(candidates[0]!.partyId) : undefined;
     if (!peer) return undefined;
-    const issuer = peer.partyId;
-    const envelope = buildEnvelope({ type: 'certificate.requested', from: this.partyId, to: issuer, body: { certificateNumber: claim.certificateNumber } });
-    const jws = await seal(envelope, await this.keys.signingKey(), peer);
-    await enqueue(this.db, { id: envelope.id, peer: issuer, type: envelope.type, certificateNumber: claim.certificateNumber, body: jws });
+    const body = { certificateNumber: claim.certificateNumber };
+    await enqueue(this.db, await this.keys.signingKey(), { from: this.partyId, to: peer, type: 'certificate.requested', body, certificateNumber: claim.certificateNumber });
     this.relays.wake();
-    return issuer;
+    return peer.partyId;
   }
 
   private async waitForCertificate(claim: Claim, issuer: string, seconds: number): Promise<ReceivedCertificate | undefined> {
@@ -202,7 +199,6 @@ export class ClearanceService {
       items: check.claim.items.map((i) => ({ itemNumber: i.itemNumber, quantity: i.quantity.value })),
       clearedAt: clearedAt.toISOString(),
     };
-    const envelope = buildEnvelope({ type: 'certificate.utilized', from: this.partyId, to: issuer.partyId, body });
-    await enqueue(client, { id: envelope.id, peer: issuer.partyId, type: envelope.type, certificateNumber: number, body: await seal(envelope, key, issuer) });
+    await enqueue(client, key, { from: this.partyId, to: issuer, type: 'certificate.utilized', body, certificateNumber: number });
   }
 }

@@ -67,10 +67,6 @@ export class ConfirmPublisher {
     });
   }
 
-  get isOpen(): boolean {
-    return !this.closed;
-  }
-
   /** Closes the channel, and the connection when this publisher owns it. */
   async close(): Promise<void> {
     this.closed = true;

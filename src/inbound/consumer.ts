@@ -7,8 +7,7 @@ import type { AgreementBook } from '../agreements/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import { connect, DEAD_EXCHANGE, declareInbox, INBOUND_QUEUE } from '../exchange/amqp.ts';
 import { messageError, type MessageError } from '../exchange/codes.ts';
-import { buildEnvelope } from '../exchange/envelope.ts';
-import { seal, type SigningKey } from '../exchange/jose.ts';
+import type { SigningKey } from '../exchange/jose.ts';
 import { bodyDigest, type ReceiptBody } from '../exchange/receipt.ts';
 import type { OwnKeys } from '../keys/index.ts';
 import { enqueue, requeue, type ReceiptOutcome, type RelayWaker } from '../outbound/index.ts';
@@ -188,11 +187,9 @@ export class Consumer {
     return { outcome: 'accepted', messageId, type, receiptId, ...('note' in applied && applied.note ? { note: applied.note } : {}) };
   }
 
-  /** Signs a receipt and puts it in the outbox, inside the caller's transaction. */
-  private async sendReceipt(client: DbClient, key: SigningKey, to: KnownPeer, inReplyTo: string | undefined, body: ReceiptBody): Promise<string> {
-    const envelope = buildEnvelope({ type: 'receipt', from: this.options.partyId, to: to.partyId, inReplyTo, body });
-    await enqueue(client, { id: envelope.id, peer: to.partyId, type: 'receipt', body: await seal(envelope, key, to) });
-    return envelope.id;
+  /** Queues a signed receipt inside the caller's transaction. */
+  private sendReceipt(client: DbClient, key: SigningKey, to: KnownPeer, inReplyTo: string | undefined, body: ReceiptBody): Promise<string> {
+    return enqueue(client, key, { from: this.options.partyId, to, type: 'receipt', inReplyTo, body });
   }
 
   /** For messages no peer can be answered for: onto eco.dead with the reason in headers, confirmed. */

@@ -3,22 +3,38 @@
 // Callers wake the relays (RelayWaker) once their transaction has committed.
 import type { Queryable } from '../db/index.ts';
 import type { MessageError } from '../exchange/codes.ts';
-import type { MessageType } from '../exchange/envelope.ts';
+import { buildEnvelope, type MessageType } from '../exchange/envelope.ts';
+import { seal, type PeerKeys, type SigningKey } from '../exchange/jose.ts';
 import { bodyDigest, type ReceiptBody } from '../exchange/receipt.ts';
 
 export const OUTBOX_CHANNEL = 'eco_outbox';
 
-export type OutboxMessage = { id: string; peer: string; type: MessageType; certificateNumber?: string; body: string };
+export type OutboxMessage = {
+  from: string;
+  to: { partyId: string; encrypt: boolean; keys: PeerKeys };
+  type: MessageType;
+  body: object;
+  inReplyTo?: string;
+  /** Lets the certificate's lookup list the message with its delivery status. */
+  certificateNumber?: string;
+};
 
-export async function enqueue(client: Queryable, message: OutboxMessage): Promise<void> {
+/**
+ * Builds the envelope, signs it (and encrypts it for a peer that requires it) once, and stores
+ * those exact bytes: every attempt sends them. Returns the message id.
+ */
+export async function enqueue(client: Queryable, key: SigningKey, message: OutboxMessage): Promise<string> {
+  const { from, to, type, inReplyTo } = message;
+  const envelope = buildEnvelope({ type, from, to: to.partyId, inReplyTo, body: message.body as Record<string, unknown> });
   await client.query('INSERT INTO outbox (id, peer, type, certificate_number, body, expects_receipt) VALUES ($1, $2, $3, $4, $5, $6)', [
-    message.id,
-    message.peer,
-    message.type,
+    envelope.id,
+    to.partyId,
+    type,
     message.certificateNumber ?? null,
-    message.body,
-    message.type !== 'receipt', // PROFILE: every message but a receipt is answered with one
+    await seal(envelope, key, to),
+    type !== 'receipt', // PROFILE: every message but a receipt is answered with one
   ]);
+  return envelope.id;
 }
 
 /** Sends an earlier message again, same id and bytes (a duplicate's receipt, an operator's resend). */

@@ -4,8 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
 import { messageError, type MessageError } from '../exchange/codes.ts';
-import { buildEnvelope, type MessageType } from '../exchange/envelope.ts';
-import { seal } from '../exchange/jose.ts';
+import type { MessageType } from '../exchange/envelope.ts';
 import type { VerificationAnswer, VerificationRequest } from '../exchange/messages.ts';
 import { conflict, notFound, unprocessable } from '../http/problem.ts';
 import type { OwnKeys } from '../keys/index.ts';
@@ -145,11 +144,10 @@ export class VerificationService {
   private async send(to: string, type: MessageType, number: string, body: Record<string, unknown>, change: (client: DbClient) => Promise<unknown>): Promise<void> {
     const peer = await this.peers.find(to);
     if (!peer || peer.status !== 'active') throw unprocessable(`${to} is not an active registered peer`);
-    const envelope = buildEnvelope({ type, from: this.partyId, to, body });
-    const jws = await seal(envelope, await this.keys.signingKey(), peer);
+    const key = await this.keys.signingKey();
     await withTransaction(this.db, async (client) => {
       await change(client);
-      await enqueue(client, { id: envelope.id, peer: to, type, certificateNumber: number, body: jws });
+      await enqueue(client, key, { from: this.partyId, to: peer, type, body, certificateNumber: number });
     });
     this.relays.wake();
   }
