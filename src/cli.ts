@@ -3,6 +3,7 @@
 //   api-key list | api-key revoke ID
 //   peer list
 import { parseArgs } from 'node:util';
+import { actors } from './audit/index.ts';
 import { createApiKey, listApiClients, revokeApiKey, roleSchema } from './auth/index.ts';
 import { createPool, migrate } from './db/index.ts';
 import { PeerDirectory, redactUrl } from './peers/index.ts';
@@ -27,13 +28,13 @@ try {
   if (noun === 'api-key' && verb === 'create') {
     const roles = (values.roles ?? '').split(',').filter(Boolean).map((r) => roleSchema.safeParse(r.trim()));
     if (!values.name || roles.length === 0 || roles.some((r) => !r.success)) fail(usage);
-    const { client, key } = await createApiKey(db, values.name, roles.map((r) => r.data!));
+    const { client, key } = await createApiKey(db, values.name, roles.map((r) => r.data!), actors.cli);
     console.error(`created API key ${client.id} (${client.name}: ${client.roles.join(', ')}); it is shown once, keep it safe:`);
     console.log(key);
   } else if (noun === 'api-key' && verb === 'list') {
     for (const c of await listApiClients(db)) console.log(`${c.id}  ${c.status.padEnd(7)}  eco_${c.keyPrefix}_…  ${c.roles.join(',').padEnd(22)}  ${c.name}`);
   } else if (noun === 'api-key' && verb === 'revoke' && arg) {
-    console.log((await revokeApiKey(db, arg)) ? `revoked ${arg}` : fail(`no active API key ${arg}`));
+    console.log((await revokeApiKey(db, arg, actors.cli)) ? `revoked ${arg}` : fail(`no active API key ${arg}`));
   } else if (noun === 'peer' && verb === 'list') {
     for (const p of await new PeerDirectory(db).list()) console.log(`${p.partyId.padEnd(16)} ${p.status.padEnd(9)} ${redactUrl(p.amqpUrl)}  ${p.agreements.join(',')}`);
   } else {

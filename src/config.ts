@@ -33,7 +33,19 @@ const envSchema = z.object({
   CONSUMER_MAX_DELIVERIES: int(20),
   DATABASE_POOL_SIZE: int(10),
   RATE_LIMIT_PER_MINUTE: int(6000),
+  KEY_ENCRYPTION_KEY: z
+    .string({ error: 'is required: 32 random bytes, base64 (openssl rand -base64 32)' })
+    .transform((text) => Buffer.from(text, 'base64'))
+    .refine((key) => key.length === 32, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)'),
+  KEY_RETIRE_GRACE_SECONDS: int(7 * 24 * 3600),
+  JWKS_REFRESH_SECONDS: int(3600),
+  JWKS_MIN_REFRESH_SECONDS: int(30),
+  MAX_MESSAGE_BYTES: int(4 * 1024 * 1024),
+  HTTP_BODY_LIMIT_BYTES: int(1024 * 1024),
 });
+
+/** Every variable the gateway reads (the README lists each). */
+export const configVariables = Object.keys(envSchema.shape);
 
 export type Config = {
   partyId: string;
@@ -61,6 +73,14 @@ export type Config = {
   databasePoolSize: number;
   /** Requests per minute per API key (per address for calls without one). */
   rateLimitPerMinute: number;
+  /** Seals our private keys at rest; never stored, never logged. */
+  keyEncryptionKey: Buffer;
+  keys: { retireGraceSeconds: number };
+  /** Peers' JWKS URLs are re-read this often, and on an unknown kid at most every minRefreshSeconds. */
+  jwks: { refreshSeconds: number; minRefreshSeconds: number };
+  /** Larger AMQP bodies are dead-lettered unread, larger HTTP bodies refused with 413. */
+  maxMessageBytes: number;
+  httpBodyLimitBytes: number;
 };
 
 export class ConfigError extends Error {}
@@ -94,5 +114,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     consumer: { prefetch: e.CONSUMER_PREFETCH, maxDeliveries: e.CONSUMER_MAX_DELIVERIES },
     databasePoolSize: e.DATABASE_POOL_SIZE,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    keyEncryptionKey: e.KEY_ENCRYPTION_KEY,
+    keys: { retireGraceSeconds: e.KEY_RETIRE_GRACE_SECONDS },
+    jwks: { refreshSeconds: e.JWKS_REFRESH_SECONDS, minRefreshSeconds: e.JWKS_MIN_REFRESH_SECONDS },
+    maxMessageBytes: e.MAX_MESSAGE_BYTES,
+    httpBodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
   };
 }

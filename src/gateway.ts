@@ -3,16 +3,19 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { AgreementBook } from './agreements/index.ts';
 import { apiRoutes } from './api.ts';
+import { AuditSealer } from './audit/index.ts';
 import { CertificateService } from './certificates/index.ts';
 import { ClearanceService } from './clearance/service.ts';
 import { VerificationService } from './verifications/index.ts';
 import type { Config } from './config.ts';
 import { createPool, migrate, type Db } from './db/index.ts';
+import { DeadLetters } from './deadletters/index.ts';
 import { connect } from './exchange/amqp.ts';
 import { buildApp } from './http/app.ts';
 import type { Readiness } from './http/health.ts';
 import { Consumer } from './inbound/index.ts';
-import { OwnKeys } from './keys/index.ts';
+import { OwnKeys, Vault } from './keys/index.ts';
+import { Metrics } from './metrics/index.ts';
 import { Relay, RelayWaker } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
 
@@ -27,6 +30,7 @@ export type Gateway = {
   agreements: AgreementBook;
   keys: OwnKeys;
   certificates: CertificateService;
+  metrics: Metrics;
   /** Base URL of the HTTP API once listening. */
   url?: string;
   stop: () => Promise<void>;
@@ -55,24 +59,37 @@ async function readiness(db: Db, amqpUrl: string): Promise<Readiness> {
 /** Migrates, makes the first signing key if needed, and starts the configured roles. */
 export async function startGateway(config: Config, log: Logger = createLogger(config)): Promise<Gateway> {
   const db = createPool(config.databaseUrl, config.databasePoolSize);
-  await migrate(db);
-  const keys = new OwnKeys(db);
-  await keys.ensureKeys();
-  const peers = new PeerDirectory(db);
+  const keys = new OwnKeys(db, new Vault(config.keyEncryptionKey), config.keys);
+  try {
+    await migrate(db);
+    await keys.ensureKeys();
+  } catch (error) {
+    await db.end();
+    throw error;
+  }
+  const peers = new PeerDirectory(db, { jwksRefreshSeconds: config.jwks.refreshSeconds, jwksMinRefreshSeconds: config.jwks.minRefreshSeconds });
+  const metrics = new Metrics(db);
+  const sealer = new AuditSealer(db, log.child({ role: 'audit' }));
+  sealer.start();
+  // Peers' JWKS URLs are re-read in the background too, so that a key they revoke stops verifying here.
+  const jwksTimer = setInterval(() => {
+    void peers.refreshStaleKeys().then((failed) => failed.forEach((f) => log.warn(f, 'peer JWKS refresh failed; the stored keys stay in use')));
+  }, Math.min(config.jwks.refreshSeconds, 60) * 1000);
+  jwksTimer.unref();
   const relayWaker = new RelayWaker(db);
   const agreements = new AgreementBook(db);
   const certificates = new CertificateService(db, config.partyId, keys, peers, agreements, relayWaker);
   const clearance = new ClearanceService(db, config.partyId, keys, peers, agreements, relayWaker);
   const verifications = new VerificationService(db, config.partyId, keys, peers, relayWaker);
-  const gateway: Gateway = { config, db, log, peers, agreements, keys, certificates, stop: async () => {} };
+  const gateway: Gateway = { config, db, log, peers, agreements, keys, certificates, metrics, stop: async () => {} };
 
   if (config.roles.includes('consumer')) {
-    const options = { partyId: config.partyId, amqpUrl: config.amqpUrl, sentAtWindowSeconds: config.sentAtWindowSeconds, ...config.consumer };
-    gateway.consumer = new Consumer(db, peers, keys, relayWaker, agreements, options, log.child({ role: 'consumer' }));
+    const options = { partyId: config.partyId, amqpUrl: config.amqpUrl, sentAtWindowSeconds: config.sentAtWindowSeconds, maxMessageBytes: config.maxMessageBytes, ...config.consumer };
+    gateway.consumer = new Consumer(db, peers, keys, relayWaker, agreements, options, log.child({ role: 'consumer' }), metrics);
     await gateway.consumer.start();
   }
   if (config.roles.includes('relay')) {
-    gateway.relay = new Relay(peers, { partyId: config.partyId, databaseUrl: config.databaseUrl, ...config.relay }, log.child({ role: 'relay' }));
+    gateway.relay = new Relay(peers, { partyId: config.partyId, databaseUrl: config.databaseUrl, ...config.relay }, log.child({ role: 'relay' }), metrics);
     await gateway.relay.start();
   }
   if (config.roles.includes('api')) {
@@ -81,7 +98,22 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
       partyId: config.partyId,
       db,
       rateLimitPerMinute: config.rateLimitPerMinute,
-      routes: apiRoutes({ partyId: config.partyId, db, certificates, clearance, verifications, peers, keys, agreements, relays: relayWaker, readiness: () => readiness(db, config.amqpUrl) }),
+      bodyLimitBytes: config.httpBodyLimitBytes,
+      metrics,
+      routes: apiRoutes({
+        partyId: config.partyId,
+        db,
+        certificates,
+        clearance,
+        verifications,
+        peers,
+        keys,
+        agreements,
+        relays: relayWaker,
+        readiness: () => readiness(db, config.amqpUrl),
+        deadLetters: new DeadLetters(db, config.partyId, config.amqpUrl),
+        metrics,
+      }),
     });
     const address = await app.listen({ host: config.http.host, port: config.http.port });
     gateway.app = app;
@@ -92,6 +124,8 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
     await gateway.app?.close();
     await gateway.relay?.stop();
     await gateway.consumer?.stop();
+    clearInterval(jwksTimer);
+    await sealer.stop();
     await db.end();
   };
   log.info({ roles: config.roles, url: gateway.url }, 'gateway started');

@@ -40,12 +40,31 @@ const matrix: Record<string, Allowed> = {
   'POST /admin/api-keys': ['admin'],
   'GET /admin/api-keys': ['admin'],
   'DELETE /admin/api-keys/{id}': ['admin'],
+  'POST /admin/peers/{partyId}/suspend': ['admin'],
+  'POST /admin/peers/{partyId}/resume': ['admin'],
+  'POST /admin/peers/{partyId}/refresh-keys': ['admin'],
+  'POST /admin/peers/{partyId}/ping': ['admin'],
+  'GET /admin/messages/{messageId}': ['admin'],
+  'GET /admin/keys': ['admin'],
+  'POST /admin/keys': ['admin'],
+  'POST /admin/keys/{kid}/activate': ['admin'],
+  'POST /admin/keys/{kid}/retire': ['admin'],
+  'POST /admin/keys/{kid}/revoke': ['admin'],
+  'GET /admin/dead-letters': ['admin'],
+  'GET /admin/dead-letters/{id}': ['admin'],
+  'POST /admin/dead-letters/{id}/replay': ['admin'],
+  'POST /admin/dead-letters/{id}/discard': ['admin'],
+  'GET /admin/audit': ['admin'],
+  'GET /admin/audit/verify': ['admin'],
+  'GET /admin/overview': ['admin'],
+  'GET /metrics': ['admin'],
+  'GET /console': 'public',
   'GET /.well-known/jwks.json': 'public',
   'GET /health': 'public',
   'GET /ready': 'public',
 };
 
-const sample: Record<string, string> = { number: 'KR-X-1', id: randomUUID(), messageId: randomUUID(), partyId: 'VN-MOIT', code: 'KR-VN-FTA' };
+const sample: Record<string, string> = { number: 'KR-X-1', id: randomUUID(), messageId: randomUUID(), partyId: 'VN-MOIT', code: 'KR-VN-FTA', kid: 'no-such-kid' };
 const concrete = (path: string) => path.replace(/\{(\w+)\}/g, (_, name: string) => sample[name]!);
 
 describe('API authentication and roles', () => {

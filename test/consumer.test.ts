@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { buildEnvelope } from '../src/exchange/envelope.ts';
 import { sign } from '../src/exchange/jose.ts';
-import { A, api, B, count, eventually, exampleCertificate, freshPlace, peekQueue, publishRaw, startPair, startTestGateway, type Pair } from './support/gateways.ts';
+import { A, api, B, count, deadLetterAt, eventually, exampleCertificate, freshPlace, peekQueue, publishRaw, startPair, startTestGateway, type Pair } from './support/gateways.ts';
 
 describe('consumer on a failing database', () => {
   let pair: Pair;
@@ -21,10 +21,11 @@ describe('consumer on a failing database', () => {
     await pair.b.db.query('ALTER TABLE inbox RENAME TO inbox_unavailable');
     try {
       await publishRaw(pair.placeB.amqpUrl, B, jws, { appId: A, messageId: envelope.id });
-      const dead = await eventually(async () => (await peekQueue(pair.placeB.amqpUrl, 'eco.dead')).find((m) => m.properties.messageId === envelope.id), 'the message on eco.dead');
+      const dead = await deadLetterAt(pair.b, envelope.id);
+      assert.equal(dead.code, 'PROCESSING_FAILED');
       assert.equal(dead.properties.headers?.['x-eco-error'], 'PROCESSING_FAILED');
       assert.match(String(dead.properties.headers?.['x-eco-reason']), /inbox/);
-      assert.equal(dead.content.toString(), jws, 'the original bytes are kept for a replay');
+      assert.equal(dead.body, jws, 'the original bytes are kept for a replay');
     } finally {
       await pair.b.db.query('ALTER TABLE inbox_unavailable RENAME TO inbox');
     }

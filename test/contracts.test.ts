@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, configVariables, loadConfig } from '../src/config.ts';
 import { parse } from 'yaml';
 import { asyncapiDocument } from '../src/exchange/asyncapi.ts';
 import { messageTypes } from '../src/exchange/envelope.ts';
@@ -39,7 +39,7 @@ describe('asyncapi', () => {
 });
 
 describe('configuration', () => {
-  const valid = { PARTY_ID: 'KR-KCS', DATABASE_URL: 'postgres://localhost/eco', AMQP_URL: 'amqp://localhost' };
+  const valid = { PARTY_ID: 'KR-KCS', DATABASE_URL: 'postgres://localhost/eco', AMQP_URL: 'amqp://localhost', KEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64') };
 
   it('reads a valid environment with defaults', () => {
     const config = loadConfig(valid);
@@ -55,14 +55,19 @@ describe('configuration', () => {
 
   it('names every bad variable in one clear error', () => {
     assert.throws(
-      () => loadConfig({ PARTY_ID: 'korea', DATABASE_URL: 'mysql://x', AMQP_URL: 'amqp://x', ROLE: 'web' }),
+      () => loadConfig({ PARTY_ID: 'korea', DATABASE_URL: 'mysql://x', AMQP_URL: 'amqp://x', ROLE: 'web', KEY_ENCRYPTION_KEY: 'c2hvcnQ=' }),
       (error: unknown) => {
         assert.ok(error instanceof ConfigError);
-        assert.match(error.message, /PARTY_ID/);
-        assert.match(error.message, /DATABASE_URL/);
-        assert.match(error.message, /ROLE/);
+        for (const name of ['PARTY_ID', 'DATABASE_URL', 'ROLE', 'KEY_ENCRYPTION_KEY']) assert.match(error.message, new RegExp(name));
+        assert.doesNotMatch(error.message, /c2hvcnQ/, 'the key itself is never printed');
         return true;
       },
     );
+  });
+
+  it('the README lists every variable', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const missing = configVariables.filter((name) => !readme.includes(`\`${name}\``));
+    assert.deepEqual(missing, []);
   });
 });

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { buildEnvelope, type Envelope } from '../src/exchange/envelope.ts';
 import { generateSigningKey, sign, type SigningKey } from '../src/exchange/jose.ts';
-import { A, B, count, exampleCertificate, inboxOfB, peekQueue, startPair, type Pair } from './support/gateways.ts';
+import { A, B, count, deadLetterAt, exampleCertificate, inboxOfB, startPair, type Pair } from './support/gateways.ts';
 
 describe('receiver checks at B', () => {
   let pair: Pair;
@@ -88,18 +88,16 @@ describe('receiver checks at B', () => {
     const result = await deliver(await sign(envelope, stranger), { appId: 'XX-NOBODY', messageId: envelope.id });
     assert.equal(result.outcome, 'dead');
     assert.equal(result.outcome === 'dead' && result.error.code, 'UNKNOWN_SENDER');
-    const dead = await peekQueue(pair.placeB.amqpUrl, 'eco.dead');
-    const ours = dead.find((m) => m.properties.messageId === envelope.id);
-    assert.ok(ours, 'the message is on eco.dead');
-    assert.equal(ours.properties.headers?.['x-eco-error'], 'UNKNOWN_SENDER');
+    const dead = await deadLetterAt(pair.b, envelope.id);
+    assert.equal(dead.properties.headers?.['x-eco-error'], 'UNKNOWN_SENDER', 'dead-lettered to eco.dead with the reason, then held for operators');
+    assert.equal(dead.code, 'UNKNOWN_SENDER');
     assert.equal(await storedAtB(), before);
   });
 
   it('dead-letters a body that is not a JWS at all', async () => {
     const result = await deliver('this is not a JWS', { messageId: 'garbage-1' });
     assert.equal(result.outcome === 'dead' && result.error.code, 'SIGNATURE_INVALID');
-    const dead = await peekQueue(pair.placeB.amqpUrl, 'eco.dead');
-    assert.ok(dead.some((m) => m.properties.messageId === 'garbage-1'));
+    assert.equal((await deadLetterAt(pair.b, 'garbage-1')).code, 'SIGNATURE_INVALID');
   });
 
   it('stores a redelivered message once', async () => {

@@ -1,5 +1,6 @@
 // Gateways as real OS processes (demo, tests, benchmark): tests SIGKILL them by PID and start them again.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,9 @@ import { createPool } from '../../src/db/index.ts';
 import { freePort } from './services.ts';
 
 let logDir: string | undefined;
+// One for every gateway this process starts (unless the env names one): processes sharing a
+// database, and a gateway restarted, must open the same sealed keys. Never written anywhere.
+const keyEncryptionKey = randomBytes(32).toString('base64');
 const started = new Set<ChildProcess>();
 
 // An interrupted run must not leave gateways behind.
@@ -50,7 +54,13 @@ export class GatewayProcess {
   async start(): Promise<void> {
     this.port ??= await freePort();
     this.child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      env: { ...process.env, LOG_LEVEL: process.env.ECO_TEST_LOG_LEVEL ?? 'warn', HTTP_PORT: String(this.port), ...this.env },
+      env: {
+        ...process.env,
+        LOG_LEVEL: process.env.ECO_TEST_LOG_LEVEL ?? 'warn',
+        HTTP_PORT: String(this.port),
+        KEY_ENCRYPTION_KEY: keyEncryptionKey,
+        ...this.env,
+      },
       stdio: ['ignore', this.options.inheritOutput ? 'inherit' : 'pipe', this.options.inheritOutput ? 'inherit' : 'pipe'],
     });
     const child = this.child;

@@ -209,6 +209,8 @@ function rabbitBin(tool: 'rabbitmq-server' | 'rabbitmqctl'): string {
   return path;
 }
 
+export const BROKER_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
 export class RabbitServer extends LocalServer {
   protected readonly stopSignal = 'SIGTERM';
   protected readonly stopTimeoutMs = 60_000;
@@ -237,6 +239,8 @@ export class RabbitServer extends LocalServer {
     const server = new RabbitServer(dir, await freePort(), await freePort());
     for (const sub of ['', 'mnesia', 'log']) ownedBy(isRoot ? 'rabbitmq' : userInfo().username, join(dir, sub));
     writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
+    // The broker refuses larger publishes outright (the gateway's own MAX_MESSAGE_BYTES is 4 MiB).
+    writeFileSync(join(dir, 'rabbitmq.conf'), `max_message_size = ${BROKER_MAX_MESSAGE_BYTES}\n`);
     if (isRoot) ownedBy('rabbitmq', join(dir, 'enabled_plugins'));
     await server.startProcess();
     return server;
@@ -253,6 +257,7 @@ export class RabbitServer extends LocalServer {
       RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
       RABBITMQ_NODE_PORT: String(this.port),
       RABBITMQ_DIST_PORT: String(this.distPort),
+      RABBITMQ_CONFIG_FILE: join(this.dir, 'rabbitmq.conf'),
     };
   }
 

@@ -1,5 +1,6 @@
 // Agreements as data (admin API), and the rules a certificate must meet under its agreement.
 // The same rules run at issue (422) and at receipt (NOT_A_PARTY / SCHEMA_INVALID).
+import { audit } from '../audit/index.ts';
 import { z } from 'zod';
 import type { Certificate } from '../certificates/schema.ts';
 import type { Db, Queryable } from '../db/index.ts';
@@ -75,7 +76,7 @@ export class AgreementBook {
     return rows.map(toAgreement);
   }
 
-  async upsert(code: string, input: AgreementInput): Promise<Agreement> {
+  async upsert(code: string, input: AgreementInput, actor: string): Promise<Agreement> {
     const { rows } = await this.db.query<AgreementRow>(
       `INSERT INTO agreements (code, name, parties, kinds, origin_criteria, validity_days, retroactive_days, example, hs_match_digits, finding_severities, pull_allowed)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -85,6 +86,7 @@ export class AgreementBook {
       [code, input.name, input.parties, input.kinds, input.originCriteria, input.validityDays, input.retroactiveDays, input.example, input.hsMatchDigits, JSON.stringify(input.findingSeverities), input.pullAllowed],
     );
     this.cache.delete(code);
+    await audit(this.db, { actor, action: 'agreement.saved', subject: code, data: input });
     return toAgreement(rows[0]!);
   }
 }

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { notFound } from '../http/problem.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
+import { actors } from '../audit/index.ts';
 import { agreementInputSchema, type AgreementBook } from './index.ts';
 
 const codeSchema = z.string().regex(/^[A-Za-z0-9-]{2,35}$/, 'must be 2-35 letters, digits or hyphens');
@@ -23,7 +24,7 @@ export async function agreementRoutes(app: FastifyInstance, options: { agreement
         response: { 200: agreementSchema, ...problems(400) },
       },
     },
-    async (request) => agreements.upsert(request.params.code, request.body),
+    async (request) => agreements.upsert(request.params.code, request.body, actors.apiClient(request.client)),
   );
 
   api.get(

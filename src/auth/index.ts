@@ -3,6 +3,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { actors, audit } from '../audit/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { HttpProblem } from '../http/problem.ts';
 
@@ -14,7 +15,7 @@ export type ApiClient = { id: string; name: string; keyPrefix: string; roles: Ro
 
 const hash = (key: string) => createHash('sha256').update(key).digest('hex');
 
-export async function createApiKey(db: Queryable, name: string, clientRoles: Role[]): Promise<{ client: ApiClient; key: string }> {
+export async function createApiKey(db: Queryable, name: string, clientRoles: Role[], actor: string = actors.system): Promise<{ client: ApiClient; key: string }> {
   const prefix = randomBytes(4).toString('hex');
   const key = `eco_${prefix}_${randomBytes(32).toString('base64url')}`;
   const id = randomUUID();
@@ -22,6 +23,7 @@ export async function createApiKey(db: Queryable, name: string, clientRoles: Rol
     'INSERT INTO api_clients (id, name, key_hash, key_prefix, roles) VALUES ($1, $2, $3, $4, $5) RETURNING created_at',
     [id, name, hash(key), prefix, clientRoles],
   );
+  await audit(db, { actor, action: 'api-key.created', subject: id, data: { name, roles: clientRoles, keyPrefix: prefix } });
   return { client: { id, name, keyPrefix: prefix, roles: clientRoles, status: 'active', createdAt: rows[0]!.created_at.toISOString() }, key };
 }
 
@@ -33,8 +35,9 @@ export async function listApiClients(db: Queryable): Promise<ApiClient[]> {
   return rows.map(toClient);
 }
 
-export async function revokeApiKey(db: Queryable, id: string): Promise<boolean> {
+export async function revokeApiKey(db: Queryable, id: string, actor: string): Promise<boolean> {
   const { rowCount } = await db.query("UPDATE api_clients SET status = 'revoked', revoked_at = now() WHERE id = $1 AND status = 'active'", [id]);
+  if (rowCount) await audit(db, { actor, action: 'api-key.revoked', subject: id });
   return (rowCount ?? 0) > 0;
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { actors } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
 import { notFound } from '../http/problem.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
@@ -24,7 +25,7 @@ export async function authRoutes(app: FastifyInstance, options: { db: Db }): Pro
         response: { 201: z.object({ client: clientSchema, key: z.string().describe('shown once; only its hash is kept') }), ...problems(400) },
       },
     },
-    async (request, reply) => reply.code(201).send(await createApiKey(db, request.body.name, request.body.roles)),
+    async (request, reply) => reply.code(201).send(await createApiKey(db, request.body.name, request.body.roles, actors.apiClient(request.client))),
   );
 
   api.get(
@@ -37,7 +38,7 @@ export async function authRoutes(app: FastifyInstance, options: { db: Db }): Pro
     '/admin/api-keys/:id',
     { schema: { summary: 'Revoke an API key', tags: ['admin'], params: z.object({ id: z.uuid() }), response: { 204: z.null(), ...problems(400, 404) } } },
     async (request, reply) => {
-      if (!(await revokeApiKey(db, request.params.id))) throw notFound(`no active API key ${request.params.id}`);
+      if (!(await revokeApiKey(db, request.params.id, actors.apiClient(request.client)))) throw notFound(`no active API key ${request.params.id}`);
       return reply.code(204).send(null);
     },
   );

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { actors } from '../audit/index.ts';
 import { partyIdSchema } from '../exchange/party.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import { deliverySchema } from '../outbound/index.ts';
@@ -73,6 +74,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
       const { created, result } = await certificates.issue(request.body, {
         recipient: request.query.recipient,
         idempotencyKey: request.headers['idempotency-key'],
+        actor: actors.apiClient(request.client),
       });
       return reply.code(created ? 201 : 200).send(result);
     },
@@ -110,7 +112,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
         response: { 201: issueResultSchema, ...problems(400, 404, 409, 422) },
       },
     },
-    async (request, reply) => reply.code(201).send(await certificates.replace(request.params.number, request.body)),
+    async (request, reply) => reply.code(201).send(await certificates.replace(request.params.number, request.body, actors.apiClient(request.client))),
   );
 
   api.post(
@@ -125,7 +127,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
         response: { 200: issueResultSchema, ...problems(400, 404, 409, 422) },
       },
     },
-    async (request) => certificates.cancel(request.params.number, request.body.reason),
+    async (request) => certificates.cancel(request.params.number, request.body.reason, actors.apiClient(request.client)),
   );
 
   api.get(

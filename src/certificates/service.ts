@@ -1,5 +1,6 @@
 // Issue (exporting side) and look up (both sides) certificates of origin.
 import { agreementViolations, type AgreementBook } from '../agreements/index.ts';
+import { actors, audit } from '../audit/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import type { MessageType } from '../exchange/envelope.ts';
 import type { OwnKeys } from '../keys/index.ts';
@@ -78,7 +79,7 @@ export class CertificateService {
     return peer;
   }
 
-  async issue(certificate: Certificate, options: { recipient?: string; idempotencyKey?: string } = {}): Promise<{ created: boolean; result: IssueResult }> {
+  async issue(certificate: Certificate, options: { recipient?: string; idempotencyKey?: string; actor?: string } = {}): Promise<{ created: boolean; result: IssueResult }> {
     if (options.idempotencyKey) {
       const earlier = await this.replayIdempotent(options.idempotencyKey, certificate);
       if (earlier) return { created: false, result: earlier };
@@ -91,7 +92,7 @@ export class CertificateService {
     const peer = await this.check(certificate, options.recipient);
     let messageId: string;
     try {
-      messageId = await this.send(peer, 'certificate.issued', certificate.number, certificate, (client, id) =>
+      messageId = await this.send(options.actor, peer, 'certificate.issued', certificate.number, certificate, (client, id) =>
         insertIssued(client, { certificate, importingParty: peer.partyId, messageId: id, idempotencyKey: options.idempotencyKey }),
       );
     } catch (error) {
@@ -105,7 +106,7 @@ export class CertificateService {
   }
 
   /** Issues version n+1 of a valid certificate and sends it as certificate.replaced. */
-  async replace(number: string, certificate: Certificate): Promise<IssueResult> {
+  async replace(number: string, certificate: Certificate, actor?: string): Promise<IssueResult> {
     if (certificate.number !== number) throw unprocessable('the replacement keeps the certificate number', [{ pointer: '/number', detail: `must be ${number}` }]);
     const current = await this.current(number);
     if (certificate.version !== current.version + 1) {
@@ -117,7 +118,7 @@ export class CertificateService {
     }
     const replacement = { ...certificate, replaces };
     const peer = await this.check(replacement, current.counterparty);
-    const messageId = await this.send(peer, 'certificate.replaced', number, replacement, async (client, id) => {
+    const messageId = await this.send(actor, peer, 'certificate.replaced', number, replacement, async (client, id) => {
       await this.lockCurrent(client, number, current.version);
       await client.query("UPDATE certificates SET status = 'replaced' WHERE number = $1 AND version = $2", [number, current.version]);
       await insertIssued(client, { certificate: replacement, importingParty: peer.partyId, messageId: id });
@@ -126,12 +127,12 @@ export class CertificateService {
   }
 
   /** Withdraws a valid certificate and sends certificate.cancelled with the reason. */
-  async cancel(number: string, reason: string): Promise<IssueResult> {
+  async cancel(number: string, reason: string, actor?: string): Promise<IssueResult> {
     const current = await this.current(number);
     const peer = await this.peers.find(current.counterparty);
     if (!peer) throw unprocessable(`the importing party ${current.counterparty} is no longer registered`);
     const cancelledAt = new Date().toISOString();
-    const messageId = await this.send(peer, 'certificate.cancelled', number, { certificateNumber: number, reason, cancelledAt }, async (client) => {
+    const messageId = await this.send(actor, peer, 'certificate.cancelled', number, { certificateNumber: number, reason, cancelledAt }, async (client) => {
       await this.lockCurrent(client, number, current.version);
       await client.query("UPDATE certificates SET status = 'cancelled', cancel_reason = $3, cancelled_at = $4 WHERE number = $1 AND version = $2", [
         number,
@@ -160,12 +161,21 @@ export class CertificateService {
     if (rows[0]?.version !== version || rows[0].status !== 'valid') throw conflict(`certificate ${number} changed meanwhile; look it up and try again`);
   }
 
-  /** Queues one message and, in the same transaction, the `change` it announces; wakes the relays. */
-  private async send(peer: KnownPeer, type: MessageType, number: string, body: object, change: (client: DbClient, messageId: string) => Promise<void>): Promise<string> {
+  /** Queues one message and, in the same transaction, the `change` it announces and its audit entry; wakes the relays. */
+  private async send(
+    actor: string | undefined,
+    peer: KnownPeer,
+    type: MessageType,
+    number: string,
+    body: object,
+    change: (client: DbClient, messageId: string) => Promise<void>,
+  ): Promise<string> {
     const key = await this.keys.signingKey();
     const id = await withTransaction(this.db, async (client) => {
       const messageId = await enqueue(client, key, { from: this.partyId, to: peer, type, body, certificateNumber: number });
       await change(client, messageId);
+      const version = 'version' in body ? body.version : undefined;
+      await audit(client, { actor: actor ?? actors.system, action: type, subject: number, data: { version, peer: peer.partyId, messageId } });
       return messageId;
     });
     this.relays.wake();

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { actors, audit } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import { claimSchema, findingCodes } from './findings.ts';
@@ -89,6 +90,10 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
         response: { 200: checkViewSchema, ...problems(400, 404, 409) },
       },
     },
-    async (request) => clearance.confirm(request.params.id),
+    async (request) => {
+      const check = await clearance.confirm(request.params.id);
+      await audit(db, { actor: actors.apiClient(request.client), action: 'clearance.confirmed', subject: request.params.id, data: { declarationRef: check.declarationRef, certificate: check.certificate } });
+      return check;
+    },
   );
 }

@@ -93,3 +93,34 @@ export class ConfirmPublisher {
     await confirmed;
   }
 }
+
+export type PingResult = { ok: boolean; connectMs?: number; roundTripMs?: number; error?: string };
+
+/**
+ * Connection test of a peer's broker: a mandatory publish to eco.inbound under a routing key no
+ * queue is bound to. The broker returning it proves the address, the credentials and the right to
+ * write to eco.inbound, and nothing reaches the peer's consumer.
+ */
+export async function pingBroker(url: string, name: string, timeoutMs = 5000): Promise<PingResult> {
+  const started = performance.now();
+  let publisher: ConfirmPublisher | undefined;
+  try {
+    const connection = await Promise.race([
+      connect(url, name),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs)),
+    ]);
+    const connectMs = Math.round(performance.now() - started);
+    publisher = new ConfirmPublisher(await connection.createConfirmChannel(), timeoutMs, connection);
+    const sent = performance.now();
+    const outcome = await publisher
+      .publish(INBOUND_EXCHANGE, 'eco.ping', Buffer.from('ping'), { messageId: `ping-${Date.now()}`, mandatory: true, type: 'ping' })
+      .then(() => new PublishError('connection', 'the ping was routed to a queue; it should have come back'), (error: unknown) => error as Error);
+    const roundTripMs = Math.round(performance.now() - sent);
+    if (outcome instanceof PublishError && outcome.reason === 'unroutable') return { ok: true, connectMs, roundTripMs };
+    return { ok: false, connectMs, roundTripMs, error: outcome.message };
+  } catch (error) {
+    return { ok: false, error: (error as Error).message };
+  } finally {
+    await publisher?.close();
+  }
+}

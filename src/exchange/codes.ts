@@ -15,6 +15,8 @@ export const rejectionCodes = [
   'NOT_FOUND',
 ] as const;
 export type RejectionCode = (typeof rejectionCodes)[number];
+/** Codes only ever seen in a dead letter's x-eco-error: no receipt carries them. */
+export type DeadLetterCode = RejectionCode | 'MESSAGE_TOO_LARGE' | 'PROCESSING_FAILED';
 export type MessageError = { code: RejectionCode; path?: string; message: string };
 
 export function messageError(code: RejectionCode, message: string, path?: string): MessageError {

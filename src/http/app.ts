@@ -13,15 +13,25 @@ import {
 import type { Logger } from 'pino';
 import { installAuth } from '../auth/index.ts';
 import type { Queryable } from '../db/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 import { HttpProblem, type FieldError } from './problem.ts';
 import { apiSchemas } from './schemas.ts';
 
 export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
 
-const MAX_BODY_BYTES = 1024 * 1024;
+export type AppOptions = {
+  logger: Logger;
+  partyId: string;
+  db: Queryable;
+  rateLimitPerMinute?: number;
+  /** Larger request bodies get 413 from their Content-Length, before they are read. */
+  bodyLimitBytes?: number;
+  metrics?: Metrics;
+  routes: RoutePlugin[];
+};
 
-export async function buildApp(options: { logger: Logger; partyId: string; db: Queryable; rateLimitPerMinute?: number; routes: RoutePlugin[] }): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: MAX_BODY_BYTES });
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: options.bodyLimitBytes ?? 1024 * 1024 });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -41,7 +51,7 @@ export async function buildApp(options: { logger: Logger; partyId: string; db: Q
         { name: 'clearance', description: 'import clearance: declaration checks and drawdown' },
         { name: 'verifications', description: 'verification requests between importing and issuing parties' },
         { name: 'messages', description: 'delivery status and receipts of what we sent' },
-        { name: 'admin', description: 'operators: peers, message traffic' },
+        { name: 'admin', description: 'operators: peers, keys, messages, dead letters, audit, metrics, console' },
         { name: 'keys', description: 'public keys' },
         { name: 'health', description: 'liveness' },
       ],
@@ -72,6 +82,14 @@ export async function buildApp(options: { logger: Logger; partyId: string; db: Q
     },
     errorResponseBuilder: (_request, context) => new HttpProblem(429, 'rate-limited', 'Too many requests', `at most ${context.max} requests a minute; retry in ${context.after}`),
   });
+  const metrics = options.metrics;
+  if (metrics) {
+    // Labelled by route pattern, not URL: numbers and ids in paths would make every series unique.
+    app.addHook('onResponse', async (request, reply) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    });
+  }
   installAuth(app, options.db);
   for (const routes of options.routes) await app.register(routes);
   return app;

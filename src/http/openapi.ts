@@ -6,7 +6,7 @@ import { buildApp } from './app.ts';
 /** Builds the app without services (no route runs) and returns its OpenAPI document as YAML. */
 export async function openapiDocument(): Promise<string> {
   const unused = {} as never;
-  const deps: ApiDeps = { partyId: 'XX-DOC', db: unused, certificates: unused, clearance: unused, verifications: unused, peers: unused, agreements: unused, keys: unused, readiness: unused, relays: unused };
+  const deps: ApiDeps = { partyId: 'XX-DOC', db: unused, certificates: unused, clearance: unused, verifications: unused, peers: unused, agreements: unused, keys: unused, readiness: unused, relays: unused, deadLetters: unused, metrics: unused };
   const app = await buildApp({ logger: pino({ level: 'silent' }), partyId: deps.partyId, db: deps.db, routes: apiRoutes(deps) });
   await app.ready();
   const yaml = app.swagger({ yaml: true });

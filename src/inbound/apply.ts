@@ -7,7 +7,7 @@ import { recordReceipt, resendCertificate, type ReceiptOutcome } from '../outbou
 import { receiveAnswer, receiveRequest } from '../verifications/index.ts';
 import type { Verified } from './checks.ts';
 
-export type Applied = { errors: MessageError[]; note?: ReceiptOutcome };
+export type Applied = { errors: MessageError[]; note?: ReceiptOutcome; receiptLatencySeconds?: number };
 
 export async function applyMessage(client: DbClient, verified: Verified, bodyText: string, agreements: AgreementBook): Promise<Applied> {
   const { envelope, message, peer } = verified;
@@ -55,8 +55,8 @@ export async function applyMessage(client: DbClient, verified: Verified, bodyTex
     }
     case 'receipt': {
       // Receipts are never answered, so what we make of one is only logged and kept.
-      const note = await recordReceipt(client, { inReplyTo: message.inReplyTo, from: envelope.from, body: message.receipt, jws: bodyText });
-      return { errors: [], note };
+      const { note, latencySeconds } = await recordReceipt(client, { inReplyTo: message.inReplyTo, from: envelope.from, body: message.receipt, jws: bodyText });
+      return { errors: [], note, receiptLatencySeconds: latencySeconds };
     }
   }
 }

@@ -63,14 +63,18 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
   const isReceipt = type === 'receipt';
 
   // 2. A registered, active sender, who also published it, with one of its keys.
-  const peer = typeof from === 'string' ? await ctx.peers.find(from) : undefined;
-  if (!peer || peer.status !== 'active') {
+  const sender = typeof from === 'string' ? await ctx.peers.find(from) : undefined;
+  if (!sender || sender.status !== 'active') {
     return { outcome: 'dead', error: messageError('UNKNOWN_SENDER', `${String(from)} is not a registered active peer`, '/from') };
   }
+  let peer = sender;
   const reject = (code: RejectionCode, text: string, path?: string) => rejected(peer, messageId, [messageError(code, text, path)], isReceipt);
   if (appId !== peer.partyId) return reject('SENDER_MISMATCH', `AMQP appId ${String(appId)} does not match from ${peer.partyId}`, '/from');
   const kid = decoded.header.kid;
-  if (typeof kid !== 'string' || !hasKey(peer.keys, kid)) return reject('UNKNOWN_KEY', `kid ${String(kid)} is not a key of ${peer.partyId}`);
+  if (typeof kid !== 'string') return reject('UNKNOWN_KEY', 'the JWS header names no kid');
+  // A kid we have not seen may be a key the peer has just rotated to: look at its JWKS URL again.
+  if (!hasKey(peer.keys, kid)) peer = (await ctx.peers.refreshKeys(peer.partyId).catch(() => undefined)) ?? peer;
+  if (!hasKey(peer.keys, kid)) return reject('UNKNOWN_KEY', `kid ${kid} is not a key of ${peer.partyId}`);
 
   // 3. The signature.
   if (!(await verify(bodyText, peer.keys, kid))) return reject('SIGNATURE_INVALID', 'the signature does not verify');

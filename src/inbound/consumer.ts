@@ -1,15 +1,20 @@
 // Our own eco.inbound queue -> PROFILE checks -> one transaction (inbox row, what the message
 // changes, the signed receipt to send) -> ack. A message is acked only after that commit; a
 // database failure puts it back on the queue, a bounded number of times.
+import { randomUUID } from 'node:crypto';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { AgreementBook } from '../agreements/index.ts';
+import { actors, audit } from '../audit/index.ts';
+import { DEAD_ID_HEADER, storeDeadLetter } from '../deadletters/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
-import { connect, DEAD_EXCHANGE, declareInbox, INBOUND_QUEUE } from '../exchange/amqp.ts';
-import { messageError, type MessageError } from '../exchange/codes.ts';
+import { connect, DEAD_EXCHANGE, DEAD_QUEUE, declareInbox, INBOUND_QUEUE } from '../exchange/amqp.ts';
+import { messageError, type DeadLetterCode, type MessageError } from '../exchange/codes.ts';
+import { messageTypes } from '../exchange/envelope.ts';
 import type { SigningKey } from '../exchange/jose.ts';
 import { bodyDigest, type ReceiptBody } from '../exchange/receipt.ts';
 import type { OwnKeys } from '../keys/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 import { enqueue, requeue, type ReceiptOutcome, type RelayWaker } from '../outbound/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 import { applyMessage } from './apply.ts';
@@ -17,14 +22,23 @@ import { authenticate, validate, type Authentic } from './checks.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export type ConsumerOptions = { partyId: string; amqpUrl: string; prefetch: number; sentAtWindowSeconds: number; maxDeliveries: number };
+export type ConsumerOptions = {
+  partyId: string;
+  amqpUrl: string;
+  prefetch: number;
+  sentAtWindowSeconds: number;
+  maxDeliveries: number;
+  /** Larger bodies are dead-lettered unread (MESSAGE_TOO_LARGE). */
+  maxMessageBytes: number;
+};
 
-/** What happened to one delivery, for logs and tests. */
-export type Handled =
-  | { outcome: 'accepted'; messageId: string; type: string; receiptId?: string; note?: ReceiptOutcome }
+/** What happened to one delivery, for logs, metrics and tests; `peer` is set once the sender is known. */
+export type Handled = { peer?: string } & (
+  | { outcome: 'accepted'; messageId: string; type: string; receiptId?: string; note?: ReceiptOutcome; receiptLatencySeconds?: number }
   | { outcome: 'duplicate'; messageId: string; receiptId?: string }
   | { outcome: 'rejected'; messageId?: string; errors: MessageError[]; receiptId?: string }
-  | { outcome: 'dead'; error: MessageError; messageId?: string };
+  | { outcome: 'dead'; error: { code: DeadLetterCode; message: string }; messageId?: string }
+);
 
 export class Consumer {
   private connection?: ChannelModel;
@@ -43,6 +57,7 @@ export class Consumer {
     private readonly agreements: AgreementBook,
     private readonly options: ConsumerOptions,
     private readonly log: Logger,
+    private readonly metrics?: Metrics,
   ) {}
 
   /** Connects (waiting for the broker if it is not up yet) and starts consuming. */
@@ -88,6 +103,27 @@ export class Consumer {
       this.inFlight.add(work);
     });
     this.consumer = { channel, tag: consumerTag };
+    // eco.dead is drained into Postgres, where operators list, replay or discard what it held.
+    await channel.consume(DEAD_QUEUE, (message) => {
+      if (!message) return;
+      const work = this.drainDead(channel, message).finally(() => this.inFlight.delete(work));
+      this.inFlight.add(work);
+    });
+  }
+
+  private async drainDead(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
+    try {
+      await storeDeadLetter(this.db, message);
+      channel.ack(message);
+    } catch (error) {
+      this.log.error({ err: error }, 'dead letter not stored; it stays on eco.dead');
+      await new Promise((r) => setTimeout(r, 1000));
+      try {
+        channel.nack(message, false, true);
+      } catch {
+        // channel gone: the broker requeues it
+      }
+    }
   }
 
   private async handle(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
@@ -105,10 +141,22 @@ export class Consumer {
     } catch {
       return;
     }
-    const fields = { ...handled, peer: message.properties.appId, type: message.properties.type };
+    const fields = { ...handled, peer: handled.peer ?? message.properties.appId, type: message.properties.type };
     if (handled.outcome === 'accepted' || handled.outcome === 'duplicate') this.log.info(fields, 'message received');
     else this.log.warn(fields, 'message refused');
+    this.count(handled, message);
     this.onHandled?.(handled);
+  }
+
+  private count(handled: Handled, message: ConsumeMessage): void {
+    if (!this.metrics) return;
+    // Labels only from what is bounded: a registered peer, a known type (anything can be sent to us).
+    const peer = handled.peer ?? 'unknown';
+    const type = (messageTypes as readonly unknown[]).includes(message.properties.type) ? String(message.properties.type) : 'other';
+    this.metrics.received.inc({ type, peer, outcome: handled.outcome });
+    const errors = handled.outcome === 'dead' ? [handled.error] : handled.outcome === 'rejected' ? handled.errors : [];
+    for (const code of new Set(errors.map((e) => e.code))) this.metrics.rejected.inc({ type, peer, code });
+    if (handled.outcome === 'accepted' && handled.receiptLatencySeconds !== undefined) this.metrics.receiptLatency.observe({ peer }, handled.receiptLatencySeconds);
   }
 
   /** Not processed (database down, say): requeued after a growing pause, dead-lettered past the limit. */
@@ -129,6 +177,12 @@ export class Consumer {
   }
 
   private async process(channel: ConfirmChannel, message: ConsumeMessage): Promise<Handled> {
+    if (message.content.length > this.options.maxMessageBytes) {
+      // Not parsed, not verified: a signature check is no reason to spend time on an oversized body.
+      const error = { code: 'MESSAGE_TOO_LARGE', message: `the body of ${message.content.length} bytes exceeds the limit of ${this.options.maxMessageBytes}` } as const;
+      await this.deadLetter(channel, message, error);
+      return { outcome: 'dead', error, messageId: message.properties.messageId as string | undefined };
+    }
     const bodyText = message.content.toString('utf8');
     const digest = bodyDigest(message.content);
     const ctx = { partyId: this.options.partyId, peers: this.peers, sentAtWindowSeconds: this.options.sentAtWindowSeconds, decryptionKeys: () => this.keys.decryptionKeys() };
@@ -144,10 +198,11 @@ export class Consumer {
     if (authentic.outcome === 'rejected') {
       // Not authenticated, so not remembered: each copy is checked, and answered, afresh.
       const inReplyTo = [authentic.messageId, message.properties.messageId].find((id): id is string => typeof id === 'string' && UUID.test(id));
-      const receiptId = authentic.isReceipt
-        ? undefined
-        : await withTransaction(this.db, (client) => this.sendReceipt(client, key, authentic.peer, inReplyTo, { status: 'rejected', digest, errors: authentic.errors }));
-      handled = { outcome: 'rejected', messageId: inReplyTo, errors: authentic.errors, receiptId };
+      const receiptId = await withTransaction(this.db, async (client) => {
+        await this.auditReceived(client, authentic.peer.partyId, inReplyTo, { type: message.properties.type, status: 'rejected', errors: authentic.errors });
+        return authentic.isReceipt ? undefined : this.sendReceipt(client, key, authentic.peer, inReplyTo, { status: 'rejected', digest, errors: authentic.errors });
+      });
+      handled = { outcome: 'rejected', peer: authentic.peer.partyId, messageId: inReplyTo, errors: authentic.errors, receiptId };
     } else {
       // What is kept is the signed JWS (inside the JWE, for an encrypted message); the digest is of the bytes received.
       handled = await withTransaction(this.db, (client) => this.store(client, key, authentic, authentic.jws, digest));
@@ -166,7 +221,7 @@ export class Consumer {
       if (rows[0]) {
         // PROFILE: a duplicate is not stored again and gets the same receipt again.
         if (rows[0].receipt_id) await requeue(client, rows[0].receipt_id);
-        return { outcome: 'duplicate', messageId, receiptId: rows[0].receipt_id ?? undefined };
+        return { outcome: 'duplicate', peer: authentic.peer.partyId, messageId, receiptId: rows[0].receipt_id ?? undefined };
       }
     }
     const verdict = validate(authentic, { partyId: this.options.partyId, sentAtWindowSeconds: this.options.sentAtWindowSeconds });
@@ -175,16 +230,25 @@ export class Consumer {
     const errors = messageId ? applied.errors : [messageError('SCHEMA_INVALID', 'id must be a UUID', '/id')];
     const status = errors.length ? 'rejected' : 'accepted';
     const receiptId = isReceipt ? undefined : await this.sendReceipt(client, key, authentic.peer, messageId, { status, digest, errors });
-    if (!messageId) return { outcome: 'rejected', errors, receiptId };
+    const peer = authentic.peer.partyId;
     const type = String(authentic.payload.type).slice(0, 64);
+    const certificateNumber = certificateNumberOf(authentic.payload);
+    await this.auditReceived(client, peer, messageId, { type, status, errors, certificateNumber });
+    if (!messageId) return { outcome: 'rejected', peer, errors, receiptId };
     const inReplyTo = typeof authentic.payload.inReplyTo === 'string' && UUID.test(authentic.payload.inReplyTo) ? authentic.payload.inReplyTo : null;
     await client.query(
-      `INSERT INTO inbox (message_id, from_party, type, digest, body, status, errors, in_reply_to, receipt_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [messageId, authentic.peer.partyId, type, digest, bodyText, status, JSON.stringify(errors), inReplyTo, receiptId ?? null],
+      `INSERT INTO inbox (message_id, from_party, type, digest, body, status, errors, in_reply_to, receipt_id, certificate_number)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [messageId, peer, type, digest, bodyText, status, JSON.stringify(errors), inReplyTo, receiptId ?? null, certificateNumber ?? null],
     );
-    if (errors.length) return { outcome: 'rejected', messageId, errors, receiptId };
-    return { outcome: 'accepted', messageId, type, receiptId, ...('note' in applied && applied.note ? { note: applied.note } : {}) };
+    if (errors.length) return { outcome: 'rejected', peer, messageId, errors, receiptId };
+    const { note, receiptLatencySeconds } = 'note' in applied ? applied : { note: undefined, receiptLatencySeconds: undefined };
+    return { outcome: 'accepted', peer, messageId, type, receiptId, ...(note ? { note } : {}), ...(receiptLatencySeconds !== undefined ? { receiptLatencySeconds } : {}) };
+  }
+
+  private auditReceived(client: DbClient, peer: string, messageId: string | undefined, data: { type: unknown; status: string; errors: MessageError[]; certificateNumber?: string }): Promise<void> {
+    const { errors, ...rest } = data;
+    return audit(client, { actor: actors.peer(peer), action: `message.${data.status}`, subject: messageId, data: { ...rest, codes: errors.map((e) => e.code) } });
   }
 
   /** Queues a signed receipt inside the caller's transaction. */
@@ -193,10 +257,16 @@ export class Consumer {
   }
 
   /** For messages no peer can be answered for: onto eco.dead with the reason in headers, confirmed. */
-  private async deadLetter(channel: ConfirmChannel, message: ConsumeMessage, error: { code: string; message: string }): Promise<void> {
-    const headers = { ...message.properties.headers, 'x-eco-error': error.code, 'x-eco-reason': error.message };
+  private async deadLetter(channel: ConfirmChannel, message: ConsumeMessage, error: { code: DeadLetterCode; message: string }): Promise<void> {
+    const headers = { ...message.properties.headers, 'x-eco-error': error.code, 'x-eco-reason': error.message, [DEAD_ID_HEADER]: randomUUID() };
     await new Promise<void>((resolve, reject) => {
       channel.publish(DEAD_EXCHANGE, '', message.content, { ...message.properties, headers, persistent: true }, (err) => (err ? reject(err) : resolve()));
     });
   }
+}
+
+function certificateNumberOf(payload: Record<string, unknown>): string | undefined {
+  const body = payload.body as { number?: unknown; certificateNumber?: unknown } | undefined;
+  const number = body?.number ?? body?.certificateNumber;
+  return typeof number === 'string' ? number.slice(0, 64) : undefined;
 }

@@ -1,24 +1,88 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { apiSchemas } from '../http/schemas.ts';
-import type { OwnKeys } from './index.ts';
+import { actors } from '../audit/index.ts';
+import { conflict, notFound } from '../http/problem.ts';
+import { apiSchemas, problems } from '../http/schemas.ts';
+import { KeyNotFound, KeyStateError, type KeyInfo, type OwnKeys } from './index.ts';
+
+const jwkSchema = z.looseObject({ kty: z.string(), kid: z.string().optional() });
+
+const keySchema = z
+  .object({
+    kid: z.string(),
+    use: z.enum(['sig', 'enc']),
+    alg: z.string(),
+    status: z.enum(['published', 'active', 'retired', 'revoked']),
+    createdAt: z.string(),
+    activatedAt: z.string().nullable(),
+    retiredAt: z.string().nullable(),
+    expiresAt: z.string().nullable().describe('a retired key stays published and decrypting until then'),
+    revokedAt: z.string().nullable(),
+    publicJwk: jwkSchema,
+  })
+  .describe('one of our keys; the private part is never shown')
+  .register(apiSchemas, { id: 'OwnKey' });
 
 export async function keyRoutes(app: FastifyInstance, options: { keys: OwnKeys }): Promise<void> {
-  app.withTypeProvider<ZodTypeProvider>().get(
+  const { keys } = options;
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  api.get(
     '/.well-known/jwks.json',
     {
       config: { roles: 'public' },
       schema: {
         security: [],
-        summary: 'Our public keys (RFC 7517): peers verify our signatures with them',
+        summary: 'Our public keys (RFC 7517): peers verify our signatures and encrypt to us with them',
         tags: ['keys'],
-        response: { 200: z.object({ keys: z.array(z.looseObject({ kty: z.string(), kid: z.string().optional() })) }).register(apiSchemas, { id: 'Jwks' }) },
+        response: { 200: z.object({ keys: z.array(jwkSchema) }).register(apiSchemas, { id: 'Jwks' }) },
       },
     },
     async (_request, reply) => {
-      reply.header('cache-control', 'public, max-age=300');
-      return options.keys.jwks();
+      // Short, so that a key published ahead of a rotation reaches peers' caches soon.
+      reply.header('cache-control', 'public, max-age=60');
+      return keys.jwks();
     },
   );
+
+  api.get(
+    '/admin/keys',
+    { schema: { summary: 'Our signing and encryption keys with their lifecycle', tags: ['admin'], response: { 200: z.object({ keys: z.array(keySchema) }) } } },
+    async () => ({ keys: await keys.list() }),
+  );
+
+  api.post(
+    '/admin/keys',
+    {
+      schema: {
+        summary: 'Create a key: published in our JWKS at once, used only once activated',
+        tags: ['admin'],
+        body: z.object({ use: z.enum(['sig', 'enc']) }),
+        response: { 201: keySchema, ...problems(400) },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await keys.create(request.body.use, actors.apiClient(request.client))),
+  );
+
+  const steps = {
+    activate: 'Make a published key the active one; the key it replaces is retired (still published and decrypting for the grace period)',
+    retire: 'Withdraw a published key; peers who fetched it can use it for the grace period',
+    revoke: 'Withdraw a retired or published key at once (compromise): no longer published, no longer decrypting',
+  } as const;
+  for (const [step, summary] of Object.entries(steps) as [keyof typeof steps, string][]) {
+    api.post(
+      `/admin/keys/:kid/${step}`,
+      { schema: { summary, tags: ['admin'], params: z.object({ kid: z.string().min(1).max(200) }), response: { 200: keySchema, ...problems(400, 404, 409) } } },
+      async (request): Promise<KeyInfo> => {
+        try {
+          return await keys[step](request.params.kid, actors.apiClient(request.client));
+        } catch (error) {
+          if (error instanceof KeyNotFound) throw notFound(error.message);
+          if (error instanceof KeyStateError) throw conflict(error.message);
+          throw error;
+        }
+      },
+    );
+  }
 }

@@ -1,6 +1,7 @@
 export {
   enqueue,
   requeue,
+  releaseHeld,
   resendCertificate,
   RelayWaker,
   recordReceipt,
@@ -8,8 +9,11 @@ export {
   findDelivery,
   listDeliveries,
   outboxSummary,
+  outboundTraffic,
+  type PeerTraffic,
   type Delivery,
   type DeliveryStatus,
+  type MessageFilter,
   type OutboxMessage,
   type ReceiptOutcome,
 } from './outbox.ts';

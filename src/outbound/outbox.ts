@@ -47,6 +47,11 @@ export async function resurrect(client: Queryable, id: string): Promise<void> {
   await client.query("UPDATE outbox SET status = 'queued', attempts = 0, created_at = now(), next_attempt_at = now() WHERE id = $1 AND status = 'dead'", [id]);
 }
 
+/** A resumed peer's held messages are due at once, not after the backoff their failed attempts earned. */
+export async function releaseHeld(db: Queryable, peer: string): Promise<void> {
+  await db.query("UPDATE outbox SET next_attempt_at = now() WHERE peer = $1 AND status = 'queued'", [peer]);
+}
+
 /** Pull model: queues again every certificate message sent to `peer` about `number`; false if none. */
 export async function resendCertificate(client: Queryable, peer: string, number: string): Promise<boolean> {
   const { rowCount } = await client.query(
@@ -84,25 +89,28 @@ export type ReceiptOutcome = 'recorded' | 'already-recorded' | 'unknown-message'
  * Keeps a peer's receipt as proof of delivery, after checking that it acknowledges the very bytes
  * we sent. A receipt for a message that already has one changes nothing.
  */
-export async function recordReceipt(client: Queryable, receipt: { inReplyTo: string; from: string; body: ReceiptBody; jws: string }): Promise<ReceiptOutcome> {
-  const { rows } = await client.query<{ body: string; status: DeliveryStatus }>('SELECT body, status FROM outbox WHERE id = $1 AND peer = $2 FOR UPDATE', [
-    receipt.inReplyTo,
-    receipt.from,
-  ]);
+export async function recordReceipt(
+  client: Queryable,
+  receipt: { inReplyTo: string; from: string; body: ReceiptBody; jws: string },
+): Promise<{ note: ReceiptOutcome; latencySeconds?: number }> {
+  const { rows } = await client.query<{ body: string; status: DeliveryStatus; latency: number }>(
+    'SELECT body, status, extract(epoch FROM clock_timestamp() - created_at)::float8 AS latency FROM outbox WHERE id = $1 AND peer = $2 FOR UPDATE',
+    [receipt.inReplyTo, receipt.from],
+  );
   const sent = rows[0];
-  if (!sent) return 'unknown-message';
+  if (!sent) return { note: 'unknown-message' };
   if (bodyDigest(sent.body) !== receipt.body.digest) {
     // The peer acknowledged other bytes than ours: no proof; the message stays due for a resend.
     await client.query('UPDATE outbox SET last_error = $2 WHERE id = $1', [receipt.inReplyTo, `receipt digest ${receipt.body.digest} does not match the message sent`]);
-    return 'digest-mismatch';
+    return { note: 'digest-mismatch' };
   }
-  if (sent.status === 'accepted' || sent.status === 'rejected') return 'already-recorded';
+  if (sent.status === 'accepted' || sent.status === 'rejected') return { note: 'already-recorded' };
   await client.query(
     `UPDATE outbox SET status = $2, receipt = $3, receipt_errors = $4, receipt_at = now(), last_error = NULL, next_attempt_at = 'infinity'
       WHERE id = $1`,
     [receipt.inReplyTo, receipt.body.status, receipt.jws, JSON.stringify(receipt.body.errors)],
   );
-  return 'recorded';
+  return { note: 'recorded', latencySeconds: sent.latency };
 }
 
 export type DeliveryStatus = 'queued' | 'sent' | 'accepted' | 'rejected' | 'dead';
@@ -117,6 +125,7 @@ export type Delivery = {
   sentAt: string | null;
   receiptAt: string | null;
   errors: MessageError[];
+  certificateNumber: string | null;
 };
 
 type DeliveryRow = {
@@ -130,6 +139,7 @@ type DeliveryRow = {
   sent_at: Date | null;
   receipt_at: Date | null;
   receipt_errors: MessageError[] | null;
+  certificate_number: string | null;
 };
 
 const toDelivery = (r: DeliveryRow): Delivery => ({
@@ -143,9 +153,10 @@ const toDelivery = (r: DeliveryRow): Delivery => ({
   sentAt: r.sent_at?.toISOString() ?? null,
   receiptAt: r.receipt_at?.toISOString() ?? null,
   errors: r.receipt_errors ?? [],
+  certificateNumber: r.certificate_number,
 });
 
-const DELIVERY_COLUMNS = 'id, type, peer, status, attempts, last_error, created_at, sent_at, receipt_at, receipt_errors';
+const DELIVERY_COLUMNS = 'id, type, peer, status, attempts, last_error, created_at, sent_at, receipt_at, receipt_errors, certificate_number';
 
 export async function deliveriesFor(db: Queryable, certificateNumber: string): Promise<Delivery[]> {
   const { rows } = await db.query<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM outbox WHERE certificate_number = $1 ORDER BY created_at`, [certificateNumber]);
@@ -168,12 +179,37 @@ export async function outboxSummary(db: Queryable): Promise<{ byStatus: Record<D
   return { byStatus, oldestQueuedSeconds: oldest ?? null };
 }
 
-export async function listDeliveries(db: Queryable, filter: { status?: DeliveryStatus; peer?: string; limit: number }): Promise<Delivery[]> {
+export type MessageFilter = { id?: string; number?: string; peer?: string; status?: string; type?: string; since?: string; until?: string; limit: number };
+
+/** Outgoing messages matching every filter given, newest first. */
+export async function listDeliveries(db: Queryable, filter: MessageFilter): Promise<Delivery[]> {
   const { rows } = await db.query<DeliveryRow>(
     `SELECT ${DELIVERY_COLUMNS} FROM outbox
-      WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR peer = $2)
-      ORDER BY created_at DESC LIMIT $3`,
-    [filter.status ?? null, filter.peer ?? null, filter.limit],
+      WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR certificate_number = $2) AND ($3::text IS NULL OR peer = $3)
+        AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR type = $5)
+        AND ($6::timestamptz IS NULL OR created_at >= $6) AND ($7::timestamptz IS NULL OR created_at < $7)
+      ORDER BY created_at DESC LIMIT $8`,
+    [filter.id ?? null, filter.number ?? null, filter.peer ?? null, filter.status ?? null, filter.type ?? null, filter.since ?? null, filter.until ?? null, filter.limit],
   );
   return rows.map(toDelivery);
+}
+
+export type PeerTraffic = { peer: string; counts: Record<DeliveryStatus, number>; retrying: number; lastAt: string | null };
+
+/** Per peer, messages created since `sinceSeconds` ago by status, and how many are retrying after an error. */
+export async function outboundTraffic(db: Queryable, sinceSeconds: number): Promise<PeerTraffic[]> {
+  const { rows } = await db.query<{ peer: string; status: DeliveryStatus; n: number; retrying: number; last: Date }>(
+    `SELECT peer, status, count(*)::int AS n, count(*) FILTER (WHERE last_error IS NOT NULL AND status = 'queued')::int AS retrying, max(created_at) AS last
+       FROM outbox WHERE created_at > now() - make_interval(secs => $1) OR status IN ('queued', 'dead') GROUP BY peer, status`,
+    [sinceSeconds],
+  );
+  const byPeer = new Map<string, PeerTraffic>();
+  for (const r of rows) {
+    const traffic = byPeer.get(r.peer) ?? { peer: r.peer, counts: { queued: 0, sent: 0, accepted: 0, rejected: 0, dead: 0 }, retrying: 0, lastAt: null };
+    traffic.counts[r.status] = r.n;
+    traffic.retrying += r.retrying;
+    if (!traffic.lastAt || r.last.toISOString() > traffic.lastAt) traffic.lastAt = r.last.toISOString();
+    byPeer.set(r.peer, traffic);
+  }
+  return [...byPeer.values()];
 }

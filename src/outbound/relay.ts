@@ -2,6 +2,7 @@
 // moved ahead), so several relays share the work and a relay that dies only delays its rows.
 // A row counts as sent only after the peer's broker confirmed it.
 import type { Logger } from 'pino';
+import type { Metrics } from '../metrics/index.ts';
 import pg from 'pg';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
@@ -40,6 +41,7 @@ export class Relay {
     private readonly peers: PeerDirectory,
     private readonly options: RelayOptions,
     private readonly log: Logger,
+    private readonly metrics?: Metrics,
   ) {
     this.db = new pg.Pool({ connectionString: options.databaseUrl, max: 2, options: '-c synchronous_commit=off' });
     this.db.on('error', () => {});
@@ -140,7 +142,10 @@ export class Relay {
           WHERE id = ANY($1) AND status IN ('queued', 'sent')`,
         [sent.map((r) => r.id), this.options.receiptTimeoutSeconds],
       );
-      for (const row of sent) this.log.info({ messageId: row.id, peer: row.peer, type: row.type, attempts: row.attempts }, 'message sent');
+      for (const row of sent) {
+        this.log.info({ messageId: row.id, peer: row.peer, type: row.type, attempts: row.attempts }, 'message sent');
+        this.metrics?.sent.inc({ type: row.type, peer: row.peer });
+      }
     }
     for (const [i, row] of due.entries()) {
       const error = outcomes[i];

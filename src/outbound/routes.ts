@@ -2,10 +2,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Db } from '../db/index.ts';
+import { actors, audit } from '../audit/index.ts';
+import { type Db, withTransaction } from '../db/index.ts';
 import { conflict, notFound } from '../http/problem.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
-import { findDelivery, listDeliveries, outboxSummary, resurrect, type RelayWaker } from './outbox.ts';
+import { findDelivery, resurrect, type RelayWaker } from './outbox.ts';
 
 const deliveryStatuses = ['queued', 'sent', 'accepted', 'rejected', 'dead'] as const;
 
@@ -21,6 +22,7 @@ export const deliverySchema = z
     sentAt: z.string().nullable().describe('when the peer\'s broker last confirmed it'),
     receiptAt: z.string().nullable().describe('when the peer\'s signed receipt arrived'),
     errors: z.array(z.object({ code: z.string(), path: z.string().optional(), message: z.string() })).describe('the rejection errors of the receipt'),
+    certificateNumber: z.string().nullable(),
   })
   .register(apiSchemas, { id: 'Delivery' });
 
@@ -72,37 +74,13 @@ export async function outboundRoutes(app: FastifyInstance, options: { db: Db; re
       const delivery = await findDelivery(db, request.params.messageId);
       if (!delivery) throw notFound(`no message ${request.params.messageId} was sent from here`);
       if (delivery.status !== 'dead') throw conflict(`message ${request.params.messageId} is ${delivery.status}; only dead messages are resent by hand`);
-      await resurrect(db, request.params.messageId);
+      await withTransaction(db, async (client) => {
+        await resurrect(client, request.params.messageId);
+        await audit(client, { actor: actors.apiClient(request.client), action: 'message.resent', subject: request.params.messageId, data: { peer: delivery.peer, type: delivery.type } });
+      });
       relays.wake();
       const { body: _body, receipt: _receipt, ...view } = (await findDelivery(db, request.params.messageId))!;
       return view;
-    },
-  );
-
-  api.get(
-    '/admin/messages',
-    {
-      schema: {
-        summary: 'Messages sent or waiting to be sent, newest first, with counts by status',
-        tags: ['admin'],
-        querystring: z.object({
-          status: z.enum(deliveryStatuses).optional(),
-          peer: z.string().optional(),
-          limit: z.coerce.number().int().min(1).max(1000).default(100),
-        }),
-        response: {
-          200: z.object({
-            counts: z.record(z.enum(deliveryStatuses), z.number().int()),
-            oldestQueuedSeconds: z.number().nullable(),
-            messages: z.array(deliverySchema),
-          }),
-          ...problems(400),
-        },
-      },
-    },
-    async (request) => {
-      const [summary, messages] = await Promise.all([outboxSummary(db), listDeliveries(db, request.query)]);
-      return { counts: summary.byStatus, oldestQueuedSeconds: summary.oldestQueuedSeconds, messages };
     },
   );
 }

@@ -1,5 +1,6 @@
 // Other gateways we exchange with: who they are, where their broker is, which keys they sign with.
 import { z } from 'zod';
+import { audit } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
 import { encryptionKeyOf, importJwks, JWE_ALGS, type Jwks, type PeerKeys } from '../exchange/jose.ts';
 import { partyIdSchema } from '../exchange/party.ts';
@@ -60,15 +61,29 @@ async function fetchJwks(url: string): Promise<Jwks> {
   return parsed.data as Jwks;
 }
 
+export type PeerDirectoryOptions = {
+  /** How long a peer read from Postgres is used before reading it again. */
+  ttlMs?: number;
+  /** A JWKS URL is re-read when its copy is older than this. */
+  jwksRefreshSeconds?: number;
+  /** ...and on an unknown kid, but not more often than this per peer (forged kids cost nothing to send). */
+  jwksMinRefreshSeconds?: number;
+};
+
 export class PeerDirectory {
   // Peers are read on every message; a short cache keeps that off Postgres while letting
   // another process's admin changes arrive within the TTL.
   private readonly cache = new Map<string, { peer: KnownPeer | undefined; at: number }>();
+  private readonly lastFetch = new Map<string, number>();
+  private readonly refreshing = new Map<string, Promise<KnownPeer | undefined>>();
+  private readonly ttlMs: number;
 
   constructor(
     private readonly db: Db,
-    private readonly ttlMs = 5000,
-  ) {}
+    private readonly options: PeerDirectoryOptions = {},
+  ) {
+    this.ttlMs = options.ttlMs ?? 5000;
+  }
 
   async find(partyId: string): Promise<KnownPeer | undefined> {
     const cached = this.cache.get(partyId);
@@ -85,27 +100,94 @@ export class PeerDirectory {
   }
 
   /** Creates or updates a peer; a JWKS URL is fetched now so that a bad one is refused at once. */
-  async upsert(partyId: string, input: PeerInput): Promise<Peer> {
+  async upsert(partyId: string, input: PeerInput, actor: string): Promise<Peer> {
     partyIdSchema.parse(partyId);
     const jwks = input.jwks ? (input.jwks as Jwks) : await fetchJwks(input.jwksUrl!);
-    let keys;
-    try {
-      keys = await importJwks(jwks);
-    } catch (error) {
-      throw new PeerError(`the JWKS cannot be used: ${(error as Error).message}`);
-    }
-    if (input.encrypt && !encryptionKeyOf(keys)) {
-      throw new PeerError(`encryption is required but the JWKS has no encryption key (use: enc, alg ${JWE_ALGS.join(' or ')})`);
-    }
+    await usableKeys(jwks, input.encrypt);
     const { rows } = await this.db.query<PeerRow>(
-      `INSERT INTO peers (party_id, name, amqp_url, jwks, jwks_url, encrypt, agreements, status)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      `INSERT INTO peers (party_id, name, amqp_url, jwks, jwks_url, encrypt, agreements, status, jwks_fetched_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5::text IS NOT NULL THEN now() END)
        ON CONFLICT (party_id) DO UPDATE SET name = $2, amqp_url = $3, jwks = $4, jwks_url = $5, encrypt = $6,
-         agreements = $7, status = $8, updated_at = now()
+         agreements = $7, status = $8, jwks_fetched_at = EXCLUDED.jwks_fetched_at, updated_at = now()
        RETURNING *`,
       [partyId, input.name, input.amqpUrl, JSON.stringify(jwks), input.jwksUrl ?? null, input.encrypt, input.agreements, input.status],
     );
     this.cache.delete(partyId);
+    const kids = jwks.keys.map((k) => k.kid);
+    await audit(this.db, { actor, action: 'peer.registered', subject: partyId, data: { ...input, jwks: undefined, amqpUrl: redactUrl(input.amqpUrl), kids } });
     return toPeer(rows[0]!);
   }
+
+  /** Suspended peers' messages are refused (UNKNOWN_SENDER) and nothing is sent to them until resumed. */
+  async setStatus(partyId: string, status: Peer['status'], actor: string): Promise<Peer | undefined> {
+    const { rows } = await this.db.query<PeerRow>('UPDATE peers SET status = $2, updated_at = now() WHERE party_id = $1 RETURNING *', [partyId, status]);
+    this.cache.delete(partyId);
+    if (rows[0]) await audit(this.db, { actor, action: status === 'suspended' ? 'peer.suspended' : 'peer.resumed', subject: partyId });
+    return rows[0] && toPeer(rows[0]);
+  }
+
+  /**
+   * Re-reads the peer's JWKS from its URL (a peer rotating its keys publishes the new one there
+   * first). At most once per jwksMinRefreshSeconds per peer and process; a JWKS that fails to load
+   * or lacks a required encryption key leaves the stored one in place. Returns the peer as it is now.
+   */
+  async refreshKeys(partyId: string): Promise<KnownPeer | undefined> {
+    // Messages signed with a new kid arrive together: they all wait for one fetch.
+    let refresh = this.refreshing.get(partyId);
+    if (!refresh) {
+      refresh = this.fetchKeys(partyId).finally(() => this.refreshing.delete(partyId));
+      this.refreshing.set(partyId, refresh);
+    }
+    return refresh;
+  }
+
+  private async fetchKeys(partyId: string): Promise<KnownPeer | undefined> {
+    const peer = await this.find(partyId);
+    if (!peer?.jwksUrl) return peer;
+    const last = this.lastFetch.get(partyId) ?? 0;
+    if (Date.now() - last < (this.options.jwksMinRefreshSeconds ?? 30) * 1000) return peer;
+    this.lastFetch.set(partyId, Date.now());
+    const jwks = await fetchJwks(peer.jwksUrl);
+    await usableKeys(jwks, peer.encrypt);
+    await this.db.query('UPDATE peers SET jwks = $2, jwks_fetched_at = now() WHERE party_id = $1', [partyId, JSON.stringify(jwks)]);
+    const before = new Set(peer.jwks.keys.map((k) => k.kid));
+    const after = jwks.keys.map((k) => k.kid);
+    if (after.length !== before.size || after.some((kid) => !before.has(kid))) {
+      await audit(this.db, { actor: 'system', action: 'peer.keys-refreshed', subject: partyId, data: { before: [...before], after } });
+    }
+    this.cache.delete(partyId);
+    return this.find(partyId);
+  }
+
+  /** Lets the next refreshKeys fetch at once (an operator asked for it). */
+  allowRefresh(partyId: string): void {
+    this.lastFetch.delete(partyId);
+  }
+
+  /** Refreshes every JWKS URL copy older than jwksRefreshSeconds; returns the peers that failed. */
+  async refreshStaleKeys(): Promise<{ partyId: string; error: string }[]> {
+    const { rows } = await this.db.query<{ party_id: string }>(
+      "SELECT party_id FROM peers WHERE jwks_url IS NOT NULL AND (jwks_fetched_at IS NULL OR jwks_fetched_at < now() - make_interval(secs => $1))",
+      [this.options.jwksRefreshSeconds ?? 3600],
+    );
+    const failed: { partyId: string; error: string }[] = [];
+    for (const { party_id: partyId } of rows) {
+      await this.refreshKeys(partyId).catch((error: unknown) => failed.push({ partyId, error: (error as Error).message }));
+    }
+    return failed;
+  }
+}
+
+/** Throws a PeerError unless the JWKS imports and, where encryption is required, has a key for it. */
+async function usableKeys(jwks: Jwks, encrypt: boolean): Promise<PeerKeys> {
+  let keys;
+  try {
+    keys = await importJwks(jwks);
+  } catch (error) {
+    throw new PeerError(`the JWKS cannot be used: ${(error as Error).message}`);
+  }
+  if (encrypt && !encryptionKeyOf(keys)) {
+    throw new PeerError(`encryption is required but the JWKS has no encryption key (use: enc, alg ${JWE_ALGS.join(' or ')})`);
+  }
+  return keys;
 }

@@ -1,8 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { actors } from '../audit/index.ts';
+import type { Queryable } from '../db/index.ts';
+import { pingBroker } from '../exchange/amqp.ts';
 import { partyIdSchema } from '../exchange/party.ts';
 import { HttpProblem, notFound } from '../http/problem.ts';
+import { releaseHeld, type RelayWaker } from '../outbound/index.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import { jwksSchema, PeerError, peerInputSchema, redactUrl, type Peer, type PeerDirectory } from './index.ts';
 
@@ -21,8 +25,8 @@ const peerViewSchema = z
 
 const view = (peer: Peer) => ({ ...peer, amqpUrl: redactUrl(peer.amqpUrl) });
 
-export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDirectory }): Promise<void> {
-  const { peers } = options;
+export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDirectory; db: Queryable; relays: RelayWaker }): Promise<void> {
+  const { peers, db, relays } = options;
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.put(
@@ -38,7 +42,7 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
     },
     async (request) => {
       try {
-        return view(await peers.upsert(request.params.partyId, request.body));
+        return view(await peers.upsert(request.params.partyId, request.body, actors.apiClient(request.client)));
       } catch (error) {
         if (error instanceof PeerError || (error as Error).name === 'TimeoutError' || (error as Error).name === 'TypeError') {
           throw new HttpProblem(422, 'peer-keys', 'Peer keys unusable', (error as Error).message, [{ pointer: '/jwksUrl', detail: (error as Error).message }]);
@@ -69,6 +73,77 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
       if (!found) throw notFound(`no peer ${request.params.partyId} is registered`);
       const { keys: _keys, ...peer } = found;
       return view(peer);
+    },
+  );
+
+  const params = z.object({ partyId: partyIdSchema });
+  for (const [step, status] of [['suspend', 'suspended'], ['resume', 'active']] as const) {
+    api.post(
+      `/admin/peers/:partyId/${step}`,
+      {
+        schema: {
+          summary: step === 'suspend' ? 'Suspend a peer: its messages are refused and nothing is sent to it' : 'Resume a suspended peer; what was held for it is sent',
+          tags: ['admin'],
+          params,
+          response: { 200: peerViewSchema, ...problems(400, 404) },
+        },
+      },
+      async (request) => {
+        const peer = await peers.setStatus(request.params.partyId, status, actors.apiClient(request.client));
+        if (!peer) throw notFound(`no peer ${request.params.partyId} is registered`);
+        if (status === 'active') {
+          await releaseHeld(db, peer.partyId);
+          relays.wake();
+        }
+        return view(peer);
+      },
+    );
+  }
+
+  api.post(
+    '/admin/peers/:partyId/refresh-keys',
+    {
+      schema: {
+        summary: 'Read the peer\'s JWKS from its URL now (it is also re-read on an unknown kid and periodically)',
+        tags: ['admin'],
+        params,
+        response: { 200: peerViewSchema, ...problems(400, 404, 422) },
+      },
+    },
+    async (request) => {
+      const partyId = request.params.partyId;
+      const found = await peers.find(partyId);
+      if (!found) throw notFound(`no peer ${partyId} is registered`);
+      if (!found.jwksUrl) throw new HttpProblem(422, 'peer-keys', 'Peer keys unusable', `peer ${partyId} was registered with inline keys, not a JWKS URL`);
+      peers.allowRefresh(partyId);
+      try {
+        const { keys: _keys, ...peer } = (await peers.refreshKeys(partyId))!;
+        return view(peer);
+      } catch (error) {
+        throw new HttpProblem(422, 'peer-keys', 'Peer keys unusable', (error as Error).message, [{ pointer: '/jwksUrl', detail: (error as Error).message }]);
+      }
+    },
+  );
+
+  api.post(
+    '/admin/peers/:partyId/ping',
+    {
+      schema: {
+        summary: 'Connection test: publish a ping the peer\'s broker returns unrouted (nothing reaches its consumer)',
+        tags: ['admin'],
+        params,
+        response: {
+          200: z
+            .object({ ok: z.boolean(), connectMs: z.number().optional(), roundTripMs: z.number().optional(), error: z.string().optional() })
+            .register(apiSchemas, { id: 'PingResult' }),
+          ...problems(400, 404),
+        },
+      },
+    },
+    async (request) => {
+      const found = await peers.find(request.params.partyId);
+      if (!found) throw notFound(`no peer ${request.params.partyId} is registered`);
+      return pingBroker(found.amqpUrl, `eco-ping ${request.params.partyId}`);
     },
   );
 }

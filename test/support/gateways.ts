@@ -33,6 +33,9 @@ export async function freshPlace(label: string): Promise<{ databaseUrl: string; 
   return { databaseUrl: services.postgres.url(name), amqpUrl: services.rabbit.url(name), vhost: name };
 }
 
+/** One per test process, so that a gateway restarted on the same database opens its keys again. */
+export const TEST_KEY_ENCRYPTION_KEY = randomBytes(32).toString('base64');
+
 export async function startTestGateway(partyId: string, place: { databaseUrl: string; amqpUrl: string }, env: Record<string, string> = {}): Promise<Gateway> {
   const config = loadConfig({
     PARTY_ID: partyId,
@@ -41,6 +44,7 @@ export async function startTestGateway(partyId: string, place: { databaseUrl: st
     HTTP_PORT: '0',
     RELAY_POLL_MS: '200',
     LOG_LEVEL: process.env.ECO_TEST_LOG_LEVEL ?? 'silent',
+    KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY,
     ...env,
   });
   const gateway = await startGateway(config, pino({ level: config.logLevel, base: { party: partyId } }));
@@ -134,6 +138,15 @@ export async function peekQueue(amqpUrl: string, queue: string): Promise<amqp.Ge
   } finally {
     await connection.close();
   }
+}
+
+/** A dead letter as operators see it (code, properties, body), once the consumer has drained it from eco.dead. */
+export async function deadLetterAt(gateway: Gateway, messageId: string): Promise<{ id: string; code: string; status: string; body: string; properties: { headers?: Record<string, unknown> } }> {
+  const listed = await eventually(async () => {
+    const { body } = await api(gateway, 'GET', '/admin/dead-letters?limit=500');
+    return (body.deadLetters as { id: string; messageId: string | null }[]).find((d) => d.messageId === messageId);
+  }, `dead letter ${messageId}`);
+  return (await api(gateway, 'GET', `/admin/dead-letters/${listed.id}`)).body;
 }
 
 export async function count(gateway: Gateway, sql: string, params: unknown[] = []): Promise<number> {

@@ -1,0 +1,69 @@
+// What the operator console shows: each peer's health and traffic, the backlog, dead letters
+// waiting for a decision, and the latest messages and rejections.
+import type { Queryable } from '../db/index.ts';
+import type { DeadLetter, DeadLetters } from '../deadletters/index.ts';
+import { inboundTraffic } from '../inbound/index.ts';
+import { outboundTraffic, outboxSummary, type DeliveryStatus } from '../outbound/index.ts';
+import type { PeerDirectory } from '../peers/index.ts';
+import { searchMessages, type MessageRecord } from './messages.ts';
+
+const WINDOW_SECONDS = 24 * 3600;
+
+export type PeerHealth = 'ok' | 'retrying' | 'failing' | 'suspended';
+export type PeerOverview = {
+  partyId: string;
+  name: string;
+  status: 'active' | 'suspended';
+  health: PeerHealth;
+  lastSentAt: string | null;
+  lastReceivedAt: string | null;
+  sent: Record<DeliveryStatus, number>;
+  received: { accepted: number; rejected: number };
+};
+export type Overview = {
+  partyId: string;
+  windowSeconds: number;
+  peers: PeerOverview[];
+  backlog: { queued: number; sent: number; dead: number; oldestQueuedSeconds: number | null };
+  deadLetters: DeadLetter[];
+  recentMessages: MessageRecord[];
+  recentRejections: MessageRecord[];
+};
+
+export async function overview(db: Queryable, partyId: string, peers: PeerDirectory, deadLetters: DeadLetters): Promise<Overview> {
+  const [registered, outbound, inbound, summary, held, recentMessages, outRejected, inRejected] = await Promise.all([
+    peers.list(),
+    outboundTraffic(db, WINDOW_SECONDS),
+    inboundTraffic(db, WINDOW_SECONDS),
+    outboxSummary(db),
+    deadLetters.list({ status: 'held', limit: 20 }),
+    searchMessages(db, { limit: 20 }),
+    searchMessages(db, { direction: 'outbound', status: 'rejected', limit: 10 }),
+    searchMessages(db, { direction: 'inbound', status: 'rejected', limit: 10 }),
+  ]);
+  const empty = { queued: 0, sent: 0, accepted: 0, rejected: 0, dead: 0 };
+  return {
+    partyId,
+    windowSeconds: WINDOW_SECONDS,
+    peers: registered.map((peer) => {
+      const out = outbound.find((t) => t.peer === peer.partyId);
+      const into = inbound.find((t) => t.peer === peer.partyId);
+      const sent = out?.counts ?? empty;
+      const health: PeerHealth = peer.status === 'suspended' ? 'suspended' : sent.dead > 0 ? 'failing' : (out?.retrying ?? 0) > 0 ? 'retrying' : 'ok';
+      return {
+        partyId: peer.partyId,
+        name: peer.name,
+        status: peer.status,
+        health,
+        lastSentAt: out?.lastAt ?? null,
+        lastReceivedAt: into?.lastAt ?? null,
+        sent,
+        received: { accepted: into?.accepted ?? 0, rejected: into?.rejected ?? 0 },
+      };
+    }),
+    backlog: { queued: summary.byStatus.queued, sent: summary.byStatus.sent, dead: summary.byStatus.dead, oldestQueuedSeconds: summary.oldestQueuedSeconds },
+    deadLetters: held,
+    recentMessages,
+    recentRejections: [...outRejected, ...inRejected].sort((x, y) => y.at.localeCompare(x.at)).slice(0, 10),
+  };
+}

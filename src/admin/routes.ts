@@ -1,0 +1,209 @@
+// Operator routes: message search and view, the audit chain, the console's overview, metrics, and
+// the console page itself.
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { listAudit, sealPending, verifyChain } from '../audit/index.ts';
+import type { Db } from '../db/index.ts';
+import type { DeadLetters } from '../deadletters/index.ts';
+import { deadLetterSchema } from '../deadletters/routes.ts';
+import { messageTypes } from '../exchange/envelope.ts';
+import { partyIdSchema } from '../exchange/party.ts';
+import { notFound } from '../http/problem.ts';
+import { apiSchemas, problems } from '../http/schemas.ts';
+import type { Metrics } from '../metrics/index.ts';
+import { outboxSummary } from '../outbound/index.ts';
+import type { PeerDirectory } from '../peers/index.ts';
+import { searchMessages, viewMessage } from './messages.ts';
+import { overview } from './overview.ts';
+
+const consolePage = readFileSync(new URL('./console.html', import.meta.url), 'utf8');
+
+const errorSchema = z.object({ code: z.string(), path: z.string().optional(), message: z.string() });
+const messageRecordSchema = z
+  .object({
+    direction: z.enum(['outbound', 'inbound']),
+    messageId: z.uuid(),
+    type: z.string(),
+    peer: z.string(),
+    status: z.string().describe('outbound: queued, sent, accepted, rejected, dead; inbound: accepted, rejected'),
+    certificateNumber: z.string().nullable(),
+    at: z.string().describe('queued (outbound) or received (inbound)'),
+    attempts: z.number().int().nullable(),
+    lastError: z.string().nullable(),
+    sentAt: z.string().nullable(),
+    receiptAt: z.string().nullable(),
+    errors: z.array(errorSchema).describe('outbound: the peer\'s rejection errors; inbound: the errors we answered with'),
+  })
+  .register(apiSchemas, { id: 'MessageRecord' });
+
+const openedSchema = z
+  .object({ compact: z.string(), encrypted: z.boolean(), header: z.unknown(), payload: z.unknown().describe('the envelope, decoded; null when encrypted to the peer') })
+  .register(apiSchemas, { id: 'OpenedJose' });
+
+const dateTime = z.iso.datetime({ offset: true });
+
+const auditRecordSchema = z
+  .object({
+    id: z.number().int(),
+    at: z.string(),
+    actor: z.string(),
+    action: z.string(),
+    subject: z.string().optional(),
+    data: z.record(z.string(), z.unknown()).optional(),
+    position: z.number().int().nullable(),
+    hash: z.string().nullable(),
+  })
+  .register(apiSchemas, { id: 'AuditRecord' });
+
+const chainReportSchema = z
+  .object({
+    valid: z.boolean(),
+    entries: z.number().int().describe('entries verified, in chain order'),
+    pending: z.number().int().describe('appended but not yet chained'),
+    head: z.object({ position: z.number().int(), hash: z.string() }).nullable().describe('compare with an earlier copy to detect a rewritten chain'),
+    firstBroken: z.object({ position: z.number().int(), id: z.number().int().nullable(), reason: z.string() }).nullable(),
+  })
+  .register(apiSchemas, { id: 'AuditChainReport' });
+
+const deliveryCounts = z.object({ queued: z.number(), sent: z.number(), accepted: z.number(), rejected: z.number(), dead: z.number() });
+const overviewSchema = z
+  .object({
+    partyId: z.string(),
+    windowSeconds: z.number(),
+    peers: z.array(
+      z.object({
+        partyId: z.string(),
+        name: z.string(),
+        status: z.enum(['active', 'suspended']),
+        health: z.enum(['ok', 'retrying', 'failing', 'suspended']),
+        lastSentAt: z.string().nullable(),
+        lastReceivedAt: z.string().nullable(),
+        sent: deliveryCounts,
+        received: z.object({ accepted: z.number(), rejected: z.number() }),
+      }),
+    ),
+    backlog: z.object({ queued: z.number(), sent: z.number(), dead: z.number(), oldestQueuedSeconds: z.number().nullable() }),
+    deadLetters: z.array(deadLetterSchema),
+    recentMessages: z.array(messageRecordSchema),
+    recentRejections: z.array(messageRecordSchema),
+  })
+  .register(apiSchemas, { id: 'Overview' });
+
+export type AdminDeps = { partyId: string; db: Db; peers: PeerDirectory; deadLetters: DeadLetters; metrics: Metrics };
+
+export async function adminRoutes(app: FastifyInstance, options: AdminDeps): Promise<void> {
+  const { db, peers, deadLetters, metrics, partyId } = options;
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  api.get(
+    '/admin/messages',
+    {
+      schema: {
+        summary: 'Search messages in both directions, newest first; every filter given must match',
+        tags: ['admin'],
+        querystring: z.object({
+          direction: z.enum(['outbound', 'inbound']).optional(),
+          id: z.uuid().optional(),
+          number: z.string().min(1).max(64).optional().describe('certificate number'),
+          peer: partyIdSchema.optional(),
+          status: z.enum(['queued', 'sent', 'accepted', 'rejected', 'dead']).optional(),
+          type: z.enum(messageTypes).optional(),
+          since: dateTime.optional(),
+          until: dateTime.optional(),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+        }),
+        response: {
+          200: z.object({
+            counts: deliveryCounts.describe('all outgoing messages by status'),
+            oldestQueuedSeconds: z.number().nullable(),
+            messages: z.array(messageRecordSchema),
+          }),
+          ...problems(400),
+        },
+      },
+    },
+    async (request) => {
+      const [summary, messages] = await Promise.all([outboxSummary(db), searchMessages(db, request.query)]);
+      return { counts: summary.byStatus, oldestQueuedSeconds: summary.oldestQueuedSeconds, messages };
+    },
+  );
+
+  api.get(
+    '/admin/messages/:messageId',
+    {
+      schema: {
+        summary: 'One message, sent or received, with its envelope and receipt (the peer\'s, or the one we answered with)',
+        tags: ['admin'],
+        params: z.object({ messageId: z.uuid() }),
+        response: { 200: z.object({ message: messageRecordSchema, envelope: openedSchema, receipt: openedSchema.nullable() }), ...problems(400, 404) },
+      },
+    },
+    async (request) => {
+      const view = await viewMessage(db, request.params.messageId);
+      if (!view) throw notFound(`no message ${request.params.messageId} was sent or received here`);
+      return view;
+    },
+  );
+
+  api.get(
+    '/admin/audit',
+    {
+      schema: {
+        summary: 'Audit entries, newest first',
+        tags: ['admin'],
+        querystring: z.object({
+          actor: z.string().max(300).optional(),
+          action: z.string().max(100).optional(),
+          subject: z.string().max(300).optional(),
+          before: z.coerce.number().int().positive().optional().describe('entries with a smaller id (paging)'),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+        }),
+        response: { 200: z.object({ entries: z.array(auditRecordSchema) }), ...problems(400) },
+      },
+    },
+    async (request) => ({ entries: await listAudit(db, request.query) }),
+  );
+
+  api.get(
+    '/admin/audit/verify',
+    { schema: { summary: 'Seal what is pending, then recompute the hash chain and report the first broken link', tags: ['admin'], response: { 200: chainReportSchema } } },
+    async () => {
+      await sealPending(db);
+      return verifyChain(db);
+    },
+  );
+
+  api.get(
+    '/admin/overview',
+    { schema: { summary: 'Peers and their health, traffic per peer (24 h), backlog, dead letters, recent messages and rejections', tags: ['admin'], response: { 200: overviewSchema } } },
+    async () => overview(db, partyId, peers, deadLetters),
+  );
+
+  api.get(
+    '/metrics',
+    {
+      schema: {
+        summary: 'Prometheus metrics (text exposition format); scrape with an admin key as bearer token',
+        tags: ['admin'],
+        response: { 200: z.string().describe('Prometheus text format') },
+      },
+    },
+    async (_request, reply) => reply.type(metrics.registry.contentType).serializer(String).send(await metrics.registry.metrics()),
+  );
+
+  api.get(
+    '/console',
+    {
+      config: { roles: 'public' },
+      schema: {
+        security: [],
+        summary: 'The operator console (HTML); it asks for an admin API key and calls the admin API with it',
+        tags: ['admin'],
+        response: { 200: z.string().describe('text/html') },
+      },
+    },
+    async (_request, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'").serializer(String).send(consolePage),
+  );
+}

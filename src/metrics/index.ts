@@ -1,0 +1,82 @@
+// Prometheus metrics (prom-client). One registry per gateway, not the library's global one: tests
+// run two gateways in one process. Counts are per process; the backlog gauges read Postgres at
+// scrape time, so every process reports the same shared figures.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Queryable } from '../db/index.ts';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly sent = new Counter({
+    name: 'eco_messages_sent_total',
+    help: 'Messages published to a peer broker and confirmed, by type and peer',
+    labelNames: ['type', 'peer'] as const,
+    registers: [this.registry],
+  });
+
+  readonly received = new Counter({
+    name: 'eco_messages_received_total',
+    help: 'Messages taken from our inbox, by type, sending peer and outcome (accepted, duplicate, rejected, dead)',
+    labelNames: ['type', 'peer', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rejected = new Counter({
+    name: 'eco_messages_rejected_total',
+    help: 'Rejection codes given to received messages (a receipt, or a dead letter), by type, peer and code',
+    labelNames: ['type', 'peer', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly receiptLatency = new Histogram({
+    name: 'eco_receipt_latency_seconds',
+    help: 'From queueing a message to recording the peer\'s receipt for it',
+    labelNames: ['peer'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+    registers: [this.registry],
+  });
+
+  readonly httpDuration = new Histogram({
+    name: 'eco_http_request_duration_seconds',
+    help: 'HTTP API requests by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  constructor(db: Queryable) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'eco_' });
+    const backlog = new Gauge({
+      name: 'eco_outbox_messages',
+      help: 'Outbox messages by status (queued: not yet published; sent: awaiting a receipt; dead: given up)',
+      labelNames: ['status'] as const,
+      registers: [this.registry],
+      async collect() {
+        const { rows } = await db.query<{ status: string; count: number }>(
+          "SELECT status, count(*)::int AS count FROM outbox WHERE status IN ('queued', 'sent', 'dead') GROUP BY status",
+        );
+        for (const status of ['queued', 'sent', 'dead']) backlog.set({ status }, rows.find((r) => r.status === status)?.count ?? 0);
+      },
+    });
+    const oldest = new Gauge({
+      name: 'eco_outbox_oldest_pending_seconds',
+      help: 'Age of the oldest message not yet confirmed by a receipt (queued or sent); 0 when none',
+      registers: [this.registry],
+      async collect() {
+        const { rows } = await db.query<{ age: number | null }>(
+          "SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM outbox WHERE status IN ('queued', 'sent')",
+        );
+        oldest.set(rows[0]?.age ?? 0);
+      },
+    });
+    const dead = new Gauge({
+      name: 'eco_dead_letters_held',
+      help: 'Received messages dead-lettered and awaiting an operator (replay or discard)',
+      registers: [this.registry],
+      async collect() {
+        const { rows } = await db.query<{ count: number }>("SELECT count(*)::int AS count FROM dead_letters WHERE status = 'held'");
+        dead.set(rows[0]?.count ?? 0);
+      },
+    });
+  }
+}

@@ -1,0 +1,134 @@
+// Key management: private keys sealed at rest, the lifecycle (published, active, retired, revoked),
+// and rotations in the middle of a stream that lose no message.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../src/config.ts';
+import { startGateway, type Gateway } from '../src/gateway.ts';
+import { A, api, B, count, eventually, exampleCertificate, freshPlace, registerAgreements, startTestGateway } from './support/gateways.ts';
+
+/** Registers `peer` at `at` by its JWKS URL, as two real gateways would, so that rotations reach `at`. */
+async function registerByUrl(at: Gateway, peer: Gateway, peerAmqpUrl: string): Promise<void> {
+  const response = await api(at, 'PUT', `/admin/peers/${peer.config.partyId}`, {
+    name: `gateway ${peer.config.partyId}`,
+    amqpUrl: peerAmqpUrl,
+    jwksUrl: `${peer.url}/.well-known/jwks.json`,
+    encrypt: true,
+    agreements: ['KR-VN-FTA', 'KR-VN-NONPREF'],
+  });
+  assert.equal(response.status, 200, JSON.stringify(response.body));
+}
+
+const kidOf = (compact: string) => JSON.parse(Buffer.from(compact.split('.')[0]!, 'base64url').toString()).kid as string;
+
+describe('key management', () => {
+  let a: Gateway;
+  let b: Gateway;
+  let placeA: { databaseUrl: string; amqpUrl: string };
+  let placeB: { databaseUrl: string; amqpUrl: string };
+
+  before(async () => {
+    [placeA, placeB] = await Promise.all([freshPlace('ka'), freshPlace('kb')]);
+    [a, b] = await Promise.all([startTestGateway(A, placeA), startTestGateway(B, placeB)]);
+    await Promise.all([registerAgreements(a), registerAgreements(b)]);
+    await registerByUrl(a, b, placeB.amqpUrl);
+    await registerByUrl(b, a, placeA.amqpUrl);
+  });
+  after(async () => {
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  it('keeps private keys sealed at rest and shows no private part anywhere', async () => {
+    const { rows } = await a.db.query<{ private_jwk: string }>('SELECT private_jwk FROM keys');
+    assert.ok(rows.length >= 2);
+    for (const row of rows) {
+      assert.match(row.private_jwk, /^v1\./, 'sealed');
+      assert.doesNotMatch(row.private_jwk, /"d"/, 'no plaintext key material');
+    }
+    const listed = await api(a, 'GET', '/admin/keys');
+    const published = await api(a, 'GET', '/.well-known/jwks.json', undefined, { authorization: '' });
+    for (const body of [listed.body.keys.map((k: { publicJwk: object }) => k.publicJwk), published.body.keys]) {
+      for (const jwk of body) assert.equal(jwk.d, undefined, 'no private exponent');
+    }
+  });
+
+  it('refuses to start with another KEY_ENCRYPTION_KEY', async () => {
+    const config = loadConfig({ PARTY_ID: A, DATABASE_URL: placeA.databaseUrl, AMQP_URL: placeA.amqpUrl, HTTP_PORT: '0', LOG_LEVEL: 'silent', ROLE: 'api', KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') });
+    await assert.rejects(startGateway(config), /unable to authenticate|Unsupported state/);
+  });
+
+  it('walks a key through its lifecycle, each step audited', async () => {
+    const created = await api(a, 'POST', '/admin/keys', { use: 'sig' });
+    assert.equal(created.status, 201);
+    const kid = created.body.kid as string;
+    assert.equal(created.body.status, 'published');
+    const jwksKids = async () => (await api(a, 'GET', '/.well-known/jwks.json', undefined, { authorization: '' })).body.keys.map((k: { kid: string }) => k.kid);
+    assert.ok((await jwksKids()).includes(kid), 'published ahead of use');
+    assert.notEqual((await a.keys.signingKey()).kid, kid, 'not used before activation');
+
+    assert.equal((await api(a, 'POST', `/admin/keys/${kid}/retire`)).status, 200, 'a published key can be withdrawn');
+    assert.equal((await api(a, 'POST', `/admin/keys/${kid}/activate`)).status, 409, 'a retired key is not activated again');
+    const revoked = await api(a, 'POST', `/admin/keys/${kid}/revoke`);
+    assert.equal(revoked.body.status, 'revoked');
+    assert.ok(!(await jwksKids()).includes(kid), 'a revoked key leaves the JWKS at once');
+
+    const active = (await api(a, 'GET', '/admin/keys')).body.keys.find((k: { use: string; status: string }) => k.use === 'sig' && k.status === 'active');
+    assert.equal((await api(a, 'POST', `/admin/keys/${active.kid}/retire`)).status, 409, 'the active key is retired only by activating its successor');
+    assert.equal((await api(a, 'POST', `/admin/keys/${active.kid}/revoke`)).status, 409);
+    assert.equal((await api(a, 'POST', '/admin/keys/no-such-kid/activate')).status, 404);
+
+    const audit = await a.db.query<{ action: string; actor: string }>('SELECT action, actor FROM audit_log WHERE subject = $1 ORDER BY id', [kid]);
+    assert.deepEqual(audit.rows.map((r) => r.action), ['key.created', 'key.retired', 'key.revoked']);
+    assert.ok(audit.rows.every((r) => r.actor.startsWith('api:tests#')), 'with the API client that did it');
+  });
+
+  it('rotates A\'s signing key and B\'s encryption key in the middle of a stream without losing a message', async () => {
+    const total = 45;
+    const numbers: string[] = [];
+    const oldSigning = (await a.keys.signingKey()).kid;
+    const oldEncryption = (await api(b, 'GET', '/admin/keys')).body.keys.find((k: { use: string; status: string }) => k.use === 'enc' && k.status === 'active').kid;
+    let newSigning = '';
+    let newEncryption = '';
+    for (let i = 0; i < total; i += 5) {
+      if (i === 15) {
+        // Mid-stream: each side creates a key and activates it at once; the successor's predecessor retires.
+        newSigning = (await api(a, 'POST', '/admin/keys', { use: 'sig' })).body.kid;
+        newEncryption = (await api(b, 'POST', '/admin/keys', { use: 'enc' })).body.kid;
+        assert.equal((await api(a, 'POST', `/admin/keys/${newSigning}/activate`)).status, 200);
+        assert.equal((await api(b, 'POST', `/admin/keys/${newEncryption}/activate`)).status, 200);
+      }
+      const batch = Array.from({ length: 5 }, () => exampleCertificate());
+      const issued = await Promise.all(batch.map((co) => api(a, 'POST', '/certificates', co)));
+      assert.deepEqual(issued.map((r) => r.status), batch.map(() => 201));
+      numbers.push(...batch.map((co) => co.number));
+    }
+    await eventually(async () => ((await count(b, 'received_certificates WHERE number = ANY($1)', [numbers])) === total ? true : undefined), `all ${total} COs at B`, 30_000);
+    await eventually(
+      async () => ((await count(a, "outbox WHERE certificate_number = ANY($1) AND status = 'accepted'", [numbers])) === total ? true : undefined),
+      'every receipt at A',
+      30_000,
+    );
+    assert.equal(await count(b, "inbox WHERE status = 'rejected'"), 0, 'no message rejected during the rotation');
+
+    const stored = await b.db.query<{ jws: string }>('SELECT jws FROM received_certificates WHERE number = ANY($1)', [numbers]);
+    const kids = new Set(stored.rows.map((r) => kidOf(r.jws)));
+    assert.deepEqual([...kids].sort(), [oldSigning, newSigning].sort(), 'signed with the old key, then with the new');
+    const sent = await a.db.query<{ body: string }>('SELECT body FROM outbox WHERE certificate_number = ANY($1)', [numbers]);
+    assert.ok(sent.rows.every((r) => kidOf(r.body) === oldEncryption), 'A kept encrypting to B\'s retired key, which B still opens');
+    const refreshed = await b.db.query('SELECT 1 FROM audit_log WHERE action = $1 AND subject = $2', ['peer.keys-refreshed', A]);
+    assert.ok(refreshed.rowCount! >= 1, 'B fetched A\'s JWKS again on the unknown kid');
+
+    // Once A revokes its old key and B re-reads A's JWKS, the old key no longer verifies at B.
+    assert.equal((await api(a, 'POST', `/admin/keys/${oldSigning}/revoke`)).status, 200);
+    const peer = await api(b, 'POST', `/admin/peers/${A}/refresh-keys`);
+    assert.equal(peer.status, 200);
+    const peerKids = peer.body.jwks.keys.map((k: { kid: string }) => k.kid);
+    assert.ok(peerKids.includes(newSigning) && !peerKids.includes(oldSigning));
+  });
+
+  it('a peer registered with inline keys cannot be refreshed from a URL (422)', async () => {
+    const response = await api(a, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl: placeB.amqpUrl, jwks: await b.keys.jwks(), agreements: ['KR-VN-FTA'] });
+    assert.equal(response.status, 200);
+    assert.equal((await api(a, 'POST', `/admin/peers/${B}/refresh-keys`)).status, 422);
+  });
+});
