@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the gateway needs on a fresh Debian/Ubuntu machine with Node 20+:
-# RabbitMQ and the Postgres server (skipped when present), then the npm packages.
+# RabbitMQ, the Postgres server and Chromium (each skipped when present), then the npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,8 @@ missing=()
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
+# Chromium only for the operator console's browser test (npm test).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   "${sudo_cmd[@]}" apt-get update -qq
