@@ -141,6 +141,13 @@ async function exchange(kr: Running, vn: Running): Promise<void> {
   });
   console.log(`KR-KCS learns of the use: ${utilized.map((u: any) => `${u.declarationRef} drew ${u.items.map((i: any) => `${i.quantity} of item ${i.itemNumber}`).join(', ')}`).join('; ')}`);
 
+  step('audit: every change above is in each gateway\'s hash-chained log');
+  for (const g of [kr, vn]) {
+    const chain = (await call(g, 'GET', '/admin/audit/verify')).body;
+    if (!chain.valid) throw new Error(`${g.partyId}: audit chain broken at ${JSON.stringify(chain.firstBroken)}`);
+    console.log(`${g.partyId}: ${chain.entries} entries, chain valid, head ${chain.head.hash.slice(0, 16)}…`);
+  }
+
   step('done: certificates travelled signed from KR-KCS to VN-MOIT, were verified there, acknowledged with signed receipts and used at clearance');
 }
 
