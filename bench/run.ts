@@ -21,6 +21,9 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+// The load generator is one client: the per-key REST rate limit would cap the saturation run.
+const UNLIMITED = String(1_000_000_000);
+
 type Pair = { a: GatewayProcess; b: GatewayProcess; dbA: pg.Pool; stop: () => Promise<void> };
 
 async function startPair(services: Awaited<ReturnType<typeof startServices>>, label: string): Promise<Pair> {
@@ -30,8 +33,8 @@ async function startPair(services: Awaited<ReturnType<typeof startServices>>, la
   await admin.end();
   for (const side of ['a', 'b']) await services.rabbit.addVhost(`bench_${label}_${side}`);
   const place = (side: string) => ({ DATABASE_URL: services.postgres.url(`bench_${label}_${side}`), AMQP_URL: services.rabbit.url(`bench_${label}_${side}`) });
-  const a = new GatewayProcess(`bench-${label}-a`, { PARTY_ID: 'KR-KCS', ...place('a'), LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '20' });
-  const b = new GatewayProcess(`bench-${label}-b`, { PARTY_ID: 'VN-MOIT', ...place('b'), LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '20' });
+  const a = new GatewayProcess(`bench-${label}-a`, { PARTY_ID: 'KR-KCS', ...place('a'), LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '20', RATE_LIMIT_PER_MINUTE: UNLIMITED });
+  const b = new GatewayProcess(`bench-${label}-b`, { PARTY_ID: 'VN-MOIT', ...place('b'), LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '20', RATE_LIMIT_PER_MINUTE: UNLIMITED });
   await Promise.all([a.start(), b.start()]);
   await wire({ partyId: 'KR-KCS', url: a.url, amqpUrl: place('a').AMQP_URL, apiKey: a.apiKey }, { partyId: 'VN-MOIT', url: b.url, amqpUrl: place('b').AMQP_URL, apiKey: b.apiKey });
   const dbA = new pg.Pool({ connectionString: place('a').DATABASE_URL, max: 2 });
