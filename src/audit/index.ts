@@ -97,10 +97,16 @@ export async function verifyChain(db: Queryable, batch = 5000): Promise<ChainRep
       [expectedPosition, batch],
     );
     for (const row of rows) {
-      const broken = (reason: string): ChainReport => ({ valid: false, entries: expectedPosition - 1, pending: 0, head: null, firstBroken: { position: expectedPosition, id: row.id, reason } });
-      if (row.position !== expectedPosition) return { ...broken('an entry is missing from the chain'), firstBroken: { position: expectedPosition, id: null, reason: 'an entry is missing from the chain' } };
-      if (row.prev_hash !== prev) return broken('prev_hash does not match the hash of the entry before it');
-      if (linkHash(prev, row.position, row) !== row.hash) return broken('the entry was changed after it was sealed');
+      const broken = (id: number | null, reason: string): ChainReport => ({
+        valid: false,
+        entries: expectedPosition - 1,
+        pending: 0,
+        head: null,
+        firstBroken: { position: expectedPosition, id, reason },
+      });
+      if (row.position !== expectedPosition) return broken(null, 'an entry is missing from the chain');
+      if (row.prev_hash !== prev) return broken(row.id, 'prev_hash does not match the hash of the entry before it');
+      if (linkHash(prev, row.position, row) !== row.hash) return broken(row.id, 'the entry was changed after it was sealed');
       prev = row.hash;
       expectedPosition += 1;
     }

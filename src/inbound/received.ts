@@ -1,7 +1,7 @@
 // What arrived in our inbox, for operators: search and one message with the receipt we answered.
 import type { Queryable } from '../db/index.ts';
 import type { MessageError } from '../exchange/codes.ts';
-import type { MessageFilter } from '../outbound/index.ts';
+import { messageSearchSql, type MessageFilter } from '../outbound/index.ts';
 
 export type ReceivedMessage = {
   messageId: string;
@@ -29,16 +29,9 @@ const toReceived = (r: Row): ReceivedMessage => ({
 
 const COLUMNS = 'message_id, type, from_party, status, certificate_number, received_at, errors, receipt_id';
 
-/** Received messages matching every filter given, newest first. */
 export async function listReceived(db: Queryable, filter: MessageFilter): Promise<ReceivedMessage[]> {
-  const { rows } = await db.query<Row>(
-    `SELECT ${COLUMNS} FROM inbox
-      WHERE ($1::uuid IS NULL OR message_id = $1) AND ($2::text IS NULL OR certificate_number = $2) AND ($3::text IS NULL OR from_party = $3)
-        AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR type = $5)
-        AND ($6::timestamptz IS NULL OR received_at >= $6) AND ($7::timestamptz IS NULL OR received_at < $7)
-      ORDER BY received_at DESC LIMIT $8`,
-    [filter.id ?? null, filter.number ?? null, filter.peer ?? null, filter.status ?? null, filter.type ?? null, filter.since ?? null, filter.until ?? null, filter.limit],
-  );
+  const { where, params } = messageSearchSql({ id: 'message_id', peer: 'from_party', at: 'received_at' }, filter);
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM inbox ${where}`, params);
   return rows.map(toReceived);
 }
 

@@ -8,6 +8,7 @@ export {
   deliveriesFor,
   findDelivery,
   listDeliveries,
+  messageSearchSql,
   outboxSummary,
   outboundTraffic,
   type PeerTraffic,

@@ -181,16 +181,23 @@ export async function outboxSummary(db: Queryable): Promise<{ byStatus: Record<D
 
 export type MessageFilter = { id?: string; number?: string; peer?: string; status?: string; type?: string; since?: string; until?: string; limit: number };
 
-/** Outgoing messages matching every filter given, newest first. */
-export async function listDeliveries(db: Queryable, filter: MessageFilter): Promise<Delivery[]> {
-  const { rows } = await db.query<DeliveryRow>(
-    `SELECT ${DELIVERY_COLUMNS} FROM outbox
-      WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR certificate_number = $2) AND ($3::text IS NULL OR peer = $3)
+/**
+ * The one meaning of a message search, for the outbox and the inbox alike: every filter given
+ * must match, newest first. `columns` names the id, peer and time columns of the table.
+ */
+export function messageSearchSql(columns: { id: string; peer: string; at: string }, filter: MessageFilter): { where: string; params: unknown[] } {
+  return {
+    where: `WHERE ($1::uuid IS NULL OR ${columns.id} = $1) AND ($2::text IS NULL OR certificate_number = $2) AND ($3::text IS NULL OR ${columns.peer} = $3)
         AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR type = $5)
-        AND ($6::timestamptz IS NULL OR created_at >= $6) AND ($7::timestamptz IS NULL OR created_at < $7)
-      ORDER BY created_at DESC LIMIT $8`,
-    [filter.id ?? null, filter.number ?? null, filter.peer ?? null, filter.status ?? null, filter.type ?? null, filter.since ?? null, filter.until ?? null, filter.limit],
-  );
+        AND ($6::timestamptz IS NULL OR ${columns.at} >= $6) AND ($7::timestamptz IS NULL OR ${columns.at} < $7)
+      ORDER BY ${columns.at} DESC LIMIT $8`,
+    params: [filter.id ?? null, filter.number ?? null, filter.peer ?? null, filter.status ?? null, filter.type ?? null, filter.since ?? null, filter.until ?? null, filter.limit],
+  };
+}
+
+export async function listDeliveries(db: Queryable, filter: MessageFilter): Promise<Delivery[]> {
+  const { where, params } = messageSearchSql({ id: 'id', peer: 'peer', at: 'created_at' }, filter);
+  const { rows } = await db.query<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM outbox ${where}`, params);
   return rows.map(toDelivery);
 }
 
