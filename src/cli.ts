@@ -1,7 +1,7 @@
 // `npm run eco -- <command>`: operator commands against DATABASE_URL.
 //   api-key create --name NAME --roles admin[,issuer,customs]   prints the key, once
 //   api-key list | api-key revoke ID
-//   peer list
+//   peer list | peer suspend PARTY_ID | peer resume PARTY_ID
 import { parseArgs } from 'node:util';
 import { actors } from './audit/index.ts';
 import { createApiKey, listApiClients, revokeApiKey, roleSchema } from './auth/index.ts';
@@ -12,6 +12,7 @@ const usage = `usage: npm run eco -- api-key create --name NAME --roles ROLE[,RO
        npm run eco -- api-key list
        npm run eco -- api-key revoke ID
        npm run eco -- peer list
+       npm run eco -- peer suspend PARTY_ID | peer resume PARTY_ID
 roles: ${roleSchema.options.join(', ')}; DATABASE_URL names the gateway's database`;
 
 function fail(message: string): never {
@@ -37,6 +38,10 @@ try {
     console.log((await revokeApiKey(db, arg, actors.cli)) ? `revoked ${arg}` : fail(`no active API key ${arg}`));
   } else if (noun === 'peer' && verb === 'list') {
     for (const p of await new PeerDirectory(db).list()) console.log(`${p.partyId.padEnd(16)} ${p.status.padEnd(9)} ${redactUrl(p.amqpUrl)}  ${p.agreements.join(',')}`);
+  } else if (noun === 'peer' && (verb === 'suspend' || verb === 'resume') && arg) {
+    // Running gateways see it within their peer cache's lifetime (5 s).
+    const peer = await new PeerDirectory(db).setStatus(arg, verb === 'suspend' ? 'suspended' : 'active', actors.cli);
+    console.log(peer ? `${peer.partyId} is ${peer.status}` : fail(`no peer ${arg} is registered`));
   } else {
     fail(usage);
   }

@@ -119,6 +119,20 @@ describe('API authentication and roles', () => {
     await assert.rejects(refused, /usage/);
   });
 
+  it('suspends and resumes a peer from the CLI, audited as the CLI', async () => {
+    const registered = await api(gateway, 'PUT', '/admin/peers/VN-MOIT', { name: 'VN', amqpUrl: 'amqp://127.0.0.1:9/', jwks: await gateway.keys.jwks() });
+    assert.equal(registered.status, 200);
+    const cli = (...args: string[]) => execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'peer', ...args], { env: { ...process.env, DATABASE_URL: gateway.config.databaseUrl } });
+    const statusOf = async () => (await api(gateway, 'GET', '/admin/peers')).body.peers.find((p: { partyId: string }) => p.partyId === 'VN-MOIT').status;
+    assert.match((await cli('suspend', 'VN-MOIT')).stdout, /VN-MOIT is suspended/);
+    assert.equal(await statusOf(), 'suspended');
+    await cli('resume', 'VN-MOIT');
+    assert.equal(await statusOf(), 'active');
+    await assert.rejects(cli('suspend', 'XX-NOBODY'), /no peer XX-NOBODY/);
+    const { rows } = await gateway.db.query("SELECT action FROM audit_log WHERE actor = 'cli' AND subject = 'VN-MOIT' ORDER BY id");
+    assert.deepEqual(rows.map((r) => r.action), ['peer.suspended', 'peer.resumed']);
+  });
+
   it('shows a key once, keeps only its hash, and refuses it once revoked', async () => {
     const created = await api(gateway, 'POST', '/admin/api-keys', { name: 'back-office', roles: ['issuer'] }, { authorization: `Bearer ${keys.admin}` });
     assert.equal(created.status, 201);
