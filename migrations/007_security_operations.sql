@@ -50,3 +50,7 @@ CREATE INDEX inbox_received ON inbox (received_at);
 -- Operators search messages by certificate number in both directions.
 ALTER TABLE inbox ADD COLUMN certificate_number text;
 CREATE INDEX inbox_certificate ON inbox (certificate_number) WHERE certificate_number IS NOT NULL;
+
+-- The backlog (metrics, console): messages not yet published or still awaiting a receipt. Receipts
+-- we sent stay `sent` for good, so without this the count would walk every receipt ever sent.
+CREATE INDEX outbox_pending ON outbox (created_at) WHERE status = 'queued' OR (status = 'sent' AND expects_receipt);

@@ -137,6 +137,9 @@ describe('operations', () => {
     assert.ok(value(metricsB.body, `eco_messages_received_total{type="certificate.issued",peer="${A}",outcome="accepted"}`) >= 1);
     assert.ok(value(metricsB.body, 'eco_messages_rejected_total{type="certificate.issued",peer="unknown",code="SIGNATURE_INVALID"}') >= 1);
     assert.match(metricsB.body, /eco_dead_letters_held \d+/);
+    assert.ok((await count(pair.b, "outbox WHERE type = 'receipt' AND status = 'sent'")) >= 1);
+    assert.equal(value(metricsB.body, 'eco_outbox_messages{status="sent"}'), 0, 'receipts B sent are not backlog: nothing answers them');
+    assert.equal(value(metricsB.body, 'eco_outbox_oldest_pending_seconds'), 0);
 
     const metricsA = (await eventually(async () => {
       const text = (await api(pair.a, 'GET', '/metrics')).body as string;

@@ -24,7 +24,7 @@ export type Overview = {
   partyId: string;
   windowSeconds: number;
   peers: PeerOverview[];
-  backlog: { queued: number; sent: number; dead: number; oldestQueuedSeconds: number | null };
+  backlog: { queued: number; awaitingReceipt: number; dead: number; oldestQueuedSeconds: number | null };
   deadLetters: DeadLetter[];
   recentMessages: MessageRecord[];
   recentRejections: MessageRecord[];
@@ -61,7 +61,7 @@ export async function overview(db: Queryable, partyId: string, peers: PeerDirect
         received: { accepted: into?.accepted ?? 0, rejected: into?.rejected ?? 0 },
       };
     }),
-    backlog: { queued: summary.byStatus.queued, sent: summary.byStatus.sent, dead: summary.byStatus.dead, oldestQueuedSeconds: summary.oldestQueuedSeconds },
+    backlog: { queued: summary.byStatus.queued, awaitingReceipt: summary.awaitingReceipt, dead: summary.byStatus.dead, oldestQueuedSeconds: summary.oldestQueuedSeconds },
     deadLetters: held,
     recentMessages,
     recentRejections: [...outRejected, ...inRejected].sort((x, y) => y.at.localeCompare(x.at)).slice(0, 10),

@@ -48,12 +48,13 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'eco_' });
     const backlog = new Gauge({
       name: 'eco_outbox_messages',
-      help: 'Outbox messages by status (queued: not yet published; sent: awaiting a receipt; dead: given up)',
+      help: 'Outbox messages by status (queued: not yet published; sent: published, awaiting a receipt; dead: given up)',
       labelNames: ['status'] as const,
       registers: [this.registry],
       async collect() {
+        // Receipts we sent stay `sent` for good (nothing answers a receipt): they are not backlog.
         const { rows } = await db.query<{ status: string; count: number }>(
-          "SELECT status, count(*)::int AS count FROM outbox WHERE status IN ('queued', 'sent', 'dead') GROUP BY status",
+          "SELECT status, count(*)::int AS count FROM outbox WHERE status IN ('queued', 'dead') OR (status = 'sent' AND expects_receipt) GROUP BY status",
         );
         for (const status of ['queued', 'sent', 'dead']) backlog.set({ status }, rows.find((r) => r.status === status)?.count ?? 0);
       },
@@ -64,7 +65,7 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         const { rows } = await db.query<{ age: number | null }>(
-          "SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM outbox WHERE status IN ('queued', 'sent')",
+          "SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM outbox WHERE status = 'queued' OR (status = 'sent' AND expects_receipt)",
         );
         oldest.set(rows[0]?.age ?? 0);
       },

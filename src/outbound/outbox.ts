@@ -169,14 +169,22 @@ export async function findDelivery(db: Queryable, id: string): Promise<(Delivery
 }
 
 /** Outgoing messages by status, and the age of the oldest one still waiting to be sent. */
-export async function outboxSummary(db: Queryable): Promise<{ byStatus: Record<DeliveryStatus, number>; oldestQueuedSeconds: number | null }> {
-  const { rows } = await db.query<{ status: DeliveryStatus; n: number; oldest: number | null }>(
-    `SELECT status, count(*)::int AS n, extract(epoch FROM now() - min(created_at))::float8 AS oldest FROM outbox GROUP BY status`,
+/**
+ * Outgoing messages by status, how many sent ones still await a receipt (receipts themselves are
+ * `sent` for good: nothing answers them), and the age of the oldest one still waiting to be sent.
+ */
+export async function outboxSummary(
+  db: Queryable,
+): Promise<{ byStatus: Record<DeliveryStatus, number>; awaitingReceipt: number; oldestQueuedSeconds: number | null }> {
+  const { rows } = await db.query<{ status: DeliveryStatus; n: number; awaiting: number; oldest: number | null }>(
+    `SELECT status, count(*)::int AS n, count(*) FILTER (WHERE expects_receipt)::int AS awaiting,
+            extract(epoch FROM now() - min(created_at))::float8 AS oldest
+       FROM outbox GROUP BY status`,
   );
   const byStatus = { queued: 0, sent: 0, accepted: 0, rejected: 0, dead: 0 };
   for (const r of rows) byStatus[r.status] = r.n;
   const oldest = rows.find((r) => r.status === 'queued')?.oldest;
-  return { byStatus, oldestQueuedSeconds: oldest ?? null };
+  return { byStatus, awaitingReceipt: rows.find((r) => r.status === 'sent')?.awaiting ?? 0, oldestQueuedSeconds: oldest ?? null };
 }
 
 export type MessageFilter = { id?: string; number?: string; peer?: string; status?: string; type?: string; since?: string; until?: string; limit: number };
