@@ -27,6 +27,7 @@ export type KeyInfo = {
 
 /** A lifecycle step that does not apply to the key as it is (maps to 409). */
 export class KeyStateError extends Error {}
+export class KeyNotFound extends Error {}
 
 type KeyRow = {
   kid: string;
@@ -203,5 +204,3 @@ export class OwnKeys {
     return info;
   }
 }
-
-export class KeyNotFound extends Error {}
