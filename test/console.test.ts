@@ -62,12 +62,13 @@ describe('operator console in headless Chromium', () => {
     const replay = await pair.b.db.query<{ actor: string }>("SELECT actor FROM audit_log WHERE action = 'dead-letter.replayed'");
     assert.match(replay.rows[0]!.actor, /^api:console operator#/);
     assert.deepEqual(failures, [], 'no script errors on the page');
-    const injected = await page.evaluate(() => {
+    // A string, not a function: this runs in the page, whose DOM types the tests do not load.
+    const injected = await page.evaluate(`(() => {
       const script = document.createElement('script');
       script.textContent = 'document.body.dataset.injected = "yes"';
       document.body.appendChild(script);
       return document.body.dataset.injected ?? 'no';
-    });
+    })()`);
     assert.equal(injected, 'no', 'the Content-Security-Policy runs no script but the page\'s own');
   });
 });
