@@ -126,6 +126,29 @@ describe('key management', () => {
     assert.ok(peerKids.includes(newSigning) && !peerKids.includes(oldSigning));
   });
 
+  it('a revoked encryption key opens nothing; the sender re-reads a stale JWKS and encrypts to the new key', async () => {
+    const bKeys = (await api(b, 'GET', '/admin/keys')).body.keys as { kid: string; use: string; status: string }[];
+    const retired = bKeys.find((k) => k.use === 'enc' && k.status === 'retired')!;
+    assert.equal((await api(b, 'POST', `/admin/keys/${retired.kid}/revoke`)).status, 200);
+
+    // A still has B's old JWKS: what it encrypts to the revoked key is refused, and stored nowhere.
+    const unreadable = exampleCertificate();
+    const refused = await api(a, 'POST', '/certificates', unreadable);
+    await eventually(async () => ((await api(a, 'GET', `/messages/${refused.body.messageId}`)).body.status === 'rejected' ? true : undefined), 'B\'s rejection');
+    assert.deepEqual((await api(a, 'GET', `/messages/${refused.body.messageId}`)).body.errors.map((e: { code: string }) => e.code), ['DECRYPTION_FAILED']);
+    assert.equal(await count(b, 'received_certificates WHERE number = $1', [unreadable.number]), 0);
+
+    // A's copy of B's JWKS goes stale; the periodic refresh reads B's URL again.
+    await a.db.query("UPDATE peers SET jwks_fetched_at = now() - interval '2 hours' WHERE party_id = $1", [B]);
+    a.peers.allowRefresh(B);
+    assert.deepEqual(await a.peers.refreshStaleKeys(), []);
+    const co = exampleCertificate();
+    const accepted = await api(a, 'POST', '/certificates', co);
+    await eventually(async () => ((await api(a, 'GET', `/messages/${accepted.body.messageId}`)).body.status === 'accepted' ? true : undefined), 'B\'s acceptance');
+    const sent = await a.db.query<{ body: string }>('SELECT body FROM outbox WHERE id = $1', [accepted.body.messageId]);
+    assert.equal(kidOf(sent.rows[0]!.body), bKeys.find((k) => k.use === 'enc' && k.status === 'active')!.kid);
+  });
+
   it('a peer registered with inline keys cannot be refreshed from a URL (422)', async () => {
     const response = await api(a, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl: placeB.amqpUrl, jwks: await b.keys.jwks(), agreements: ['KR-VN-FTA'] });
     assert.equal(response.status, 200);
