@@ -113,6 +113,8 @@ describe('key management', () => {
     const stored = await b.db.query<{ jws: string }>('SELECT jws FROM received_certificates WHERE number = ANY($1)', [numbers]);
     const kids = new Set(stored.rows.map((r) => kidOf(r.jws)));
     assert.deepEqual([...kids].sort(), [oldSigning, newSigning].sort(), 'signed with the old key, then with the new');
+    const activation = await a.db.query<{ data: { retired: string } }>("SELECT data FROM audit_log WHERE action = 'key.activated' AND subject = $1", [newSigning]);
+    assert.equal(activation.rows[0]!.data.retired, oldSigning, 'the audit names the key it retired');
     const sent = await a.db.query<{ body: string }>('SELECT body FROM outbox WHERE certificate_number = ANY($1)', [numbers]);
     assert.ok(sent.rows.every((r) => kidOf(r.body) === oldEncryption), 'A kept encrypting to B\'s retired key, which B still opens');
     const refreshed = await b.db.query('SELECT 1 FROM audit_log WHERE action = $1 AND subject = $2', ['peer.keys-refreshed', A]);

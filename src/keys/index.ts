@@ -117,12 +117,13 @@ export class OwnKeys {
   async activate(kid: string, actor: string): Promise<KeyInfo> {
     return this.transition(kid, actor, 'key.activated', async (client, key) => {
       if (key.status !== 'published') throw new KeyStateError(`key ${kid} is ${key.status}; only a published key can be activated`);
-      await client.query(
+      const { rows } = await client.query<{ kid: string }>(
         `UPDATE keys SET status = 'retired', retired_at = now(), expires_at = now() + make_interval(secs => $2)
-         WHERE use = $1 AND status = 'active'`,
+         WHERE use = $1 AND status = 'active' RETURNING kid`,
         [key.use, this.options.retireGraceSeconds],
       );
       await client.query("UPDATE keys SET status = 'active', activated_at = now() WHERE kid = $1", [kid]);
+      return { retired: rows[0]?.kid ?? null };
     });
   }
 
@@ -188,13 +189,19 @@ export class OwnKeys {
     return toInfo(rows[0]!);
   }
 
-  private async transition(kid: string, actor: string, action: string, change: (client: DbClient, key: KeyRow) => Promise<void>): Promise<KeyInfo> {
+  /** One lifecycle step under the keys lock, audited with what `change` reports. */
+  private async transition(
+    kid: string,
+    actor: string,
+    action: string,
+    change: (client: DbClient, key: KeyRow) => Promise<Record<string, unknown> | void>,
+  ): Promise<KeyInfo> {
     const info = await withTransaction(this.db, async (client) => {
       await client.query("SELECT pg_advisory_xact_lock(hashtext('eco.keys'))");
       const { rows } = await client.query<KeyRow>('SELECT * FROM keys WHERE kid = $1', [kid]);
       if (!rows[0]) return undefined;
-      await change(client, rows[0]);
-      await audit(client, { actor, action, subject: kid, data: { use: rows[0].use, from: rows[0].status } });
+      const reported = await change(client, rows[0]);
+      await audit(client, { actor, action, subject: kid, data: { use: rows[0].use, from: rows[0].status, ...reported } });
       const { rows: after } = await client.query<KeyRow>('SELECT * FROM keys WHERE kid = $1', [kid]);
       return toInfo(after[0]!);
     });
