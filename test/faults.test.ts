@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { PostgresServer, RabbitServer } from '../scripts/lib/services.ts';
+import { sealPending, verifyChain } from '../src/audit/index.ts';
 import { A, B, exampleCertificate, freshPlace } from './support/gateways.ts';
 import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
 import { wire } from '../scripts/lib/wiring.ts';
@@ -122,6 +123,17 @@ describe('faults during a stream of certificates', () => {
     assert.equal(n, total, 'B stored every CO once');
     assert.equal(numbers, total, 'no CO stored twice at B');
     assert.equal(inbox.rows[0]!.n, total, 'one inbox row per message at B');
+    // The audit entries share the transactions of what they record: exactly once too, and the
+    // chain, sealed by several processes that were killed along the way, still verifies.
+    const auditedAtA = await s.dbA.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_log WHERE action = 'certificate.issued'");
+    const auditedAtB = await s.dbB.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_log WHERE action = 'message.accepted' AND data->>'type' = 'certificate.issued'");
+    assert.equal(auditedAtA.rows[0]!.n, total, 'one audit entry per CO issued at A');
+    assert.equal(auditedAtB.rows[0]!.n, total, 'one audit entry per CO received at B');
+    for (const db of [s.dbA, s.dbB]) {
+      await sealPending(db);
+      const chain = await verifyChain(db);
+      assert.equal(chain.valid, true, JSON.stringify(chain.firstBroken));
+    }
   }
 
   it('B\'s broker is SIGKILLed and restarted', async () => {
