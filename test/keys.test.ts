@@ -4,8 +4,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config.ts';
+import { buildEnvelope } from '../src/exchange/envelope.ts';
+import { generateSigningKey, sign } from '../src/exchange/jose.ts';
 import { startGateway, type Gateway } from '../src/gateway.ts';
-import { A, api, B, count, eventually, exampleCertificate, freshPlace, registerAgreements, startTestGateway } from './support/gateways.ts';
+import { A, api, B, count, eventually, exampleCertificate, freshPlace, publishRaw, registerAgreements, startTestGateway } from './support/gateways.ts';
 
 /** Registers `peer` at `at` by its JWKS URL, as two real gateways would, so that rotations reach `at`. */
 async function registerByUrl(at: Gateway, peer: Gateway, peerAmqpUrl: string): Promise<void> {
@@ -149,6 +151,26 @@ describe('key management', () => {
     await eventually(async () => ((await api(a, 'GET', `/messages/${accepted.body.messageId}`)).body.status === 'accepted' ? true : undefined), 'B\'s acceptance');
     const sent = await a.db.query<{ body: string }>('SELECT body FROM outbox WHERE id = $1', [accepted.body.messageId]);
     assert.equal(kidOf(sent.rows[0]!.body), bKeys.find((k) => k.use === 'enc' && k.status === 'active')!.kid);
+  });
+
+  it('made-up kids cost at most one JWKS fetch per interval, and each is refused UNKNOWN_KEY', async () => {
+    const jwksRequests = async () => {
+      const text = (await api(a, 'GET', '/metrics')).body as string;
+      const line = text.split('\n').find((l) => l.startsWith('eco_http_request_duration_seconds_count{method="GET",route="/.well-known/jwks.json",status="200"}'));
+      return Number(line?.split(' ')[1] ?? 0);
+    };
+    const before = await jwksRequests();
+    const rejectedBefore = await count(b, "audit_log WHERE action = 'message.rejected' AND data->'codes' ? 'UNKNOWN_KEY'");
+    b.peers.allowRefresh(A);
+    const forger = await generateSigningKey();
+    // One after another, so that each could fetch were it not for the interval (concurrent ones share a fetch anyway).
+    for (let i = 1; i <= 10; i++) {
+      const envelope = buildEnvelope({ type: 'certificate.issued', from: A, to: B, body: exampleCertificate() });
+      await publishRaw(placeB.amqpUrl, B, await sign(envelope, forger), { appId: A, messageId: envelope.id, type: 'certificate.issued' });
+      const rejected = "audit_log WHERE action = 'message.rejected' AND data->'codes' ? 'UNKNOWN_KEY'";
+      await eventually(async () => ((await count(b, rejected)) === rejectedBefore + i ? true : undefined), `UNKNOWN_KEY rejection ${i}`);
+    }
+    assert.equal((await jwksRequests()) - before, 1, 'one fetch of A\'s JWKS for ten unknown kids');
   });
 
   it('a peer registered with inline keys cannot be refreshed from a URL (422)', async () => {
