@@ -54,3 +54,5 @@ CREATE INDEX inbox_certificate ON inbox (certificate_number) WHERE certificate_n
 -- The backlog (metrics, console): messages not yet published or still awaiting a receipt. Receipts
 -- we sent stay `sent` for good, so without this the count would walk every receipt ever sent.
 CREATE INDEX outbox_pending ON outbox (created_at) WHERE status = 'queued' OR (status = 'sent' AND expects_receipt);
+-- The console's latest messages and per-peer traffic read the outbox by time.
+CREATE INDEX outbox_created ON outbox (created_at);

@@ -159,6 +159,7 @@ describe('operations', () => {
     assert.equal(peerA.health, 'ok');
     assert.ok(peerA.received.accepted >= 1);
     assert.ok(overview.body.recentMessages.length >= 1);
+    assert.equal(overview.body.backlog.awaitingReceipt, 0, 'B has sent only receipts, which await nothing');
     assert.ok(overview.body.recentRejections.every((m: { status: string }) => m.status === 'rejected'));
     assert.ok(overview.body.deadLetters.every((d: { status: string }) => d.status === 'held'));
     const console = await api(pair.b, 'GET', '/console', undefined, { authorization: '' });

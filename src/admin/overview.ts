@@ -3,7 +3,7 @@
 import type { Queryable } from '../db/index.ts';
 import type { DeadLetter, DeadLetters } from '../deadletters/index.ts';
 import { inboundTraffic } from '../inbound/index.ts';
-import { outboundTraffic, outboxSummary, type DeliveryStatus } from '../outbound/index.ts';
+import { outboundTraffic, outboxBacklog, type Backlog, type DeliveryStatus } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
 import { searchMessages, type MessageRecord } from './messages.ts';
 
@@ -24,18 +24,18 @@ export type Overview = {
   partyId: string;
   windowSeconds: number;
   peers: PeerOverview[];
-  backlog: { queued: number; awaitingReceipt: number; dead: number; oldestQueuedSeconds: number | null };
+  backlog: Backlog;
   deadLetters: DeadLetter[];
   recentMessages: MessageRecord[];
   recentRejections: MessageRecord[];
 };
 
 export async function overview(db: Queryable, partyId: string, peers: PeerDirectory, deadLetters: DeadLetters): Promise<Overview> {
-  const [registered, outbound, inbound, summary, held, recentMessages, outRejected, inRejected] = await Promise.all([
+  const [registered, outbound, inbound, backlog, held, recentMessages, outRejected, inRejected] = await Promise.all([
     peers.list(),
     outboundTraffic(db, WINDOW_SECONDS),
     inboundTraffic(db, WINDOW_SECONDS),
-    outboxSummary(db),
+    outboxBacklog(db),
     deadLetters.list({ status: 'held', limit: 20 }),
     searchMessages(db, { limit: 20 }),
     searchMessages(db, { direction: 'outbound', status: 'rejected', limit: 10 }),
@@ -61,7 +61,7 @@ export async function overview(db: Queryable, partyId: string, peers: PeerDirect
         received: { accepted: into?.accepted ?? 0, rejected: into?.rejected ?? 0 },
       };
     }),
-    backlog: { queued: summary.byStatus.queued, awaitingReceipt: summary.awaitingReceipt, dead: summary.byStatus.dead, oldestQueuedSeconds: summary.oldestQueuedSeconds },
+    backlog,
     deadLetters: held,
     recentMessages,
     recentRejections: [...outRejected, ...inRejected].sort((x, y) => y.at.localeCompare(x.at)).slice(0, 10),

@@ -96,7 +96,7 @@ const overviewSchema = z
         received: z.object({ accepted: z.number(), rejected: z.number() }),
       }),
     ),
-    backlog: z.object({ queued: z.number(), awaitingReceipt: z.number(), dead: z.number(), oldestQueuedSeconds: z.number().nullable() }),
+    backlog: z.object({ queued: z.number(), awaitingReceipt: z.number(), dead: z.number(), oldestPendingSeconds: z.number() }),
     deadLetters: z.array(deadLetterSchema),
     recentMessages: z.array(messageRecordSchema),
     recentRejections: z.array(messageRecordSchema),

@@ -3,6 +3,7 @@
 // scrape time, so every process reports the same shared figures.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Queryable } from '../db/index.ts';
+import { outboxBacklog, type Backlog } from '../outbound/index.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -46,28 +47,27 @@ export class Metrics {
 
   constructor(db: Queryable) {
     collectDefaultMetrics({ register: this.registry, prefix: 'eco_' });
+    // Both outbox gauges come from one read per scrape (their collects run together).
+    let reading: Promise<Backlog> | undefined;
+    const readBacklog = () => (reading ??= outboxBacklog(db).finally(() => setImmediate(() => (reading = undefined))));
     const backlog = new Gauge({
       name: 'eco_outbox_messages',
-      help: 'Outbox messages by status (queued: not yet published; sent: published, awaiting a receipt; dead: given up)',
+      help: 'Outbox backlog by status (queued: not yet published; sent: published, awaiting a receipt; dead: given up)',
       labelNames: ['status'] as const,
       registers: [this.registry],
       async collect() {
-        // Receipts we sent stay `sent` for good (nothing answers a receipt): they are not backlog.
-        const { rows } = await db.query<{ status: string; count: number }>(
-          "SELECT status, count(*)::int AS count FROM outbox WHERE status IN ('queued', 'dead') OR (status = 'sent' AND expects_receipt) GROUP BY status",
-        );
-        for (const status of ['queued', 'sent', 'dead']) backlog.set({ status }, rows.find((r) => r.status === status)?.count ?? 0);
+        const b = await readBacklog();
+        backlog.set({ status: 'queued' }, b.queued);
+        backlog.set({ status: 'sent' }, b.awaitingReceipt);
+        backlog.set({ status: 'dead' }, b.dead);
       },
     });
     const oldest = new Gauge({
       name: 'eco_outbox_oldest_pending_seconds',
-      help: 'Age of the oldest message not yet confirmed by a receipt (queued or sent); 0 when none',
+      help: 'Age of the oldest message not yet answered by a receipt (queued, or sent and awaiting one); 0 when none',
       registers: [this.registry],
       async collect() {
-        const { rows } = await db.query<{ age: number | null }>(
-          "SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM outbox WHERE status = 'queued' OR (status = 'sent' AND expects_receipt)",
-        );
-        oldest.set(rows[0]?.age ?? 0);
+        oldest.set((await readBacklog()).oldestPendingSeconds);
       },
     });
     const dead = new Gauge({

@@ -10,6 +10,8 @@ export {
   listDeliveries,
   messageSearchSql,
   outboxSummary,
+  outboxBacklog,
+  type Backlog,
   outboundTraffic,
   type PeerTraffic,
   type Delivery,

@@ -169,22 +169,33 @@ export async function findDelivery(db: Queryable, id: string): Promise<(Delivery
 }
 
 /** Outgoing messages by status, and the age of the oldest one still waiting to be sent. */
-/**
- * Outgoing messages by status, how many sent ones still await a receipt (receipts themselves are
- * `sent` for good: nothing answers them), and the age of the oldest one still waiting to be sent.
- */
-export async function outboxSummary(
-  db: Queryable,
-): Promise<{ byStatus: Record<DeliveryStatus, number>; awaitingReceipt: number; oldestQueuedSeconds: number | null }> {
-  const { rows } = await db.query<{ status: DeliveryStatus; n: number; awaiting: number; oldest: number | null }>(
-    `SELECT status, count(*)::int AS n, count(*) FILTER (WHERE expects_receipt)::int AS awaiting,
-            extract(epoch FROM now() - min(created_at))::float8 AS oldest
-       FROM outbox GROUP BY status`,
+/** Outgoing messages by status, and the age of the oldest one still waiting to be sent. */
+export async function outboxSummary(db: Queryable): Promise<{ byStatus: Record<DeliveryStatus, number>; oldestQueuedSeconds: number | null }> {
+  const { rows } = await db.query<{ status: DeliveryStatus; n: number; oldest: number | null }>(
+    `SELECT status, count(*)::int AS n, extract(epoch FROM now() - min(created_at))::float8 AS oldest FROM outbox GROUP BY status`,
   );
   const byStatus = { queued: 0, sent: 0, accepted: 0, rejected: 0, dead: 0 };
   for (const r of rows) byStatus[r.status] = r.n;
   const oldest = rows.find((r) => r.status === 'queued')?.oldest;
-  return { byStatus, awaitingReceipt: rows.find((r) => r.status === 'sent')?.awaiting ?? 0, oldestQueuedSeconds: oldest ?? null };
+  return { byStatus, oldestQueuedSeconds: oldest ?? null };
+}
+
+export type Backlog = { queued: number; awaitingReceipt: number; dead: number; oldestPendingSeconds: number };
+
+/**
+ * What still needs the relay or an operator: queued, sent and awaiting a receipt (receipts we send
+ * stay `sent` for good, as nothing answers them), dead; and the age of the oldest pending one (0
+ * when none). Read through the partial indexes only, as the console and every scrape ask for it.
+ */
+export async function outboxBacklog(db: Queryable): Promise<Backlog> {
+  const { rows } = await db.query<{ queued: number; awaiting: number; oldest: number | null; dead: number }>(
+    `SELECT count(*) FILTER (WHERE status = 'queued')::int AS queued, count(*) FILTER (WHERE status = 'sent')::int AS awaiting,
+            extract(epoch FROM now() - min(created_at))::float8 AS oldest,
+            (SELECT count(*)::int FROM outbox WHERE status = 'dead') AS dead
+       FROM outbox WHERE status = 'queued' OR (status = 'sent' AND expects_receipt)`,
+  );
+  const r = rows[0]!;
+  return { queued: r.queued, awaitingReceipt: r.awaiting, dead: r.dead, oldestPendingSeconds: r.oldest ?? 0 };
 }
 
 export type MessageFilter = { id?: string; number?: string; peer?: string; status?: string; type?: string; since?: string; until?: string; limit: number };
@@ -211,11 +222,11 @@ export async function listDeliveries(db: Queryable, filter: MessageFilter): Prom
 
 export type PeerTraffic = { peer: string; counts: Record<DeliveryStatus, number>; retrying: number; lastAt: string | null };
 
-/** Per peer, messages created since `sinceSeconds` ago by status, and how many are retrying after an error. */
+/** Per peer, messages created in the last `sinceSeconds` by status, and how many of them are retrying after an error. */
 export async function outboundTraffic(db: Queryable, sinceSeconds: number): Promise<PeerTraffic[]> {
   const { rows } = await db.query<{ peer: string; status: DeliveryStatus; n: number; retrying: number; last: Date }>(
     `SELECT peer, status, count(*)::int AS n, count(*) FILTER (WHERE last_error IS NOT NULL AND status = 'queued')::int AS retrying, max(created_at) AS last
-       FROM outbox WHERE created_at > now() - make_interval(secs => $1) OR status IN ('queued', 'dead') GROUP BY peer, status`,
+       FROM outbox WHERE created_at > now() - make_interval(secs => $1) GROUP BY peer, status`,
     [sinceSeconds],
   );
   const byPeer = new Map<string, PeerTraffic>();
