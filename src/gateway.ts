@@ -10,7 +10,7 @@ import { VerificationService } from './verifications/index.ts';
 import type { Config } from './config.ts';
 import { createPool, migrate, type Db } from './db/index.ts';
 import { DeadLetters } from './deadletters/index.ts';
-import { connect } from './exchange/amqp.ts';
+import { connectWithin } from './exchange/amqp.ts';
 import { buildApp } from './http/app.ts';
 import type { Readiness } from './http/health.ts';
 import { Consumer } from './inbound/index.ts';
@@ -45,7 +45,7 @@ async function readiness(db: Db, amqpUrl: string): Promise<Readiness> {
   const within = <T>(work: Promise<T>) => Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000))]);
   const [postgres, broker] = await Promise.all([
     within(db.query('SELECT 1')).then(() => true, () => false),
-    within(connect(amqpUrl, 'eco-readiness')).then(
+    connectWithin(amqpUrl, 'eco-readiness', 2000).then(
       async (connection) => {
         await connection.close().catch(() => {});
         return true;

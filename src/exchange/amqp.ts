@@ -16,6 +16,26 @@ export async function connect(url: string, name: string): Promise<ChannelModel> 
   return connection;
 }
 
+/**
+ * connect(), given up after `timeoutMs` (an unreachable host can hang for minutes); a connection
+ * that opens after the deadline is closed rather than leaked.
+ */
+export async function connectWithin(url: string, name: string, timeoutMs: number): Promise<ChannelModel> {
+  const connecting = connect(url, name);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`no connection within ${timeoutMs} ms`));
+      void connecting.then((late) => late.close()).catch(() => {});
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([connecting, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Declares our own inbox: what peers publish to and what our consumer reads. Idempotent. */
 export async function declareInbox(channel: ConfirmChannel, ownPartyId: string): Promise<void> {
   await channel.assertExchange(DEAD_EXCHANGE, 'fanout', { durable: true });
@@ -105,10 +125,7 @@ export async function pingBroker(url: string, name: string, timeoutMs = 5000): P
   const started = performance.now();
   let publisher: ConfirmPublisher | undefined;
   try {
-    const connection = await Promise.race([
-      connect(url, name),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs)),
-    ]);
+    const connection = await connectWithin(url, name, timeoutMs);
     const connectMs = Math.round(performance.now() - started);
     publisher = new ConfirmPublisher(await connection.createConfirmChannel(), timeoutMs, connection);
     const sent = performance.now();
