@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { actors } from './audit/index.ts';
 import { createApiKey, listApiClients, revokeApiKey, roleSchema } from './auth/index.ts';
 import { createPool, migrate } from './db/index.ts';
+import { releaseHeld } from './outbound/index.ts';
 import { PeerDirectory, redactUrl } from './peers/index.ts';
 
 const usage = `usage: npm run eco -- api-key create --name NAME --roles ROLE[,ROLE]
@@ -41,7 +42,10 @@ try {
   } else if (noun === 'peer' && (verb === 'suspend' || verb === 'resume') && arg) {
     // Running gateways see it within their peer cache's lifetime (5 s).
     const peer = await new PeerDirectory(db).setStatus(arg, verb === 'suspend' ? 'suspended' : 'active', actors.cli);
-    console.log(peer ? `${peer.partyId} is ${peer.status}` : fail(`no peer ${arg} is registered`));
+    if (!peer) fail(`no peer ${arg} is registered`);
+    // What was held for it is due now; the relays' next poll sends it.
+    if (verb === 'resume') await releaseHeld(db, peer.partyId);
+    console.log(`${peer.partyId} is ${peer.status}`);
   } else {
     fail(usage);
   }
