@@ -45,6 +45,12 @@ describe('clearance exchanges between gateways', () => {
     const answered = await api(pair.a, 'POST', `/verifications/${asked.body.id}/answer`, { result: 'not-confirmed', findings: 'Producer could not show the records' });
     assert.equal(answered.status, 200);
     assert.equal((await api(pair.a, 'POST', `/verifications/${asked.body.id}/answer`, { result: 'confirmed' })).status, 409, 'answered once');
+    const audited = async (gateway: typeof pair.a, action: string) =>
+      (await gateway.db.query<{ actor: string }>('SELECT actor FROM audit_log WHERE action = $1 AND subject = $2', [action, asked.body.id])).rows.map((r) => r.actor);
+    const requested = await audited(pair.b, 'verification.requested');
+    assert.equal(requested.length, 1);
+    assert.match(requested[0]!, /^api:tests#/, 'with the API client that asked');
+    assert.equal((await audited(pair.a, 'verification.answered')).length, 1, 'one answer, audited once (the refused second one not at all)');
 
     await eventually(async () => ((await api(pair.b, 'GET', `/verifications/${asked.body.id}`)).body.result === 'not-confirmed' ? true : undefined), 'the answer at B');
     const result = await check(claim(co.number));

@@ -42,6 +42,9 @@ describe('import clearance', () => {
     assert.equal(confirmed.status, 200);
     assert.equal(confirmed.body.status, 'confirmed');
     assert.equal((await api(pair.b, 'POST', `/clearance/checks/${result.id}/confirm`)).status, 200, 'confirming twice changes nothing');
+    const audit = await pair.b.db.query<{ actor: string }>("SELECT actor FROM audit_log WHERE action = 'clearance.confirmed' AND subject = $1", [result.id]);
+    assert.equal(audit.rows.length, 1, 'the drawdown audited once, in its transaction');
+    assert.match(audit.rows[0]!.actor, /^api:tests#/);
     assert.equal(await count(pair.b, 'utilizations WHERE number = $1', [co.number]), 1);
     const atA = await eventually(async () => {
       const r = await api(pair.a, 'GET', `/certificates/${co.number}`);

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { actors, audit } from '../audit/index.ts';
+import { actors } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import { claimSchema, findingCodes } from './findings.ts';
@@ -44,7 +44,7 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
         response: { 201: checkViewSchema, ...problems(400, 409) },
       },
     },
-    async (request, reply) => reply.code(201).send(await clearance.check(request.body)),
+    async (request, reply) => reply.code(201).send(await clearance.check(request.body, actors.apiClient(request.client))),
   );
 
   api.get(
@@ -90,10 +90,6 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
         response: { 200: checkViewSchema, ...problems(400, 404, 409) },
       },
     },
-    async (request) => {
-      const check = await clearance.confirm(request.params.id);
-      await audit(db, { actor: actors.apiClient(request.client), action: 'clearance.confirmed', subject: request.params.id, data: { declarationRef: check.declarationRef, certificate: check.certificate } });
-      return check;
-    },
+    async (request) => clearance.confirm(request.params.id, actors.apiClient(request.client)),
   );
 }

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { AgreementBook } from '../agreements/index.ts';
 import { lockReceived, receivedVersions } from '../certificates/store.ts';
 import { fromScaled, sumDecimals, toScaled } from '../certificates/decimal.ts';
+import { audit } from '../audit/index.ts';
 import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
 import type { SigningKey } from '../exchange/jose.ts';
 import { conflict, HttpProblem, notFound } from '../http/problem.ts';
@@ -69,7 +70,7 @@ export class ClearanceService {
     return { issuer: current.issuer, version: current.version, status: current.status, dataset: current.dataset, receivedAt: current.at, cancellationReason: current.cancel_reason };
   }
 
-  async check(claim: Claim): Promise<CheckView> {
+  async check(claim: Claim, actor: string): Promise<CheckView> {
     let co = await this.received(this.db, claim.certificateNumber, claim.issuer);
     const requestedFrom = co ? undefined : await this.pull(claim);
     if (requestedFrom && claim.waitSeconds > 0) co = await this.waitForCertificate(claim, requestedFrom, claim.waitSeconds);
@@ -84,7 +85,7 @@ export class ClearanceService {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
       [id, claim.declarationRef, claim.certificateNumber, co?.issuer ?? null, co?.version ?? null, JSON.stringify(claim), decision, JSON.stringify(findings)],
     );
-    if (claim.confirm && decision !== 'reject' && co) return this.confirm(id);
+    if (claim.confirm && decision !== 'reject' && co) return this.confirm(id, actor);
     return this.find(id);
   }
 
@@ -149,7 +150,7 @@ export class ClearanceService {
    * declarations racing for the last quantity are serialised and only one can have it.
    * Confirming twice changes nothing.
    */
-  async confirm(id: string): Promise<CheckView> {
+  async confirm(id: string, actor: string): Promise<CheckView> {
     const key = await this.keys.signingKey();
     // The issuer's keys are needed inside the transaction: fetched before it (no pool use inside).
     const { rows: pre } = await this.db.query<{ issuer_party: string | null }>('SELECT issuer_party FROM clearance_checks WHERE id = $1', [id]);
@@ -185,6 +186,7 @@ export class ClearanceService {
       const { rows: confirmed } = await client.query<{ confirmed_at: Date }>("UPDATE clearance_checks SET status = 'confirmed', confirmed_at = now() WHERE id = $1 RETURNING confirmed_at", [id]);
       if (!issuerPeer) throw conflict(`the issuing party ${issuer} is not a registered peer: the use could not be reported`);
       await this.reportUtilization(client, key, issuerPeer, number, check, confirmed[0]!.confirmed_at);
+      await audit(client, { actor, action: 'clearance.confirmed', subject: id, data: { declarationRef: check.declaration_ref, issuer, certificateNumber: number } });
       return true;
     });
     if (sent) this.relays.wake();

@@ -2,6 +2,7 @@
 // (verification.requested); the issuing party's back-office answers (verification.answered); the
 // answer feeds the clearance decision.
 import { randomUUID } from 'node:crypto';
+import { audit } from '../audit/index.ts';
 import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
 import { messageError, type MessageError } from '../exchange/codes.ts';
 import type { MessageType } from '../exchange/envelope.ts';
@@ -97,11 +98,12 @@ export class VerificationService {
   ) {}
 
   /** Importing side: asks the issuing party to verify a CO it sent us. */
-  async request(input: { certificateNumber: string; issuer: string; reasons: string[]; questions: string }): Promise<Verification> {
+  async request(input: { certificateNumber: string; issuer: string; reasons: string[]; questions: string }, actor: string): Promise<Verification> {
     const { rowCount } = await this.db.query('SELECT 1 FROM received_certificates WHERE issuer_party = $1 AND number = $2 LIMIT 1', [input.issuer, input.certificateNumber]);
     if (!rowCount) throw unprocessable(`no certificate ${input.certificateNumber} from ${input.issuer} has been received`, [{ pointer: '/certificateNumber', detail: 'not received' }]);
     const id = randomUUID();
-    await this.send(input.issuer, 'verification.requested', input.certificateNumber, { requestId: id, certificateNumber: input.certificateNumber, reasons: input.reasons, questions: input.questions }, (client) =>
+    const body = { requestId: id, certificateNumber: input.certificateNumber, reasons: input.reasons, questions: input.questions };
+    await this.send(actor, input.issuer, 'verification.requested', input.certificateNumber, body, (client) =>
       client.query(
         `INSERT INTO verifications (id, role, issuer_party, requester_party, certificate_number, reasons, questions)
          VALUES ($1, 'requester', $2, $3, $4, $5, $6)`,
@@ -112,12 +114,12 @@ export class VerificationService {
   }
 
   /** Exporting side: the back-office answers an open request. */
-  async answer(id: string, input: { result: VerificationAnswer['result']; findings: string }): Promise<Verification> {
+  async answer(id: string, input: { result: VerificationAnswer['result']; findings: string }, actor: string): Promise<Verification> {
     const request = await this.find(id);
     if (request.role !== 'verifier') throw conflict('this gateway made that request; the issuing party answers it');
     if (request.status !== 'open') throw conflict('the request has been answered');
     const body = { requestId: id, certificateNumber: request.certificateNumber, result: input.result, findings: input.findings };
-    await this.send(request.requester, 'verification.answered', request.certificateNumber, body, async (client) => {
+    await this.send(actor, request.requester, 'verification.answered', request.certificateNumber, body, async (client) => {
       const { rowCount } = await client.query(
         "UPDATE verifications SET status = 'answered', result = $2, findings = $3, answered_at = now() WHERE id = $1 AND status = 'open'",
         [id, input.result, input.findings],
@@ -141,13 +143,15 @@ export class VerificationService {
     return rows.map(toVerification);
   }
 
-  private async send(to: string, type: MessageType, number: string, body: Record<string, unknown>, change: (client: DbClient) => Promise<unknown>): Promise<void> {
+  /** The change, its message and its audit entry, in one transaction. */
+  private async send(actor: string, to: string, type: MessageType, number: string, body: Record<string, unknown>, change: (client: DbClient) => Promise<unknown>): Promise<void> {
     const peer = await this.peers.find(to);
     if (!peer || peer.status !== 'active') throw unprocessable(`${to} is not an active registered peer`);
     const key = await this.keys.signingKey();
     await withTransaction(this.db, async (client) => {
       await change(client);
       await enqueue(client, key, { from: this.partyId, to: peer, type, body, certificateNumber: number });
+      await audit(client, { actor, action: type, subject: String(body.requestId), data: { certificateNumber: number, peer: to, ...('result' in body ? { result: body.result } : {}) } });
     });
     this.relays.wake();
   }

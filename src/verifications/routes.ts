@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { actors, audit } from '../audit/index.ts';
-import type { Queryable } from '../db/index.ts';
+import { actors } from '../audit/index.ts';
 import { partyIdSchema } from '../exchange/party.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import type { VerificationService } from './index.ts';
@@ -24,8 +23,8 @@ const verificationSchema = z
   })
   .register(apiSchemas, { id: 'Verification' });
 
-export async function verificationRoutes(app: FastifyInstance, options: { verifications: VerificationService; db: Queryable }): Promise<void> {
-  const { verifications, db } = options;
+export async function verificationRoutes(app: FastifyInstance, options: { verifications: VerificationService }): Promise<void> {
+  const { verifications } = options;
   const api = app.withTypeProvider<ZodTypeProvider>();
   const params = z.object({ id: z.uuid() });
 
@@ -45,11 +44,7 @@ export async function verificationRoutes(app: FastifyInstance, options: { verifi
         response: { 201: verificationSchema, ...problems(400, 422) },
       },
     },
-    async (request, reply) => {
-      const verification = await verifications.request(request.body);
-      await audit(db, { actor: actors.apiClient(request.client), action: 'verification.requested', subject: verification.id, data: { certificateNumber: verification.certificateNumber } });
-      return reply.code(201).send(verification);
-    },
+    async (request, reply) => reply.code(201).send(await verifications.request(request.body, actors.apiClient(request.client))),
   );
 
   api.get(
@@ -84,10 +79,6 @@ export async function verificationRoutes(app: FastifyInstance, options: { verifi
         response: { 200: verificationSchema, ...problems(400, 404, 409) },
       },
     },
-    async (request) => {
-      const verification = await verifications.answer(request.params.id, request.body);
-      await audit(db, { actor: actors.apiClient(request.client), action: 'verification.answered', subject: verification.id, data: { result: request.body.result } });
-      return verification;
-    },
+    async (request) => verifications.answer(request.params.id, request.body, actors.apiClient(request.client)),
   );
 }
