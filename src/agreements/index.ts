@@ -1,9 +1,9 @@
 // Agreements as data (admin API), and the rules a certificate must meet under its agreement.
 // The same rules run at issue (422) and at receipt (NOT_A_PARTY / SCHEMA_INVALID).
-import { audit } from '../audit/index.ts';
+import { audited } from '../audit/index.ts';
 import { z } from 'zod';
 import type { Certificate } from '../certificates/schema.ts';
-import type { Db, Queryable } from '../db/index.ts';
+import type { Db, DbClient, Queryable } from '../db/index.ts';
 
 export const agreementInputSchema = z
   .object({
@@ -77,16 +77,17 @@ export class AgreementBook {
   }
 
   async upsert(code: string, input: AgreementInput, actor: string): Promise<Agreement> {
-    const { rows } = await this.db.query<AgreementRow>(
-      `INSERT INTO agreements (code, name, parties, kinds, origin_criteria, validity_days, retroactive_days, example, hs_match_digits, finding_severities, pull_allowed)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-       ON CONFLICT (code) DO UPDATE SET name = $2, parties = $3, kinds = $4, origin_criteria = $5, validity_days = $6,
-         retroactive_days = $7, example = $8, hs_match_digits = $9, finding_severities = $10, pull_allowed = $11, updated_at = now()
-       RETURNING *`,
-      [code, input.name, input.parties, input.kinds, input.originCriteria, input.validityDays, input.retroactiveDays, input.example, input.hsMatchDigits, JSON.stringify(input.findingSeverities), input.pullAllowed],
-    );
+    const save = (client: DbClient) =>
+      client.query<AgreementRow>(
+        `INSERT INTO agreements (code, name, parties, kinds, origin_criteria, validity_days, retroactive_days, example, hs_match_digits, finding_severities, pull_allowed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (code) DO UPDATE SET name = $2, parties = $3, kinds = $4, origin_criteria = $5, validity_days = $6,
+           retroactive_days = $7, example = $8, hs_match_digits = $9, finding_severities = $10, pull_allowed = $11, updated_at = now()
+         RETURNING *`,
+        [code, input.name, input.parties, input.kinds, input.originCriteria, input.validityDays, input.retroactiveDays, input.example, input.hsMatchDigits, JSON.stringify(input.findingSeverities), input.pullAllowed],
+      );
+    const { rows } = await audited(this.db, save, () => ({ actor, action: 'agreement.saved', subject: code, data: input }));
     this.cache.delete(code);
-    await audit(this.db, { actor, action: 'agreement.saved', subject: code, data: input });
     return toAgreement(rows[0]!);
   }
 }

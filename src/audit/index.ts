@@ -3,7 +3,7 @@
 // an advisory lock so that one process seals at a time. Writers never wait on each other.
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { type Db, type Queryable, withTransaction } from '../db/index.ts';
+import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
 
 export type AuditEntry = { actor: string; action: string; subject?: string; data?: Record<string, unknown> };
 
@@ -22,6 +22,19 @@ export async function audit(db: Queryable, entry: AuditEntry): Promise<void> {
     entry.subject ?? null,
     JSON.stringify(entry.data ?? {}),
   ]);
+}
+
+/**
+ * A change and its audit entry in one transaction, both or neither, for changes that have no
+ * transaction of their own. `entry` sees the change's result; undefined means nothing changed.
+ */
+export async function audited<T>(db: Db, change: (client: DbClient) => Promise<T>, entry: (result: T) => AuditEntry | undefined): Promise<T> {
+  return withTransaction(db, async (client) => {
+    const result = await change(client);
+    const logged = entry(result);
+    if (logged) await audit(client, logged);
+    return result;
+  });
 }
 
 const GENESIS = '0'.repeat(64);

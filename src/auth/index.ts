@@ -3,8 +3,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { actors, audit } from '../audit/index.ts';
-import type { Queryable } from '../db/index.ts';
+import { actors, audited } from '../audit/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
 import { HttpProblem } from '../http/problem.ts';
 
 export const roles = ['issuer', 'customs', 'admin'] as const;
@@ -15,15 +15,15 @@ export type ApiClient = { id: string; name: string; keyPrefix: string; roles: Ro
 
 const hash = (key: string) => createHash('sha256').update(key).digest('hex');
 
-export async function createApiKey(db: Queryable, name: string, clientRoles: Role[], actor: string = actors.system): Promise<{ client: ApiClient; key: string }> {
+export async function createApiKey(db: Db, name: string, clientRoles: Role[], actor: string = actors.system): Promise<{ client: ApiClient; key: string }> {
   const prefix = randomBytes(4).toString('hex');
   const key = `eco_${prefix}_${randomBytes(32).toString('base64url')}`;
   const id = randomUUID();
-  const { rows } = await db.query<{ created_at: Date }>(
-    'INSERT INTO api_clients (id, name, key_hash, key_prefix, roles) VALUES ($1, $2, $3, $4, $5) RETURNING created_at',
-    [id, name, hash(key), prefix, clientRoles],
+  const { rows } = await audited(
+    db,
+    (client) => client.query<{ created_at: Date }>('INSERT INTO api_clients (id, name, key_hash, key_prefix, roles) VALUES ($1, $2, $3, $4, $5) RETURNING created_at', [id, name, hash(key), prefix, clientRoles]),
+    () => ({ actor, action: 'api-key.created', subject: id, data: { name, roles: clientRoles, keyPrefix: prefix } }),
   );
-  await audit(db, { actor, action: 'api-key.created', subject: id, data: { name, roles: clientRoles, keyPrefix: prefix } });
   return { client: { id, name, keyPrefix: prefix, roles: clientRoles, status: 'active', createdAt: rows[0]!.created_at.toISOString() }, key };
 }
 
@@ -35,9 +35,12 @@ export async function listApiClients(db: Queryable): Promise<ApiClient[]> {
   return rows.map(toClient);
 }
 
-export async function revokeApiKey(db: Queryable, id: string, actor: string): Promise<boolean> {
-  const { rowCount } = await db.query("UPDATE api_clients SET status = 'revoked', revoked_at = now() WHERE id = $1 AND status = 'active'", [id]);
-  if (rowCount) await audit(db, { actor, action: 'api-key.revoked', subject: id });
+export async function revokeApiKey(db: Db, id: string, actor: string): Promise<boolean> {
+  const { rowCount } = await audited(
+    db,
+    (client) => client.query("UPDATE api_clients SET status = 'revoked', revoked_at = now() WHERE id = $1 AND status = 'active'", [id]),
+    ({ rowCount: changed }) => (changed ? { actor, action: 'api-key.revoked', subject: id } : undefined),
+  );
   return (rowCount ?? 0) > 0;
 }
 

@@ -3,8 +3,8 @@
 // (back onto our eco.inbound, as it came) or discard them; each of those steps is audited.
 import { createHash } from 'node:crypto';
 import type { ConsumeMessage, MessageProperties } from 'amqplib';
-import { audit } from '../audit/index.ts';
-import { type Db, type Queryable, withTransaction } from '../db/index.ts';
+import { audit, audited } from '../audit/index.ts';
+import { type Db, withTransaction } from '../db/index.ts';
 import { ConfirmPublisher, connect, INBOUND_EXCHANGE } from '../exchange/amqp.ts';
 import { decodeUnverified } from '../exchange/jose.ts';
 
@@ -65,17 +65,23 @@ function deadLetterId(message: ConsumeMessage): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** Keeps one message taken from eco.dead; a copy drained again is ignored. */
-export async function storeDeadLetter(db: Queryable, message: ConsumeMessage): Promise<void> {
+/** Keeps one message taken from eco.dead, with its audit entry; a copy drained again is ignored. */
+export async function storeDeadLetter(db: Db, message: ConsumeMessage): Promise<void> {
   const headers = message.properties.headers ?? {};
   const id = deadLetterId(message);
   const code = text(headers['x-eco-error']) ?? 'BROKER_DEAD_LETTERED';
-  const inserted = await db.query(
-    `INSERT INTO dead_letters (id, code, reason, app_id, message_id, properties, body) VALUES ($1, $2, $3, $4, $5, $6, $7)
-     ON CONFLICT (id) DO NOTHING`,
-    [id, code, text(headers['x-eco-reason']), text(message.properties.appId), text(message.properties.messageId), JSON.stringify(message.properties), message.content],
+  const appId = text(message.properties.appId);
+  const messageId = text(message.properties.messageId);
+  await audited(
+    db,
+    (client) =>
+      client.query(
+        `INSERT INTO dead_letters (id, code, reason, app_id, message_id, properties, body) VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (id) DO NOTHING`,
+        [id, code, text(headers['x-eco-reason']), appId, messageId, JSON.stringify(message.properties), message.content],
+      ),
+    ({ rowCount }) => (rowCount ? { actor: 'system', action: 'message.dead-lettered', subject: id, data: { code, appId, messageId } } : undefined),
   );
-  if (inserted.rowCount) await audit(db, { actor: 'system', action: 'message.dead-lettered', subject: id, data: { code, appId: message.properties.appId ?? null, messageId: message.properties.messageId ?? null } });
 }
 
 export class DeadLetterStateError extends Error {}

@@ -1,7 +1,7 @@
 // Other gateways we exchange with: who they are, where their broker is, which keys they sign with.
 import { z } from 'zod';
-import { audit } from '../audit/index.ts';
-import type { Db } from '../db/index.ts';
+import { audited } from '../audit/index.ts';
+import type { Db, DbClient } from '../db/index.ts';
 import { encryptionKeyOf, importJwks, JWE_ALGS, type Jwks, type PeerKeys } from '../exchange/jose.ts';
 import { partyIdSchema } from '../exchange/party.ts';
 
@@ -104,25 +104,34 @@ export class PeerDirectory {
     partyIdSchema.parse(partyId);
     const jwks = input.jwks ? (input.jwks as Jwks) : await fetchJwks(input.jwksUrl!);
     await usableKeys(jwks, input.encrypt);
-    const { rows } = await this.db.query<PeerRow>(
-      `INSERT INTO peers (party_id, name, amqp_url, jwks, jwks_url, encrypt, agreements, status, jwks_fetched_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5::text IS NOT NULL THEN now() END)
-       ON CONFLICT (party_id) DO UPDATE SET name = $2, amqp_url = $3, jwks = $4, jwks_url = $5, encrypt = $6,
-         agreements = $7, status = $8, jwks_fetched_at = EXCLUDED.jwks_fetched_at, updated_at = now()
-       RETURNING *`,
-      [partyId, input.name, input.amqpUrl, JSON.stringify(jwks), input.jwksUrl ?? null, input.encrypt, input.agreements, input.status],
-    );
-    this.cache.delete(partyId);
+    const save = (client: DbClient) =>
+      client.query<PeerRow>(
+        `INSERT INTO peers (party_id, name, amqp_url, jwks, jwks_url, encrypt, agreements, status, jwks_fetched_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5::text IS NOT NULL THEN now() END)
+         ON CONFLICT (party_id) DO UPDATE SET name = $2, amqp_url = $3, jwks = $4, jwks_url = $5, encrypt = $6,
+           agreements = $7, status = $8, jwks_fetched_at = EXCLUDED.jwks_fetched_at, updated_at = now()
+         RETURNING *`,
+        [partyId, input.name, input.amqpUrl, JSON.stringify(jwks), input.jwksUrl ?? null, input.encrypt, input.agreements, input.status],
+      );
     const kids = jwks.keys.map((k) => k.kid);
-    await audit(this.db, { actor, action: 'peer.registered', subject: partyId, data: { ...input, jwks: undefined, amqpUrl: redactUrl(input.amqpUrl), kids } });
+    const { rows } = await audited(this.db, save, () => ({
+      actor,
+      action: 'peer.registered',
+      subject: partyId,
+      data: { ...input, jwks: undefined, amqpUrl: redactUrl(input.amqpUrl), kids },
+    }));
+    this.cache.delete(partyId);
     return toPeer(rows[0]!);
   }
 
   /** Suspended peers' messages are refused (UNKNOWN_SENDER) and nothing is sent to them until resumed. */
   async setStatus(partyId: string, status: Peer['status'], actor: string): Promise<Peer | undefined> {
-    const { rows } = await this.db.query<PeerRow>('UPDATE peers SET status = $2, updated_at = now() WHERE party_id = $1 RETURNING *', [partyId, status]);
+    const { rows } = await audited(
+      this.db,
+      (client) => client.query<PeerRow>('UPDATE peers SET status = $2, updated_at = now() WHERE party_id = $1 RETURNING *', [partyId, status]),
+      ({ rows: changed }) => (changed[0] ? { actor, action: status === 'suspended' ? 'peer.suspended' : 'peer.resumed', subject: partyId } : undefined),
+    );
     this.cache.delete(partyId);
-    if (rows[0]) await audit(this.db, { actor, action: status === 'suspended' ? 'peer.suspended' : 'peer.resumed', subject: partyId });
     return rows[0] && toPeer(rows[0]);
   }
 
@@ -149,12 +158,14 @@ export class PeerDirectory {
     this.lastFetch.set(partyId, Date.now());
     const jwks = await fetchJwks(peer.jwksUrl);
     await usableKeys(jwks, peer.encrypt);
-    await this.db.query('UPDATE peers SET jwks = $2, jwks_fetched_at = now() WHERE party_id = $1', [partyId, JSON.stringify(jwks)]);
     const before = new Set(peer.jwks.keys.map((k) => k.kid));
     const after = jwks.keys.map((k) => k.kid);
-    if (after.length !== before.size || after.some((kid) => !before.has(kid))) {
-      await audit(this.db, { actor: 'system', action: 'peer.keys-refreshed', subject: partyId, data: { before: [...before], after } });
-    }
+    const changed = after.length !== before.size || after.some((kid) => !before.has(kid));
+    await audited(
+      this.db,
+      (client) => client.query('UPDATE peers SET jwks = $2, jwks_fetched_at = now() WHERE party_id = $1', [partyId, JSON.stringify(jwks)]),
+      () => (changed ? { actor: 'system', action: 'peer.keys-refreshed', subject: partyId, data: { before: [...before], after } } : undefined),
+    );
     this.cache.delete(partyId);
     return this.find(partyId);
   }
