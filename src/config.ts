@@ -1,6 +1,6 @@
 // Environment -> typed configuration, validated once at start. Every variable is listed in the README.
 import { z } from 'zod';
-import { partyIdSchema } from './exchange/party.ts';
+import { countriesOf, countrySchema, partyIdSchema } from './exchange/party.ts';
 
 const roles = ['api', 'relay', 'consumer'] as const;
 export type Role = (typeof roles)[number];
@@ -11,6 +11,11 @@ const envSchema = z.object({
   PARTY_ID: partyIdSchema,
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
   AMQP_URL: z.string().regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL'),
+  PARTY_COUNTRIES: z
+    .string()
+    .optional()
+    .transform((value) => value?.split(',').map((c) => c.trim()).filter(Boolean))
+    .pipe(z.array(countrySchema).min(1).optional()),
   ROLE: z
     .string()
     .default('all')
@@ -49,6 +54,8 @@ export const configVariables = Object.keys(envSchema.shape);
 
 export type Config = {
   partyId: string;
+  /** The countries this party issues for (exportCountry) and receives for (importCountry). */
+  countries: string[];
   databaseUrl: string;
   amqpUrl: string;
   roles: Role[];
@@ -92,8 +99,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  const countries = e.PARTY_COUNTRIES ?? countriesOf(e.PARTY_ID);
+  if (countries.length === 0) throw new ConfigError(`Invalid configuration:\n  PARTY_COUNTRIES: is required: ${e.PARTY_ID.slice(0, 2)} is not an ISO 3166-1 country`);
   return {
     partyId: e.PARTY_ID,
+    countries,
     databaseUrl: e.DATABASE_URL,
     amqpUrl: e.AMQP_URL,
     roles: e.ROLE,

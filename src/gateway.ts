@@ -36,6 +36,14 @@ export type Gateway = {
   stop: () => Promise<void>;
 };
 
+/**
+ * A promise rejected with nobody listening is logged, not fatal: every background loop handles its
+ * own errors, and one that slipped through must not take the API, relay and consumer down with it.
+ */
+export function guardProcess(log: Logger): void {
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection; the gateway keeps running'));
+}
+
 export function createLogger(config: Pick<Config, 'logLevel' | 'partyId'>): Logger {
   return pino({ level: config.logLevel, base: { party: config.partyId } });
 }
@@ -73,18 +81,21 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   sealer.start();
   // Peers' JWKS URLs are re-read in the background too, so that a key they revoke stops verifying here.
   const jwksTimer = setInterval(() => {
-    void peers.refreshStaleKeys().then((failed) => failed.forEach((f) => log.warn(f, 'peer JWKS refresh failed; the stored keys stay in use')));
+    peers.refreshStaleKeys().then(
+      (failed) => failed.forEach((f) => log.warn(f, 'peer JWKS refresh failed; the stored keys stay in use')),
+      (error: unknown) => log.warn({ err: error }, 'peer JWKS refresh skipped; tried again at the next interval'),
+    );
   }, Math.min(config.jwks.refreshSeconds, 60) * 1000);
   jwksTimer.unref();
   const relayWaker = new RelayWaker(db);
   const agreements = new AgreementBook(db);
-  const certificates = new CertificateService(db, config.partyId, keys, peers, agreements, relayWaker);
+  const certificates = new CertificateService(db, config.partyId, config.countries, keys, peers, agreements, relayWaker);
   const clearance = new ClearanceService(db, config.partyId, keys, peers, agreements, relayWaker);
   const verifications = new VerificationService(db, config.partyId, keys, peers, relayWaker);
   const gateway: Gateway = { config, db, log, peers, agreements, keys, certificates, metrics, stop: async () => {} };
 
   if (config.roles.includes('consumer')) {
-    const options = { partyId: config.partyId, amqpUrl: config.amqpUrl, sentAtWindowSeconds: config.sentAtWindowSeconds, maxMessageBytes: config.maxMessageBytes, ...config.consumer };
+    const options = { partyId: config.partyId, countries: config.countries, amqpUrl: config.amqpUrl, sentAtWindowSeconds: config.sentAtWindowSeconds, maxMessageBytes: config.maxMessageBytes, ...config.consumer };
     gateway.consumer = new Consumer(db, peers, keys, relayWaker, agreements, options, log.child({ role: 'consumer' }), metrics);
     await gateway.consumer.start();
   }

@@ -1,6 +1,6 @@
 // Entry point: `npm start` runs api + relay + consumer; ROLE=api (or relay, consumer, a list) runs some.
 import { ConfigError, loadConfig } from './config.ts';
-import { createLogger, startGateway } from './gateway.ts';
+import { createLogger, guardProcess, startGateway } from './gateway.ts';
 
 let config;
 try {
@@ -14,6 +14,7 @@ try {
 }
 
 const log = createLogger(config);
+guardProcess(log);
 const gateway = await startGateway(config, log);
 
 let stopping = false;

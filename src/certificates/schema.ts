@@ -1,16 +1,14 @@
 // The e-CO dataset exactly as PROFILE.md fixes it ("The certificate"), shaped after the WCO Data
 // Model's CO Derived Information Package. One schema serves REST input and inbound messages.
 import currencyCodes from 'currency-codes';
-import countries from 'i18n-iso-countries';
 import { z } from 'zod';
-import { partyIdSchema } from '../exchange/party.ts';
+import { countrySchema, isCountry, partyIdSchema } from '../exchange/party.ts';
 import { fromScaled, sumDecimals, toScaled } from './decimal.ts';
 
 // Code lists: ISO 3166-1 and ISO 4217 come from maintained packages. No maintained npm package
 // carries UN/ECE Rec. 20 (units), Rec. 21 (package kinds) or UN/LOCODE, so those are checked by
 // format (and a LOCODE's country part against ISO 3166-1); Rec. 19 has ten codes, all listed here.
-const isCountry = (code: string) => /^[A-Z]{2}$/.test(code) && countries.isValid(code);
-const country = z.string().refine(isCountry, 'must be an ISO 3166-1 alpha-2 country code such as KR');
+const country = countrySchema;
 const currency = z.string().refine((code) => /^[A-Z]{3}$/.test(code) && currencyCodes.code(code) !== undefined, 'must be an ISO 4217 currency code such as USD');
 const locode = z
   .string()

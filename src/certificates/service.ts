@@ -55,6 +55,8 @@ export class CertificateService {
   constructor(
     private readonly db: Db,
     private readonly partyId: string,
+    /** The countries we issue for (exportCountry). */
+    private readonly countries: readonly string[],
     private readonly keys: OwnKeys,
     private readonly peers: PeerDirectory,
     private readonly agreements: AgreementBook,
@@ -69,7 +71,13 @@ export class CertificateService {
     if (certificate.issuer.partyId !== this.partyId) {
       throw unprocessable(`this gateway issues for ${this.partyId} only`, [{ pointer: '/issuer/partyId', detail: `must be ${this.partyId}` }]);
     }
+    if (!this.countries.includes(certificate.exportCountry)) {
+      throw unprocessable(`this gateway issues for ${this.countries.join(', ')} only`, [{ pointer: '/exportCountry', detail: `must be ${this.countries.join(' or ')}` }]);
+    }
     const peer = await this.recipientFor(certificate, recipient);
+    if (!peer.countries.includes(certificate.importCountry)) {
+      throw unprocessable(`${peer.partyId} receives for ${peer.countries.join(', ') || 'no country'}`, [{ pointer: '/importCountry', detail: `is not a country of ${peer.partyId}` }]);
+    }
     const agreement = certificate.agreement ? await this.agreements.find(certificate.agreement) : undefined;
     const violations = agreementViolations(certificate, agreement, peer.agreements);
     if (violations.length) {
@@ -194,7 +202,7 @@ export class CertificateService {
 
   /** The named recipient, or the one active peer of the import country. */
   private async recipientFor(certificate: Certificate, named?: string): Promise<KnownPeer> {
-    const candidates = named ? [named] : (await this.peers.list()).filter((p) => p.status === 'active' && p.partyId.startsWith(`${certificate.importCountry}-`)).map((p) => p.partyId);
+    const candidates = named ? [named] : (await this.peers.list()).filter((p) => p.status === 'active' && p.countries.includes(certificate.importCountry)).map((p) => p.partyId);
     if (candidates.length === 1) {
       const peer = await this.peers.find(candidates[0]!);
       if (!peer || peer.status !== 'active') throw unprocessable(`${candidates[0]} is not an active registered peer`, [{ pointer: '/recipient', detail: 'unknown peer' }]);

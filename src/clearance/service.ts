@@ -105,7 +105,7 @@ export class ClearanceService {
     const agreement = claim.agreement ? await this.agreements.find(claim.agreement) : undefined;
     if (!agreement?.pullAllowed) return undefined;
     const candidates = (await this.peers.list()).filter(
-      (p) => p.status === 'active' && p.agreements.includes(agreement.code) && (claim.issuer ? p.partyId === claim.issuer : p.partyId.startsWith(`${claim.exportCountry}-`)),
+      (p) => p.status === 'active' && p.agreements.includes(agreement.code) && (claim.issuer ? p.partyId === claim.issuer : p.countries.includes(claim.exportCountry)),
     );
     const peer = candidates.length === 1 ? await this.peers.find(candidates[0]!.partyId) : undefined;
     if (!peer) return undefined;

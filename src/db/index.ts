@@ -9,7 +9,8 @@ export type Queryable = Pick<pg.Pool, 'query'>;
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
 export function createPool(connectionString: string, max = 10): Db {
-  const pool = new pg.Pool({ connectionString, max });
+  // A connection attempt to an unreachable host gives up instead of holding its caller for minutes.
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000 });
   // An idle client losing its connection (Postgres restart) must not take the process down.
   pool.on('error', () => {});
   return pool;
@@ -40,6 +41,20 @@ export async function withTransaction<T>(pool: Db, work: (client: DbClient) => P
   client.off('error', ignore);
   client.release();
   return result;
+}
+
+/**
+ * True when the error says Postgres could not be reached or is going away (not that the statement
+ * was wrong): worth waiting for and trying again, and a 503 for API callers.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') {
+    // Class 08: connection exception; 57P01-03: shutting down or starting; 53300: too many connections.
+    if (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true;
+    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)) return true;
+  }
+  return typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect|not queryable|Connection ended/i.test(message);
 }
 
 export { migrate } from './migrate.ts';

@@ -7,6 +7,7 @@ import { audit, audited } from '../audit/index.ts';
 import { type Db, withTransaction } from '../db/index.ts';
 import { ConfirmPublisher, connect, INBOUND_EXCHANGE } from '../exchange/amqp.ts';
 import { decodeUnverified } from '../exchange/jose.ts';
+import { safeJson, safeText } from '../dataset/text.ts';
 
 /** Set by our consumer on what it dead-letters, so that draining the same message twice stores it once. */
 export const DEAD_ID_HEADER = 'x-eco-dead-id';
@@ -55,30 +56,39 @@ const toDeadLetter = (r: Row): DeadLetter => ({
   handledBy: r.handled_by,
 });
 
-const text = (value: unknown) => (typeof value === 'string' || typeof value === 'number' ? String(value) : null);
+// Anything may arrive in properties and headers: kept only as text Postgres can store.
+const text = (value: unknown, max = 1000) => (typeof value === 'string' || typeof value === 'number' ? safeText(String(value), max) : null);
+
+/** Our own x-eco-* headers count only on what we published to eco.dead ourselves, not on what the broker dead-lettered (a sender may set them). */
+const ours = (message: ConsumeMessage) => !message.properties.headers?.['x-death'];
 
 function deadLetterId(message: ConsumeMessage): string {
-  const given = text(message.properties.headers?.[DEAD_ID_HEADER]);
-  if (given && /^[0-9a-f-]{36}$/i.test(given)) return given;
+  const given = ours(message) ? text(message.properties.headers?.[DEAD_ID_HEADER]) : null;
+  if (given && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(given)) return given;
   // Dead-lettered by the broker itself (no id of ours): derive one from what cannot change.
-  const hex = createHash('sha256').update(message.content).update(JSON.stringify(message.properties.headers?.['x-death'] ?? null)).digest('hex');
+  const hex = createHash('sha256').update(message.content).update(JSON.stringify(safeJson(message.properties.headers?.['x-death'] ?? null))).digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** Keeps one message taken from eco.dead, with its audit entry; a copy drained again is ignored. */
-export async function storeDeadLetter(db: Db, message: ConsumeMessage): Promise<void> {
+/**
+ * Keeps one message taken from eco.dead, with its audit entry; a copy drained again is ignored.
+ * `minimal` keeps it without its properties, for a letter whose full form could not be stored.
+ */
+export async function storeDeadLetter(db: Db, message: ConsumeMessage, options: { minimal?: boolean } = {}): Promise<void> {
   const headers = message.properties.headers ?? {};
   const id = deadLetterId(message);
-  const code = text(headers['x-eco-error']) ?? 'BROKER_DEAD_LETTERED';
-  const appId = text(message.properties.appId);
-  const messageId = text(message.properties.messageId);
+  const code = (ours(message) && text(headers['x-eco-error'], 64)) || 'BROKER_DEAD_LETTERED';
+  const reason = ours(message) ? text(headers['x-eco-reason']) : 'dead-lettered by the broker';
+  const appId = text(message.properties.appId, 256);
+  const messageId = text(message.properties.messageId, 256);
+  const properties = options.minimal ? { note: 'the properties could not be stored' } : safeJson(message.properties);
   await audited(
     db,
     (client) =>
       client.query(
         `INSERT INTO dead_letters (id, code, reason, app_id, message_id, properties, body) VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (id) DO NOTHING`,
-        [id, code, text(headers['x-eco-reason']), appId, messageId, JSON.stringify(message.properties), message.content],
+        [id, code, reason, appId, messageId, JSON.stringify(properties), message.content],
       ),
     ({ rowCount }) => (rowCount ? { actor: 'system', action: 'message.dead-lettered', subject: id, data: { code, appId, messageId } } : undefined),
   );

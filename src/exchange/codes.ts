@@ -1,3 +1,4 @@
+import { safeText } from '../dataset/text.ts';
 // Rejection codes of PROFILE "Receipts": what a receiver answers a message with when it refuses it.
 export const rejectionCodes = [
   'SIGNATURE_INVALID',
@@ -19,6 +20,7 @@ export type RejectionCode = (typeof rejectionCodes)[number];
 export type DeadLetterCode = RejectionCode | 'MESSAGE_TOO_LARGE' | 'PROCESSING_FAILED';
 export type MessageError = { code: RejectionCode; path?: string; message: string };
 
+/** Messages may echo what a peer sent: kept safe to store and short. */
 export function messageError(code: RejectionCode, message: string, path?: string): MessageError {
-  return { code, message, ...(path ? { path } : {}) };
+  return { code, message: safeText(message, 500), ...(path ? { path: safeText(path, 500) } : {}) };
 }

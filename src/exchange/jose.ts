@@ -37,7 +37,9 @@ export async function sign(payload: unknown, key: SigningKey): Promise<string> {
 export type JwsHeader = { alg?: unknown; kid?: unknown; typ?: unknown };
 export type DecodedJws = { header: JwsHeader; payload: unknown };
 
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+// The signature part may be empty: an unsecured JWS (alg none) is still a JWS (RFC 7515 6; PROFILE
+// 1.1), to be answered SIGNATURE_INVALID rather than dead-lettered as unreadable.
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /**
  * Reads header and payload WITHOUT verifying: the receiver needs `from` and `kid` to know whose

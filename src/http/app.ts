@@ -12,10 +12,14 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { installAuth } from '../auth/index.ts';
-import type { Queryable } from '../db/index.ts';
+import { isDatabaseUnavailable, type Queryable } from '../db/index.ts';
 import type { Metrics } from '../metrics/index.ts';
-import { HttpProblem, type FieldError } from './problem.ts';
+import { HttpProblem, invalid, toPointer, type FieldError } from './problem.ts';
+import { findUnsafeText } from '../dataset/text.ts';
 import { apiSchemas } from './schemas.ts';
+
+/** What a 503 asks callers to wait before trying again. */
+const RETRY_AFTER_SECONDS = 5;
 
 export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
 
@@ -64,7 +68,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const problem = toProblem(error);
-    if (problem.status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
+    if (problem.status === 503) {
+      request.log.warn({ err: error, url: request.url }, 'request refused: a dependency is unavailable');
+      reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+    } else if (problem.status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
     return reply.code(problem.status).type('application/problem+json').send(problem.toBody());
   });
   app.setNotFoundHandler((request, reply) => {
@@ -91,6 +98,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
   }
   installAuth(app, options.db);
+  // Text Postgres cannot keep (U+0000, unpaired surrogates) is refused wherever it appears in a
+  // request, before any route sees it: every field of every route, present and future.
+  app.addHook('preValidation', async (request) => {
+    for (const [where, value] of [['body', request.body], ['query', request.query], ['params', request.params]] as const) {
+      const unsafe = findUnsafeText(value);
+      if (!unsafe) continue;
+      const pointer = (where === 'body' ? '' : `/${where}`) + toPointer(unsafe.path);
+      throw invalid(`the request ${where} holds text that cannot be accepted`, [{ pointer, detail: unsafe.message }]);
+    }
+  });
   for (const routes of options.routes) await app.register(routes);
   return app;
 }
@@ -105,6 +122,7 @@ function toProblem(error: FastifyError): HttpProblem {
     }));
     return new HttpProblem(400, 'validation', 'Invalid request', `the request ${where} is not valid (${errors.length} error${errors.length === 1 ? '' : 's'})`, errors);
   }
+  if (isDatabaseUnavailable(error)) return new HttpProblem(503, 'unavailable', 'Service unavailable', `the database is not reachable; retry in ${RETRY_AFTER_SECONDS} s`);
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) return new HttpProblem(status, error.code?.toLowerCase().replace(/_/g, '-') ?? 'bad-request', 'Bad request', error.message);
   return new HttpProblem(500, 'internal', 'Internal error', 'the gateway could not complete the request; it has been logged');

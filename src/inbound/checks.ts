@@ -13,7 +13,8 @@ import {
   type VerificationRequest,
 } from '../exchange/messages.ts';
 import type { ReceiptBody } from '../exchange/receipt.ts';
-import { decodeUnverified, decrypt, hasKey, verify, type PeerKeys } from '../exchange/jose.ts';
+import { ACCEPTED_ALGS, decodeUnverified, decrypt, hasKey, verify, type PeerKeys } from '../exchange/jose.ts';
+import { findUnsafeText } from '../dataset/text.ts';
 import { toPointer } from '../http/problem.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 
@@ -36,16 +37,25 @@ export type InboundMessage =
   | { type: 'certificate.requested'; request: CertificateRequest }
   | { type: 'receipt'; inReplyTo: string; receipt: ReceiptBody };
 
-export type CheckContext = { partyId: string; peers: PeerDirectory; sentAtWindowSeconds: number; now?: Date; decryptionKeys: () => Promise<PeerKeys> };
+export type CheckContext = {
+  partyId: string;
+  /** The countries we receive for: a CO's importCountry must be one of them. */
+  countries: readonly string[];
+  peers: PeerDirectory;
+  sentAtWindowSeconds: number;
+  now?: Date;
+  decryptionKeys: () => Promise<PeerKeys>;
+};
 
 const looseEnvelope = z.looseObject({ from: z.unknown(), id: z.unknown(), type: z.unknown() });
 
 /** PROFILE checks 1-3: is it a JWS, from a registered peer, signed with one of its keys? */
-export async function authenticate(bodyText: string, appId: string | undefined, ctx: CheckContext): Promise<Dead | Rejected | Authentic> {
-  // A JWE (4 dots) carries the signed JWS (2 dots): open it, then check that as any other.
-  if (bodyText.split('.').length - 1 === 4) {
+export async function authenticate(bodyText: string, appId: string | undefined, ctx: CheckContext, decrypted = false): Promise<Dead | Rejected | Authentic> {
+  // A JWE (4 dots) carries the signed JWS (2 dots): open it, then check that as any other. Only
+  // one layer: a JWE inside is not a JWS.
+  if (!decrypted && bodyText.split('.').length - 1 === 4) {
     const jws = await decrypt(bodyText, await ctx.decryptionKeys());
-    if (jws !== undefined) return authenticate(jws, appId, ctx);
+    if (jws !== undefined) return authenticate(jws, appId, ctx, true);
     // Whoever sent it cannot be read from it: answer the party named by appId, as PROFILE says.
     const peer = appId ? await ctx.peers.find(appId) : undefined;
     const error = messageError('DECRYPTION_FAILED', 'none of our encryption keys opens this JWE');
@@ -70,6 +80,12 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
   let peer = sender;
   const reject = (code: RejectionCode, text: string, path?: string) => rejected(peer, messageId, [messageError(code, text, path)], isReceipt);
   if (appId !== peer.partyId) return reject('SENDER_MISMATCH', `AMQP appId ${String(appId)} does not match from ${peer.partyId}`, '/from');
+  // An unsecured JWS or a MAC (HS256: a "signature" anyone holding our published key could make)
+  // is a signature question, whatever its kid says.
+  const alg = decoded.header.alg;
+  if (typeof alg !== 'string' || !ACCEPTED_ALGS.includes(alg) || bodyText.endsWith('.')) {
+    return reject('SIGNATURE_INVALID', `alg ${String(alg)} with ${bodyText.endsWith('.') ? 'no' : 'a'} signature is not accepted (${ACCEPTED_ALGS.join(', ')})`);
+  }
   const kid = decoded.header.kid;
   if (typeof kid !== 'string') return reject('UNKNOWN_KEY', 'the JWS header names no kid');
   // A kid we have not seen may be a key the peer has just rotated to: look at its JWKS URL again.
@@ -82,7 +98,7 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
 }
 
 /** PROFILE checks 4-5: profile, addressee, freshness, then the envelope and its body by type. */
-export function validate(message: Authentic, ctx: Pick<CheckContext, 'partyId' | 'sentAtWindowSeconds' | 'now'>): Rejected | Verified {
+export function validate(message: Authentic, ctx: Pick<CheckContext, 'partyId' | 'countries' | 'sentAtWindowSeconds' | 'now'>): Rejected | Verified {
   const { peer, messageId, payload } = message;
   const isReceipt = payload.type === 'receipt';
   const reject = (code: RejectionCode, text: string, path?: string) => rejected(peer, messageId, [messageError(code, text, path)], isReceipt);
@@ -95,21 +111,28 @@ export function validate(message: Authentic, ctx: Pick<CheckContext, 'partyId' |
     return reject('STALE_MESSAGE', `sentAt ${String(payload.sentAt)} is outside the accepted window of ${ctx.sentAtWindowSeconds} s`, '/sentAt');
   }
 
+  // Strings Postgres could not keep, anywhere in the message (PROFILE 1.1), before any schema.
+  const unsafe = findUnsafeText(payload);
+  if (unsafe) return reject('SCHEMA_INVALID', unsafe.message, toPointer(unsafe.path));
+
   // The envelope and its body, by type.
   const envelope = envelopeSchema.safeParse(payload);
   if (!envelope.success) return rejected(peer, messageId, schemaErrors(envelope.error), isReceipt);
-  return checkBody(peer, envelope.data, messageId);
+  return checkBody(peer, envelope.data, messageId, ctx.countries);
 }
 
 function rejected(peer: KnownPeer, messageId: string | undefined, errors: MessageError[], isReceipt: boolean): Rejected {
   return { outcome: 'rejected', peer, messageId, errors, isReceipt };
 }
 
+/** A receipt names at most this many errors: enough to fix a message, and it stays small. */
+const MAX_RECEIPT_ERRORS = 100;
+
 function schemaErrors(error: z.ZodError, prefix = ''): MessageError[] {
-  return error.issues.map((issue) => messageError('SCHEMA_INVALID', issue.message, prefix + toPointer(issue.path)));
+  return error.issues.slice(0, MAX_RECEIPT_ERRORS).map((issue) => messageError('SCHEMA_INVALID', issue.message, prefix + toPointer(issue.path)));
 }
 
-function checkBody(peer: KnownPeer, envelope: Envelope, messageId: string | undefined): Rejected | Verified {
+function checkBody(peer: KnownPeer, envelope: Envelope, messageId: string | undefined, ourCountries: readonly string[]): Rejected | Verified {
   const reject = (errors: MessageError[]) => rejected(peer, messageId, errors, envelope.type === 'receipt');
   const error = (code: RejectionCode, text: string, path: string) => reject([messageError(code, text, path)]);
   const verified = (message: InboundMessage): Verified => ({ outcome: 'verified', peer, envelope, message });
@@ -121,6 +144,13 @@ function checkBody(peer: KnownPeer, envelope: Envelope, messageId: string | unde
     case 'certificate.replaced': {
       const co = body as Certificate;
       if (co.issuer.partyId !== envelope.from) return error('SENDER_MISMATCH', `issuer ${co.issuer.partyId} is not the sender ${envelope.from}`, '/body/issuer/partyId');
+      // PROFILE 1.1: a party issues only for its own countries, and only to the party of the import country.
+      if (!peer.countries.includes(co.exportCountry)) {
+        return error('NOT_A_PARTY', `${peer.partyId} issues for ${peer.countries.join(', ') || 'no country'}, not ${co.exportCountry}`, '/body/exportCountry');
+      }
+      if (!ourCountries.includes(co.importCountry)) {
+        return error('NOT_A_PARTY', `${envelope.to} receives for ${ourCountries.join(', ')}, not ${co.importCountry}`, '/body/importCountry');
+      }
       if (envelope.type === 'certificate.issued') {
         if (co.version !== 1) return error('SCHEMA_INVALID', 'a certificate.issued is version 1; later versions come as certificate.replaced', '/body/version');
         if (co.replaces) return error('SCHEMA_INVALID', 'only a certificate.replaced names what it replaces', '/body/replaces');

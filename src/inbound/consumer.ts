@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import type { AgreementBook } from '../agreements/index.ts';
 import { actors, audit } from '../audit/index.ts';
 import { DEAD_ID_HEADER, storeDeadLetter } from '../deadletters/index.ts';
-import { type Db, type DbClient, withTransaction } from '../db/index.ts';
+import { type Db, type DbClient, isDatabaseUnavailable, withTransaction } from '../db/index.ts';
+import { safeText } from '../dataset/text.ts';
 import { connect, DEAD_EXCHANGE, DEAD_QUEUE, declareInbox, INBOUND_QUEUE } from '../exchange/amqp.ts';
 import { messageError, type DeadLetterCode, type MessageError } from '../exchange/codes.ts';
 import { messageTypes } from '../exchange/envelope.ts';
@@ -24,6 +25,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type ConsumerOptions = {
   partyId: string;
+  /** The countries we receive for (a CO's importCountry). */
+  countries: readonly string[];
   amqpUrl: string;
   prefetch: number;
   sentAtWindowSeconds: number;
@@ -111,37 +114,47 @@ export class Consumer {
     });
   }
 
+  /** Still ours to settle: not stopping, and consumed on the channel we still hold. */
+  private holds(channel: ConfirmChannel): boolean {
+    return !this.stopping && this.consumer?.channel === channel;
+  }
+
   private async drainDead(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
-    try {
-      await storeDeadLetter(this.db, message);
-      channel.ack(message);
-    } catch (error) {
-      this.log.error({ err: error }, 'dead letter not stored; it stays on eco.dead');
-      await new Promise((r) => setTimeout(r, 1000));
+    for (let attempt = 1; ; attempt++) {
       try {
-        channel.nack(message, false, true);
-      } catch {
-        // channel gone: the broker requeues it
+        // Past a few failures that are not an outage, the letter is kept without its properties
+        // rather than retried forever.
+        await storeDeadLetter(this.db, message, { minimal: attempt > 3 });
+        settle(channel, message, 'ack');
+        return;
+      } catch (error) {
+        this.log.error({ err: error, attempt }, 'dead letter not stored yet; it stays on eco.dead');
+        await pause(attempt);
+        if (!this.holds(channel)) return;
       }
     }
   }
 
   private async handle(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
     let handled: Handled;
-    try {
-      handled = await this.process(channel, message);
-    } catch (error) {
-      await this.retryLater(channel, message, error);
-      return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        handled = await this.process(channel, message);
+        break;
+      } catch (error) {
+        if (!isDatabaseUnavailable(error)) return this.retryLater(channel, message, error);
+        // Postgres is away: not the message's fault, so it keeps its place and its delivery count;
+        // it is held (the prefetch bounds how many) until Postgres answers again.
+        if (attempt === 1 || attempt % 20 === 0) this.log.warn({ err: error, messageId: message.properties.messageId, attempt }, 'database unavailable; holding the message');
+        await pause(attempt);
+        // Its channel gone, the broker has put it back for another delivery.
+        if (!this.holds(channel)) return;
+      }
     }
-    try {
-      // Acked on the channel that delivered it; if that channel is gone the broker redelivers,
-      // and the inbox row makes the redelivery a duplicate.
-      channel.ack(message);
-    } catch {
-      return;
-    }
-    const fields = { ...handled, peer: handled.peer ?? message.properties.appId, type: message.properties.type };
+    // Acked on the channel that delivered it; if that channel is gone the broker redelivers,
+    // and the inbox row makes the redelivery a duplicate.
+    if (!settle(channel, message, 'ack')) return;
+    const fields = { ...handled, peer: handled.peer ?? safeText(String(message.properties.appId), 64), type: safeText(String(message.properties.type), 64) };
     if (handled.outcome === 'accepted' || handled.outcome === 'duplicate') this.log.info(fields, 'message received');
     else this.log.warn(fields, 'message refused');
     this.count(handled, message);
@@ -159,20 +172,23 @@ export class Consumer {
     if (handled.outcome === 'accepted' && handled.receiptLatencySeconds !== undefined) this.metrics.receiptLatency.observe({ peer }, handled.receiptLatencySeconds);
   }
 
-  /** Not processed (database down, say): requeued after a growing pause, dead-lettered past the limit. */
+  /** Not processed (a bug, a statement Postgres refused): requeued after a growing pause, dead-lettered past the limit. */
   private async retryLater(channel: ConfirmChannel, message: ConsumeMessage, error: unknown): Promise<void> {
     const deliveries = Number(message.properties.headers?.['x-delivery-count'] ?? 0) + 1;
     this.log.error({ err: error, messageId: message.properties.messageId, deliveries }, 'message not processed');
-    try {
-      if (deliveries >= this.options.maxDeliveries) {
-        await this.deadLetter(channel, message, { code: 'PROCESSING_FAILED', message: String((error as Error).message ?? error) });
-        channel.ack(message);
-        return;
-      }
+    if (deliveries < this.options.maxDeliveries) {
       await new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** deliveries)));
-      channel.nack(message, false, true);
-    } catch {
-      // channel gone: the broker requeues unacked messages by itself
+      settle(channel, message, 'requeue');
+      return;
+    }
+    try {
+      await this.deadLetter(channel, message, { code: 'PROCESSING_FAILED', message: safeText(String((error as Error)?.message ?? error), 500) });
+      settle(channel, message, 'ack');
+    } catch (deadLetterError) {
+      // Not even a copy could be published: rejected without requeue, the broker dead-letters it
+      // to eco.dead itself (with x-death), where it is drained like any other.
+      this.log.error({ err: deadLetterError, messageId: message.properties.messageId }, 'dead-letter copy failed; the broker dead-letters the message');
+      settle(channel, message, 'reject');
     }
   }
 
@@ -185,7 +201,7 @@ export class Consumer {
     }
     const bodyText = message.content.toString('utf8');
     const digest = bodyDigest(message.content);
-    const ctx = { partyId: this.options.partyId, peers: this.peers, sentAtWindowSeconds: this.options.sentAtWindowSeconds, decryptionKeys: () => this.keys.decryptionKeys() };
+    const ctx = { partyId: this.options.partyId, countries: this.options.countries, peers: this.peers, sentAtWindowSeconds: this.options.sentAtWindowSeconds, decryptionKeys: () => this.keys.decryptionKeys() };
     const authentic = await authenticate(bodyText, message.properties.appId as string | undefined, ctx);
     if (authentic.outcome === 'dead') {
       await this.deadLetter(channel, message, authentic.error);
@@ -224,14 +240,14 @@ export class Consumer {
         return { outcome: 'duplicate', peer: authentic.peer.partyId, messageId, receiptId: rows[0].receipt_id ?? undefined };
       }
     }
-    const verdict = validate(authentic, { partyId: this.options.partyId, sentAtWindowSeconds: this.options.sentAtWindowSeconds });
+    const verdict = validate(authentic, { partyId: this.options.partyId, countries: this.options.countries, sentAtWindowSeconds: this.options.sentAtWindowSeconds });
     const isReceipt = verdict.outcome === 'rejected' ? verdict.isReceipt : verdict.message.type === 'receipt';
     const applied = verdict.outcome === 'verified' ? await applyMessage(client, verdict, bodyText, this.agreements) : { errors: verdict.errors };
     const errors = messageId ? applied.errors : [messageError('SCHEMA_INVALID', 'id must be a UUID', '/id')];
     const status = errors.length ? 'rejected' : 'accepted';
     const receiptId = isReceipt ? undefined : await this.sendReceipt(client, key, authentic.peer, messageId, { status, digest, errors });
     const peer = authentic.peer.partyId;
-    const type = String(authentic.payload.type).slice(0, 64);
+    const type = safeText(String(authentic.payload.type), 64);
     const certificateNumber = certificateNumberOf(authentic.payload);
     await this.auditReceived(client, peer, messageId, { type, status, errors, certificateNumber });
     if (!messageId) return { outcome: 'rejected', peer, errors, receiptId };
@@ -258,15 +274,42 @@ export class Consumer {
 
   /** For messages no peer can be answered for: onto eco.dead with the reason in headers, confirmed. */
   private async deadLetter(channel: ConfirmChannel, message: ConsumeMessage, error: { code: DeadLetterCode; message: string }): Promise<void> {
-    const headers = { ...message.properties.headers, 'x-eco-error': error.code, 'x-eco-reason': error.message, [DEAD_ID_HEADER]: randomUUID() };
-    await new Promise<void>((resolve, reject) => {
-      channel.publish(DEAD_EXCHANGE, '', message.content, { ...message.properties, headers, persistent: true }, (err) => (err ? reject(err) : resolve()));
-    });
+    const ours = { 'x-eco-error': error.code, 'x-eco-reason': safeText(error.message, 500), [DEAD_ID_HEADER]: randomUUID() };
+    // Not copied: userId (the broker checks it against our own user and would close the channel on
+    // a mismatch) and expiration (it would let the letter vanish from eco.dead).
+    // Nor what a sender may have set to pass for our own or the broker's dead-lettering marks.
+    const { userId: _userId, expiration: _expiration, headers, ...properties } = message.properties;
+    const copied = Object.fromEntries(Object.entries(headers ?? {}).filter(([name]) => name !== 'x-death' && !name.startsWith('x-eco-')));
+    const publish = (copied: Record<string, unknown>) =>
+      new Promise<void>((resolve, reject) => {
+        channel.publish(DEAD_EXCHANGE, '', message.content, { ...properties, headers: { ...copied, ...ours }, persistent: true }, (err) => (err ? reject(err) : resolve()));
+      });
+    try {
+      await publish(copied);
+    } catch (failure) {
+      // amqplib refuses to encode a field table over 64 KiB; a sender's headers plus ours can be.
+      if (!(failure instanceof RangeError)) throw failure;
+      await publish({ 'x-eco-headers-dropped': 'the original headers were too large to copy' });
+    }
   }
 }
+
+/** Acks, requeues or rejects; false when the channel is gone (the broker then requeues by itself). */
+function settle(channel: ConfirmChannel, message: ConsumeMessage, how: 'ack' | 'requeue' | 'reject'): boolean {
+  try {
+    if (how === 'ack') channel.ack(message);
+    else channel.nack(message, false, how === 'requeue');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** 0.5 s, 1 s, 2 s ... up to 5 s between tries. */
+const pause = (attempt: number) => new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
 
 function certificateNumberOf(payload: Record<string, unknown>): string | undefined {
   const body = payload.body as { number?: unknown; certificateNumber?: unknown } | undefined;
   const number = body?.number ?? body?.certificateNumber;
-  return typeof number === 'string' ? number.slice(0, 64) : undefined;
+  return typeof number === 'string' ? safeText(number, 64) : undefined;
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { audited } from '../audit/index.ts';
 import type { Db, DbClient } from '../db/index.ts';
 import { encryptionKeyOf, importJwks, JWE_ALGS, type Jwks, type PeerKeys } from '../exchange/jose.ts';
-import { partyIdSchema } from '../exchange/party.ts';
+import { countriesOf, countrySchema, partyIdSchema } from '../exchange/party.ts';
 
 const jwkSchema = z.looseObject({ kty: z.string(), kid: z.string().min(1) });
 export const jwksSchema = z.object({ keys: z.array(jwkSchema).min(1) });
@@ -15,7 +15,13 @@ export const peerInputSchema = z
     jwks: jwksSchema.optional(),
     jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
     encrypt: z.boolean().default(false),
-    agreements: z.array(z.string().trim().min(1).max(35)).default([]),
+    agreements: z.array(z.string().trim().min(1).max(35)).max(100).default([]),
+    countries: z
+      .array(countrySchema)
+      .min(1)
+      .max(60)
+      .optional()
+      .describe('the countries the peer issues for and imports into (PROFILE 1.1); default: the country of its party id'),
     status: z.enum(['active', 'suspended']).default('active'),
   })
   .refine((p) => p.jwks || p.jwksUrl, { message: 'give the peer\'s keys as jwks (inline) or jwksUrl', path: ['jwks'] });
@@ -29,11 +35,23 @@ export type Peer = {
   jwksUrl: string | null;
   encrypt: boolean;
   agreements: string[];
+  /** What it issues for (exportCountry) and receives for (importCountry). */
+  countries: string[];
   status: 'active' | 'suspended';
 };
 export type KnownPeer = Peer & { keys: PeerKeys };
 
-type PeerRow = { party_id: string; name: string; amqp_url: string; jwks: Jwks; jwks_url: string | null; encrypt: boolean; agreements: string[]; status: Peer['status'] };
+type PeerRow = {
+  party_id: string;
+  name: string;
+  amqp_url: string;
+  jwks: Jwks;
+  jwks_url: string | null;
+  encrypt: boolean;
+  agreements: string[];
+  countries: string[] | null;
+  status: Peer['status'];
+};
 
 const toPeer = (r: PeerRow): Peer => ({
   partyId: r.party_id,
@@ -43,6 +61,7 @@ const toPeer = (r: PeerRow): Peer => ({
   jwksUrl: r.jwks_url,
   encrypt: r.encrypt,
   agreements: r.agreements,
+  countries: r.countries ?? countriesOf(r.party_id),
   status: r.status,
 });
 
@@ -106,12 +125,12 @@ export class PeerDirectory {
     await usableKeys(jwks, input.encrypt);
     const save = (client: DbClient) =>
       client.query<PeerRow>(
-        `INSERT INTO peers (party_id, name, amqp_url, jwks, jwks_url, encrypt, agreements, status, jwks_fetched_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5::text IS NOT NULL THEN now() END)
+        `INSERT INTO peers (party_id, name, amqp_url, jwks, jwks_url, encrypt, agreements, status, countries, jwks_fetched_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $5::text IS NOT NULL THEN now() END)
          ON CONFLICT (party_id) DO UPDATE SET name = $2, amqp_url = $3, jwks = $4, jwks_url = $5, encrypt = $6,
-           agreements = $7, status = $8, jwks_fetched_at = EXCLUDED.jwks_fetched_at, updated_at = now()
+           agreements = $7, status = $8, countries = $9, jwks_fetched_at = EXCLUDED.jwks_fetched_at, updated_at = now()
          RETURNING *`,
-        [partyId, input.name, input.amqpUrl, JSON.stringify(jwks), input.jwksUrl ?? null, input.encrypt, input.agreements, input.status],
+        [partyId, input.name, input.amqpUrl, JSON.stringify(jwks), input.jwksUrl ?? null, input.encrypt, input.agreements, input.status, input.countries ?? null],
       );
     const kids = jwks.keys.map((k) => k.kid);
     const { rows } = await audited(this.db, save, () => ({
