@@ -1,4 +1,7 @@
-// JOSE for the wire (RFC 7515 compact JWS), with node-jose.
+// JOSE for the wire (RFC 7515 compact JWS). node-jose does key generation, JWK/JWKS import and
+// export, JWE and the optional PS256; ES256 JWS, on every message, goes straight to node:crypto,
+// because node-jose re-encodes the JWK to PEM through ASN.1 on every call (about 18x slower).
+import { createPrivateKey, createPublicKey, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import jose from 'node-jose';
 
 export const JWS_TYP = 'eco+jws';
@@ -28,8 +31,59 @@ export async function importJwks(jwks: Jwks): Promise<PeerKeys> {
   return jose.JWK.asKeyStore(jwks);
 }
 
+// KeyObjects made once per node-jose key: a WeakMap ties each to its key's lifetime (peer
+// keystores are re-imported every few seconds), so the cache cannot grow. null = not an ES256 key.
+const es256PrivateKeys = new WeakMap<SigningKey, KeyObject | null>();
+const es256PublicKeys = new WeakMap<SigningKey, KeyObject | null>();
+
+/** The JWK members of an EC P-256 key that node-jose would let sign/verify ES256, else undefined. */
+function es256Jwk(key: SigningKey, isPrivate: boolean): { kty: 'EC'; crv: 'P-256'; x: string; y: string; d?: string } | undefined {
+  // node-jose refuses a key whose `use` is enc or whose `alg` is another one: so do we.
+  if (key.kty !== 'EC' || (key.use && key.use !== 'sig') || (key.alg && key.alg !== 'ES256')) return undefined;
+  const jwk = key.toJSON(isPrivate) as Record<string, unknown>;
+  if (jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string') return undefined;
+  if (isPrivate && typeof jwk.d !== 'string') return undefined;
+  return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, ...(isPrivate ? { d: jwk.d as string } : {}) };
+}
+
+function cached(cache: WeakMap<SigningKey, KeyObject | null>, key: SigningKey, make: () => KeyObject | null): KeyObject | null {
+  let object = cache.get(key);
+  if (object === undefined) {
+    try {
+      object = make();
+    } catch {
+      object = null; // e.g. a point not on the curve
+    }
+    cache.set(key, object);
+  }
+  return object;
+}
+
+function es256PrivateKey(key: SigningKey): KeyObject | null {
+  return cached(es256PrivateKeys, key, () => {
+    const jwk = es256Jwk(key, true);
+    return jwk ? createPrivateKey({ key: jwk, format: 'jwk' }) : null;
+  });
+}
+
+function es256PublicKey(key: SigningKey): KeyObject | null {
+  return cached(es256PublicKeys, key, () => {
+    const jwk = es256Jwk(key, false);
+    return jwk ? createPublicKey({ key: jwk, format: 'jwk' }) : null;
+  });
+}
+
+const b64url = (text: string) => Buffer.from(text).toString('base64url');
+
 export async function sign(payload: unknown, key: SigningKey): Promise<string> {
   const fields = { alg: String(key.alg), kid: key.kid, typ: JWS_TYP };
+  const privateKey = fields.alg === 'ES256' ? es256PrivateKey(key) : null;
+  if (privateKey) {
+    // Same header member order as node-jose, so the bytes look alike whichever path signed.
+    const input = `${b64url(JSON.stringify(fields))}.${b64url(JSON.stringify(payload))}`;
+    const signature = cryptoSign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${signature.toString('base64url')}`;
+  }
   const jws = await jose.JWS.createSign({ format: 'compact', fields }, key).update(Buffer.from(JSON.stringify(payload))).final();
   return String(jws);
 }
@@ -62,12 +116,43 @@ export function hasKey(keys: PeerKeys, kid: string): boolean {
   return keys.get(kid) !== null && keys.get(kid) !== undefined;
 }
 
+// An ES256 signature is r || s, 32 bytes each: 86 base64url characters, no padding.
+const ES256_SIGNATURE_CHARS = 86;
+// The kty each algorithm needs: an alg that does not fit the key is refused before any maths.
+const KEY_TYPE_OF_ALG: Record<string, string> = { PS256: 'RSA', EdDSA: 'OKP' };
+
+function verifyEs256(header64: string, payload64: string, signature64: string, key: SigningKey): boolean {
+  const publicKey = es256PublicKey(key);
+  if (!publicKey || signature64.length !== ES256_SIGNATURE_CHARS) return false;
+  const signature = Buffer.from(signature64, 'base64url');
+  // Only the canonical encoding: other spellings of the same bytes would make one message many.
+  if (signature.length !== 64 || signature.toString('base64url') !== signature64) return false;
+  try {
+    return cryptoVerify('sha256', Buffer.from(`${header64}.${payload64}`), { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature);
+  } catch {
+    return false;
+  }
+}
+
 /** True when `jws` carries a valid signature by the key `kid` of `keys` with an accepted algorithm. */
 export async function verify(jws: string, keys: PeerKeys, kid: string): Promise<boolean> {
   const key = keys.get(kid);
-  if (!key) return false;
+  if (!key || !COMPACT_JWS.test(jws)) return false;
+  const [header64, payload64, signature64] = jws.split('.') as [string, string, string];
+  let header: unknown;
   try {
-    await jose.JWS.createVerify(key, { algorithms: ACCEPTED_ALGS }).verify(jws);
+    header = JSON.parse(Buffer.from(header64, 'base64url').toString('utf8'));
+  } catch {
+    return false;
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) return false;
+  // No extension is understood, so none may be critical (RFC 7515 4.1.11).
+  if ('crit' in header) return false;
+  const alg = (header as JwsHeader).alg;
+  if (alg === 'ES256') return verifyEs256(header64, payload64, signature64, key);
+  if (typeof alg !== 'string' || !ACCEPTED_ALGS.includes(alg) || KEY_TYPE_OF_ALG[alg] !== key.kty) return false;
+  try {
+    await jose.JWS.createVerify(key, { algorithms: [alg] }).verify(jws);
     return true;
   } catch {
     return false;
