@@ -98,6 +98,8 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
       partyId: config.partyId,
       db,
       rateLimitPerMinute: config.rateLimitPerMinute,
+      rateLimitPerAddressPerMinute: config.rateLimitPerAddressPerMinute,
+      trustProxy: config.trustProxy,
       bodyLimitBytes: config.httpBodyLimitBytes,
       metrics,
       routes: apiRoutes({

@@ -1,7 +1,6 @@
 // The fastify app factory: zod validation, problem+json errors, OpenAPI. Routes come from modules.
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import { createHash } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import {
   createJsonSchemaTransform,
@@ -11,7 +10,7 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { installAuth } from '../auth/index.ts';
+import { installAuth, KeyLookup } from '../auth/index.ts';
 import type { Queryable } from '../db/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { HttpProblem, type FieldError } from './problem.ts';
@@ -23,7 +22,11 @@ export type AppOptions = {
   logger: Logger;
   partyId: string;
   db: Queryable;
+  /** Requests a minute per API key, and per client address (counted before authentication). */
   rateLimitPerMinute?: number;
+  rateLimitPerAddressPerMinute?: number;
+  /** Fastify's trustProxy: which proxies' X-Forwarded-For gives the client address. */
+  trustProxy?: boolean | string[];
   /** Larger request bodies get 413 from their Content-Length, before they are read. */
   bodyLimitBytes?: number;
   metrics?: Metrics;
@@ -31,7 +34,7 @@ export type AppOptions = {
 };
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: options.bodyLimitBytes ?? 1024 * 1024 });
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: options.bodyLimitBytes ?? 1024 * 1024, trustProxy: options.trustProxy ?? false });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -72,16 +75,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.code(404).type('application/problem+json').send(problem.toBody());
   });
 
-  // Per API key (a hash of it, never the key), or per address without one; checked before the body is read.
-  await app.register(rateLimit, {
-    max: options.rateLimitPerMinute ?? 6000,
-    timeWindow: 60_000,
-    keyGenerator: (request) => {
-      const authorization = request.headers.authorization;
-      return authorization ? createHash('sha256').update(authorization).digest('base64url') : request.ip;
-    },
-    errorResponseBuilder: (_request, context) => new HttpProblem(429, 'rate-limited', 'Too many requests', `at most ${context.max} requests a minute; retry in ${context.after}`),
-  });
+  // Limits are applied by installAuth, in its order: per address, then per key.
+  await app.register(rateLimit, { global: false, timeWindow: 60_000 });
+  const limits = {
+    perAddress: app.createRateLimit({ max: options.rateLimitPerAddressPerMinute ?? 6000 }),
+    perKey: app.createRateLimit({ max: options.rateLimitPerMinute ?? 6000, keyGenerator: (request) => request.client?.id ?? request.ip }),
+  };
   const metrics = options.metrics;
   if (metrics) {
     // Labelled by route pattern, not URL: numbers and ids in paths would make every series unique.
@@ -90,7 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     });
   }
-  installAuth(app, options.db);
+  installAuth(app, new KeyLookup(options.db), limits);
   for (const routes of options.routes) await app.register(routes);
   return app;
 }
