@@ -5,7 +5,15 @@ import type { Db, DbClient } from '../db/index.ts';
 import { encryptionKeyOf, importJwks, JWE_ALGS, type Jwks, type PeerKeys } from '../exchange/jose.ts';
 import { partyIdSchema } from '../exchange/party.ts';
 
-const jwkSchema = z.looseObject({ kty: z.string(), kid: z.string().min(1) });
+/** JWK members that only the key's owner may hold (RFC 7518 6.2.2, 6.3.2, 6.4). */
+export const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'] as const;
+
+const jwkSchema = z.looseObject({ kty: z.string(), kid: z.string().min(1) }).superRefine((jwk, context) => {
+  // A peer's private key pasted here would be stored and shown again: refuse it, naming the member.
+  for (const member of PRIVATE_JWK_MEMBERS) {
+    if (member in jwk) context.addIssue({ code: 'custom', path: [member], message: 'is a private key member: register the peer\'s public keys only' });
+  }
+});
 export const jwksSchema = z.object({ keys: z.array(jwkSchema).min(1) });
 
 export const peerInputSchema = z

@@ -1,0 +1,47 @@
+// Secrets through the admin API (issue 11): no private JWK stored, no broker password shown or
+// stored in clear, nothing of what a JWKS URL answered echoed back.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Gateway } from '../src/gateway.ts';
+import { A, api, B, freshPlace, startTestGateway } from './support/gateways.ts';
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
+
+describe('secrets through the admin API', () => {
+  let place: { databaseUrl: string; amqpUrl: string };
+  let gateway: Gateway;
+  before(async () => {
+    place = await freshPlace('secrets');
+    gateway = await startTestGateway(A, place, { ROLE: 'api' });
+  });
+  after(async () => {
+    await gateway.stop();
+  });
+
+  const peer = async (amqpUrl: string, extra: object = {}) =>
+    api(gateway, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl, jwks: await gateway.keys.jwks(), ...extra });
+
+  it('refuses a JWKS with any private member, pointing at it, and stores nothing', async () => {
+    const [publicJwk] = (await gateway.keys.jwks()).keys;
+    for (const member of PRIVATE_MEMBERS) {
+      const jwks = { keys: [publicJwk, { ...publicJwk, kid: 'leaked', [member]: member === 'oth' ? [{ r: 'x', d: 'y', t: 'z' }] : 'c2VjcmV0' }] };
+      const response = await api(gateway, 'PUT', '/admin/peers/JP-LEAK', { name: 'leak', amqpUrl: 'amqp://h/x', jwks });
+      assert.ok([400, 422].includes(response.status), `${member}: ${response.status}`);
+      assert.match(response.contentType, /problem\+json/);
+      assert.ok(response.body.errors.some((e: { pointer: string }) => e.pointer === `/jwks/keys/1/${member}`), `${member}: ${JSON.stringify(response.body.errors)}`);
+      assert.equal((await api(gateway, 'GET', '/admin/peers/JP-LEAK')).status, 404, 'never stored');
+    }
+  });
+
+  it('drops private members an older version stored', async () => {
+    const [publicJwk] = (await gateway.keys.jwks()).keys;
+    assert.equal((await peer('amqp://h/x')).status, 200);
+    await gateway.db.query('UPDATE peers SET jwks = $2 WHERE party_id = $1', [B, JSON.stringify({ keys: [{ ...publicJwk, d: 'c2VjcmV0' }, { kty: 'oct', kid: 'shared', k: 'c2VjcmV0' }] })]);
+    await gateway.db.query("DELETE FROM schema_migrations WHERE name = '008_public_peer_keys.sql'");
+    await gateway.stop();
+    gateway = await startTestGateway(A, place, { ROLE: 'api' });
+    const shown = await api(gateway, 'GET', `/admin/peers/${B}`);
+    assert.equal(shown.status, 200);
+    assert.deepEqual(shown.body.jwks, { keys: [publicJwk] });
+  });
+});
