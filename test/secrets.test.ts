@@ -44,4 +44,25 @@ describe('secrets through the admin API', () => {
     assert.equal(shown.status, 200);
     assert.deepEqual(shown.body.jwks, { keys: [publicJwk] });
   });
+
+  it('shows no part of a broker password, in the peer list or the audit log', async () => {
+    const cases: [string, string, string[]][] = [
+      ['amqp://:secret@h/x', 'amqp://:***@h/x', ['secret']],
+      ['amqp://u:p@ss@w0rd@h/x', 'amqp://u:***@h/x', ['p@ss', 'ss@w0rd', 'w0rd', '@ss']],
+      ['amqps://kr-kcs:s3cr%40t@broker.example:5671/eco', 'amqps://kr-kcs:***@broker.example:5671/eco', ['s3cr', '%40t']],
+      ['amqp://u:pw:with:colons@h', 'amqp://u:***@h', ['pw:with', 'colons']],
+      ['amqp://just-a-user@h/x', 'amqp://just-a-user@h/x', []],
+    ];
+    for (const [url, shown, secrets] of cases) {
+      assert.equal((await peer(url)).status, 200, url);
+      const listed = await api(gateway, 'GET', '/admin/peers');
+      const one = await api(gateway, 'GET', `/admin/peers/${B}`);
+      assert.equal(listed.body.peers.find((p: { partyId: string }) => p.partyId === B).amqpUrl, shown);
+      assert.equal(one.body.amqpUrl, shown);
+      const { rows } = await gateway.db.query("SELECT data::text AS data FROM audit_log WHERE action = 'peer.registered' ORDER BY id DESC LIMIT 1");
+      for (const text of [JSON.stringify(listed.body), JSON.stringify(one.body), rows[0].data]) {
+        for (const secret of secrets) assert.ok(!text.includes(secret), `${url}: "${secret}" shows in ${text}`);
+      }
+    }
+  });
 });

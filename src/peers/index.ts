@@ -54,9 +54,18 @@ const toPeer = (r: PeerRow): Peer => ({
   status: r.status,
 });
 
-/** The broker URL without its password, for showing to operators. */
+/**
+ * The broker URL without its password, for operators and the audit log. The password runs from
+ * the userinfo's first ':' to the last '@' (one pasted unencoded may hold ':', '@' or '/'): no
+ * part of it shows, even if that hides a stray '@' of the path as well.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^(amqps?:\/\/[^:/@]+):[^@]*@/, '$1:***@');
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
+  const rest = url.slice(scheme.length);
+  const at = rest.lastIndexOf('@');
+  const colon = rest.indexOf(':');
+  if (at < 0 || colon < 0 || colon > at) return url;
+  return `${scheme}${rest.slice(0, colon)}:***@${rest.slice(at + 1)}`;
 }
 
 export class PeerError extends Error {}
