@@ -65,4 +65,20 @@ describe('secrets through the admin API', () => {
       }
     }
   });
+
+  it('stores broker passwords sealed, seals plaintext ones at start, and gives the relay the real URL', async () => {
+    const url = 'amqp://u:hunter2-sealed@h/x';
+    assert.equal((await peer(url)).status, 200);
+    const stored = async () => JSON.stringify((await gateway.db.query('SELECT * FROM peers WHERE party_id = $1', [B])).rows[0]);
+    assert.ok(!(await stored()).includes('hunter2'), await stored());
+    assert.equal((await gateway.peers.find(B))?.brokerUrl, url);
+
+    // A row as an older version left it: the URL in clear, nothing sealed.
+    await gateway.db.query("UPDATE peers SET amqp_url_shown = 'amqp://u:legacy-pw@h/x', amqp_url_sealed = NULL WHERE party_id = $1", [B]);
+    await gateway.stop();
+    gateway = await startTestGateway(A, place, { ROLE: 'api' });
+    assert.ok(!(await stored()).includes('legacy-pw'), await stored());
+    assert.equal((await gateway.peers.find(B))?.brokerUrl, 'amqp://u:legacy-pw@h/x');
+    assert.equal((await api(gateway, 'GET', `/admin/peers/${B}`)).body.amqpUrl, 'amqp://u:***@h/x');
+  });
 });

@@ -1,9 +1,10 @@
 // Other gateways we exchange with: who they are, where their broker is, which keys they sign with.
 import { z } from 'zod';
 import { audited } from '../audit/index.ts';
-import type { Db, DbClient } from '../db/index.ts';
+import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import { encryptionKeyOf, importJwks, JWE_ALGS, type Jwks, type PeerKeys } from '../exchange/jose.ts';
 import { partyIdSchema } from '../exchange/party.ts';
+import type { Vault } from '../keys/index.ts';
 
 /** JWK members that only the key's owner may hold (RFC 7518 6.2.2, 6.3.2, 6.4). */
 export const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'] as const;
@@ -32,6 +33,7 @@ export type PeerInput = z.infer<typeof peerInputSchema>;
 export type Peer = {
   partyId: string;
   name: string;
+  /** The broker URL with its password hidden: what operators see. */
   amqpUrl: string;
   jwks: Jwks;
   jwksUrl: string | null;
@@ -39,14 +41,26 @@ export type Peer = {
   agreements: string[];
   status: 'active' | 'suspended';
 };
-export type KnownPeer = Peer & { keys: PeerKeys };
+/** A peer as the relay needs it: its keys, and its broker URL with the password. */
+export type KnownPeer = Peer & { keys: PeerKeys; brokerUrl: string };
 
-type PeerRow = { party_id: string; name: string; amqp_url: string; jwks: Jwks; jwks_url: string | null; encrypt: boolean; agreements: string[]; status: Peer['status'] };
+type PeerRow = {
+  party_id: string;
+  name: string;
+  amqp_url_shown: string;
+  amqp_url_sealed: string | null;
+  jwks: Jwks;
+  jwks_url: string | null;
+  encrypt: boolean;
+  agreements: string[];
+  status: Peer['status'];
+};
 
 const toPeer = (r: PeerRow): Peer => ({
   partyId: r.party_id,
   name: r.name,
-  amqpUrl: r.amqp_url,
+  // Redacted again: a row from before sealing holds the URL in clear until the next start.
+  amqpUrl: redactUrl(r.amqp_url_shown),
   jwks: r.jwks,
   jwksUrl: r.jwks_url,
   encrypt: r.encrypt,
@@ -79,6 +93,8 @@ async function fetchJwks(url: string): Promise<Jwks> {
 }
 
 export type PeerDirectoryOptions = {
+  /** Seals and opens broker URLs; without it (the CLI) peers can be listed and suspended only. */
+  vault?: Vault;
   /** How long a peer read from Postgres is used before reading it again. */
   ttlMs?: number;
   /** A JWKS URL is re-read when its copy is older than this. */
@@ -106,7 +122,8 @@ export class PeerDirectory {
     const cached = this.cache.get(partyId);
     if (cached && Date.now() - cached.at < this.ttlMs) return cached.peer;
     const { rows } = await this.db.query<PeerRow>('SELECT * FROM peers WHERE party_id = $1', [partyId]);
-    const peer = rows[0] ? { ...toPeer(rows[0]), keys: await importJwks(rows[0].jwks) } : undefined;
+    const row = rows[0];
+    const peer = row ? { ...toPeer(row), keys: await importJwks(row.jwks), brokerUrl: row.amqp_url_sealed ? this.vault.open(brokerOwner(partyId), row.amqp_url_sealed) : row.amqp_url_shown } : undefined;
     this.cache.set(partyId, { peer, at: Date.now() });
     return peer;
   }
@@ -121,14 +138,15 @@ export class PeerDirectory {
     partyIdSchema.parse(partyId);
     const jwks = input.jwks ? (input.jwks as Jwks) : await fetchJwks(input.jwksUrl!);
     await usableKeys(jwks, input.encrypt);
+    const sealed = this.vault.seal(brokerOwner(partyId), input.amqpUrl);
     const save = (client: DbClient) =>
       client.query<PeerRow>(
-        `INSERT INTO peers (party_id, name, amqp_url, jwks, jwks_url, encrypt, agreements, status, jwks_fetched_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5::text IS NOT NULL THEN now() END)
-         ON CONFLICT (party_id) DO UPDATE SET name = $2, amqp_url = $3, jwks = $4, jwks_url = $5, encrypt = $6,
-           agreements = $7, status = $8, jwks_fetched_at = EXCLUDED.jwks_fetched_at, updated_at = now()
+        `INSERT INTO peers (party_id, name, amqp_url_shown, amqp_url_sealed, jwks, jwks_url, encrypt, agreements, status, jwks_fetched_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $6::text IS NOT NULL THEN now() END)
+         ON CONFLICT (party_id) DO UPDATE SET name = $2, amqp_url_shown = $3, amqp_url_sealed = $4, jwks = $5, jwks_url = $6, encrypt = $7,
+           agreements = $8, status = $9, jwks_fetched_at = EXCLUDED.jwks_fetched_at, updated_at = now()
          RETURNING *`,
-        [partyId, input.name, input.amqpUrl, JSON.stringify(jwks), input.jwksUrl ?? null, input.encrypt, input.agreements, input.status],
+        [partyId, input.name, redactUrl(input.amqpUrl), sealed, JSON.stringify(jwks), input.jwksUrl ?? null, input.encrypt, input.agreements, input.status],
       );
     const kids = jwks.keys.map((k) => k.kid);
     const { rows } = await audited(this.db, save, () => ({
@@ -139,6 +157,29 @@ export class PeerDirectory {
     }));
     this.cache.delete(partyId);
     return toPeer(rows[0]!);
+  }
+
+  /**
+   * Seals broker URLs still stored in clear (from before sealing existed), keeping only the
+   * redacted form readable; safe when processes start at once.
+   */
+  async sealBrokerUrls(): Promise<void> {
+    await withTransaction(this.db, async (client) => {
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('eco.peers.seal'))");
+      const { rows } = await client.query<PeerRow>('SELECT * FROM peers WHERE amqp_url_sealed IS NULL');
+      for (const row of rows) {
+        await client.query('UPDATE peers SET amqp_url_shown = $2, amqp_url_sealed = $3 WHERE party_id = $1', [
+          row.party_id,
+          redactUrl(row.amqp_url_shown),
+          this.vault.seal(brokerOwner(row.party_id), row.amqp_url_shown),
+        ]);
+      }
+    });
+  }
+
+  private get vault(): Vault {
+    if (!this.options.vault) throw new Error('broker URLs are sealed: this needs KEY_ENCRYPTION_KEY');
+    return this.options.vault;
   }
 
   /** Suspended peers' messages are refused (UNKNOWN_SENDER) and nothing is sent to them until resumed. */
@@ -205,6 +246,9 @@ export class PeerDirectory {
     return failed;
   }
 }
+
+/** Associated data of a sealed broker URL: it opens for its own peer only. */
+const brokerOwner = (partyId: string) => `peer ${partyId} broker`;
 
 /** Throws a PeerError unless the JWKS imports and, where encryption is required, has a key for it. */
 async function usableKeys(jwks: Jwks, encrypt: boolean): Promise<PeerKeys> {

@@ -8,7 +8,7 @@ import { partyIdSchema } from '../exchange/party.ts';
 import { HttpProblem, notFound } from '../http/problem.ts';
 import { releaseHeld, type RelayWaker } from '../outbound/index.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
-import { jwksSchema, PeerError, peerInputSchema, redactUrl, type Peer, type PeerDirectory } from './index.ts';
+import { jwksSchema, PeerError, peerInputSchema, type KnownPeer, type Peer, type PeerDirectory } from './index.ts';
 
 const peerViewSchema = z
   .object({
@@ -23,7 +23,8 @@ const peerViewSchema = z
   })
   .register(apiSchemas, { id: 'Peer' });
 
-const view = (peer: Peer) => ({ ...peer, amqpUrl: redactUrl(peer.amqpUrl) });
+/** What operators see of a peer: never its broker password (amqpUrl is already redacted). */
+const view = ({ keys: _keys, brokerUrl: _brokerUrl, ...peer }: Peer & Partial<Pick<KnownPeer, 'keys' | 'brokerUrl'>>): Peer => peer;
 
 export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDirectory; db: Queryable; relays: RelayWaker }): Promise<void> {
   const { peers, db, relays } = options;
@@ -71,8 +72,7 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
     async (request) => {
       const found = await peers.find(request.params.partyId);
       if (!found) throw notFound(`no peer ${request.params.partyId} is registered`);
-      const { keys: _keys, ...peer } = found;
-      return view(peer);
+      return view(found);
     },
   );
 
@@ -117,8 +117,7 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
       if (!found.jwksUrl) throw new HttpProblem(422, 'peer-keys', 'Peer keys unusable', `peer ${partyId} was registered with inline keys, not a JWKS URL`);
       peers.allowRefresh(partyId);
       try {
-        const { keys: _keys, ...peer } = (await peers.refreshKeys(partyId))!;
-        return view(peer);
+        return view((await peers.refreshKeys(partyId))!);
       } catch (error) {
         throw new HttpProblem(422, 'peer-keys', 'Peer keys unusable', (error as Error).message, [{ pointer: '/jwksUrl', detail: (error as Error).message }]);
       }
@@ -143,7 +142,7 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
     async (request) => {
       const found = await peers.find(request.params.partyId);
       if (!found) throw notFound(`no peer ${request.params.partyId} is registered`);
-      return pingBroker(found.amqpUrl, `eco-ping ${request.params.partyId}`);
+      return pingBroker(found.brokerUrl, `eco-ping ${request.params.partyId}`);
     },
   );
 }
