@@ -1,6 +1,8 @@
 // Secrets through the admin API (issue 11): no private JWK stored, no broker password shown or
 // stored in clear, nothing of what a JWKS URL answered echoed back.
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Gateway } from '../src/gateway.ts';
 import { A, api, B, freshPlace, startTestGateway } from './support/gateways.ts';
@@ -80,5 +82,37 @@ describe('secrets through the admin API', () => {
     assert.ok(!(await stored()).includes('legacy-pw'), await stored());
     assert.equal((await gateway.peers.find(B))?.brokerUrl, 'amqp://u:legacy-pw@h/x');
     assert.equal((await api(gateway, 'GET', `/admin/peers/${B}`)).body.amqpUrl, 'amqp://u:***@h/x');
+  });
+
+  it('says only that a JWKS URL could not be fetched, never what it answered', async () => {
+    let answer = { status: 200, type: 'text/html', body: '<html>internal-admin-panel token=abc123</html>' };
+    const server: Server = createServer((_request, response) => response.writeHead(answer.status, { 'content-type': answer.type }).end(answer.body));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const answers = [
+        { status: 200, type: 'text/html', body: '<html>internal-admin-panel token=abc123</html>' },
+        { status: 403, type: 'text/plain', body: 'internal-admin-panel forbidden' },
+        { status: 200, type: 'application/json', body: '{"internal-admin-panel": "token=abc123"}' },
+      ];
+      for (const next of answers) {
+        answer = next;
+        const response = await api(gateway, 'PUT', '/admin/peers/JP-PROBE', { name: 'probe', amqpUrl: 'amqp://h/x', jwksUrl: `${base}/jwks` });
+        assert.equal(response.status, 422, JSON.stringify(response.body));
+        assert.match(response.contentType, /problem\+json/);
+        const text = JSON.stringify(response.body).replaceAll(base, '');
+        for (const leak of ['internal-admin-panel', 'abc123', 'html', '403', 'forbidden']) assert.ok(!text.includes(leak), `echoes "${leak}": ${text}`);
+        assert.match(response.body.detail, /could not be fetched/);
+      }
+      // Registered while it served a JWKS, then refreshed while it serves something else.
+      answer = { status: 200, type: 'application/json', body: JSON.stringify(await gateway.keys.jwks()) };
+      assert.equal((await api(gateway, 'PUT', '/admin/peers/JP-PROBE', { name: 'probe', amqpUrl: 'amqp://h/x', jwksUrl: `${base}/jwks` })).status, 200);
+      answer = answers[0]!;
+      const refreshed = await api(gateway, 'POST', '/admin/peers/JP-PROBE/refresh-keys');
+      assert.equal(refreshed.status, 422);
+      assert.ok(!JSON.stringify(refreshed.body).includes('internal-admin-panel'), JSON.stringify(refreshed.body));
+    } finally {
+      server.close();
+    }
   });
 });

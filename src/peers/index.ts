@@ -82,14 +82,30 @@ export function redactUrl(url: string): string {
   return `${scheme}${rest.slice(0, colon)}:***@${rest.slice(at + 1)}`;
 }
 
-export class PeerError extends Error {}
+/** The peer's keys cannot be had or used; `pointer` names the input they came from. */
+export class PeerError extends Error {
+  constructor(
+    message: string,
+    readonly pointer: '/jwks' | '/jwksUrl',
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
 
+/**
+ * Reads a peer's JWKS. Whatever goes wrong, the error says only that the fetch failed (the cause
+ * goes to the log): the URL may point at an internal address, and what that answered, or even
+ * its status, is not for the caller.
+ */
 async function fetchJwks(url: string): Promise<Jwks> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
-  if (!response.ok) throw new PeerError(`JWKS at ${url} answered ${response.status}`);
-  const parsed = jwksSchema.safeParse(await response.json());
-  if (!parsed.success) throw new PeerError(`JWKS at ${url} is not a JWKS with at least one key`);
-  return parsed.data as Jwks;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    if (!response.ok) throw new Error(`answered ${response.status}`);
+    return jwksSchema.parse(await response.json()) as Jwks;
+  } catch (error) {
+    throw new PeerError(`the JWKS could not be fetched from ${url}`, '/jwksUrl', { cause: error });
+  }
 }
 
 export type PeerDirectoryOptions = {
@@ -137,7 +153,7 @@ export class PeerDirectory {
   async upsert(partyId: string, input: PeerInput, actor: string): Promise<Peer> {
     partyIdSchema.parse(partyId);
     const jwks = input.jwks ? (input.jwks as Jwks) : await fetchJwks(input.jwksUrl!);
-    await usableKeys(jwks, input.encrypt);
+    await usableKeys(jwks, input.encrypt, input.jwks ? '/jwks' : '/jwksUrl');
     const sealed = this.vault.seal(brokerOwner(partyId), input.amqpUrl);
     const save = (client: DbClient) =>
       client.query<PeerRow>(
@@ -215,7 +231,7 @@ export class PeerDirectory {
     if (Date.now() - last < (this.options.jwksMinRefreshSeconds ?? 30) * 1000) return peer;
     this.lastFetch.set(partyId, Date.now());
     const jwks = await fetchJwks(peer.jwksUrl);
-    await usableKeys(jwks, peer.encrypt);
+    await usableKeys(jwks, peer.encrypt, '/jwksUrl');
     const before = new Set(peer.jwks.keys.map((k) => k.kid));
     const after = jwks.keys.map((k) => k.kid);
     const changed = after.length !== before.size || after.some((kid) => !before.has(kid));
@@ -251,15 +267,15 @@ export class PeerDirectory {
 const brokerOwner = (partyId: string) => `peer ${partyId} broker`;
 
 /** Throws a PeerError unless the JWKS imports and, where encryption is required, has a key for it. */
-async function usableKeys(jwks: Jwks, encrypt: boolean): Promise<PeerKeys> {
+async function usableKeys(jwks: Jwks, encrypt: boolean, pointer: PeerError['pointer']): Promise<PeerKeys> {
   let keys;
   try {
     keys = await importJwks(jwks);
   } catch (error) {
-    throw new PeerError(`the JWKS cannot be used: ${(error as Error).message}`);
+    throw new PeerError(`the JWKS cannot be used: ${(error as Error).message}`, pointer);
   }
   if (encrypt && !encryptionKeyOf(keys)) {
-    throw new PeerError(`encryption is required but the JWKS has no encryption key (use: enc, alg ${JWE_ALGS.join(' or ')})`);
+    throw new PeerError(`encryption is required but the JWKS has no encryption key (use: enc, alg ${JWE_ALGS.join(' or ')})`, pointer);
   }
   return keys;
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
@@ -26,6 +26,13 @@ const peerViewSchema = z
 /** What operators see of a peer: never its broker password (amqpUrl is already redacted). */
 const view = ({ keys: _keys, brokerUrl: _brokerUrl, ...peer }: Peer & Partial<Pick<KnownPeer, 'keys' | 'brokerUrl'>>): Peer => peer;
 
+/** A PeerError as 422 (its message says no more than the caller may know; the cause is logged); anything else as it is. */
+function peerKeysProblem(request: FastifyRequest, error: unknown): unknown {
+  if (!(error instanceof PeerError)) return error;
+  if (error.cause) request.log.warn({ err: error.cause, partyId: (request.params as { partyId?: string }).partyId }, error.message);
+  return new HttpProblem(422, 'peer-keys', 'Peer keys unusable', error.message, [{ pointer: error.pointer, detail: error.message }]);
+}
+
 export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDirectory; db: Queryable; relays: RelayWaker }): Promise<void> {
   const { peers, db, relays } = options;
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -45,10 +52,7 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
       try {
         return view(await peers.upsert(request.params.partyId, request.body, actors.apiClient(request.client)));
       } catch (error) {
-        if (error instanceof PeerError || (error as Error).name === 'TimeoutError' || (error as Error).name === 'TypeError') {
-          throw new HttpProblem(422, 'peer-keys', 'Peer keys unusable', (error as Error).message, [{ pointer: '/jwksUrl', detail: (error as Error).message }]);
-        }
-        throw error;
+        throw peerKeysProblem(request, error);
       }
     },
   );
@@ -119,7 +123,7 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
       try {
         return view((await peers.refreshKeys(partyId))!);
       } catch (error) {
-        throw new HttpProblem(422, 'peer-keys', 'Peer keys unusable', (error as Error).message, [{ pointer: '/jwksUrl', detail: (error as Error).message }]);
+        throw peerKeysProblem(request, error);
       }
     },
   );
