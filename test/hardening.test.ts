@@ -1,4 +1,5 @@
-// Weaker spots of the REST API (issue 11): a reused Idempotency-Key with another body.
+// Weaker spots of the REST API (issue 11): a reused Idempotency-Key with another body, unbounded
+// arrays.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Gateway } from '../src/gateway.ts';
@@ -30,5 +31,17 @@ describe('REST hardening', () => {
     const elsewhere = await api(gateway, 'POST', `/certificates?recipient=${B}`, certificate, key);
     assert.equal(elsewhere.status, 422, 'a different recipient is a different request');
     assert.equal(await count(gateway, 'certificates WHERE number = $1', [certificate.number]), 1);
+  });
+
+  it('refuses oversized arrays with 400 naming them, before any work', async () => {
+    const item = { itemNumber: 1, hsCode: '850440', originCountry: 'KR', quantity: { value: '1', unit: 'NAR' } };
+    const claim = { declarationRef: 'DECL-HUGE', certificateNumber: 'KR-X-1', exportCountry: 'KR', importer: { id: 'VN1' }, items: Array(10_000).fill(item) };
+    const checks = await api(gateway, 'POST', '/clearance/checks', claim);
+    assert.equal(checks.status, 400, JSON.stringify(checks.body).slice(0, 300));
+    assert.ok(checks.body.errors.some((e: { pointer: string }) => e.pointer === '/items'), JSON.stringify(checks.body.errors).slice(0, 300));
+    const verification = await api(gateway, 'POST', '/verifications', { certificateNumber: 'KR-X-1', issuer: B, reasons: Array(10_000).fill('why') });
+    assert.equal(verification.status, 400);
+    assert.ok(verification.body.errors.some((e: { pointer: string }) => e.pointer === '/reasons'));
+    assert.equal(await count(gateway, 'clearance_checks'), 0);
   });
 });

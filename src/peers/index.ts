@@ -9,22 +9,31 @@ import type { Vault } from '../keys/index.ts';
 /** JWK members that only the key's owner may hold (RFC 7518 6.2.2, 6.3.2, 6.4). */
 export const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'] as const;
 
-const jwkSchema = z.looseObject({ kty: z.string(), kid: z.string().min(1) }).superRefine((jwk, context) => {
-  // A peer's private key pasted here would be stored and shown again: refuse it, naming the member.
-  for (const member of PRIVATE_JWK_MEMBERS) {
-    if (member in jwk) context.addIssue({ code: 'custom', path: [member], message: 'is a private key member: register the peer\'s public keys only' });
-  }
-});
-export const jwksSchema = z.object({ keys: z.array(jwkSchema).min(1) });
+const MAX_JWK_MEMBERS = 32;
+// Other members are strings, string lists (key_ops, x5c) or flags, bounded like all the API takes.
+const jwkMember = z.union([z.string().max(16_384), z.array(z.string().max(16_384)).max(20), z.boolean(), z.number()]);
+export const publicJwkSchema = z
+  .object({ kty: z.string().min(1).max(16), kid: z.string().min(1).max(256) })
+  .catchall(jwkMember)
+  .superRefine((jwk, context) => {
+    if (Object.keys(jwk).length > MAX_JWK_MEMBERS) context.addIssue({ code: 'custom', message: `has more than ${MAX_JWK_MEMBERS} members` });
+    // A peer's private key pasted here would be stored and shown again: refuse it, naming the member.
+    for (const member of PRIVATE_JWK_MEMBERS) {
+      if (member in jwk) context.addIssue({ code: 'custom', path: [member], message: 'is a private key member: register the peer\'s public keys only' });
+    }
+  })
+  .meta({ maxProperties: MAX_JWK_MEMBERS, description: `a public JWK (RFC 7517): ${PRIVATE_JWK_MEMBERS.join(', ')} are refused` });
+/** A peer's public keys as we take them, from the API or its JWKS URL. */
+export const jwksSchema = z.object({ keys: z.array(publicJwkSchema).min(1).max(20) });
 
 export const peerInputSchema = z
   .object({
     name: z.string().trim().min(1).max(256),
-    amqpUrl: z.string().regex(/^amqps?:\/\/.+/, 'must be an amqp:// or amqps:// URL'),
+    amqpUrl: z.string().max(2048).regex(/^amqps?:\/\/.+/, 'must be an amqp:// or amqps:// URL'),
     jwks: jwksSchema.optional(),
-    jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
+    jwksUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
     encrypt: z.boolean().default(false),
-    agreements: z.array(z.string().trim().min(1).max(35)).default([]),
+    agreements: z.array(z.string().trim().min(1).max(35)).max(100).default([]),
     status: z.enum(['active', 'suspended']).default('active'),
   })
   .refine((p) => p.jwks || p.jwksUrl, { message: 'give the peer\'s keys as jwks (inline) or jwksUrl', path: ['jwks'] });

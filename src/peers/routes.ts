@@ -8,14 +8,17 @@ import { partyIdSchema } from '../exchange/party.ts';
 import { HttpProblem, notFound } from '../http/problem.ts';
 import { releaseHeld, type RelayWaker } from '../outbound/index.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
-import { jwksSchema, PeerError, peerInputSchema, type KnownPeer, type Peer, type PeerDirectory } from './index.ts';
+import { PeerError, publicJwkSchema, peerInputSchema, type KnownPeer, type Peer, type PeerDirectory } from './index.ts';
+
+// A component, not inline: route schemas leave out zod metadata such as maxProperties.
+apiSchemas.add(publicJwkSchema, { id: 'PublicJwk' });
 
 const peerViewSchema = z
   .object({
     partyId: z.string(),
     name: z.string(),
     amqpUrl: z.string().describe('the peer\'s broker, password hidden'),
-    jwks: jwksSchema,
+    jwks: z.object({ keys: z.array(z.looseObject({ kty: z.string(), kid: z.string() })) }).describe('public keys only'),
     jwksUrl: z.string().nullable(),
     encrypt: z.boolean(),
     agreements: z.array(z.string()),
