@@ -51,6 +51,7 @@ const envSchema = z.object({
   JWKS_MIN_REFRESH_SECONDS: int(30),
   MAX_MESSAGE_BYTES: int(4 * 1024 * 1024),
   HTTP_BODY_LIMIT_BYTES: int(1024 * 1024),
+  HTTP_REQUEST_TIMEOUT_MS: int(30_000),
 });
 
 /** Every variable the gateway reads (the README lists each). */
@@ -93,6 +94,8 @@ export type Config = {
   /** Larger AMQP bodies are dead-lettered unread, larger HTTP bodies refused with 413. */
   maxMessageBytes: number;
   httpBodyLimitBytes: number;
+  /** A request whose headers and body have not all arrived after this is answered 408. */
+  httpRequestTimeoutMs: number;
 };
 
 export class ConfigError extends Error {}
@@ -133,5 +136,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwks: { refreshSeconds: e.JWKS_REFRESH_SECONDS, minRefreshSeconds: e.JWKS_MIN_REFRESH_SECONDS },
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     httpBodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
+    httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
   };
 }

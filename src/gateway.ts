@@ -103,6 +103,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
       rateLimitPerAddressPerMinute: config.rateLimitPerAddressPerMinute,
       trustProxy: config.trustProxy,
       bodyLimitBytes: config.httpBodyLimitBytes,
+      requestTimeoutMs: config.httpRequestTimeoutMs,
       metrics,
       routes: apiRoutes({
         partyId: config.partyId,

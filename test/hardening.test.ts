@@ -1,14 +1,16 @@
 // Weaker spots of the REST API (issue 11): a reused Idempotency-Key with another body, unbounded
-// arrays.
+// arrays, request bodies trickled in slowly.
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { createApiKey } from '../src/auth/index.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { A, api, B, count, exampleCertificate, freshPlace, registerAgreements, startTestGateway } from './support/gateways.ts';
 
 describe('REST hardening', () => {
   let gateway: Gateway;
   before(async () => {
-    gateway = await startTestGateway(A, await freshPlace('hardening'), { ROLE: 'api' });
+    gateway = await startTestGateway(A, await freshPlace('hardening'), { ROLE: 'api', HTTP_REQUEST_TIMEOUT_MS: '1500' });
     await registerAgreements(gateway);
     // A peer whose broker is never reached: issuing only queues.
     const peer = await api(gateway, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl: 'amqp://127.0.0.1:9/', jwks: await gateway.keys.jwks(), agreements: ['KR-VN-FTA', 'KR-VN-NONPREF'] });
@@ -43,5 +45,26 @@ describe('REST hardening', () => {
     assert.equal(verification.status, 400);
     assert.ok(verification.body.errors.some((e: { pointer: string }) => e.pointer === '/reasons'));
     assert.equal(await count(gateway, 'clearance_checks'), 0);
+  });
+
+  it('gives up on a request body trickled in slowly: 408 problem+json, connection closed', async () => {
+    const { key } = await createApiKey(gateway.db, 'slow back-office', ['issuer']);
+    const started = Date.now();
+    const socket = connect(Number(new URL(gateway.url!).port), '127.0.0.1');
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString()));
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => resolve(text));
+    });
+    socket.write(`POST /certificates/validate HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+    const trickle = setInterval(() => socket.writable && socket.write(' '), 200);
+    const text = await Promise.race([answer, new Promise<string>((resolve) => setTimeout(() => resolve('(still open after 8 s)'), 8000))]);
+    clearInterval(trickle);
+    socket.destroy();
+    assert.match(text, /^HTTP\/1\.1 408/, text);
+    assert.match(text, /application\/problem\+json/, text);
+    assert.ok(Date.now() - started < 6000, `answered after ${Date.now() - started} ms`);
+    assert.equal((await api(gateway, 'GET', '/health', undefined, { authorization: '' })).status, 200, 'still serving');
   });
 });

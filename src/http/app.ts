@@ -1,7 +1,9 @@
 // The fastify app factory: zod validation, problem+json errors, OpenAPI. Routes come from modules.
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import {
   createJsonSchemaTransform,
   createJsonSchemaTransformObject,
@@ -29,12 +31,23 @@ export type AppOptions = {
   trustProxy?: boolean | string[];
   /** Larger request bodies get 413 from their Content-Length, before they are read. */
   bodyLimitBytes?: number;
+  /** A request (headers and body) not received within this is answered 408 and its connection closed. */
+  requestTimeoutMs?: number;
   metrics?: Metrics;
   routes: RoutePlugin[];
 };
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: options.bodyLimitBytes ?? 1024 * 1024, trustProxy: options.trustProxy ?? false });
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    trustProxy: options.trustProxy ?? false,
+    requestTimeout,
+    // Node looks for overdue requests every 30 s by default: a short timeout would be up to 30 s late.
+    http: { connectionsCheckingInterval: Math.min(1000, Math.ceil(requestTimeout / 2)), headersTimeout: Math.min(60_000, requestTimeout) },
+    clientErrorHandler,
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -92,6 +105,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installAuth(app, new KeyLookup(options.db), limits);
   for (const routes of options.routes) await app.register(routes);
   return app;
+}
+
+/**
+ * What Node refuses before fastify sees a request (headers too large, a request too slow, bytes
+ * that are not HTTP) is answered as problem+json too, and the connection closed.
+ */
+function clientErrorHandler(error: ConnectionError, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const problem =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new HttpProblem(408, 'request-timeout', 'Request timeout', 'the request was not received in time')
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? new HttpProblem(431, 'headers-too-large', 'Request headers too large', 'the request headers exceed the size the gateway reads')
+        : new HttpProblem(400, 'bad-request', 'Bad request', 'the request is not valid HTTP/1.1');
+  const body = JSON.stringify(problem.toBody());
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
 }
 
 function toProblem(error: FastifyError): HttpProblem {
