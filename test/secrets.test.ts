@@ -39,7 +39,7 @@ describe('secrets through the admin API', () => {
     const [publicJwk] = (await gateway.keys.jwks()).keys;
     assert.equal((await peer('amqp://h/x')).status, 200);
     await gateway.db.query('UPDATE peers SET jwks = $2 WHERE party_id = $1', [B, JSON.stringify({ keys: [{ ...publicJwk, d: 'c2VjcmV0' }, { kty: 'oct', kid: 'shared', k: 'c2VjcmV0' }] })]);
-    await gateway.db.query("DELETE FROM schema_migrations WHERE name = '008_public_peer_keys.sql'");
+    await gateway.db.query("DELETE FROM schema_migrations WHERE name = '009_public_peer_keys.sql'");
     await gateway.stop();
     gateway = await startTestGateway(A, place, { ROLE: 'api' });
     const shown = await api(gateway, 'GET', `/admin/peers/${B}`);
