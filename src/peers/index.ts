@@ -266,7 +266,8 @@ export class PeerDirectory {
     );
     const failed: { partyId: string; error: string }[] = [];
     for (const { party_id: partyId } of rows) {
-      await this.refreshKeys(partyId).catch((error: unknown) => failed.push({ partyId, error: (error as Error).message }));
+      // For the log only: there the cause (what the URL answered) may be told.
+      await this.refreshKeys(partyId).catch((error: Error) => failed.push({ partyId, error: error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message }));
     }
     return failed;
   }
