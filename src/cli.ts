@@ -7,7 +7,7 @@ import { actors } from './audit/index.ts';
 import { createApiKey, listApiClients, revokeApiKey, roleSchema } from './auth/index.ts';
 import { createPool, migrate } from './db/index.ts';
 import { releaseHeld } from './outbound/index.ts';
-import { PeerDirectory, redactUrl } from './peers/index.ts';
+import { PeerDirectory } from './peers/index.ts';
 
 const usage = `usage: npm run eco -- api-key create --name NAME --roles ROLE[,ROLE]
        npm run eco -- api-key list
@@ -38,7 +38,7 @@ try {
   } else if (noun === 'api-key' && verb === 'revoke' && arg) {
     console.log((await revokeApiKey(db, arg, actors.cli)) ? `revoked ${arg}` : fail(`no active API key ${arg}`));
   } else if (noun === 'peer' && verb === 'list') {
-    for (const p of await new PeerDirectory(db).list()) console.log(`${p.partyId.padEnd(16)} ${p.status.padEnd(9)} ${redactUrl(p.amqpUrl)}  ${p.agreements.join(',')}`);
+    for (const p of await new PeerDirectory(db).list()) console.log(`${p.partyId.padEnd(16)} ${p.status.padEnd(9)} ${p.amqpUrl}  ${p.agreements.join(',')}`);
   } else if (noun === 'peer' && (verb === 'suspend' || verb === 'resume') && arg) {
     // Running gateways see it within their peer cache's lifetime (5 s).
     const peer = await new PeerDirectory(db).setStatus(arg, verb === 'suspend' ? 'suspended' : 'active', actors.cli);

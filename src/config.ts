@@ -38,6 +38,15 @@ const envSchema = z.object({
   CONSUMER_MAX_DELIVERIES: int(20),
   DATABASE_POOL_SIZE: int(10),
   RATE_LIMIT_PER_MINUTE: int(6000),
+  RATE_LIMIT_PER_ADDRESS_PER_MINUTE: int(6000),
+  TRUST_PROXY: z
+    .string()
+    .default('')
+    .transform((value): boolean | string[] => {
+      if (value === 'true') return true;
+      const addresses = value.split(',').map((a) => a.trim()).filter(Boolean);
+      return addresses.length > 0 && addresses;
+    }),
   KEY_ENCRYPTION_KEY: z
     .string({ error: 'is required: 32 random bytes, base64 (openssl rand -base64 32)' })
     .transform((text) => Buffer.from(text, 'base64'))
@@ -47,6 +56,7 @@ const envSchema = z.object({
   JWKS_MIN_REFRESH_SECONDS: int(30),
   MAX_MESSAGE_BYTES: int(4 * 1024 * 1024),
   HTTP_BODY_LIMIT_BYTES: int(1024 * 1024),
+  HTTP_REQUEST_TIMEOUT_MS: int(30_000),
 });
 
 /** Every variable the gateway reads (the README lists each). */
@@ -78,8 +88,11 @@ export type Config = {
   };
   consumer: { prefetch: number; maxDeliveries: number };
   databasePoolSize: number;
-  /** Requests per minute per API key (per address for calls without one). */
+  /** Requests per minute per API key, and per client address (counted before authentication). */
   rateLimitPerMinute: number;
+  rateLimitPerAddressPerMinute: number;
+  /** Proxies whose X-Forwarded-For names the client address (true: any; false: none). */
+  trustProxy: boolean | string[];
   /** Seals our private keys at rest; never stored, never logged. */
   keyEncryptionKey: Buffer;
   keys: { retireGraceSeconds: number };
@@ -88,6 +101,8 @@ export type Config = {
   /** Larger AMQP bodies are dead-lettered unread, larger HTTP bodies refused with 413. */
   maxMessageBytes: number;
   httpBodyLimitBytes: number;
+  /** A request whose headers and body have not all arrived after this is answered 408. */
+  httpRequestTimeoutMs: number;
 };
 
 export class ConfigError extends Error {}
@@ -124,10 +139,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     consumer: { prefetch: e.CONSUMER_PREFETCH, maxDeliveries: e.CONSUMER_MAX_DELIVERIES },
     databasePoolSize: e.DATABASE_POOL_SIZE,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    rateLimitPerAddressPerMinute: e.RATE_LIMIT_PER_ADDRESS_PER_MINUTE,
+    trustProxy: e.TRUST_PROXY,
     keyEncryptionKey: e.KEY_ENCRYPTION_KEY,
     keys: { retireGraceSeconds: e.KEY_RETIRE_GRACE_SECONDS },
     jwks: { refreshSeconds: e.JWKS_REFRESH_SECONDS, minRefreshSeconds: e.JWKS_MIN_REFRESH_SECONDS },
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     httpBodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
+    httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
   };
 }

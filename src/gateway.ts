@@ -67,15 +67,17 @@ async function readiness(db: Db, amqpUrl: string): Promise<Readiness> {
 /** Migrates, makes the first signing key if needed, and starts the configured roles. */
 export async function startGateway(config: Config, log: Logger = createLogger(config)): Promise<Gateway> {
   const db = createPool(config.databaseUrl, config.databasePoolSize);
-  const keys = new OwnKeys(db, new Vault(config.keyEncryptionKey), config.keys);
+  const vault = new Vault(config.keyEncryptionKey);
+  const keys = new OwnKeys(db, vault, config.keys);
+  const peers = new PeerDirectory(db, { vault, jwksRefreshSeconds: config.jwks.refreshSeconds, jwksMinRefreshSeconds: config.jwks.minRefreshSeconds });
   try {
     await migrate(db);
     await keys.ensureKeys();
+    await peers.sealBrokerUrls();
   } catch (error) {
     await db.end();
     throw error;
   }
-  const peers = new PeerDirectory(db, { jwksRefreshSeconds: config.jwks.refreshSeconds, jwksMinRefreshSeconds: config.jwks.minRefreshSeconds });
   const metrics = new Metrics(db);
   const sealer = new AuditSealer(db, log.child({ role: 'audit' }));
   sealer.start();
@@ -109,7 +111,10 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
       partyId: config.partyId,
       db,
       rateLimitPerMinute: config.rateLimitPerMinute,
+      rateLimitPerAddressPerMinute: config.rateLimitPerAddressPerMinute,
+      trustProxy: config.trustProxy,
       bodyLimitBytes: config.httpBodyLimitBytes,
+      requestTimeoutMs: config.httpRequestTimeoutMs,
       metrics,
       routes: apiRoutes({
         partyId: config.partyId,

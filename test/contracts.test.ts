@@ -21,7 +21,51 @@ describe('contracts', () => {
     }
     assert.ok(!document.includes('\nservers:'), 'no servers block');
   });
+
+  it('openapi.yaml bounds every string, array and map a request accepts', async () => {
+    assert.deepEqual(unboundedInputs(parse(await openapiDocument())), []);
+  });
 });
+
+type JsonSchema = { [key: string]: any };
+
+/** Where a request (parameters and JSON body) takes a string, array or map without a stated bound. */
+function unboundedInputs(document: JsonSchema): string[] {
+  const resolve = (schema: JsonSchema): JsonSchema => (schema?.$ref ? resolve(document.components.schemas[schema.$ref.split('/').pop()]) : schema);
+  // An anchored pattern without * + or {n,} bounds the length by itself.
+  const boundedPattern = (pattern: string) => /^\^.*\$$/.test(pattern) && !/(^|[^\\])[*+]|\{\d+,\}/.test(pattern);
+  const found: string[] = [];
+  const walk = (raw: JsonSchema, where: string, seen: Set<JsonSchema>): void => {
+    const schema = resolve(raw);
+    if (!schema || seen.has(schema)) return;
+    seen.add(schema);
+    for (const choice of [...(schema.anyOf ?? []), ...(schema.oneOf ?? []), ...(schema.allOf ?? [])]) walk(choice, where, seen);
+    const types = [schema.type].flat();
+    const fixed = schema.enum !== undefined || schema.const !== undefined;
+    if (types.includes('string') && !fixed && schema.maxLength === undefined && !(schema.pattern && boundedPattern(schema.pattern))) found.push(`${where}: string`);
+    if (types.includes('array')) {
+      if (schema.maxItems === undefined) found.push(`${where}: array`);
+      if (schema.items) walk(schema.items, `${where}/*`, seen);
+    }
+    if (types.includes('object')) {
+      for (const [name, property] of Object.entries(schema.properties ?? {})) walk(property as JsonSchema, `${where}/${name}`, seen);
+      if (schema.additionalProperties && typeof schema.additionalProperties === 'object') {
+        if (schema.maxProperties === undefined) found.push(`${where}: map`);
+        walk(schema.additionalProperties, `${where}/*`, seen);
+      }
+      if (schema.propertyNames) walk(schema.propertyNames, `${where} (names)`, seen);
+    }
+  };
+  for (const [path, methods] of Object.entries(document.paths as Record<string, Record<string, JsonSchema>>)) {
+    for (const [method, operation] of Object.entries(methods)) {
+      const name = `${method.toUpperCase()} ${path}`;
+      for (const parameter of operation.parameters ?? []) walk(parameter.schema, `${name} ${parameter.in} ${parameter.name}`, new Set());
+      const body = operation.requestBody?.content?.['application/json']?.schema;
+      if (body) walk(body, `${name} body`, new Set());
+    }
+  }
+  return found;
+}
 
 describe('asyncapi', () => {
   it('asyncapi.yaml is what the message schemas generate (run npm run asyncapi after changing one)', () => {

@@ -1,11 +1,14 @@
 // Every operation of openapi.yaml with random paths, queries and bodies (random JSON, malformed
-// text, the example certificate with one field changed): never a 500, and a refused request
-// changes no stored data. The seed is fixed so that a run is repeatable; FUZZ_SEED picks another.
+// text, the example certificate with one field changed; oversized arrays and strings) and odd
+// headers: never a 500, every refusal problem+json, and a refused request changes no stored data.
+// The seed is fixed so that a run is repeatable; FUZZ_SEED picks another.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parse } from 'yaml';
+import { createApiKey } from '../src/auth/index.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { A, api, B, exampleCertificate, freshPlace, registerAgreements, startTestGateway } from './support/gateways.ts';
 
@@ -60,6 +63,49 @@ const body = fc.oneof(
   { arbitrary: fc.constant({ raw: '{"number": "KR-1", ' }), weight: 1 },
 );
 
+// Arrays and strings far past any bound, under the member names the API's bodies use.
+const memberNames = ['items', 'reasons', 'questions', 'findings', 'roles', 'parties', 'kinds', 'originCriteria', 'findingSeverities', 'agreements', 'keys', 'jwks', 'name', 'reason', 'declarationRef', 'remarks', 'certificateNumber', 'amqpUrl', 'jwksUrl', 'importer'];
+const huge = fc.oneof(
+  fc.integer({ min: 1_000, max: 60_000 }).map((n) => 'x'.repeat(n)),
+  fc.tuple(fc.integer({ min: 1_000, max: 12_000 }), fc.jsonValue({ maxDepth: 1 })).map(([n, value]) => Array(n).fill(value)),
+  fc.integer({ min: 1_000, max: 5_000 }).map((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`K${i}`, 'reject']))),
+);
+const oversized = fc.oneof(
+  fc.dictionary(fc.constantFrom(...memberNames), huge, { minKeys: 1, maxKeys: 3 }).map((json) => ({ json })),
+  fc.tuple(fc.constantFrom(...certificatePaths), fc.integer({ min: 300, max: 60_000 })).map(([path, n]) => ({ json: withField(path, 'x'.repeat(n)) })),
+  fc.integer({ min: 1_000, max: 2_500 }).map((n) => ({ json: withField(['items'], Array.from({ length: n }, (_, i) => ({ ...template.items[0], itemNumber: i + 1 }))) })),
+);
+/** Header variants around a valid key: odd spacing and case, duplicates, made-up and huge values. */
+const headerVariant = (key: string) =>
+  fc.oneof(
+    { weight: 3, arbitrary: fc.constant({}) },
+    {
+      weight: 3,
+      arbitrary: fc
+        .constantFrom(`Bearer  ${key}`, `bearer ${key}`, `BEARER ${key}`, `Bearer\t${key}`, `Bearer ${key}, Bearer ${key}`, 'Bearer', 'Bearer ', `Basic ${key}`, key, `Bearer ${key.toUpperCase()}`, 'Bearer eco_00000000_x')
+        .map((authorization) => ({ authorization })),
+    },
+    { weight: 1, arbitrary: fc.constant({ authorization: [`Bearer ${key}`, 'Bearer eco_00000000_x'] }) },
+    { weight: 1, arbitrary: fc.constant({ 'idempotency-key': ['one', 'two'], 'content-type': ['application/json', 'text/plain'] }) },
+    { weight: 1, arbitrary: fc.integer({ min: 1_000, max: 70_000 }).map((n) => ({ authorization: `Bearer ${'k'.repeat(n)}` })) },
+    { weight: 1, arbitrary: fc.integer({ min: 1_000, max: 70_000 }).map((n) => ({ 'x-padding': 'p'.repeat(n) })) },
+    { weight: 1, arbitrary: fc.integer({ min: 201, max: 9_000 }).map((n) => ({ 'idempotency-key': 'i'.repeat(n) })) },
+  );
+
+/** One request with exactly these headers (repeated ones as repeated lines), over its own connection. */
+function send(url: string, method: string, headers: Record<string, string | readonly string[]>, body?: string): Promise<{ status: number; contentType: string; text: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method, headers: headers as Record<string, string | string[]>, agent: false }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, contentType: String(response.headers['content-type'] ?? ''), text }));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
 describe('REST fuzz', () => {
   let gateway: Gateway;
   before(async () => {
@@ -94,5 +140,29 @@ describe('REST fuzz', () => {
       { numRuns: Number(process.env.FUZZ_RUNS ?? 1000), seed },
     );
     assert.ok(refused > 500, `mostly refusals, as random input should be (${refused})`);
+  });
+
+  it('answers oversized arrays and strings and odd headers without a 500, refusing with problem+json', async () => {
+    const seed = Number(process.env.FUZZ_SEED ?? 20261124);
+    const { key } = await createApiKey(gateway.db, 'fuzz', ['issuer', 'customs', 'admin']);
+    const statuses = new Map<number, number>();
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...operations), oversized, headerVariant(key), async (operation, payload, variant) => {
+        const path = operation.path.replace(/\{\w+\}/g, () => encodeURIComponent(template.number));
+        const before = await fingerprint(gateway);
+        const sendsBody = operation.method !== 'GET' && operation.method !== 'DELETE';
+        const headers = { authorization: `Bearer ${key}`, ...(sendsBody ? { 'content-type': 'application/json' } : {}), ...variant };
+        const response = await send(gateway.url + path, operation.method, headers, sendsBody ? JSON.stringify(payload.json) : undefined);
+        statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+        const what = `${operation.method} ${path} ${JSON.stringify(variant).slice(0, 120)} -> ${response.status} ${response.text.slice(0, 300)}`;
+        assert.ok(response.status < 500, what);
+        if (response.status >= 400) {
+          assert.match(response.contentType, /application\/problem\+json/, what);
+          assert.deepEqual(await fingerprint(gateway), before, `refused but changed stored data: ${what}`);
+        }
+      }),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 1000) / 2, seed },
+    );
+    for (const status of [400, 401, 431]) assert.ok(statuses.has(status), `some ${status} among ${JSON.stringify([...statuses])}`);
   });
 });

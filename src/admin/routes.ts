@@ -54,7 +54,7 @@ const openedSchema = z
   .object({ compact: z.string(), encrypted: z.boolean(), header: z.unknown(), payload: z.unknown().describe('the envelope, decoded; null when encrypted to the peer') })
   .register(apiSchemas, { id: 'OpenedJose' });
 
-const dateTime = z.iso.datetime({ offset: true });
+const dateTime = z.iso.datetime({ offset: true }).max(40);
 
 const auditRecordSchema = z
   .object({

@@ -5,18 +5,23 @@ import { z } from 'zod';
 import type { Certificate } from '../certificates/schema.ts';
 import type { Db, DbClient, Queryable } from '../db/index.ts';
 
+/** Severity per finding code; a bounded map (its maxProperties shows in the contract as a component). */
+export const findingSeveritiesSchema = z
+  .record(z.string().regex(/^[A-Z_]{1,40}$/), z.enum(['reject', 'refer', 'info']))
+  .refine((severities) => Object.keys(severities).length <= 50, 'at most 50 finding codes')
+  .meta({ maxProperties: 50 });
+
 export const agreementInputSchema = z
   .object({
     name: z.string().trim().min(1).max(256),
-    parties: z.array(z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code')).min(2),
-    kinds: z.array(z.enum(['preferential', 'non-preferential', 'origin-declaration'])).min(1),
-    originCriteria: z.array(z.string().trim().min(1).max(35)).default([]).describe('accepted origin criterion codes; empty accepts any'),
+    parties: z.array(z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code')).min(2).max(100),
+    kinds: z.array(z.enum(['preferential', 'non-preferential', 'origin-declaration'])).min(1).max(3),
+    originCriteria: z.array(z.string().trim().min(1).max(35)).max(50).default([]).describe('accepted origin criterion codes; empty accepts any'),
     validityDays: z.number().int().positive().describe('how long a CO stays valid after its issue date'),
     retroactiveDays: z.number().int().min(0).nullable().default(null).describe('how long after shipment a CO may still be issued; null: never'),
     example: z.boolean().default(false).describe('true for the example agreements shipped with the demo'),
     hsMatchDigits: z.number().int().min(2).max(10).default(6).describe('import clearance: how many leading HS digits of a declared item must match the CO'),
-    findingSeverities: z
-      .record(z.string().regex(/^[A-Z_]+$/), z.enum(['reject', 'refer', 'info']))
+    findingSeverities: findingSeveritiesSchema
       .default({})
       .describe('import clearance: severity per finding code, overriding the defaults'),
     pullAllowed: z.boolean().default(false).describe('Pull model: may the importing side request a CO it has not received'),

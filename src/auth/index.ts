@@ -1,7 +1,7 @@
 // API keys and roles. A key is 32 random bytes; only its SHA-256 is stored (a slow hash buys
 // nothing against guessing 256 random bits, and every request checks one). Shown once at creation.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { actors, audited } from '../audit/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
@@ -54,33 +54,87 @@ declare module 'fastify' {
   }
 }
 
-/**
- * Every route needs a credential unless marked public: a missing or unknown key is 401, a key
- * without one of the route's roles 403, both problem+json. Revocation takes effect within the
- * cache's lifetime.
- */
-export function installAuth(app: FastifyInstance, db: Queryable, cacheMs = 5000): void {
-  const cache = new Map<string, { client: ApiClient | undefined; at: number }>();
-  const lookup = async (key: string): Promise<ApiClient | undefined> => {
-    const h = hash(key);
-    const cached = cache.get(h);
-    if (cached && Date.now() - cached.at < cacheMs) return cached.client;
-    const { rows } = await db.query<Row>("SELECT * FROM api_clients WHERE key_hash = $1 AND status = 'active'", [h]);
-    const client = rows[0] && toClient(rows[0]);
-    cache.set(h, { client, at: Date.now() });
-    return client;
-  };
+const KEY_FORMAT = /^eco_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/;
 
-  app.addHook('onRequest', async (request: FastifyRequest) => {
+/**
+ * The key of `Authorization: Bearer <key>`: the scheme (case-insensitive, RFC 9110), one space and
+ * a key of the form createApiKey makes. Anything else is no key at all, so it costs no lookup and
+ * cannot pass for a known key spelled another way.
+ */
+export function bearerKey(header: string | undefined): string | undefined {
+  if (!header || header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
+  const key = header.slice(7);
+  return KEY_FORMAT.test(key) ? key : undefined;
+}
+
+/**
+ * API keys looked up lately, known or unknown, for ttlMs (so revocation takes effect within it).
+ * A bounded LRU (a Map iterates in insertion order): a flood of made-up keys cannot grow it.
+ */
+export class KeyLookup {
+  private readonly entries = new Map<string, { client: ApiClient | undefined; at: number }>();
+  private readonly ttlMs: number;
+  private readonly maxEntries: number;
+
+  constructor(
+    private readonly db: Queryable,
+    options: { ttlMs?: number; maxEntries?: number } = {},
+  ) {
+    this.ttlMs = options.ttlMs ?? 5000;
+    this.maxEntries = options.maxEntries ?? 10_000;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async find(key: string): Promise<ApiClient | undefined> {
+    const h = hash(key);
+    const cached = this.entries.get(h);
+    this.entries.delete(h);
+    if (cached && Date.now() - cached.at < this.ttlMs) {
+      this.entries.set(h, cached);
+      return cached.client;
+    }
+    const { rows } = await this.db.query<Row>("SELECT * FROM api_clients WHERE key_hash = $1 AND status = 'active'", [h]);
+    const client = rows[0] && toClient(rows[0]);
+    this.entries.set(h, { client, at: Date.now() });
+    for (const oldest of this.entries.keys()) {
+      if (this.entries.size <= this.maxEntries) break;
+      this.entries.delete(oldest);
+    }
+    return client;
+  }
+}
+
+/** A rate limit as @fastify/rate-limit's createRateLimit() makes it: counts the request, says whether it is over. */
+export type RateLimit = (request: FastifyRequest) => Promise<{ isAllowed: true } | { isAllowed: false; isExceeded: boolean; max: number; ttlInSeconds: number }>;
+
+async function withinLimit(limit: RateLimit, request: FastifyRequest, reply: FastifyReply, per: string): Promise<void> {
+  const result = await limit(request);
+  if (result.isAllowed || !result.isExceeded) return;
+  reply.header('retry-after', String(result.ttlInSeconds));
+  throw new HttpProblem(429, 'rate-limited', 'Too many requests', `at most ${result.max} requests a minute ${per}; retry in ${result.ttlInSeconds} s`);
+}
+
+/**
+ * Every route needs a credential unless marked public: a missing, malformed or unknown key is 401,
+ * a key without one of the route's roles 403, both problem+json, all before the body is read.
+ * Requests are counted per client address first, so that made-up keys are limited before they
+ * cost a lookup, then per API key.
+ */
+export function installAuth(app: FastifyInstance, keys: KeyLookup, limits: { perAddress: RateLimit; perKey: RateLimit }): void {
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    await withinLimit(limits.perAddress, request, reply, 'from one address');
     const allowed = request.routeOptions.config.roles ?? ['admin'];
     if (allowed === 'public') return;
-    const header = request.headers.authorization ?? '';
-    const key = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
-    const client = key ? await lookup(key) : undefined;
+    const key = bearerKey(request.headers.authorization);
+    const client = key ? await keys.find(key) : undefined;
     if (!client) throw new HttpProblem(401, 'unauthenticated', 'Unauthenticated', 'send an API key as Authorization: Bearer <key>');
+    request.client = client;
+    await withinLimit(limits.perKey, request, reply, 'per API key');
     if (!client.roles.some((r) => allowed.includes(r))) {
       throw new HttpProblem(403, 'forbidden', 'Forbidden', `this route needs the role ${allowed.join(' or ')}`);
     }
-    request.client = client;
   });
 }

@@ -21,7 +21,7 @@ export async function authRoutes(app: FastifyInstance, options: { db: Db }): Pro
       schema: {
         summary: 'Create an API key for a caller with roles; the key is in this answer only',
         tags: ['admin'],
-        body: z.object({ name: z.string().trim().min(1).max(200), roles: z.array(roleSchema).min(1) }),
+        body: z.object({ name: z.string().trim().min(1).max(200), roles: z.array(roleSchema).min(1).max(roleSchema.options.length) }),
         response: { 201: z.object({ client: clientSchema, key: z.string().describe('shown once; only its hash is kept') }), ...problems(400) },
       },
     },

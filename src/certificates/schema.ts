@@ -8,11 +8,11 @@ import { fromScaled, sumDecimals, toScaled } from './decimal.ts';
 // Code lists: ISO 3166-1 and ISO 4217 come from maintained packages. No maintained npm package
 // carries UN/ECE Rec. 20 (units), Rec. 21 (package kinds) or UN/LOCODE, so those are checked by
 // format (and a LOCODE's country part against ISO 3166-1); Rec. 19 has ten codes, all listed here.
+// The format first (it bounds the length, and shows in the contract), then the list.
+const coded = (format: RegExp, inList: (code: string) => boolean, message: string) => z.string().regex(format, { error: message, abort: true }).refine(inList, message);
 const country = countrySchema;
-const currency = z.string().refine((code) => /^[A-Z]{3}$/.test(code) && currencyCodes.code(code) !== undefined, 'must be an ISO 4217 currency code such as USD');
-const locode = z
-  .string()
-  .refine((code) => /^[A-Z]{2}[A-Z2-9]{3}$/.test(code) && isCountry(code.slice(0, 2)), 'must be a UN/LOCODE such as KRPUS (ISO country + 3 letters or digits 2-9)');
+const currency = coded(/^[A-Z]{3}$/, (code) => currencyCodes.code(code) !== undefined, 'must be an ISO 4217 currency code such as USD');
+const locode = coded(/^[A-Z]{2}[A-Z2-9]{3}$/, (code) => isCountry(code.slice(0, 2)), 'must be a UN/LOCODE such as KRPUS (ISO country + 3 letters or digits 2-9)');
 const transportModes = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] as const; // UN/ECE Rec. 19
 const date = z.iso.date('must be a date YYYY-MM-DD');
 const decimal = z.string().regex(/^\d{1,18}(\.\d{1,6})?$/, 'must be a non-negative decimal string such as "1200.50"');

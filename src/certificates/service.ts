@@ -1,4 +1,5 @@
 // Issue (exporting side) and look up (both sides) certificates of origin.
+import { createHash } from 'node:crypto';
 import { agreementViolations, type AgreementBook } from '../agreements/index.ts';
 import { actors, audit } from '../audit/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
@@ -51,6 +52,16 @@ export type CertificateView = {
 
 const UNIQUE_VIOLATION = '23505';
 
+/**
+ * What an Idempotency-Key stands for: the validated certificate and the recipient asked for, as
+ * JSON with sorted keys, so that the same request spelled differently has the same digest.
+ */
+function requestDigest(certificate: Certificate, recipient: string | undefined): string {
+  const sorted = (_key: string, value: unknown) =>
+    value && typeof value === 'object' && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : value;
+  return createHash('sha256').update(JSON.stringify({ certificate, recipient: recipient ?? null }, sorted)).digest('hex');
+}
+
 export class CertificateService {
   constructor(
     private readonly db: Db,
@@ -88,8 +99,9 @@ export class CertificateService {
   }
 
   async issue(certificate: Certificate, options: { recipient?: string; idempotencyKey?: string; actor?: string } = {}): Promise<{ created: boolean; result: IssueResult }> {
-    if (options.idempotencyKey) {
-      const earlier = await this.replayIdempotent(options.idempotencyKey, certificate);
+    const idempotency = options.idempotencyKey ? { key: options.idempotencyKey, digest: requestDigest(certificate, options.recipient) } : undefined;
+    if (idempotency) {
+      const earlier = await this.replayIdempotent(idempotency, certificate);
       if (earlier) return { created: false, result: earlier };
     }
     if (certificate.version !== 1 || certificate.replaces) {
@@ -101,12 +113,12 @@ export class CertificateService {
     let messageId: string;
     try {
       messageId = await this.send(options.actor, peer, 'certificate.issued', certificate.number, certificate, (client, id) =>
-        insertIssued(client, { certificate, importingParty: peer.partyId, messageId: id, idempotencyKey: options.idempotencyKey }),
+        insertIssued(client, { certificate, importingParty: peer.partyId, messageId: id, idempotency }),
       );
     } catch (error) {
       if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
       // Two requests with one Idempotency-Key raced: the loser answers with the winner's result.
-      const earlier = options.idempotencyKey && (await this.replayIdempotent(options.idempotencyKey, certificate));
+      const earlier = idempotency && (await this.replayIdempotent(idempotency, certificate));
       if (earlier) return { created: false, result: earlier };
       throw conflict(`certificate ${certificate.number} has already been issued by ${this.partyId}`);
     }
@@ -190,12 +202,13 @@ export class CertificateService {
     return id;
   }
 
-  /** The earlier answer to a request with this Idempotency-Key, if it was for the same certificate. */
-  private async replayIdempotent(key: string, certificate: Certificate): Promise<IssueResult | undefined> {
-    const earlier = await findIssuedByIdempotencyKey(this.db, key);
+  /** The earlier answer to a request with this Idempotency-Key, if it was the same request. */
+  private async replayIdempotent(idempotency: { key: string; digest: string }, certificate: Certificate): Promise<IssueResult | undefined> {
+    const earlier = await findIssuedByIdempotencyKey(this.db, idempotency.key);
     if (!earlier) return undefined;
-    if (earlier.number !== certificate.number) {
-      throw new HttpProblem(422, 'idempotency-key-reused', 'Idempotency-Key reused', `this Idempotency-Key was used for certificate ${earlier.number}`);
+    // Keys stored before digests were kept have none: the certificate number is all there is to compare.
+    if (earlier.number !== certificate.number || (earlier.digest !== null && earlier.digest !== idempotency.digest)) {
+      throw new HttpProblem(422, 'idempotency-key-reused', 'Idempotency-Key reused', `this Idempotency-Key was used for another request (certificate ${earlier.number})`);
     }
     return { ...earlier, status: 'valid', delivery: { status: 'queued' } };
   }

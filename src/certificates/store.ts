@@ -21,22 +21,22 @@ export type VersionRow = {
 
 export async function insertIssued(
   client: Queryable,
-  row: { certificate: Certificate; importingParty: string; messageId: string; idempotencyKey?: string },
+  row: { certificate: Certificate; importingParty: string; messageId: string; idempotency?: { key: string; digest: string } },
 ): Promise<void> {
   const c = row.certificate;
   await client.query(
-    `INSERT INTO certificates (number, version, kind, agreement, importing_party, dataset, message_id, idempotency_key)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [c.number, c.version, c.kind, c.agreement ?? null, row.importingParty, JSON.stringify(c), row.messageId, row.idempotencyKey ?? null],
+    `INSERT INTO certificates (number, version, kind, agreement, importing_party, dataset, message_id, idempotency_key, idempotency_digest)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [c.number, c.version, c.kind, c.agreement ?? null, row.importingParty, JSON.stringify(c), row.messageId, row.idempotency?.key ?? null, row.idempotency?.digest ?? null],
   );
 }
 
 export async function findIssuedByIdempotencyKey(
   db: Queryable,
   key: string,
-): Promise<{ number: string; version: number; recipient: string; messageId: string } | undefined> {
-  const { rows } = await db.query<{ number: string; version: number; recipient: string; messageId: string }>(
-    'SELECT number, version, importing_party AS recipient, message_id AS "messageId" FROM certificates WHERE idempotency_key = $1',
+): Promise<{ number: string; version: number; recipient: string; messageId: string; digest: string | null } | undefined> {
+  const { rows } = await db.query<{ number: string; version: number; recipient: string; messageId: string; digest: string | null }>(
+    'SELECT number, version, importing_party AS recipient, message_id AS "messageId", idempotency_digest AS digest FROM certificates WHERE idempotency_key = $1',
     [key],
   );
   return rows[0];

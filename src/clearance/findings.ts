@@ -28,7 +28,9 @@ export const claimSchema = z
           value: z.object({ amount: decimal, currency: z.string().regex(/^[A-Z]{3}$/) }).optional(),
         }),
       )
-      .min(1),
+      .min(1)
+      .max(999)
+      .describe('at most 999, as a CO has'),
     agreement: z.string().min(2).max(35).optional().describe('the agreement under which preference is claimed (needed for the Pull model)'),
     waitSeconds: z.number().int().min(0).max(10).default(0).describe('Pull model: how long to wait for a requested CO before answering'),
     confirm: z.boolean().default(false).describe('draw the quantities down at once if the decision is not reject'),

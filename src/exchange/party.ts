@@ -3,7 +3,11 @@ import { z } from 'zod';
 
 /** ISO 3166-1 alpha-2 */
 export const isCountry = (code: string) => /^[A-Z]{2}$/.test(code) && countries.isValid(code);
-export const countrySchema = z.string().refine(isCountry, 'must be an ISO 3166-1 alpha-2 country code such as KR');
+// The format first: it bounds the length, and shows in the contract.
+export const countrySchema = z
+  .string()
+  .regex(/^[A-Z]{2}$/, { error: 'must be an ISO 3166-1 alpha-2 country code such as KR', abort: true })
+  .refine(isCountry, 'must be an ISO 3166-1 alpha-2 country code such as KR');
 
 /** ISO 3166-1 alpha-2 country, a hyphen, an authority code of 2-16 upper-case letters or digits. */
 export const partyIdSchema = z

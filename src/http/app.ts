@@ -1,8 +1,9 @@
 // The fastify app factory: zod validation, problem+json errors, OpenAPI. Routes come from modules.
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import { createHash } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import {
   createJsonSchemaTransform,
   createJsonSchemaTransformObject,
@@ -11,7 +12,7 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { installAuth } from '../auth/index.ts';
+import { installAuth, KeyLookup } from '../auth/index.ts';
 import { isDatabaseUnavailable, type Queryable } from '../db/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { HttpProblem, invalid, toPointer, type FieldError } from './problem.ts';
@@ -27,15 +28,30 @@ export type AppOptions = {
   logger: Logger;
   partyId: string;
   db: Queryable;
+  /** Requests a minute per API key, and per client address (counted before authentication). */
   rateLimitPerMinute?: number;
+  rateLimitPerAddressPerMinute?: number;
+  /** Fastify's trustProxy: which proxies' X-Forwarded-For gives the client address. */
+  trustProxy?: boolean | string[];
   /** Larger request bodies get 413 from their Content-Length, before they are read. */
   bodyLimitBytes?: number;
+  /** A request (headers and body) not received within this is answered 408 and its connection closed. */
+  requestTimeoutMs?: number;
   metrics?: Metrics;
   routes: RoutePlugin[];
 };
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, bodyLimit: options.bodyLimitBytes ?? 1024 * 1024 });
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    trustProxy: options.trustProxy ?? false,
+    requestTimeout,
+    // Node looks for overdue requests every 30 s by default: a short timeout would be up to 30 s late.
+    http: { connectionsCheckingInterval: Math.min(1000, Math.ceil(requestTimeout / 2)), headersTimeout: Math.min(60_000, requestTimeout) },
+    clientErrorHandler,
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -79,16 +95,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.code(404).type('application/problem+json').send(problem.toBody());
   });
 
-  // Per API key (a hash of it, never the key), or per address without one; checked before the body is read.
-  await app.register(rateLimit, {
-    max: options.rateLimitPerMinute ?? 6000,
-    timeWindow: 60_000,
-    keyGenerator: (request) => {
-      const authorization = request.headers.authorization;
-      return authorization ? createHash('sha256').update(authorization).digest('base64url') : request.ip;
-    },
-    errorResponseBuilder: (_request, context) => new HttpProblem(429, 'rate-limited', 'Too many requests', `at most ${context.max} requests a minute; retry in ${context.after}`),
-  });
+  // Limits are applied by installAuth, in its order: per address, then per key.
+  await app.register(rateLimit, { global: false, timeWindow: 60_000 });
+  const limits = {
+    perAddress: app.createRateLimit({ max: options.rateLimitPerAddressPerMinute ?? 6000 }),
+    perKey: app.createRateLimit({ max: options.rateLimitPerMinute ?? 6000, keyGenerator: (request) => request.client?.id ?? request.ip }),
+  };
   const metrics = options.metrics;
   if (metrics) {
     // Labelled by route pattern, not URL: numbers and ids in paths would make every series unique.
@@ -97,7 +109,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     });
   }
-  installAuth(app, options.db);
+  installAuth(app, new KeyLookup(options.db), limits);
   // Text Postgres cannot keep (U+0000, unpaired surrogates) is refused wherever it appears in a
   // request, before any route sees it: every field of every route, present and future.
   app.addHook('preValidation', async (request) => {
@@ -110,6 +122,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   for (const routes of options.routes) await app.register(routes);
   return app;
+}
+
+/**
+ * What Node refuses before fastify sees a request (headers too large, a request too slow, bytes
+ * that are not HTTP) is answered as problem+json too, and the connection closed.
+ */
+function clientErrorHandler(error: ConnectionError, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const problem =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new HttpProblem(408, 'request-timeout', 'Request timeout', 'the request was not received in time')
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? new HttpProblem(431, 'headers-too-large', 'Request headers too large', 'the request headers exceed the size the gateway reads')
+        : new HttpProblem(400, 'bad-request', 'Bad request', 'the request is not valid HTTP/1.1');
+  const body = JSON.stringify(problem.toBody());
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
 }
 
 function toProblem(error: FastifyError): HttpProblem {

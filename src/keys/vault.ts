@@ -1,5 +1,6 @@
-// Private keys at rest: AES-256-GCM under KEY_ENCRYPTION_KEY (from the environment, never stored),
-// with the kid as associated data so that a sealed key moved onto another row does not open.
+// Secrets at rest (our private keys, peers' broker URLs): AES-256-GCM under KEY_ENCRYPTION_KEY
+// (from the environment, never stored), with what the secret belongs to (a kid, a peer) as
+// associated data so that a sealed value moved onto another row does not open.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
 const PREFIX = 'v1';
@@ -9,18 +10,18 @@ export class Vault {
     if (key.length !== 32) throw new Error('KEY_ENCRYPTION_KEY must be 32 bytes');
   }
 
-  seal(kid: string, plaintext: string): string {
+  seal(owner: string, plaintext: string): string {
     const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv).setAAD(Buffer.from(kid));
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv).setAAD(Buffer.from(owner));
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     return [PREFIX, iv, cipher.getAuthTag(), ciphertext].map((part) => (typeof part === 'string' ? part : part.toString('base64url'))).join('.');
   }
 
-  /** Throws when the text was sealed under another key or altered. */
-  open(kid: string, sealed: string): string {
+  /** Throws when the text was sealed under another key, for another owner, or altered. */
+  open(owner: string, sealed: string): string {
     const [prefix, iv, tag, ciphertext] = sealed.split('.');
-    if (prefix !== PREFIX || !iv || !tag || ciphertext === undefined) throw new Error(`key ${kid} is not sealed`);
-    const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url')).setAAD(Buffer.from(kid));
+    if (prefix !== PREFIX || !iv || !tag || ciphertext === undefined) throw new Error(`${owner} is not sealed`);
+    const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url')).setAAD(Buffer.from(owner));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
   }

@@ -175,7 +175,7 @@ export class Relay {
     const peer = await this.peers.find(row.peer);
     if (!peer) throw new Error(`peer ${row.peer} is not registered`);
     if (peer.status !== 'active') throw new Error(`peer ${row.peer} is suspended`);
-    const publisher = await this.publisherFor(peer.amqpUrl);
+    const publisher = await this.publisherFor(peer.brokerUrl);
     try {
       await publisher.publish(INBOUND_EXCHANGE, row.peer, Buffer.from(row.body, 'utf8'), {
         messageId: row.id,
@@ -188,7 +188,7 @@ export class Relay {
       });
     } catch (error) {
       // A channel that timed out or closed is not trusted again: the next attempt reconnects.
-      if (error instanceof PublishError && (error.reason === 'timeout' || error.reason === 'connection')) this.dropPublisher(peer.amqpUrl);
+      if (error instanceof PublishError && (error.reason === 'timeout' || error.reason === 'connection')) this.dropPublisher(peer.brokerUrl);
       throw error;
     }
   }

@@ -1,4 +1,5 @@
-// Delivery status of what we sent: for the back-office (one message, its receipt) and operators.
+// Delivery status of what we sent: for the back-office (one message, its receipt) and operators;
+// not for customs, whose keys read what was received, not what the issuer sent.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -33,7 +34,7 @@ export async function outboundRoutes(app: FastifyInstance, options: { db: Db; re
 
   api.get(
     '/messages/:messageId',
-    { config: { roles: ['issuer', 'customs'] }, schema: { summary: 'Delivery status of one message we sent', tags: ['messages'], params, response: { 200: deliverySchema, ...problems(400, 404) } } },
+    { config: { roles: ['issuer', 'admin'] }, schema: { summary: 'Delivery status of one message we sent', tags: ['messages'], params, response: { 200: deliverySchema, ...problems(400, 404) } } },
     async (request) => {
       const delivery = await findDelivery(db, request.params.messageId);
       if (!delivery) throw notFound(`no message ${request.params.messageId} was sent from here`);
@@ -45,7 +46,7 @@ export async function outboundRoutes(app: FastifyInstance, options: { db: Db; re
   api.get(
     '/messages/:messageId/receipt',
     {
-      config: { roles: ['issuer', 'customs'] },
+      config: { roles: ['issuer', 'admin'] },
       schema: {
         summary: 'The peer\'s signed receipt for a message (application/jose): the proof of delivery',
         tags: ['messages'],

@@ -1,19 +1,37 @@
 // Other gateways we exchange with: who they are, where their broker is, which keys they sign with.
 import { z } from 'zod';
 import { audited } from '../audit/index.ts';
-import type { Db, DbClient } from '../db/index.ts';
+import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import { encryptionKeyOf, importJwks, JWE_ALGS, type Jwks, type PeerKeys } from '../exchange/jose.ts';
 import { countriesOf, countrySchema, partyIdSchema } from '../exchange/party.ts';
+import type { Vault } from '../keys/index.ts';
 
-const jwkSchema = z.looseObject({ kty: z.string(), kid: z.string().min(1) });
-export const jwksSchema = z.object({ keys: z.array(jwkSchema).min(1) });
+/** JWK members that only the key's owner may hold (RFC 7518 6.2.2, 6.3.2, 6.4). */
+export const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'] as const;
+
+const MAX_JWK_MEMBERS = 32;
+// Other members are strings, string lists (key_ops, x5c) or flags, bounded like all the API takes.
+const jwkMember = z.union([z.string().max(16_384), z.array(z.string().max(16_384)).max(20), z.boolean(), z.number()]);
+export const publicJwkSchema = z
+  .object({ kty: z.string().min(1).max(16), kid: z.string().min(1).max(256) })
+  .catchall(jwkMember)
+  .superRefine((jwk, context) => {
+    if (Object.keys(jwk).length > MAX_JWK_MEMBERS) context.addIssue({ code: 'custom', message: `has more than ${MAX_JWK_MEMBERS} members` });
+    // A peer's private key pasted here would be stored and shown again: refuse it, naming the member.
+    for (const member of PRIVATE_JWK_MEMBERS) {
+      if (member in jwk) context.addIssue({ code: 'custom', path: [member], message: 'is a private key member: register the peer\'s public keys only' });
+    }
+  })
+  .meta({ maxProperties: MAX_JWK_MEMBERS, description: `a public JWK (RFC 7517): ${PRIVATE_JWK_MEMBERS.join(', ')} are refused` });
+/** A peer's public keys as we take them, from the API or its JWKS URL. */
+export const jwksSchema = z.object({ keys: z.array(publicJwkSchema).min(1).max(20) });
 
 export const peerInputSchema = z
   .object({
     name: z.string().trim().min(1).max(256),
-    amqpUrl: z.string().regex(/^amqps?:\/\/.+/, 'must be an amqp:// or amqps:// URL'),
+    amqpUrl: z.string().max(2048).regex(/^amqps?:\/\/.+/, 'must be an amqp:// or amqps:// URL'),
     jwks: jwksSchema.optional(),
-    jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
+    jwksUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
     encrypt: z.boolean().default(false),
     agreements: z.array(z.string().trim().min(1).max(35)).max(100).default([]),
     countries: z
@@ -30,6 +48,7 @@ export type PeerInput = z.infer<typeof peerInputSchema>;
 export type Peer = {
   partyId: string;
   name: string;
+  /** The broker URL with its password hidden: what operators see. */
   amqpUrl: string;
   jwks: Jwks;
   jwksUrl: string | null;
@@ -39,12 +58,14 @@ export type Peer = {
   countries: string[];
   status: 'active' | 'suspended';
 };
-export type KnownPeer = Peer & { keys: PeerKeys };
+/** A peer as the relay needs it: its keys, and its broker URL with the password. */
+export type KnownPeer = Peer & { keys: PeerKeys; brokerUrl: string };
 
 type PeerRow = {
   party_id: string;
   name: string;
-  amqp_url: string;
+  amqp_url_shown: string;
+  amqp_url_sealed: string | null;
   jwks: Jwks;
   jwks_url: string | null;
   encrypt: boolean;
@@ -56,7 +77,8 @@ type PeerRow = {
 const toPeer = (r: PeerRow): Peer => ({
   partyId: r.party_id,
   name: r.name,
-  amqpUrl: r.amqp_url,
+  // Redacted again: a row from before sealing holds the URL in clear until the next start.
+  amqpUrl: redactUrl(r.amqp_url_shown),
   jwks: r.jwks,
   jwksUrl: r.jwks_url,
   encrypt: r.encrypt,
@@ -65,22 +87,49 @@ const toPeer = (r: PeerRow): Peer => ({
   status: r.status,
 });
 
-/** The broker URL without its password, for showing to operators. */
+/**
+ * The broker URL without its password, for operators and the audit log. The password runs from
+ * the userinfo's first ':' to the last '@' (one pasted unencoded may hold ':', '@' or '/'): no
+ * part of it shows, even if that hides a stray '@' of the path as well.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^(amqps?:\/\/[^:/@]+):[^@]*@/, '$1:***@');
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
+  const rest = url.slice(scheme.length);
+  const at = rest.lastIndexOf('@');
+  const colon = rest.indexOf(':');
+  if (at < 0 || colon < 0 || colon > at) return url;
+  return `${scheme}${rest.slice(0, colon)}:***@${rest.slice(at + 1)}`;
 }
 
-export class PeerError extends Error {}
+/** The peer's keys cannot be had or used; `pointer` names the input they came from. */
+export class PeerError extends Error {
+  constructor(
+    message: string,
+    readonly pointer: '/jwks' | '/jwksUrl',
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
 
+/**
+ * Reads a peer's JWKS. Whatever goes wrong, the error says only that the fetch failed (the cause
+ * goes to the log): the URL may point at an internal address, and what that answered, or even
+ * its status, is not for the caller.
+ */
 async function fetchJwks(url: string): Promise<Jwks> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
-  if (!response.ok) throw new PeerError(`JWKS at ${url} answered ${response.status}`);
-  const parsed = jwksSchema.safeParse(await response.json());
-  if (!parsed.success) throw new PeerError(`JWKS at ${url} is not a JWKS with at least one key`);
-  return parsed.data as Jwks;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    if (!response.ok) throw new Error(`answered ${response.status}`);
+    return jwksSchema.parse(await response.json()) as Jwks;
+  } catch (error) {
+    throw new PeerError(`the JWKS could not be fetched from ${url}`, '/jwksUrl', { cause: error });
+  }
 }
 
 export type PeerDirectoryOptions = {
+  /** Seals and opens broker URLs; without it (the CLI) peers can be listed and suspended only. */
+  vault?: Vault;
   /** How long a peer read from Postgres is used before reading it again. */
   ttlMs?: number;
   /** A JWKS URL is re-read when its copy is older than this. */
@@ -108,7 +157,8 @@ export class PeerDirectory {
     const cached = this.cache.get(partyId);
     if (cached && Date.now() - cached.at < this.ttlMs) return cached.peer;
     const { rows } = await this.db.query<PeerRow>('SELECT * FROM peers WHERE party_id = $1', [partyId]);
-    const peer = rows[0] ? { ...toPeer(rows[0]), keys: await importJwks(rows[0].jwks) } : undefined;
+    const row = rows[0];
+    const peer = row ? { ...toPeer(row), keys: await importJwks(row.jwks), brokerUrl: row.amqp_url_sealed ? this.vault.open(brokerOwner(partyId), row.amqp_url_sealed) : row.amqp_url_shown } : undefined;
     this.cache.set(partyId, { peer, at: Date.now() });
     return peer;
   }
@@ -122,15 +172,16 @@ export class PeerDirectory {
   async upsert(partyId: string, input: PeerInput, actor: string): Promise<Peer> {
     partyIdSchema.parse(partyId);
     const jwks = input.jwks ? (input.jwks as Jwks) : await fetchJwks(input.jwksUrl!);
-    await usableKeys(jwks, input.encrypt);
+    await usableKeys(jwks, input.encrypt, input.jwks ? '/jwks' : '/jwksUrl');
+    const sealed = this.vault.seal(brokerOwner(partyId), input.amqpUrl);
     const save = (client: DbClient) =>
       client.query<PeerRow>(
-        `INSERT INTO peers (party_id, name, amqp_url, jwks, jwks_url, encrypt, agreements, status, countries, jwks_fetched_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $5::text IS NOT NULL THEN now() END)
-         ON CONFLICT (party_id) DO UPDATE SET name = $2, amqp_url = $3, jwks = $4, jwks_url = $5, encrypt = $6,
-           agreements = $7, status = $8, countries = $9, jwks_fetched_at = EXCLUDED.jwks_fetched_at, updated_at = now()
+        `INSERT INTO peers (party_id, name, amqp_url_shown, amqp_url_sealed, jwks, jwks_url, encrypt, agreements, status, countries, jwks_fetched_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $6::text IS NOT NULL THEN now() END)
+         ON CONFLICT (party_id) DO UPDATE SET name = $2, amqp_url_shown = $3, amqp_url_sealed = $4, jwks = $5, jwks_url = $6, encrypt = $7,
+           agreements = $8, status = $9, countries = $10, jwks_fetched_at = EXCLUDED.jwks_fetched_at, updated_at = now()
          RETURNING *`,
-        [partyId, input.name, input.amqpUrl, JSON.stringify(jwks), input.jwksUrl ?? null, input.encrypt, input.agreements, input.status, input.countries ?? null],
+        [partyId, input.name, redactUrl(input.amqpUrl), sealed, JSON.stringify(jwks), input.jwksUrl ?? null, input.encrypt, input.agreements, input.status, input.countries ?? null],
       );
     const kids = jwks.keys.map((k) => k.kid);
     const { rows } = await audited(this.db, save, () => ({
@@ -141,6 +192,29 @@ export class PeerDirectory {
     }));
     this.cache.delete(partyId);
     return toPeer(rows[0]!);
+  }
+
+  /**
+   * Seals broker URLs still stored in clear (from before sealing existed), keeping only the
+   * redacted form readable; safe when processes start at once.
+   */
+  async sealBrokerUrls(): Promise<void> {
+    await withTransaction(this.db, async (client) => {
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('eco.peers.seal'))");
+      const { rows } = await client.query<PeerRow>('SELECT * FROM peers WHERE amqp_url_sealed IS NULL');
+      for (const row of rows) {
+        await client.query('UPDATE peers SET amqp_url_shown = $2, amqp_url_sealed = $3 WHERE party_id = $1', [
+          row.party_id,
+          redactUrl(row.amqp_url_shown),
+          this.vault.seal(brokerOwner(row.party_id), row.amqp_url_shown),
+        ]);
+      }
+    });
+  }
+
+  private get vault(): Vault {
+    if (!this.options.vault) throw new Error('broker URLs are sealed: this needs KEY_ENCRYPTION_KEY');
+    return this.options.vault;
   }
 
   /** Suspended peers' messages are refused (UNKNOWN_SENDER) and nothing is sent to them until resumed. */
@@ -176,7 +250,7 @@ export class PeerDirectory {
     if (Date.now() - last < (this.options.jwksMinRefreshSeconds ?? 30) * 1000) return peer;
     this.lastFetch.set(partyId, Date.now());
     const jwks = await fetchJwks(peer.jwksUrl);
-    await usableKeys(jwks, peer.encrypt);
+    await usableKeys(jwks, peer.encrypt, '/jwksUrl');
     const before = new Set(peer.jwks.keys.map((k) => k.kid));
     const after = jwks.keys.map((k) => k.kid);
     const changed = after.length !== before.size || after.some((kid) => !before.has(kid));
@@ -202,22 +276,26 @@ export class PeerDirectory {
     );
     const failed: { partyId: string; error: string }[] = [];
     for (const { party_id: partyId } of rows) {
-      await this.refreshKeys(partyId).catch((error: unknown) => failed.push({ partyId, error: (error as Error).message }));
+      // For the log only: there the cause (what the URL answered) may be told.
+      await this.refreshKeys(partyId).catch((error: Error) => failed.push({ partyId, error: error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message }));
     }
     return failed;
   }
 }
 
+/** Associated data of a sealed broker URL: it opens for its own peer only. */
+const brokerOwner = (partyId: string) => `peer ${partyId} broker`;
+
 /** Throws a PeerError unless the JWKS imports and, where encryption is required, has a key for it. */
-async function usableKeys(jwks: Jwks, encrypt: boolean): Promise<PeerKeys> {
+async function usableKeys(jwks: Jwks, encrypt: boolean, pointer: PeerError['pointer']): Promise<PeerKeys> {
   let keys;
   try {
     keys = await importJwks(jwks);
   } catch (error) {
-    throw new PeerError(`the JWKS cannot be used: ${(error as Error).message}`);
+    throw new PeerError(`the JWKS cannot be used: ${(error as Error).message}`, pointer);
   }
   if (encrypt && !encryptionKeyOf(keys)) {
-    throw new PeerError(`encryption is required but the JWKS has no encryption key (use: enc, alg ${JWE_ALGS.join(' or ')})`);
+    throw new PeerError(`encryption is required but the JWKS has no encryption key (use: enc, alg ${JWE_ALGS.join(' or ')})`, pointer);
   }
   return keys;
 }

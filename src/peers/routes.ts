@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
@@ -8,14 +8,17 @@ import { partyIdSchema } from '../exchange/party.ts';
 import { HttpProblem, notFound } from '../http/problem.ts';
 import { releaseHeld, type RelayWaker } from '../outbound/index.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
-import { jwksSchema, PeerError, peerInputSchema, redactUrl, type Peer, type PeerDirectory } from './index.ts';
+import { PeerError, publicJwkSchema, peerInputSchema, type KnownPeer, type Peer, type PeerDirectory } from './index.ts';
+
+// A component, not inline: route schemas leave out zod metadata such as maxProperties.
+apiSchemas.add(publicJwkSchema, { id: 'PublicJwk' });
 
 const peerViewSchema = z
   .object({
     partyId: z.string(),
     name: z.string(),
     amqpUrl: z.string().describe('the peer\'s broker, password hidden'),
-    jwks: jwksSchema,
+    jwks: z.object({ keys: z.array(z.looseObject({ kty: z.string(), kid: z.string() })) }).describe('public keys only'),
     jwksUrl: z.string().nullable(),
     encrypt: z.boolean(),
     agreements: z.array(z.string()),
@@ -23,7 +26,15 @@ const peerViewSchema = z
   })
   .register(apiSchemas, { id: 'Peer' });
 
-const view = (peer: Peer) => ({ ...peer, amqpUrl: redactUrl(peer.amqpUrl) });
+/** What operators see of a peer: never its broker password (amqpUrl is already redacted). */
+const view = ({ keys: _keys, brokerUrl: _brokerUrl, ...peer }: Peer & Partial<Pick<KnownPeer, 'keys' | 'brokerUrl'>>): Peer => peer;
+
+/** A PeerError as 422 (its message says no more than the caller may know; the cause is logged); anything else as it is. */
+function peerKeysProblem(request: FastifyRequest, error: unknown): unknown {
+  if (!(error instanceof PeerError)) return error;
+  if (error.cause) request.log.warn({ err: error.cause, partyId: (request.params as { partyId?: string }).partyId }, error.message);
+  return new HttpProblem(422, 'peer-keys', 'Peer keys unusable', error.message, [{ pointer: error.pointer, detail: error.message }]);
+}
 
 export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDirectory; db: Queryable; relays: RelayWaker }): Promise<void> {
   const { peers, db, relays } = options;
@@ -44,10 +55,7 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
       try {
         return view(await peers.upsert(request.params.partyId, request.body, actors.apiClient(request.client)));
       } catch (error) {
-        if (error instanceof PeerError || (error as Error).name === 'TimeoutError' || (error as Error).name === 'TypeError') {
-          throw new HttpProblem(422, 'peer-keys', 'Peer keys unusable', (error as Error).message, [{ pointer: '/jwksUrl', detail: (error as Error).message }]);
-        }
-        throw error;
+        throw peerKeysProblem(request, error);
       }
     },
   );
@@ -71,8 +79,7 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
     async (request) => {
       const found = await peers.find(request.params.partyId);
       if (!found) throw notFound(`no peer ${request.params.partyId} is registered`);
-      const { keys: _keys, ...peer } = found;
-      return view(peer);
+      return view(found);
     },
   );
 
@@ -117,10 +124,9 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
       if (!found.jwksUrl) throw new HttpProblem(422, 'peer-keys', 'Peer keys unusable', `peer ${partyId} was registered with inline keys, not a JWKS URL`);
       peers.allowRefresh(partyId);
       try {
-        const { keys: _keys, ...peer } = (await peers.refreshKeys(partyId))!;
-        return view(peer);
+        return view((await peers.refreshKeys(partyId))!);
       } catch (error) {
-        throw new HttpProblem(422, 'peer-keys', 'Peer keys unusable', (error as Error).message, [{ pointer: '/jwksUrl', detail: (error as Error).message }]);
+        throw peerKeysProblem(request, error);
       }
     },
   );
@@ -143,7 +149,7 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
     async (request) => {
       const found = await peers.find(request.params.partyId);
       if (!found) throw notFound(`no peer ${request.params.partyId} is registered`);
-      return pingBroker(found.amqpUrl, `eco-ping ${request.params.partyId}`);
+      return pingBroker(found.brokerUrl, `eco-ping ${request.params.partyId}`);
     },
   );
 }

@@ -38,7 +38,7 @@ export async function verificationRoutes(app: FastifyInstance, options: { verifi
         body: z.object({
           certificateNumber: z.string().regex(/^[A-Za-z0-9/.-]{1,35}$/),
           issuer: partyIdSchema,
-          reasons: z.array(z.string().trim().min(1).max(200)).min(1),
+          reasons: z.array(z.string().trim().min(1).max(200)).min(1).max(20),
           questions: z.string().max(4000).default(''),
         }),
         response: { 201: verificationSchema, ...problems(400, 422) },

@@ -1,0 +1,70 @@
+// Weaker spots of the REST API (issue 11): a reused Idempotency-Key with another body, unbounded
+// arrays, request bodies trickled in slowly.
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { createApiKey } from '../src/auth/index.ts';
+import type { Gateway } from '../src/gateway.ts';
+import { A, api, B, count, exampleCertificate, freshPlace, registerAgreements, startTestGateway } from './support/gateways.ts';
+
+describe('REST hardening', () => {
+  let gateway: Gateway;
+  before(async () => {
+    gateway = await startTestGateway(A, await freshPlace('hardening'), { ROLE: 'api', HTTP_REQUEST_TIMEOUT_MS: '1500' });
+    await registerAgreements(gateway);
+    // A peer whose broker is never reached: issuing only queues.
+    const peer = await api(gateway, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl: 'amqp://127.0.0.1:9/', jwks: await gateway.keys.jwks(), agreements: ['KR-VN-FTA', 'KR-VN-NONPREF'] });
+    assert.equal(peer.status, 200);
+  });
+  after(async () => {
+    await gateway.stop();
+  });
+
+  it('answers an Idempotency-Key reused with another body 422, and replays the same body in any key order', async () => {
+    const certificate = exampleCertificate();
+    const key = { 'idempotency-key': `idem-${certificate.number}` };
+    assert.equal((await api(gateway, 'POST', '/certificates', certificate, key)).status, 201);
+    const reordered = Object.fromEntries(Object.entries(certificate).reverse());
+    assert.equal((await api(gateway, 'POST', '/certificates', JSON.stringify(reordered, null, 2), key)).status, 200, 'the same request, spelled differently');
+    const changed = await api(gateway, 'POST', '/certificates', { ...certificate, remarks: 'another body under the same key' }, key);
+    assert.equal(changed.status, 422, JSON.stringify(changed.body));
+    assert.match(changed.contentType, /problem\+json/);
+    assert.match(changed.body.type, /idempotency-key-reused/);
+    const elsewhere = await api(gateway, 'POST', `/certificates?recipient=${B}`, certificate, key);
+    assert.equal(elsewhere.status, 422, 'a different recipient is a different request');
+    assert.equal(await count(gateway, 'certificates WHERE number = $1', [certificate.number]), 1);
+  });
+
+  it('refuses oversized arrays with 400 naming them, before any work', async () => {
+    const item = { itemNumber: 1, hsCode: '850440', originCountry: 'KR', quantity: { value: '1', unit: 'NAR' } };
+    const claim = { declarationRef: 'DECL-HUGE', certificateNumber: 'KR-X-1', exportCountry: 'KR', importer: { id: 'VN1' }, items: Array(10_000).fill(item) };
+    const checks = await api(gateway, 'POST', '/clearance/checks', claim);
+    assert.equal(checks.status, 400, JSON.stringify(checks.body).slice(0, 300));
+    assert.ok(checks.body.errors.some((e: { pointer: string }) => e.pointer === '/items'), JSON.stringify(checks.body.errors).slice(0, 300));
+    const verification = await api(gateway, 'POST', '/verifications', { certificateNumber: 'KR-X-1', issuer: B, reasons: Array(10_000).fill('why') });
+    assert.equal(verification.status, 400);
+    assert.ok(verification.body.errors.some((e: { pointer: string }) => e.pointer === '/reasons'));
+    assert.equal(await count(gateway, 'clearance_checks'), 0);
+  });
+
+  it('gives up on a request body trickled in slowly: 408 problem+json, connection closed', async () => {
+    const { key } = await createApiKey(gateway.db, 'slow back-office', ['issuer']);
+    const started = Date.now();
+    const socket = connect(Number(new URL(gateway.url!).port), '127.0.0.1');
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString()));
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => resolve(text));
+    });
+    socket.write(`POST /certificates/validate HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+    const trickle = setInterval(() => socket.writable && socket.write(' '), 200);
+    const text = await Promise.race([answer, new Promise<string>((resolve) => setTimeout(() => resolve('(still open after 8 s)'), 8000))]);
+    clearInterval(trickle);
+    socket.destroy();
+    assert.match(text, /^HTTP\/1\.1 408/, text);
+    assert.match(text, /application\/problem\+json/, text);
+    assert.ok(Date.now() - started < 6000, `answered after ${Date.now() - started} ms`);
+    assert.equal((await api(gateway, 'GET', '/health', undefined, { authorization: '' })).status, 200, 'still serving');
+  });
+});
