@@ -101,6 +101,22 @@ describe('import clearance', () => {
     assert.equal((await check(claimFor(co, { exportCountry: 'CN' }))).decision, 'reject');
   });
 
+  it('matches the claim\'s purpose with the CO\'s kind', async () => {
+    const base = exampleCertificate();
+    const nonPreferential = await issued({ kind: 'non-preferential', agreement: undefined, items: base.items.map((item) => ({ ...item, originCriterion: undefined })) });
+    for (const claim of [claimFor(nonPreferential), claimFor(nonPreferential, { purpose: 'preference', agreement: 'KR-VN-FTA' })]) {
+      const preference = await check(claim);
+      assert.equal(preference.decision, 'reject', JSON.stringify(claim));
+      assert.deepEqual(preference.findings.map((f: { code: string; fields: string[] }) => [f.code, f.fields]), [['CO_NOT_PREFERENTIAL', ['/kind']]]);
+    }
+    const quota = await check(claimFor(nonPreferential, { purpose: 'quota' }));
+    assert.equal(quota.decision, 'accept');
+    assert.deepEqual(quota.findings, []);
+    const unknown = await api(pair.b, 'POST', '/clearance/checks', claimFor(nonPreferential, { purpose: 'free-lunch' }));
+    assert.equal(unknown.status, 400);
+    assert.deepEqual(unknown.body.errors.map((e: { pointer: string }) => e.pointer), ['/purpose']);
+  });
+
   it('says "not received" for a number it does not hold', async () => {
     const result = await check(claimFor(exampleCertificate()));
     assert.deepEqual(codes(result), ['CO_NOT_RECEIVED']);

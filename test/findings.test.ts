@@ -1,6 +1,7 @@
 // The clearance rules as a pure function: severities, decisions, verification answers.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Agreement } from '../src/agreements/index.ts';
 import { assess, decide, type Claim, type ReceivedCertificate } from '../src/clearance/findings.ts';
 import { exampleCertificate } from './support/fixtures.ts';
 
@@ -11,10 +12,13 @@ const claim: Claim = {
   exportCountry: 'KR',
   importer: { id: 'VN0312345678' },
   items: [{ itemNumber: 1, hsCode: '850440', originCountry: 'KR', quantity: { value: '100', unit: 'NAR' } }],
+  purpose: 'preference',
   waitSeconds: 0,
   confirm: false,
 };
 const context = { used: new Map<number, bigint>(), today: '2026-11-25' };
+const krVn: Agreement = { code: 'KR-VN-FTA', name: 'x', parties: ['KR', 'VN'], kinds: ['preferential'], originCriteria: [], validityDays: 365, retroactiveDays: null, example: false, hsMatchDigits: 6, findingSeverities: {}, pullAllowed: false };
+const withDataset = (overrides: Partial<ReceivedCertificate['dataset']>): ReceivedCertificate => ({ ...co, dataset: exampleCertificate(overrides) });
 
 describe('clearance findings', () => {
   it('accepts a clean claim', () => {
@@ -42,5 +46,23 @@ describe('clearance findings', () => {
     const findings = assess({ ...claim, items: [{ ...claim.items[0]!, originCountry: 'CN' }] }, co, { ...context, agreement });
     assert.deepEqual(findings.map((f) => [f.code, f.severity]), [['ORIGIN_MISMATCH', 'refer']]);
     assert.equal(decide(findings), 'refer');
+  });
+
+  it('rejects a preference claim against a CO that cannot carry preference, pointing at /kind', () => {
+    const nonPreferential = withDataset({ kind: 'non-preferential' });
+    const findings = assess(claim, nonPreferential, context);
+    assert.deepEqual(findings.map((f) => [f.code, f.severity, f.fields]), [['CO_NOT_PREFERENTIAL', 'reject', ['/kind']]]);
+    assert.equal(decide(findings), 'reject');
+    const declaration = withDataset({ kind: 'origin-declaration', exporterAuthorization: 'KR-AE-1' });
+    assert.deepEqual(assess(claim, declaration, { ...context, agreement: krVn }).map((f) => [f.code, f.fields]), [['CO_NOT_PREFERENTIAL', ['/kind']]]);
+    assert.deepEqual(assess(claim, declaration, { ...context, agreement: { ...krVn, kinds: ['preferential', 'origin-declaration'] } }), [], 'an agreement providing for origin declarations');
+    assert.deepEqual(assess(claim, co, { ...context, agreement: krVn }), []);
+  });
+
+  it('accepts any kind of CO for a non-preferential purpose', () => {
+    for (const purpose of ['quota', 'trade-remedy', 'origin-marking', 'statistics'] as const) {
+      assert.deepEqual(assess({ ...claim, purpose }, withDataset({ kind: 'non-preferential' }), context), [], purpose);
+      assert.deepEqual(assess({ ...claim, purpose }, co, { ...context, agreement: krVn }), [], purpose);
+    }
   });
 });

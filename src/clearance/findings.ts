@@ -6,6 +6,9 @@ import type { Certificate } from '../certificates/index.ts';
 import { fromScaled, toScaled } from '../certificates/decimal.ts';
 import { partyIdSchema } from '../exchange/party.ts';
 
+/** What origin is claimed for: preference under an agreement, or a non-preferential measure. */
+export const claimPurposes = ['preference', 'quota', 'trade-remedy', 'origin-marking', 'statistics'] as const;
+
 const decimal = z.string().regex(/^\d{1,18}(\.\d{1,6})?$/, 'must be a non-negative decimal string such as "120.5"');
 
 export const claimSchema = z
@@ -31,11 +34,18 @@ export const claimSchema = z
       .min(1)
       .max(999)
       .describe('at most 999, as a CO has'),
+    purpose: z
+      .enum(claimPurposes)
+      .default('preference')
+      .describe(
+        'what origin is claimed for: preference under an agreement (the default; needs a preferential CO or an origin declaration its agreement provides for), ' +
+          'or a non-preferential purpose (quota, trade-remedy measures, origin marking, statistics) that a CO of any kind can prove',
+      ),
     agreement: z.string().min(2).max(35).optional().describe('the agreement under which preference is claimed (needed for the Pull model)'),
     waitSeconds: z.number().int().min(0).max(10).default(0).describe('Pull model: how long to wait for a requested CO before answering'),
     confirm: z.boolean().default(false).describe('draw the quantities down at once if the decision is not reject'),
   })
-  .meta({ description: 'A declaration\'s claim to preferential treatment' });
+  .meta({ description: 'A declaration\'s claim of origin: to preferential treatment, or for a non-preferential purpose' });
 export type Claim = z.infer<typeof claimSchema>;
 
 export type Severity = 'reject' | 'refer' | 'info';
@@ -45,6 +55,7 @@ export const findingCodes = {
   CO_CANCELLED: 'reject',
   CO_REPLACED: 'refer',
   CO_EXPIRED: 'reject',
+  CO_NOT_PREFERENTIAL: 'reject',
   EXPORT_COUNTRY_MISMATCH: 'reject',
   IMPORTER_MISMATCH: 'refer',
   ITEM_NOT_ON_CO: 'reject',
@@ -96,6 +107,11 @@ export function assess(claim: Claim, co: ReceivedCertificate | undefined, contex
   if (co.status === 'cancelled') add('CO_CANCELLED', ['/certificateNumber'], `cancelled by ${co.issuer}: ${co.cancellationReason ?? 'no reason given'}`);
   if (claim.certificateVersion !== undefined && claim.certificateVersion < co.version) {
     add('CO_REPLACED', ['/certificateVersion'], `version ${claim.certificateVersion} was replaced; the current version is ${co.version}`);
+  }
+  if (claim.purpose === 'preference') {
+    // A non-preferential CO proves origin but grants nothing; an origin declaration only where its agreement provides for one.
+    if (ds.kind === 'non-preferential') add('CO_NOT_PREFERENTIAL', ['/kind'], 'the CO is non-preferential: it proves origin for non-preferential purposes only');
+    else if (agreement && !agreement.kinds.includes(ds.kind)) add('CO_NOT_PREFERENTIAL', ['/kind'], `${agreement.code} does not provide for ${ds.kind} certificates`);
   }
   const declared = claim.declarationDate ?? today;
   if (agreement && declared > validUntil(ds.issuedAt, agreement)) {

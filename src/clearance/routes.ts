@@ -8,6 +8,9 @@ import { claimSchema, findingCodes } from './findings.ts';
 import { flaggedCertificates } from './risk.ts';
 import type { ClearanceService } from './service.ts';
 
+// A named schema, so that the OpenAPI document keeps the descriptions of the claim's fields.
+apiSchemas.add(claimSchema, { id: 'Claim' });
+
 const checkViewSchema = z
   .object({
     id: z.uuid(),
@@ -17,7 +20,7 @@ const checkViewSchema = z
       z.object({
         code: z.enum(Object.keys(findingCodes) as [keyof typeof findingCodes]),
         severity: z.enum(['reject', 'refer', 'info']),
-        fields: z.array(z.string()).describe('JSON pointers into the claim'),
+        fields: z.array(z.string()).describe('JSON pointers into the claim; `/kind` points at the CO\'s kind, which the claim does not carry'),
         message: z.string(),
       }),
     ),
