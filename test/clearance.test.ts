@@ -117,6 +117,26 @@ describe('import clearance', () => {
     assert.deepEqual(unknown.body.errors.map((e: { pointer: string }) => e.pointer), ['/purpose']);
   });
 
+  it('compares the claimed agreement with the CO\'s, unless agreement data says it accepts the CO\'s', async () => {
+    const co = await issued();
+    const other = await check(claimFor(co, { agreement: 'RCEP' }));
+    assert.equal(other.decision, 'reject');
+    assert.deepEqual(other.findings.map((f: { code: string; fields: string[] }) => [f.code, f.fields]), [['AGREEMENT_MISMATCH', ['/agreement']]]);
+    assert.equal((await check(claimFor(co, { agreement: 'KR-VN-FTA' }))).decision, 'accept');
+    const badCode = await api(pair.b, 'PUT', '/admin/agreements/RCEP', { ...exampleAgreements.RCEP, acceptsCertificatesOf: ['KR VN'] });
+    assert.equal(badCode.status, 400);
+    assert.deepEqual(badCode.body.errors.map((e: { pointer: string }) => e.pointer), ['/acceptsCertificatesOf/0']);
+    const accepting = await api(pair.b, 'PUT', '/admin/agreements/RCEP', { ...exampleAgreements.RCEP, acceptsCertificatesOf: ['KR-VN-FTA'] });
+    assert.equal(accepting.status, 200, JSON.stringify(accepting.body));
+    assert.deepEqual(accepting.body.acceptsCertificatesOf, ['KR-VN-FTA']);
+    try {
+      const accepted = await check(claimFor(co, { agreement: 'RCEP' }));
+      assert.equal(accepted.decision, 'accept', JSON.stringify(accepted));
+    } finally {
+      await api(pair.b, 'PUT', '/admin/agreements/RCEP', exampleAgreements.RCEP);
+    }
+  });
+
   it('says "not received" for a number it does not hold', async () => {
     const result = await check(claimFor(exampleCertificate()));
     assert.deepEqual(codes(result), ['CO_NOT_RECEIVED']);

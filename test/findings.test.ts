@@ -17,7 +17,7 @@ const claim: Claim = {
   confirm: false,
 };
 const context = { used: new Map<number, bigint>(), today: '2026-11-25' };
-const krVn: Agreement = { code: 'KR-VN-FTA', name: 'x', parties: ['KR', 'VN'], kinds: ['preferential'], originCriteria: [], validityDays: 365, retroactiveDays: null, example: false, hsMatchDigits: 6, findingSeverities: {}, pullAllowed: false };
+const krVn: Agreement = { code: 'KR-VN-FTA', name: 'x', parties: ['KR', 'VN'], kinds: ['preferential'], originCriteria: [], validityDays: 365, retroactiveDays: null, example: false, hsMatchDigits: 6, findingSeverities: {}, pullAllowed: false, acceptsCertificatesOf: [] };
 const withDataset = (overrides: Partial<ReceivedCertificate['dataset']>): ReceivedCertificate => ({ ...co, dataset: exampleCertificate(overrides) });
 
 describe('clearance findings', () => {
@@ -42,7 +42,7 @@ describe('clearance findings', () => {
   });
 
   it('lets the agreement override a severity', () => {
-    const agreement = { code: 'X', name: 'x', parties: ['KR', 'VN'], kinds: ['preferential' as const], originCriteria: [], validityDays: 365, retroactiveDays: null, example: false, hsMatchDigits: 6, findingSeverities: { ORIGIN_MISMATCH: 'refer' as const }, pullAllowed: false };
+    const agreement = { code: 'X', name: 'x', parties: ['KR', 'VN'], kinds: ['preferential' as const], originCriteria: [], validityDays: 365, retroactiveDays: null, example: false, hsMatchDigits: 6, findingSeverities: { ORIGIN_MISMATCH: 'refer' as const }, pullAllowed: false, acceptsCertificatesOf: [] };
     const findings = assess({ ...claim, items: [{ ...claim.items[0]!, originCountry: 'CN' }] }, co, { ...context, agreement });
     assert.deepEqual(findings.map((f) => [f.code, f.severity]), [['ORIGIN_MISMATCH', 'refer']]);
     assert.equal(decide(findings), 'refer');
@@ -64,5 +64,16 @@ describe('clearance findings', () => {
       assert.deepEqual(assess({ ...claim, purpose }, withDataset({ kind: 'non-preferential' }), context), [], purpose);
       assert.deepEqual(assess({ ...claim, purpose }, co, { ...context, agreement: krVn }), [], purpose);
     }
+  });
+
+  it('compares the claimed agreement with the CO\'s, unless the claimed one accepts its COs', () => {
+    const rcep: Agreement = { ...krVn, code: 'RCEP', kinds: ['preferential', 'origin-declaration'] };
+    const mismatch = assess({ ...claim, agreement: 'RCEP' }, co, { ...context, agreement: krVn, claimedAgreement: rcep });
+    assert.deepEqual(mismatch.map((f) => [f.code, f.severity, f.fields]), [['AGREEMENT_MISMATCH', 'reject', ['/agreement']]]);
+    assert.match(mismatch[0]!.message, /KR-VN-FTA/);
+    assert.deepEqual(assess({ ...claim, agreement: 'RCEP' }, co, { ...context, agreement: krVn, claimedAgreement: { ...rcep, acceptsCertificatesOf: ['KR-VN-FTA'] } }), []);
+    assert.deepEqual(assess({ ...claim, agreement: 'EU-VN-FTA' }, co, { ...context, agreement: krVn }).map((f) => f.code), ['AGREEMENT_MISMATCH'], 'an agreement unknown here');
+    assert.deepEqual(assess({ ...claim, agreement: 'KR-VN-FTA' }, co, { ...context, agreement: krVn }), []);
+    assert.deepEqual(assess(claim, co, { ...context, agreement: krVn }), [], 'naming no agreement claims the CO\'s');
   });
 });

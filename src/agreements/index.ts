@@ -11,6 +11,8 @@ export const findingSeveritiesSchema = z
   .refine((severities) => Object.keys(severities).length <= 50, 'at most 50 finding codes')
   .meta({ maxProperties: 50 });
 
+export const agreementCodeSchema = z.string().regex(/^[A-Za-z0-9-]{2,35}$/, 'must be 2-35 letters, digits or hyphens');
+
 export const agreementInputSchema = z
   .object({
     name: z.string().trim().min(1).max(256),
@@ -25,6 +27,11 @@ export const agreementInputSchema = z
       .default({})
       .describe('import clearance: severity per finding code, overriding the defaults'),
     pullAllowed: z.boolean().default(false).describe('Pull model: may the importing side request a CO it has not received'),
+    acceptsCertificatesOf: z
+      .array(agreementCodeSchema)
+      .max(50)
+      .default([])
+      .describe('import clearance: agreements whose COs a claim under this agreement accepts; by default only its own'),
   });
 export type AgreementInput = z.infer<typeof agreementInputSchema>;
 export type Agreement = AgreementInput & { code: string };
@@ -41,6 +48,7 @@ type AgreementRow = {
   hs_match_digits: number;
   finding_severities: Record<string, 'reject' | 'refer' | 'info'>;
   pull_allowed: boolean;
+  accepts_certificates_of: string[];
 };
 
 const toAgreement = (r: AgreementRow): Agreement => ({
@@ -55,6 +63,7 @@ const toAgreement = (r: AgreementRow): Agreement => ({
   hsMatchDigits: r.hs_match_digits,
   findingSeverities: r.finding_severities,
   pullAllowed: r.pull_allowed,
+  acceptsCertificatesOf: r.accepts_certificates_of,
 });
 
 export class AgreementBook {
@@ -84,12 +93,15 @@ export class AgreementBook {
   async upsert(code: string, input: AgreementInput, actor: string): Promise<Agreement> {
     const save = (client: DbClient) =>
       client.query<AgreementRow>(
-        `INSERT INTO agreements (code, name, parties, kinds, origin_criteria, validity_days, retroactive_days, example, hs_match_digits, finding_severities, pull_allowed)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        `INSERT INTO agreements (code, name, parties, kinds, origin_criteria, validity_days, retroactive_days, example, hs_match_digits, finding_severities, pull_allowed, accepts_certificates_of)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (code) DO UPDATE SET name = $2, parties = $3, kinds = $4, origin_criteria = $5, validity_days = $6,
-           retroactive_days = $7, example = $8, hs_match_digits = $9, finding_severities = $10, pull_allowed = $11, updated_at = now()
+           retroactive_days = $7, example = $8, hs_match_digits = $9, finding_severities = $10, pull_allowed = $11, accepts_certificates_of = $12, updated_at = now()
          RETURNING *`,
-        [code, input.name, input.parties, input.kinds, input.originCriteria, input.validityDays, input.retroactiveDays, input.example, input.hsMatchDigits, JSON.stringify(input.findingSeverities), input.pullAllowed],
+        [
+          code, input.name, input.parties, input.kinds, input.originCriteria, input.validityDays, input.retroactiveDays, input.example,
+          input.hsMatchDigits, JSON.stringify(input.findingSeverities), input.pullAllowed, input.acceptsCertificatesOf,
+        ],
       );
     const { rows } = await audited(this.db, save, () => ({ actor, action: 'agreement.saved', subject: code, data: input }));
     this.cache.delete(code);

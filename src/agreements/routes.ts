@@ -4,12 +4,10 @@ import { z } from 'zod';
 import { notFound } from '../http/problem.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import { actors } from '../audit/index.ts';
-import { agreementInputSchema, findingSeveritiesSchema, type AgreementBook } from './index.ts';
+import { agreementCodeSchema as codeSchema, agreementInputSchema, findingSeveritiesSchema, type AgreementBook } from './index.ts';
 
 // A component, not inline: route schemas leave out zod metadata such as maxProperties.
 apiSchemas.add(findingSeveritiesSchema, { id: 'FindingSeverities' });
-
-const codeSchema = z.string().regex(/^[A-Za-z0-9-]{2,35}$/, 'must be 2-35 letters, digits or hyphens');
 const agreementSchema = agreementInputSchema.extend({ code: z.string() }).register(apiSchemas, { id: 'Agreement' });
 
 export async function agreementRoutes(app: FastifyInstance, options: { agreements: AgreementBook }): Promise<void> {

@@ -41,7 +41,15 @@ export const claimSchema = z
         'what origin is claimed for: preference under an agreement (the default; needs a preferential CO or an origin declaration its agreement provides for), ' +
           'or a non-preferential purpose (quota, trade-remedy measures, origin marking, statistics) that a CO of any kind can prove',
       ),
-    agreement: z.string().min(2).max(35).optional().describe('the agreement under which preference is claimed (needed for the Pull model)'),
+    agreement: z
+      .string()
+      .min(2)
+      .max(35)
+      .optional()
+      .describe(
+        'the agreement under which preference is claimed (default: the CO\'s; needed for the Pull model). ' +
+          'A CO issued under another agreement is rejected (AGREEMENT_MISMATCH) unless this one accepts its COs (acceptsCertificatesOf)',
+      ),
     waitSeconds: z.number().int().min(0).max(10).default(0).describe('Pull model: how long to wait for a requested CO before answering'),
     confirm: z.boolean().default(false).describe('draw the quantities down at once if the decision is not reject'),
   })
@@ -56,6 +64,7 @@ export const findingCodes = {
   CO_REPLACED: 'refer',
   CO_EXPIRED: 'reject',
   CO_NOT_PREFERENTIAL: 'reject',
+  AGREEMENT_MISMATCH: 'reject',
   EXPORT_COUNTRY_MISMATCH: 'reject',
   IMPORTER_MISMATCH: 'refer',
   ITEM_NOT_ON_CO: 'reject',
@@ -83,7 +92,10 @@ export type ReceivedCertificate = {
 };
 
 export type Context = {
+  /** The CO's agreement: its rules (validity, severities, HS digits) apply to the check. */
   agreement?: Agreement;
+  /** The agreement the claim names, where it is not the CO's and is known here. */
+  claimedAgreement?: Agreement;
   /** What earlier confirmed declarations drew down, per item number, as scaled decimals. */
   used: Map<number, bigint>;
   today: string;
@@ -93,7 +105,7 @@ export type Context = {
 
 /** Findings for `claim` against the current version of the CO, or its absence. */
 export function assess(claim: Claim, co: ReceivedCertificate | undefined, context: Context): Finding[] {
-  const { agreement, used, today, verification } = context;
+  const { agreement, claimedAgreement, used, today, verification } = context;
   const findings: Finding[] = [];
   const severities = agreement?.findingSeverities ?? {};
   const add = (code: FindingCode, fields: string[], message: string) => findings.push({ code, severity: severities[code] ?? findingCodes[code], fields, message });
@@ -112,6 +124,10 @@ export function assess(claim: Claim, co: ReceivedCertificate | undefined, contex
     // A non-preferential CO proves origin but grants nothing; an origin declaration only where its agreement provides for one.
     if (ds.kind === 'non-preferential') add('CO_NOT_PREFERENTIAL', ['/kind'], 'the CO is non-preferential: it proves origin for non-preferential purposes only');
     else if (agreement && !agreement.kinds.includes(ds.kind)) add('CO_NOT_PREFERENTIAL', ['/kind'], `${agreement.code} does not provide for ${ds.kind} certificates`);
+  }
+  // A claim naming no agreement claims the CO's. Another one may accept the CO's agreement, as data.
+  if (claim.agreement && ds.agreement && claim.agreement !== ds.agreement && !claimedAgreement?.acceptsCertificatesOf.includes(ds.agreement)) {
+    add('AGREEMENT_MISMATCH', ['/agreement'], `the CO was issued under ${ds.agreement}, which ${claim.agreement} does not accept`);
   }
   const declared = claim.declarationDate ?? today;
   if (agreement && declared > validUntil(ds.issuedAt, agreement)) {

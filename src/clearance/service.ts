@@ -92,9 +92,10 @@ export class ClearanceService {
   private async assess(db: Queryable, claim: Claim, co: ReceivedCertificate | undefined) {
     if (!co) return assess(claim, undefined, { used: new Map(), today: today() });
     const agreement = co.dataset.agreement ? await this.agreements.find(co.dataset.agreement, db) : undefined;
+    const claimedAgreement = claim.agreement && claim.agreement !== co.dataset.agreement ? await this.agreements.find(claim.agreement, db) : undefined;
     const used = await usedQuantities(db, co.issuer, claim.certificateNumber);
     const verification = await latestVerification(db, co.issuer, claim.certificateNumber);
-    return assess(claim, co, { agreement, used, today: today(), verification });
+    return assess(claim, co, { agreement, claimedAgreement, used, today: today(), verification });
   }
 
   /**
