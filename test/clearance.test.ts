@@ -65,10 +65,13 @@ describe('import clearance', () => {
     assert.equal(over.decision, 'reject');
     assert.deepEqual(codes(over), ['QUANTITY_EXCEEDED']);
     assert.match(over.findings[0].message, /^50 NAR remain of 1200/);
-    assert.equal((await api(pair.b, 'POST', `/clearance/checks/${over.id}/confirm`)).status, 409);
+    const refused = await api(pair.b, 'POST', `/clearance/checks/${over.id}/confirm`);
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.check.id, over.id, 'the problem carries the check');
+    assert.equal(refused.body.check.decision, 'reject');
   });
 
-  it('lets only as many of concurrent confirmations win as the quantity allows', async () => {
+  it('lets only as many of concurrent confirmations win as the quantity allows, and gives each loser a decision', async () => {
     const co = await issued();
     const checks = await Promise.all(Array.from({ length: 10 }, () => check(claimFor(co, {}, { quantity: { value: '200', unit: 'NAR' } }))));
     assert.ok(checks.every((c) => c.decision === 'accept'));
@@ -77,6 +80,40 @@ describe('import clearance', () => {
     assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200, 409, 409, 409, 409]);
     const { rows } = await pair.b.db.query<{ used: string }>('SELECT sum(quantity)::text AS used FROM utilizations WHERE number = $1', [co.number]);
     assert.equal(Number(rows[0]!.used), 1200, 'exactly the CO quantity, never more');
+    for (const [i, outcome] of outcomes.entries()) {
+      const stored = (await api(pair.b, 'GET', `/clearance/checks/${checks[i].id}`)).body;
+      if (outcome.status === 200) {
+        assert.deepEqual([stored.decision, stored.status], ['accept', 'confirmed']);
+        continue;
+      }
+      assert.equal(outcome.body.check?.id, checks[i].id, JSON.stringify(outcome.body));
+      for (const loser of [outcome.body.check, stored]) {
+        assert.deepEqual([loser.decision, loser.status], ['reject', 'checked'], 'the stored check says what happened');
+        assert.deepEqual(codes(loser), ['QUANTITY_EXCEEDED']);
+        assert.match(loser.findings[0].message, /^0 NAR remain of 1200/);
+      }
+      assert.deepEqual(outcome.body.errors.map((e: { pointer: string }) => e.pointer), ['/items/0/quantity/value']);
+    }
+    const again = await api(pair.b, 'POST', `/clearance/checks/${checks[outcomes.findIndex((o) => o.status === 409)].id}/confirm`);
+    assert.deepEqual([again.status, again.body.check.decision], [409, 'reject'], 'a loser trying again');
+  });
+
+  it('gives the loser of a race with confirm: true its check id and a reject', async () => {
+    const co = await issued();
+    const claims = Array.from({ length: 8 }, () => ({ ...claimFor(co, {}, { quantity: { value: '300', unit: 'NAR' } }), confirm: true }));
+    const responses = await Promise.all(claims.map((claim) => api(pair.b, 'POST', '/clearance/checks', claim)));
+    assert.deepEqual(responses.map((r) => r.status), Array(8).fill(201), JSON.stringify(responses.find((r) => r.status !== 201)?.body));
+    const results = responses.map((r) => r.body);
+    assert.equal(results.filter((r) => r.decision === 'accept' && r.status === 'confirmed').length, 4);
+    const lost = results.filter((r) => r.status !== 'confirmed');
+    assert.equal(lost.length, 4);
+    for (const loser of lost) {
+      assert.match(loser.id, /^[0-9a-f-]{36}$/);
+      assert.deepEqual([loser.decision, loser.status, codes(loser)], ['reject', 'checked', ['QUANTITY_EXCEEDED']]);
+      assert.match(loser.findings[0].message, /^0 NAR remain of 1200/);
+      const stored = (await api(pair.b, 'GET', `/clearance/checks/${loser.id}`)).body;
+      assert.deepEqual([stored.decision, stored.status, stored.findings], ['reject', 'checked', loser.findings]);
+    }
   });
 
   it('finds each mismatch between claim and CO', async () => {

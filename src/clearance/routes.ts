@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
-import { apiSchemas, problems } from '../http/schemas.ts';
+import { apiSchemas, problems, problemSchema } from '../http/schemas.ts';
 import { claimSchema, findingCodes } from './findings.ts';
 import { flaggedCertificates } from './risk.ts';
 import type { ClearanceService } from './service.ts';
@@ -31,6 +31,10 @@ const checkViewSchema = z
   })
   .register(apiSchemas, { id: 'ClearanceCheck' });
 
+const confirmConflictSchema = problemSchema
+  .extend({ check: checkViewSchema.optional().describe('when the claim was rejected (at its check, or at the drawdown): the check, decided reject, with its findings') })
+  .register(apiSchemas, { id: 'ClearanceConfirmProblem' });
+
 export async function clearanceRoutes(app: FastifyInstance, options: { clearance: ClearanceService; db: Db }): Promise<void> {
   const { clearance, db } = options;
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -42,6 +46,9 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
       config: { roles: ['customs'] },
       schema: {
         summary: 'Check a declaration\'s claim against the CO it cites: decision (accept, refer, reject) and findings',
+        description:
+          'With `confirm: true` a claim not rejected is drawn down at once (see the confirm operation). A claim that loses the drawdown to another ' +
+          'declaration is answered like any rejected one: 201 with the check, decided reject (QUANTITY_EXCEEDED saying what remains), status `checked`.',
         tags: ['clearance'],
         body: claimSchema,
         response: { 201: checkViewSchema, ...problems(400, 409) },
@@ -88,9 +95,14 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
       config: { roles: ['customs'] },
       schema: {
         summary: 'The declaration used the CO: draw the quantities down (atomically) and tell the issuing party',
+        description:
+          'The claim is assessed again under a lock on the CO. When it is rejected now (another declaration drew the quantity down first: ' +
+          'QUANTITY_EXCEEDED saying what remains; the CO was cancelled meanwhile) the check is stored as decided reject with these findings, ' +
+          'and the answer is 409 with the check in `check`, as for a claim rejected at its check. 409 rather than 200, so that a refused ' +
+          'drawdown is never taken for a done one. The check keeps status `checked`: only a drawdown makes it `confirmed`.',
         tags: ['clearance'],
         params,
-        response: { 200: checkViewSchema, ...problems(400, 404, 409) },
+        response: { 200: checkViewSchema, ...problems(400, 404), 409: confirmConflictSchema },
       },
     },
     async (request) => clearance.confirm(request.params.id, actors.apiClient(request.client)),

@@ -85,7 +85,8 @@ export class ClearanceService {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
       [id, claim.declarationRef, claim.certificateNumber, co?.issuer ?? null, co?.version ?? null, JSON.stringify(claim), decision, JSON.stringify(findings)],
     );
-    if (claim.confirm && decision !== 'reject' && co) return this.confirm(id, actor);
+    // A claim that loses the drawdown is answered like any rejected claim: 201 with the check.
+    if (claim.confirm && decision !== 'reject' && co) await this.drawDown(id, actor);
     return this.find(id);
   }
 
@@ -147,11 +148,25 @@ export class ClearanceService {
   }
 
   /**
-   * Draws the claimed quantities down. The certificate is locked for the transaction, so two
-   * declarations racing for the last quantity are serialised and only one can have it.
-   * Confirming twice changes nothing.
+   * Draws the claimed quantities down; confirming twice changes nothing. A claim rejected at its
+   * check or at the drawdown is answered 409, the problem carrying the check (member `check`):
+   * 409 rather than 200 so that no client can take a refused drawdown for a done one.
    */
   async confirm(id: string, actor: string): Promise<CheckView> {
+    await this.drawDown(id, actor);
+    const check = await this.find(id);
+    if (check.decision !== 'reject') return check;
+    const rejecting = check.findings.filter((f) => f.severity === 'reject');
+    const detail = `the claim was rejected: ${rejecting.map((f) => f.message).join('; ')}`;
+    throw new HttpProblem(409, 'claim-rejected', 'Claim rejected', detail, rejecting.map((f) => ({ pointer: f.fields[0]!, detail: f.message })), { check });
+  }
+
+  /**
+   * Draws the claimed quantities down unless the check was rejected. The certificate is locked for
+   * the transaction, so declarations racing for the last quantity are serialised: the claim is
+   * assessed again under the lock, and a loser's check is stored as rejected with the new findings.
+   */
+  private async drawDown(id: string, actor: string): Promise<void> {
     const key = await this.keys.signingKey();
     // The issuer's keys are needed inside the transaction: fetched before it (no pool use inside).
     const { rows: pre } = await this.db.query<{ issuer_party: string | null }>('SELECT issuer_party FROM clearance_checks WHERE id = $1', [id]);
@@ -160,19 +175,22 @@ export class ClearanceService {
       const { rows } = await client.query<CheckRow>('SELECT * FROM clearance_checks WHERE id = $1 FOR UPDATE', [id]);
       const check = rows[0];
       if (!check) throw notFound(`no check ${id}`);
-      if (check.status === 'confirmed') return false;
-      if (check.decision === 'reject') throw conflict('a rejected claim cannot be confirmed');
+      if (check.status === 'confirmed' || check.decision === 'reject') return false;
       if (!check.issuer_party) throw conflict('the certificate has not been received');
       const issuer = check.issuer_party;
       const number = check.certificate_number;
       await lockReceived(client, issuer, number);
       const co = await this.received(client, number, issuer);
-      if (!co || co.status === 'cancelled') throw conflict(`certificate ${number} is ${co?.status ?? 'missing'}`);
-      const findings = await this.assess(client, check.claim, co);
-      const exceeded = findings.filter((f) => f.code === 'QUANTITY_EXCEEDED');
-      if (exceeded.length) {
-        throw new HttpProblem(409, 'quantity-exceeded', 'Quantity exceeded', exceeded.map((f) => f.message).join('; '), exceeded.map((f) => ({ pointer: f.fields[0]!, detail: f.message })));
+      if (!co) throw conflict(`certificate ${number} is missing`);
+      // The declaration's date stays the check's; whatever an agreement makes of its severity, the quantity never goes below zero.
+      const claim = { ...check.claim, declarationDate: check.claim.declarationDate ?? check.created_at.toISOString().slice(0, 10) };
+      const findings = (await this.assess(client, claim, co)).map((f): Finding => (f.code === 'QUANTITY_EXCEEDED' ? { ...f, severity: 'reject' } : f));
+      if (decide(findings) === 'reject') {
+        await client.query("UPDATE clearance_checks SET decision = 'reject', findings = $2 WHERE id = $1", [id, JSON.stringify(findings)]);
+        await audit(client, { actor, action: 'clearance.rejected', subject: id, data: { declarationRef: check.declaration_ref, issuer, certificateNumber: number } });
+        return false;
       }
+      if (co.status === 'cancelled') throw conflict(`certificate ${number} is cancelled`);
       const perItem = new Map<number, string[]>();
       for (const item of check.claim.items) perItem.set(item.itemNumber, [...(perItem.get(item.itemNumber) ?? []), item.quantity.value]);
       for (const [itemNumber, quantities] of perItem) {
@@ -191,7 +209,6 @@ export class ClearanceService {
       return true;
     });
     if (sent) this.relays.wake();
-    return this.find(id);
   }
 
   /** certificate.utilized to the issuing party, in the drawdown's transaction. */
