@@ -196,6 +196,9 @@ describe('import clearance', () => {
     const c2 = await check(claimFor(replaced, { certificateVersion: 1 }));
     assert.deepEqual(codes(c2), ['CO_REPLACED']);
     assert.match(c2.findings[0].message, /current version is 2/);
+    const c3 = await check(claimFor(replaced));
+    assert.deepEqual([codes(c3), c3.decision], [['CO_VERSION_CHECKED'], 'accept'], 'citing no version: checked against v2, and told so');
+    assert.match(c3.findings[0].message, /version 2 .*replaced/);
 
     const retro = await issued({ transport: { departureDate: '2026-11-01' }, flags: { issuedRetroactively: true } });
     assert.deepEqual(codes(await check(claimFor(retro))), ['ISSUED_RETROACTIVELY']);

@@ -76,4 +76,15 @@ describe('clearance findings', () => {
     assert.deepEqual(assess({ ...claim, agreement: 'KR-VN-FTA' }, co, { ...context, agreement: krVn }), []);
     assert.deepEqual(assess(claim, co, { ...context, agreement: krVn }), [], 'naming no agreement claims the CO\'s');
   });
+
+  it('names the version checked when the claim cites none and earlier versions were replaced', () => {
+    const v2: ReceivedCertificate = { ...co, version: 2 };
+    const findings = assess(claim, v2, context);
+    assert.deepEqual(findings.map((f) => [f.code, f.severity, f.fields]), [['CO_VERSION_CHECKED', 'info', ['/certificateVersion']]]);
+    assert.match(findings[0]!.message, /version 2/);
+    assert.match(findings[0]!.message, /replaced/);
+    assert.equal(decide(findings), 'accept');
+    assert.deepEqual(assess({ ...claim, certificateVersion: 2 }, v2, context), [], 'the claim cites the current version');
+    assert.deepEqual(assess(claim, co, context), [], 'a first version replaced nothing');
+  });
 });

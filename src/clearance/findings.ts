@@ -16,7 +16,7 @@ export const claimSchema = z
     declarationRef: z.string().trim().min(1).max(70),
     certificateNumber: z.string().regex(/^[A-Za-z0-9/.-]{1,35}$/),
     issuer: partyIdSchema.optional().describe('issuing party, where numbers of two issuers clash'),
-    certificateVersion: z.number().int().min(1).optional().describe('the version the declarant holds, if known'),
+    certificateVersion: z.number().int().min(1).optional().describe('the version the declarant holds, if known; without it the current version is checked (CO_VERSION_CHECKED when it replaced others)'),
     exportCountry: z.string().regex(/^[A-Z]{2}$/),
     importer: z.object({ id: z.string().trim().min(1).max(35).optional(), name: z.string().trim().min(1).max(256).optional() }),
     declarationDate: z.iso.date().optional().describe('default: today (UTC)'),
@@ -62,6 +62,7 @@ export const findingCodes = {
   CO_REQUESTED: 'refer',
   CO_CANCELLED: 'reject',
   CO_REPLACED: 'refer',
+  CO_VERSION_CHECKED: 'info',
   CO_EXPIRED: 'reject',
   CO_NOT_PREFERENTIAL: 'reject',
   AGREEMENT_MISMATCH: 'reject',
@@ -119,6 +120,9 @@ export function assess(claim: Claim, co: ReceivedCertificate | undefined, contex
   if (co.status === 'cancelled') add('CO_CANCELLED', ['/certificateNumber'], `cancelled by ${co.issuer}: ${co.cancellationReason ?? 'no reason given'}`);
   if (claim.certificateVersion !== undefined && claim.certificateVersion < co.version) {
     add('CO_REPLACED', ['/certificateVersion'], `version ${claim.certificateVersion} was replaced; the current version is ${co.version}`);
+  } else if (claim.certificateVersion === undefined && co.version > 1) {
+    // The declarant may hold an earlier paper or PDF version: say which one was checked.
+    add('CO_VERSION_CHECKED', ['/certificateVersion'], `version ${co.version} (the current one) was checked; earlier versions were replaced`);
   }
   if (claim.purpose === 'preference') {
     // A non-preferential CO proves origin but grants nothing; an origin declaration only where its agreement provides for one.
