@@ -134,6 +134,9 @@ describe('import clearance', () => {
       assert.deepEqual(codes(result), expected, JSON.stringify({ claim, item }));
     }
     assert.equal((await check(claimFor(co, { arrivalDate: '2020-01-01' }))).decision, 'accept', 'info findings do not change the decision');
+    const today = new Date().toISOString().slice(0, 10);
+    assert.deepEqual(codes(await check(claimFor(co, { arrivalDate: `${today}T00:00:00Z` }))), ['RECEIVED_AFTER_GOODS'], 'goods arrived earlier on the day the CO arrived');
+    assert.deepEqual(codes(await check(claimFor(co, { arrivalDate: today }))), [], 'a date: the same day is not after');
     assert.equal((await check(claimFor(co, { importer: { id: 'VN999' } }))).decision, 'refer');
     assert.equal((await check(claimFor(co, { exportCountry: 'CN' }))).decision, 'reject');
   });

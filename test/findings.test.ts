@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Agreement } from '../src/agreements/index.ts';
-import { assess, decide, type Claim, type ReceivedCertificate } from '../src/clearance/findings.ts';
+import { assess, claimSchema, decide, type Claim, type ReceivedCertificate } from '../src/clearance/findings.ts';
 import { exampleCertificate } from './support/fixtures.ts';
 
 const co: ReceivedCertificate = { issuer: 'KR-KCS', version: 1, status: 'valid', dataset: exampleCertificate(), receivedAt: new Date('2026-11-24T00:00:00Z'), cancellationReason: null };
@@ -86,5 +86,21 @@ describe('clearance findings', () => {
     assert.equal(decide(findings), 'accept');
     assert.deepEqual(assess({ ...claim, certificateVersion: 2 }, v2, context), [], 'the claim cites the current version');
     assert.deepEqual(assess(claim, co, context), [], 'a first version replaced nothing');
+  });
+
+  it('compares instants when arrivalDate is a date-time, days when it is a date', () => {
+    const received: ReceivedCertificate = { ...co, receivedAt: new Date('2026-11-24T10:00:00Z') };
+    const arriving = (arrivalDate: string) => assess({ ...claim, arrivalDate }, received, context).map((f) => f.code);
+    assert.deepEqual(arriving('2026-11-24T08:00:00Z'), ['RECEIVED_AFTER_GOODS'], 'the goods arrived earlier on the day the CO arrived');
+    assert.deepEqual(arriving('2026-11-24T17:30:00+09:00'), ['RECEIVED_AFTER_GOODS'], 'with an offset: 08:30 UTC');
+    assert.deepEqual(arriving('2026-11-24T12:00:00+00:00'), []);
+    assert.deepEqual(arriving('2026-11-24'), [], 'a date: the same day is not after');
+    assert.deepEqual(arriving('2026-11-23'), ['RECEIVED_AFTER_GOODS']);
+    for (const good of ['2026-11-24', '2026-11-24T08:00:00Z', '2026-11-24T08:00:00.123+07:00']) {
+      assert.ok(claimSchema.safeParse({ ...claim, arrivalDate: good }).success, good);
+    }
+    for (const bad of ['2026-11-24T08:00:00', '24/11/2026', '2026-11-24T25:00:00Z', '2026-11-24 08:00:00Z']) {
+      assert.ok(!claimSchema.safeParse({ ...claim, arrivalDate: bad }).success, bad);
+    }
   });
 });

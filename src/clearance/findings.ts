@@ -20,7 +20,10 @@ export const claimSchema = z
     exportCountry: z.string().regex(/^[A-Z]{2}$/),
     importer: z.object({ id: z.string().trim().min(1).max(35).optional(), name: z.string().trim().min(1).max(256).optional() }),
     declarationDate: z.iso.date().optional().describe('default: today (UTC)'),
-    arrivalDate: z.iso.date().optional().describe('when the goods arrived, for advance-risk findings'),
+    arrivalDate: z
+      .union([z.iso.date(), z.iso.datetime({ offset: true })], { error: 'must be a date (YYYY-MM-DD) or an RFC 3339 date-time with an offset' })
+      .optional()
+      .describe('when the goods arrived, for advance-risk findings: a date, or a date-time with an offset to compare with the CO\'s arrival on the same day'),
     items: z
       .array(
         z.object({
@@ -146,8 +149,13 @@ export function assess(claim: Claim, co: ReceivedCertificate | undefined, contex
   if (verification?.result === 'not-confirmed') add('VERIFICATION_NOT_CONFIRMED', ['/certificateNumber'], `the issuer did not confirm the CO: ${verification.findings ?? ''}`);
   if (verification?.result === 'partially-confirmed') add('VERIFICATION_PARTIALLY_CONFIRMED', ['/certificateNumber'], `the issuer confirmed the CO in part: ${verification.findings ?? ''}`);
   if (ds.flags?.issuedRetroactively) add('ISSUED_RETROACTIVELY', ['/certificateNumber'], `issued retroactively on ${ds.issuedAt}`);
-  if (claim.arrivalDate && co.receivedAt.toISOString().slice(0, 10) > claim.arrivalDate) {
-    add('RECEIVED_AFTER_GOODS', ['/arrivalDate'], `the CO arrived on ${co.receivedAt.toISOString().slice(0, 10)}, after the goods: no advance risk assessment`);
+  if (claim.arrivalDate) {
+    // A date can only tell days apart (in UTC); a date-time tells instants apart.
+    const isDate = claim.arrivalDate.length === 10;
+    const arrived = isDate ? co.receivedAt.toISOString().slice(0, 10) : co.receivedAt.toISOString();
+    if (isDate ? arrived > claim.arrivalDate : co.receivedAt.getTime() > Date.parse(claim.arrivalDate)) {
+      add('RECEIVED_AFTER_GOODS', ['/arrivalDate'], `the CO arrived ${isDate ? 'on' : 'at'} ${arrived}, after the goods: no advance risk assessment`);
+    }
   }
   const digits = agreement?.hsMatchDigits ?? 6;
   const claimedPerItem = new Map<number, bigint>();
