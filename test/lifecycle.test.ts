@@ -23,6 +23,14 @@ describe('certificate lifecycle and agreements', () => {
       return r.status === 200 && r.body.version === version && r.body.status === status ? r.body : undefined;
     }, `${number} v${version} ${status} at B`);
 
+  /** The example certificate issued, invoiced and shipped `days` from today (UTC). */
+  const issuedOn = (days: number): Certificate => {
+    const date = new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+    const base = exampleCertificate();
+    const invoice = { number: 'INV-88', date };
+    return { ...base, issuedAt: date, invoice, items: base.items.map((item) => ({ ...item, invoice })), transport: { ...base.transport, departureDate: date } };
+  };
+
   const replacementOf = (co: Certificate, version: number): Certificate => ({
     ...co,
     version,
@@ -137,6 +145,27 @@ describe('certificate lifecycle and agreements', () => {
       assert.match(response.body.errors[0].detail, /at most 365 days after shipment/);
       const withinLimit = exampleCertificate({ issuedAt: '2026-11-24', transport: { departureDate: '2026-10-01' }, flags: { issuedRetroactively: true } });
       assert.equal((await api(pair.a, 'POST', '/certificates', withinLimit)).status, 201);
+    });
+
+    it('refuses at issue a CO outside its agreement\'s validity or dated after tomorrow (422 at /issuedAt), as validate does', async () => {
+      for (const [days, detail] of [[-366, /valid until .* under KR-VN-FTA/], [2, /after tomorrow/]] as const) {
+        const co = issuedOn(days);
+        for (const path of ['/certificates', '/certificates/validate']) {
+          const response = await api(pair.a, 'POST', path, co);
+          assert.equal(response.status, 422, `${path} ${co.issuedAt}: ${JSON.stringify(response.body)}`);
+          assert.deepEqual(response.body.errors.map((e: { pointer: string }) => e.pointer), ['/issuedAt']);
+          assert.match(response.body.errors[0].detail, detail);
+        }
+        assert.equal(await count(pair.a, 'certificates WHERE number = $1', [co.number]), 0);
+      }
+      for (const days of [-365, 1]) assert.equal((await api(pair.a, 'POST', '/certificates/validate', issuedOn(days))).status, 200, `${days} days: still valid`);
+    });
+
+    it('stores at receipt a CO that expired in transit: validity is checked at issue only', async () => {
+      const co = issuedOn(-400);
+      const message = await inbox.fromA('certificate.issued', co);
+      assert.equal((await inbox.deliver(message.jws, { messageId: message.envelope.id })).outcome, 'accepted');
+      await atB(co.number, 1, 'valid');
     });
 
     it('checks again at receipt: NOT_A_PARTY for an unknown agreement, SCHEMA_INVALID for a rule', async () => {

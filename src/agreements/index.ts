@@ -151,3 +151,17 @@ export function agreementViolations(co: Certificate, agreement: Agreement | unde
 export function validUntil(issuedAt: string, agreement: Agreement): string {
   return new Date(Date.parse(issuedAt) + agreement.validityDays * DAY_MS).toISOString().slice(0, 10);
 }
+
+/**
+ * At issue only: a CO that expires in transit must still be stored where it arrives. The issue
+ * date lies no later than tomorrow (an issuer east of UTC may already be there) and leaves the CO
+ * valid today under its agreement. `today` is a UTC date.
+ */
+export function issueDateProblem(co: Certificate, agreement: Agreement | undefined, today: string): string | undefined {
+  const tomorrow = new Date(Date.parse(today) + DAY_MS).toISOString().slice(0, 10);
+  if (co.issuedAt > tomorrow) return `${co.issuedAt} is after tomorrow (${tomorrow}, UTC): a CO is not issued in advance`;
+  if (agreement && validUntil(co.issuedAt, agreement) < today) {
+    return `issued on ${co.issuedAt} the CO was valid until ${validUntil(co.issuedAt, agreement)} under ${agreement.code}: it would arrive expired`;
+  }
+  return undefined;
+}

@@ -63,6 +63,9 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
       config: { roles: ['issuer'] },
       schema: {
         summary: 'Issue a certificate of origin and push it to the importing party',
+        description:
+          '422 with a pointer per broken rule of its agreement, and at /issuedAt when the CO would already be expired ' +
+          '(issuedAt plus the agreement\'s validityDays before today, UTC) or is dated after tomorrow (UTC).',
         tags: ['certificates'],
         headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }),
         querystring: z.object({ recipient: partyIdSchema.optional().describe('importing party; needed only when several peers serve the import country') }),

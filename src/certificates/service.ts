@@ -1,6 +1,6 @@
 // Issue (exporting side) and look up (both sides) certificates of origin.
 import { createHash } from 'node:crypto';
-import { agreementViolations, type AgreementBook } from '../agreements/index.ts';
+import { agreementViolations, issueDateProblem, type AgreementBook } from '../agreements/index.ts';
 import { actors, audit } from '../audit/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import type { MessageType } from '../exchange/envelope.ts';
@@ -76,7 +76,7 @@ export class CertificateService {
 
   /**
    * Every check of an issue or a replacement, without storing anything: issuer, importing peer,
-   * the agreement's rules. Returns the peer the certificate goes to.
+   * the agreement's rules, the issue date. Returns the peer the certificate goes to.
    */
   async check(certificate: Certificate, recipient?: string): Promise<KnownPeer> {
     if (certificate.issuer.partyId !== this.partyId) {
@@ -91,9 +91,16 @@ export class CertificateService {
     }
     const agreement = certificate.agreement ? await this.agreements.find(certificate.agreement) : undefined;
     const violations = agreementViolations(certificate, agreement, peer.agreements);
-    if (violations.length) {
-      const title = violations.some((v) => v.code === 'NOT_A_PARTY') ? 'not covered by an agreement between the parties' : 'breaks the rules of its agreement';
-      throw unprocessable(`the certificate ${title}`, violations.map((v) => ({ pointer: v.pointer, detail: v.message })));
+    const errors = violations.map((v) => ({ pointer: v.pointer, detail: v.message }));
+    const issueDate = issueDateProblem(certificate, agreement, new Date().toISOString().slice(0, 10));
+    if (issueDate) errors.push({ pointer: '/issuedAt', detail: issueDate });
+    if (errors.length) {
+      const title = violations.some((v) => v.code === 'NOT_A_PARTY')
+        ? 'not covered by an agreement between the parties'
+        : violations.length
+          ? 'breaks the rules of its agreement'
+          : 'cannot be issued with this issue date';
+      throw unprocessable(`the certificate ${title}`, errors);
     }
     return peer;
   }
