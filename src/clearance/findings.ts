@@ -21,7 +21,7 @@ export const claimSchema = z
     importer: z.object({ id: z.string().trim().min(1).max(35).optional(), name: z.string().trim().min(1).max(256).optional() }),
     declarationDate: z.iso.date().optional().describe('default: today (UTC)'),
     arrivalDate: z
-      .union([z.iso.date(), z.iso.datetime({ offset: true })], { error: 'must be a date (YYYY-MM-DD) or an RFC 3339 date-time with an offset' })
+      .union([z.iso.date(), z.iso.datetime({ offset: true }).max(40)], { error: 'must be a date (YYYY-MM-DD) or an RFC 3339 date-time with an offset' })
       .optional()
       .describe('when the goods arrived, for advance-risk findings: a date, or a date-time with an offset to compare with the CO\'s arrival on the same day'),
     items: z
