@@ -48,14 +48,18 @@ function withField(path: (string | number)[], replacement: unknown): unknown {
   return copy;
 }
 
-const segment = fc.oneof(fc.string({ maxLength: 40 }), fc.uuid(), fc.constantFrom(A, B, 'KR-VN-FTA', template.number, '..', '%', '0'));
+// Text Postgres cannot keep (U+0000, unpaired surrogates), alone and inside ordinary text.
+const unsafeText = fc
+  .tuple(fc.string({ maxLength: 8 }), fc.constantFrom('\u0000', '\ud800', '\udfff', '\udbff\u0000'), fc.string({ maxLength: 8 }))
+  .map(([before, bad, after]) => before + bad + after);
+const segment = fc.oneof(fc.string({ maxLength: 40 }), fc.uuid(), fc.constantFrom(A, B, 'KR-VN-FTA', template.number, '..', '%', '0', '\u0000', `${A}\u0000`));
 const query = fc.dictionary(
   fc.constantFrom('status', 'limit', 'peer', 'number', 'since', 'until', 'direction', 'role', 'type', 'id', 'before', 'recipient', 'issuer', 'action'),
-  fc.oneof(fc.string({ maxLength: 30 }), fc.integer().map(String), fc.date({ noInvalidDate: true }).map((d) => d.toISOString())),
+  fc.oneof(fc.string({ maxLength: 30 }), fc.integer().map(String), fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.constantFrom('\u0000', `${A}\u0000`)),
   { maxKeys: 3 },
 );
 // Mostly near-valid certificates: random JSON rarely gets past schema validation to the rules behind it.
-const fieldValue = fc.oneof(fc.string({ maxLength: 20 }), fc.integer().map(String), fc.jsonValue({ maxDepth: 2 }), fc.constant(null));
+const fieldValue = fc.oneof(fc.string({ maxLength: 20 }), fc.integer().map(String), fc.jsonValue({ maxDepth: 2 }), fc.constant(null), unsafeText);
 const body = fc.oneof(
   { arbitrary: fc.jsonValue({ maxDepth: 3 }).map((value) => ({ json: value })), weight: 1 },
   { arbitrary: fc.string({ maxLength: 60 }).map((text) => ({ raw: text })), weight: 1 },
@@ -69,6 +73,11 @@ const huge = fc.oneof(
   fc.integer({ min: 1_000, max: 60_000 }).map((n) => 'x'.repeat(n)),
   fc.tuple(fc.integer({ min: 1_000, max: 12_000 }), fc.jsonValue({ maxDepth: 1 })).map(([n, value]) => Array(n).fill(value)),
   fc.integer({ min: 1_000, max: 5_000 }).map((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`K${i}`, 'reject']))),
+);
+// The API's member names holding unsafe text, as values and as member names.
+const unsafeBody = fc.oneof(
+  fc.dictionary(fc.constantFrom(...memberNames), fc.oneof(unsafeText, fc.array(unsafeText, { maxLength: 3 })), { minKeys: 1, maxKeys: 3 }).map((json) => ({ json })),
+  unsafeText.map((key) => ({ json: { ...template, [key]: 'x' } })),
 );
 const oversized = fc.oneof(
   fc.dictionary(fc.constantFrom(...memberNames), huge, { minKeys: 1, maxKeys: 3 }).map((json) => ({ json })),
@@ -123,7 +132,7 @@ describe('REST fuzz', () => {
     const seed = Number(process.env.FUZZ_SEED ?? 20261124);
     let refused = 0;
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...operations), fc.array(segment, { minLength: 3, maxLength: 3 }), query, body, async (operation, segments, params, payload) => {
+      fc.asyncProperty(fc.constantFrom(...operations), fc.array(segment, { minLength: 3, maxLength: 3 }), query, fc.oneof({ arbitrary: body, weight: 6 }, { arbitrary: unsafeBody, weight: 1 }), async (operation, segments, params, payload) => {
         let i = 0;
         const path = operation.path.replace(/\{\w+\}/g, () => encodeURIComponent(segments[i++]!));
         const search = new URLSearchParams(params).toString();
