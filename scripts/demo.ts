@@ -7,11 +7,11 @@
 // DEMO_VN_DATABASE_URL set (docker compose), it starts nothing and runs the same exchange against
 // those gateways, making its operator keys with the CLI.
 import { execFile as execFileCb } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { GatewayProcess } from './lib/gateway-process.ts';
 import { startServices } from './lib/services.ts';
+import { readExample } from './lib/examples.ts';
 import { wire } from './lib/wiring.ts';
 
 const execFile = promisify(execFileCb);
@@ -62,7 +62,7 @@ async function startGateway(partyId: string, databaseUrl: string, amqpUrl: strin
   return { partyId, url: gateway.url, amqpUrl: peerUrl, apiKey: gateway.apiKey, process: gateway };
 }
 
-const example = (file: string) => JSON.parse(readFileSync(new URL(`../examples/${file}`, import.meta.url), 'utf8'));
+const example = (file: string) => readExample<any>(file);
 
 /** The demo proper: wire two running gateways, issue one CO of each kind at KR, replace one, cancel one, look them up at VN. */
 async function exchange(kr: Running, vn: Running): Promise<void> {
