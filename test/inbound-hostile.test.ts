@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
+import { sign } from '../src/exchange/jose.ts';
 import type { Handled } from '../src/inbound/index.ts';
 import { A, B, count, eventually, exampleCertificate, inboxOfB, startPair, type Pair } from './support/gateways.ts';
 
@@ -54,6 +55,25 @@ describe('a hostile or buggy peer at B\'s inbox', () => {
       assert.deepEqual(result.codes, ['SCHEMA_INVALID'], c.type);
       // The path is kept safe to store: the NUL itself is replaced.
       assert.deepEqual(result.paths, [c.path.replace('\u0000', '\ufffd')], c.type);
+    }
+  });
+
+  it('answers a tampered message whose AMQP type holds U+0000 with SIGNATURE_INVALID at once', async () => {
+    const { envelope, jws } = await inbox.fromA('certificate.issued', exampleCertificate());
+    const [header, payload, signature] = jws.split('.');
+    const tampered = `${header}.${payload}.${signature!.slice(0, -4)}AAAA`;
+    const result = rejection(await inbox.deliver(tampered, { messageId: envelope.id, type: 'certificate.\u0000issued' }));
+    assert.deepEqual(result.codes, ['SIGNATURE_INVALID']);
+    assert.ok(result.receiptId);
+  });
+
+  it('dead-letters at once a `from` that is no party id (U+0000, far too long), without asking Postgres', async () => {
+    for (const from of ['KR-\u0000KCS', `KR-${'K'.repeat(5000)}`]) {
+      const envelope = { ...(await inbox.fromA('certificate.issued', exampleCertificate())).envelope, from };
+      const jws = await sign(envelope, await pair.a.keys.signingKey());
+      const result = await inbox.deliver(jws, { messageId: envelope.id, appId: A });
+      assert.equal(result.outcome, 'dead', JSON.stringify(result));
+      assert.equal(result.outcome === 'dead' && result.error.code, 'UNKNOWN_SENDER');
     }
   });
 

@@ -2,6 +2,7 @@
 // gives each new row the next chain position and hash = SHA-256(prev_hash, canonical row), under
 // an advisory lock so that one process seals at a time. Writers never wait on each other.
 import { createHash } from 'node:crypto';
+import { safeJson, safeText } from '../dataset/text.ts';
 import type { Logger } from 'pino';
 import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
 
@@ -15,12 +16,13 @@ export const actors = {
   cli: 'cli',
 };
 
+/** Entries often carry what a caller or peer sent: made safe to store here, so no caller can forget. */
 export async function audit(db: Queryable, entry: AuditEntry): Promise<void> {
   await db.query('INSERT INTO audit_log (actor, action, subject, data) VALUES ($1, $2, $3, $4)', [
-    entry.actor,
-    entry.action,
-    entry.subject ?? null,
-    JSON.stringify(entry.data ?? {}),
+    safeText(entry.actor, 300),
+    safeText(entry.action, 100),
+    entry.subject === undefined ? null : safeText(entry.subject, 300),
+    JSON.stringify(safeJson(entry.data ?? {})),
   ]);
 }
 

@@ -14,6 +14,8 @@ export const partyIdSchema = z
   .string()
   .regex(/^[A-Z]{2}-[A-Z0-9]{2,16}$/, 'must be a party id such as KR-KCS (country code, hyphen, 2-16 upper-case letters or digits)');
 
+export const isPartyId = (text: string) => partyIdSchema.safeParse(text).success;
+
 /**
  * The countries a party acts for when its registration names none: the country of its party id
  * (none for a party such as EU-TAXUD, which must then name its countries).

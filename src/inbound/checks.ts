@@ -15,6 +15,7 @@ import {
 import type { ReceiptBody } from '../exchange/receipt.ts';
 import { ACCEPTED_ALGS, decodeUnverified, decrypt, hasKey, verify, type PeerKeys } from '../exchange/jose.ts';
 import { findUnsafeText } from '../dataset/text.ts';
+import { isPartyId } from '../exchange/party.ts';
 import { toPointer } from '../http/problem.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 
@@ -57,7 +58,7 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
     const jws = await decrypt(bodyText, await ctx.decryptionKeys());
     if (jws !== undefined) return authenticate(jws, appId, ctx, true);
     // Whoever sent it cannot be read from it: answer the party named by appId, as PROFILE says.
-    const peer = appId ? await ctx.peers.find(appId) : undefined;
+    const peer = appId && isPartyId(appId) ? await ctx.peers.find(appId) : undefined;
     const error = messageError('DECRYPTION_FAILED', 'none of our encryption keys opens this JWE');
     return peer?.status === 'active' ? rejected(peer, undefined, [error], false) : { outcome: 'dead', error };
   }
@@ -73,7 +74,8 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
   const isReceipt = type === 'receipt';
 
   // 2. A registered, active sender, who also published it, with one of its keys.
-  const sender = typeof from === 'string' ? await ctx.peers.find(from) : undefined;
+  // Only a well-formed party id is looked up: anything else names nobody, and costs no query.
+  const sender = typeof from === 'string' && isPartyId(from) ? await ctx.peers.find(from) : undefined;
   if (!sender || sender.status !== 'active') {
     return { outcome: 'dead', error: messageError('UNKNOWN_SENDER', `${String(from)} is not a registered active peer`, '/from') };
   }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { audited } from '../audit/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import { encryptionKeyOf, importJwks, JWE_ALGS, type Jwks, type PeerKeys } from '../exchange/jose.ts';
-import { countriesOf, countrySchema, partyIdSchema } from '../exchange/party.ts';
+import { countriesOf, countrySchema, isPartyId, partyIdSchema } from '../exchange/party.ts';
 import type { Vault } from '../keys/index.ts';
 
 /** JWK members that only the key's owner may hold (RFC 7518 6.2.2, 6.3.2, 6.4). */
@@ -154,12 +154,15 @@ export class PeerDirectory {
   }
 
   async find(partyId: string): Promise<KnownPeer | undefined> {
+    // Anything may be asked for (a message's `from`): what is no party id is no peer, and not cached.
+    if (!isPartyId(partyId)) return undefined;
     const cached = this.cache.get(partyId);
     if (cached && Date.now() - cached.at < this.ttlMs) return cached.peer;
     const { rows } = await this.db.query<PeerRow>('SELECT * FROM peers WHERE party_id = $1', [partyId]);
     const row = rows[0];
     const peer = row ? { ...toPeer(row), keys: await importJwks(row.jwks), brokerUrl: row.amqp_url_sealed ? this.vault.open(brokerOwner(partyId), row.amqp_url_sealed) : row.amqp_url_shown } : undefined;
-    this.cache.set(partyId, { peer, at: Date.now() });
+    // Misses are not kept: made-up senders would grow the cache without bound.
+    if (peer) this.cache.set(partyId, { peer, at: Date.now() });
     return peer;
   }
 
