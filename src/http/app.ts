@@ -153,7 +153,7 @@ function toProblem(error: FastifyError): HttpProblem {
     }));
     return new HttpProblem(400, 'validation', 'Invalid request', `the request ${where} is not valid (${errors.length} error${errors.length === 1 ? '' : 's'})`, errors);
   }
-  if (isDatabaseUnavailable(error)) return new HttpProblem(503, 'unavailable', 'Service unavailable', `the database is not reachable; retry in ${RETRY_AFTER_SECONDS} s`);
+  if (isDatabaseUnavailable(error)) return new HttpProblem(503, 'unavailable', 'Service unavailable', `the database is unreachable or too busy to answer in time; retry in ${RETRY_AFTER_SECONDS} s`);
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) return new HttpProblem(status, error.code?.toLowerCase().replace(/_/g, '-') ?? 'bad-request', 'Bad request', error.message);
   return new HttpProblem(500, 'internal', 'Internal error', 'the gateway could not complete the request; it has been logged');

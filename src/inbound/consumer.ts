@@ -2,7 +2,7 @@
 // changes, the signed receipt to send) -> ack. A message is acked only after that commit; a
 // database failure puts it back on the queue, a bounded number of times.
 import { randomUUID } from 'node:crypto';
-import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { Logger } from 'pino';
 import type { AgreementBook } from '../agreements/index.ts';
 import { actors, audit } from '../audit/index.ts';
@@ -120,14 +120,16 @@ export class Consumer {
   }
 
   private async drainDead(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
+    let failures = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         // Past a few failures that are not an outage, the letter is kept without its properties
         // rather than retried forever.
-        await storeDeadLetter(this.db, message, { minimal: attempt > 3 });
+        await storeDeadLetter(this.db, message, { minimal: failures > 3 });
         settle(channel, message, 'ack');
         return;
       } catch (error) {
+        if (!isDatabaseUnavailable(error)) failures++;
         this.log.error({ err: error, attempt }, 'dead letter not stored yet; it stays on eco.dead');
         await pause(attempt);
         if (!this.holds(channel)) return;
@@ -280,17 +282,35 @@ export class Consumer {
     // Nor what a sender may have set to pass for our own or the broker's dead-lettering marks.
     const { userId: _userId, expiration: _expiration, headers, ...properties } = message.properties;
     const copied = Object.fromEntries(Object.entries(headers ?? {}).filter(([name]) => name !== 'x-death' && !name.startsWith('x-eco-')));
-    const publish = (copied: Record<string, unknown>) =>
+    const publish = (props: Options.Publish) =>
       new Promise<void>((resolve, reject) => {
-        channel.publish(DEAD_EXCHANGE, '', message.content, { ...properties, headers: { ...copied, ...ours }, persistent: true }, (err) => (err ? reject(err) : resolve()));
+        try {
+          channel.publish(DEAD_EXCHANGE, '', message.content, { ...props, persistent: true }, (err) => (err ? reject(err) : resolve()));
+        } catch (encoding) {
+          // Thrown before anything was sent: the properties do not encode again.
+          reject(new UnencodableCopy(encoding));
+        }
       });
     try {
-      await publish(copied);
+      await publish({ ...properties, headers: { ...copied, ...ours } });
     } catch (failure) {
-      // amqplib refuses to encode a field table over 64 KiB; a sender's headers plus ours can be.
-      if (!(failure instanceof RangeError)) throw failure;
-      await publish({ 'x-eco-headers-dropped': 'the original headers were too large to copy' });
+      // A sender's headers plus ours can exceed amqplib's 64 KiB field table, and a property the
+      // broker passed as raw bytes can grow past 255 once decoded: keep ours, and what still fits.
+      if (!(failure instanceof UnencodableCopy)) throw failure;
+      const fits = (value: unknown) => (typeof value === 'string' && Buffer.byteLength(value) <= 255 ? value : undefined);
+      await publish({
+        messageId: fits(properties.messageId),
+        appId: fits(properties.appId),
+        type: fits(properties.type),
+        headers: { ...ours, 'x-eco-properties-dropped': 'the original properties could not be copied' },
+      });
     }
+  }
+}
+
+class UnencodableCopy extends Error {
+  constructor(cause: unknown) {
+    super(`the dead-letter copy cannot be encoded: ${(cause as Error)?.message ?? String(cause)}`, { cause });
   }
 }
 
