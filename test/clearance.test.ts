@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Certificate } from '../src/certificates/index.ts';
-import { api, issueAndWait, B, count, eventually, exampleAgreements, exampleCertificate, startPair, type Pair } from './support/gateways.ts';
+import { api, issueAndWait, B, count, eventually, exampleAgreements, exampleCertificate, registerPeer, startPair, type Pair } from './support/gateways.ts';
 
 describe('import clearance', () => {
   let pair: Pair;
@@ -113,6 +113,23 @@ describe('import clearance', () => {
       assert.match(loser.findings[0].message, /^0 NAR remain of 1200/);
       const stored = (await api(pair.b, 'GET', `/clearance/checks/${loser.id}`)).body;
       assert.deepEqual([stored.decision, stored.status, stored.findings], ['reject', 'checked', loser.findings]);
+    }
+  });
+
+  it('answers a drawdown that cannot be made with the check\'s id, and leaves the check unconfirmed', async () => {
+    const co = await issued();
+    // The issuing party is no longer registered: the use could not be reported to it.
+    await pair.b.db.query('DELETE FROM peers WHERE party_id = $1', [pair.a.config.partyId]);
+    await pair.b.peers.setStatus(pair.a.config.partyId, 'active', 'test'); // drops the cached peer
+    try {
+      const response = await api(pair.b, 'POST', '/clearance/checks', { ...claimFor(co), confirm: true });
+      assert.equal(response.status, 409, JSON.stringify(response.body));
+      assert.match(response.body.check.id, /^[0-9a-f-]{36}$/);
+      const stored = (await api(pair.b, 'GET', `/clearance/checks/${response.body.check.id}`)).body;
+      assert.deepEqual([stored.decision, stored.status], ['accept', 'checked'], 'accepted, not drawn down');
+      assert.equal(await count(pair.b, 'utilizations WHERE number = $1', [co.number]), 0);
+    } finally {
+      await registerPeer(pair.b, pair.a, pair.placeA.amqpUrl);
     }
   });
 

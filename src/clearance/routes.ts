@@ -32,7 +32,7 @@ const checkViewSchema = z
   .register(apiSchemas, { id: 'ClearanceCheck' });
 
 const confirmConflictSchema = problemSchema
-  .extend({ check: checkViewSchema.optional().describe('when the claim was rejected (at its check, or at the drawdown): the check, decided reject, with its findings') })
+  .extend({ check: checkViewSchema.optional().describe('the check this answer is about: rejected (at its check or at the drawdown), or left unconfirmed when the drawdown could not be made') })
   .register(apiSchemas, { id: 'ClearanceConfirmProblem' });
 
 export async function clearanceRoutes(app: FastifyInstance, options: { clearance: ClearanceService; db: Db }): Promise<void> {
@@ -51,7 +51,7 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
           'declaration is answered like any rejected one: 201 with the check, decided reject (QUANTITY_EXCEEDED saying what remains), status `checked`.',
         tags: ['clearance'],
         body: claimSchema,
-        response: { 201: checkViewSchema, ...problems(400, 409) },
+        response: { 201: checkViewSchema, ...problems(400), 409: confirmConflictSchema },
       },
     },
     async (request, reply) => reply.code(201).send(await clearance.check(request.body, actors.apiClient(request.client))),

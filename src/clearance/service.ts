@@ -86,7 +86,16 @@ export class ClearanceService {
       [id, claim.declarationRef, claim.certificateNumber, co?.issuer ?? null, co?.version ?? null, JSON.stringify(claim), decision, JSON.stringify(findings)],
     );
     // A claim that loses the drawdown is answered like any rejected claim: 201 with the check.
-    if (claim.confirm && decision !== 'reject' && co) await this.drawDown(id, actor);
+    if (claim.confirm && decision !== 'reject' && co) {
+      try {
+        await this.drawDown(id, actor);
+      } catch (error) {
+        // Not drawn down (the issuer unregistered, say): the check stands unconfirmed, and the
+        // caller gets its id with the reason, to confirm again later.
+        if (!(error instanceof HttpProblem)) throw error;
+        throw new HttpProblem(error.status, error.slug, error.title, error.detail, error.errors, { ...error.extensions, check: await this.find(id) });
+      }
+    }
     return this.find(id);
   }
 
