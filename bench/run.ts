@@ -1,145 +1,469 @@
-// `npm run bench`: end-to-end figures for two gateways on local services, and the raw limits of
-// this machine measured in the same run. Not part of `npm test`; the machine is shared and noisy,
-// so read the ratios rather than the absolute figures.
-//   BENCH_COUNT (default 10000): COs per end-to-end run; BENCH_RATE (default 100): offered rate.
+// `npm run bench`: the whole performance story of two gateways on local services, in one run.
+//   (b) the raw cost of each step a CO needs, measured on this machine with the code production
+//       runs (the gateway's own sign()/verify()), and the design limit computed from them;
+//   (a) end to end, POST /certificates at A -> B's accepted receipt recorded at A:
+//       saturation (closed loop), a fixed 100/s, and a fixed half of saturation;
+//   (c) lookup at the importing side, GET /certificates/{number}, closed loop, over stored COs;
+//   (d) with BENCH_SOAK=N, a soak of N COs at a fixed rate, sampling every gateway process's RSS
+//       and heap and the table sizes every 10 s, and the slope of each.
+// Not part of `npm test`; the machine is shared and noisy, so read the ratios within one run.
+// Writes bench/results/<date>-<commit>.json. Sizes (env):
+//   BENCH_COS (5000)            COs per end-to-end phase (BENCH_COUNT is read too)
+//   BENCH_RATE (100)            the first fixed rate, COs/s
+//   BENCH_CONCURRENCY (32)      requests in flight at saturation
+//   BENCH_LOOKUP_ROWS (100000)  COs stored at B for the lookup (the saturation run's, then seeded by SQL)
+//   BENCH_LOOKUP_SECONDS (20), BENCH_LOOKUP_CONCURRENCY (8)
+//   BENCH_SOAK (0: none), BENCH_SOAK_RATE (half of saturation)
+//   BENCH_WAIT_SECONDS (300)    longest wait for the last receipts of a phase
+// A quick run: BENCH_COS=1000 BENCH_LOOKUP_ROWS=20000 npm run bench (a few minutes).
+import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
 import { startServices } from '../scripts/lib/services.ts';
 import { wire } from '../scripts/lib/wiring.ts';
 import { commitRate, publishRate, signingRates } from './raw.ts';
 
-const COUNT = Number(process.env.BENCH_COUNT ?? 10_000);
-const RATE = Number(process.env.BENCH_RATE ?? 100);
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const COS = env('BENCH_COS', env('BENCH_COUNT', 5000));
+const RATE = env('BENCH_RATE', 100);
+const CONCURRENCY = env('BENCH_CONCURRENCY', 32);
+const LOOKUP_ROWS = Math.max(COS, env('BENCH_LOOKUP_ROWS', 100_000));
+const LOOKUP_SECONDS = env('BENCH_LOOKUP_SECONDS', 20);
+const LOOKUP_CONCURRENCY = env('BENCH_LOOKUP_CONCURRENCY', 8);
+const SOAK = env('BENCH_SOAK', 0);
+const WAIT_MS = env('BENCH_WAIT_SECONDS', 300) * 1000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const PROGRESS_MS = 5000;
+const SAMPLE_MS = 10_000;
 const CORES = cpus().length;
 const example = JSON.parse(readFileSync(new URL('../examples/certificate.json', import.meta.url), 'utf8'));
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/** `promise`, or an error naming `what` after `ms`: no wait in this benchmark is unbounded. */
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no end within ${ms / 1000} s`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Prints `status()` every PROGRESS_MS until the returned function is called. */
+function progress(label: string, status: () => Promise<string> | string): () => void {
+  const started = performance.now();
+  let busy = false;
+  const timer = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      console.log(`    .. ${label} ${fmt((performance.now() - started) / 1000)} s: ${await status()}`);
+    } catch {
+      // a status query failing is not the benchmark failing
+    } finally {
+      busy = false;
+    }
+  }, PROGRESS_MS);
+  return () => clearInterval(timer);
+}
+
 // The load generator is one client: the per-key REST rate limit would cap the saturation run.
 const UNLIMITED = String(1_000_000_000);
 
-type Pair = { a: GatewayProcess; b: GatewayProcess; dbA: pg.Pool; stop: () => Promise<void> };
+type Services = Awaited<ReturnType<typeof startServices>>;
+type Pair = { a: GatewayProcess; b: GatewayProcess; dbA: pg.Pool; dbB: pg.Pool; stop: () => Promise<void> };
 
-async function startPair(services: Awaited<ReturnType<typeof startServices>>, label: string): Promise<Pair> {
+async function startPair(services: Services, label: string): Promise<Pair> {
   const admin = new pg.Client({ connectionString: services.postgres.url() });
   await admin.connect();
   for (const side of ['a', 'b']) await admin.query(`CREATE DATABASE bench_${label}_${side}`);
   await admin.end();
   for (const side of ['a', 'b']) await services.rabbit.addVhost(`bench_${label}_${side}`);
   const place = (side: string) => ({ DATABASE_URL: services.postgres.url(`bench_${label}_${side}`), AMQP_URL: services.rabbit.url(`bench_${label}_${side}`) });
-  const a = new GatewayProcess(`bench-${label}-a`, { PARTY_ID: 'KR-KCS', ...place('a'), LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '20', RATE_LIMIT_PER_MINUTE: UNLIMITED, RATE_LIMIT_PER_ADDRESS_PER_MINUTE: UNLIMITED });
-  const b = new GatewayProcess(`bench-${label}-b`, { PARTY_ID: 'VN-MOIT', ...place('b'), LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '20', RATE_LIMIT_PER_MINUTE: UNLIMITED, RATE_LIMIT_PER_ADDRESS_PER_MINUTE: UNLIMITED });
+  const common = { LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '20', RATE_LIMIT_PER_MINUTE: UNLIMITED, RATE_LIMIT_PER_ADDRESS_PER_MINUTE: UNLIMITED };
+  const a = new GatewayProcess(`bench-${label}-a`, { PARTY_ID: 'KR-KCS', ...place('a'), ...common });
+  const b = new GatewayProcess(`bench-${label}-b`, { PARTY_ID: 'VN-MOIT', ...place('b'), ...common });
   await Promise.all([a.start(), b.start()]);
-  await wire({ partyId: 'KR-KCS', url: a.url, amqpUrl: place('a').AMQP_URL, apiKey: a.apiKey }, { partyId: 'VN-MOIT', url: b.url, amqpUrl: place('b').AMQP_URL, apiKey: b.apiKey });
+  await within(60_000, 'wiring the gateways', wire({ partyId: 'KR-KCS', url: a.url, amqpUrl: place('a').AMQP_URL, apiKey: a.apiKey }, { partyId: 'VN-MOIT', url: b.url, amqpUrl: place('b').AMQP_URL, apiKey: b.apiKey }));
   const dbA = new pg.Pool({ connectionString: place('a').DATABASE_URL, max: 2 });
-  return { a, b, dbA, stop: async () => void (await Promise.all([a.stop(), b.stop(), dbA.end()])) };
+  const dbB = new pg.Pool({ connectionString: place('b').DATABASE_URL, max: 2 });
+  // An idle client hearing Postgres shut down must not end the run (the figures are written by then).
+  for (const pool of [dbA, dbB]) pool.on('error', () => {});
+  const stop = async () => {
+    await within(60_000, `stopping the ${label} gateways`, Promise.all([a.stop(), b.stop()])).catch(async (error: Error) => {
+      console.log(`    ${error.message}: killing them`);
+      await Promise.all([a.kill(), b.kill()]);
+    });
+    await Promise.all([dbA.end(), dbB.end()]);
+  };
+  return { a, b, dbA, dbB, stop };
 }
 
+async function acceptedAtA(pair: Pair): Promise<number> {
+  const { rows } = await pair.dbA.query<{ n: number }>("SELECT count(*)::int AS n FROM outbox WHERE type = 'certificate.issued' AND status = 'accepted'");
+  return rows[0]!.n;
+}
+
+type EndToEnd = { count: number; issuedPerSecond: number; throughput: number; p50: number; p99: number; max: number };
+
 /**
- * Issues COUNT COs at A, either at a fixed rate or as fast as `concurrency` requests in flight allow,
- * and measures, per CO, the time from sending POST /certificates to A recording B's accepted receipt.
+ * Issues `count` COs at A, at a fixed rate or as fast as `concurrency` requests in flight allow, and
+ * measures per CO the time from sending POST /certificates to A recording B's accepted receipt.
  */
-async function endToEnd(pair: Pair, mode: { rate: number } | { concurrency: number }, label: string) {
+async function endToEnd(pair: Pair, mode: { rate: number } | { concurrency: number }, label: string, count: number): Promise<EndToEnd> {
   const postedAt = new Map<string, number>();
   const epochOffset = Date.now() - performance.now();
-  let next = 0;
+  let issued = 0;
   const issueOne = async (i: number) => {
     const t0 = performance.now();
     const response = await fetch(`${pair.a.url}/certificates`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...pair.a.apiHeaders },
       body: JSON.stringify({ ...example, number: `BENCH-${label}-${i}` }),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
     const body = (await response.json()) as { messageId?: string };
     if (response.status !== 201 || !body.messageId) throw new Error(`issue failed: ${response.status} ${JSON.stringify(body)}`);
     postedAt.set(body.messageId, t0 + epochOffset);
+    issued++;
   };
   const started = performance.now();
-  if ('rate' in mode) {
-    const inFlight: Promise<void>[] = [];
-    for (let i = 0; i < COUNT; i++) {
-      const due = started + (i * 1000) / mode.rate;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      inFlight.push(issueOne(i));
+  let lastAccepted = 0;
+  let lastAt = started;
+  const stopProgress = progress(label, async () => {
+    const accepted = await acceptedAtA(pair);
+    const now = performance.now();
+    const recent = ((accepted - lastAccepted) * 1000) / (now - lastAt);
+    [lastAccepted, lastAt] = [accepted, now];
+    return `issued ${fmt(issued)} / ${fmt(count)}, accepted ${fmt(accepted)} (${fmt(recent, 1)}/s lately)`;
+  });
+  try {
+    if ('rate' in mode) {
+      const inFlight: Promise<void>[] = [];
+      for (let i = 0; i < count; i++) {
+        const wait = started + (i * 1000) / mode.rate - performance.now();
+        if (wait > 0) await sleep(wait);
+        inFlight.push(issueOne(i));
+      }
+      await Promise.all(inFlight);
+    } else {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: mode.concurrency }, async () => {
+          for (let i = next++; i < count; i = next++) await issueOne(i);
+        }),
+      );
     }
-    await Promise.all(inFlight);
-  } else {
+    const issuedIn = (performance.now() - started) / 1000;
+    const deadline = Date.now() + WAIT_MS;
+    while ((await acceptedAtA(pair)) < count) {
+      if (Date.now() > deadline) throw new Error(`${label}: ${await acceptedAtA(pair)} of ${count} receipts after waiting ${WAIT_MS / 1000} s`);
+      await sleep(200);
+    }
+    const { rows } = await pair.dbA.query<{ id: string; at: number }>(
+      "SELECT id, extract(epoch FROM receipt_at)::float8 * 1000 AS at FROM outbox WHERE type = 'certificate.issued'",
+    );
+    const latencies = rows.map((r) => r.at - postedAt.get(r.id)!).sort((x, y) => x - y);
+    const lastReceipt = Math.max(...rows.map((r) => r.at)) - (started + epochOffset);
+    return { count, issuedPerSecond: count / issuedIn, throughput: count / (lastReceipt / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1)! };
+  } finally {
+    stopProgress();
+  }
+}
+
+// ---------------------------------------------------------------- lookup at the importing side
+
+/**
+ * Tops B's received COs up to `rows` by SQL, straight into its tables: copies of one CO B really
+ * received (its inbox row and its received_certificates row), each under a new number
+ * `BENCH-<label>-<i>` and message id. Far faster than sending them; the stored JWS is the
+ * template's (a lookup serves it as stored and does not verify it).
+ */
+async function seedReceived(pair: Pair, label: string, from: number, rows: number): Promise<void> {
+  const chunk = 10_000;
+  for (let start = from; start < rows; start += chunk) {
+    const end = Math.min(rows, start + chunk) - 1;
+    await pair.dbB.query(
+      `WITH t AS (SELECT r.issuer_party, r.kind, r.agreement, r.dataset, r.jws, i.from_party, i.type, i.digest, i.body
+                    FROM received_certificates r JOIN inbox i USING (message_id) LIMIT 1),
+            n AS (SELECT g, gen_random_uuid() AS id, $1 || g AS number FROM generate_series($2::int, $3::int) g),
+            i AS (INSERT INTO inbox (message_id, from_party, type, digest, body, status, certificate_number)
+                  SELECT n.id, t.from_party, t.type, t.digest, t.body, 'accepted', n.number FROM n, t)
+       INSERT INTO received_certificates (issuer_party, number, version, kind, agreement, dataset, jws, message_id)
+       SELECT t.issuer_party, n.number, 1, t.kind, t.agreement, jsonb_set(t.dataset, '{number}', to_jsonb(n.number)), t.jws, n.id FROM n, t`,
+      [`BENCH-${label}-`, start, end],
+    );
+    console.log(`    .. seeded ${fmt(end + 1)} / ${fmt(rows)} stored COs at B`);
+  }
+  await pair.dbB.query('ANALYZE inbox');
+  await pair.dbB.query('ANALYZE received_certificates');
+}
+
+async function lookup(pair: Pair, label: string, rows: number) {
+  const { rows: stored } = await pair.dbB.query<{ n: number }>('SELECT count(*)::int AS n FROM received_certificates');
+  const get = async () => {
+    const number = `BENCH-${label}-${Math.floor(Math.random() * rows)}`;
+    const t0 = performance.now();
+    const response = await fetch(`${pair.b.url}/certificates/${number}`, { headers: pair.b.apiHeaders, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const body = (await response.json()) as { number?: string };
+    if (response.status !== 200 || body.number !== number) throw new Error(`lookup of ${number}: ${response.status} ${JSON.stringify(body).slice(0, 300)}`);
+    return performance.now() - t0;
+  };
+  // Two seconds of warm-up (JIT, pools, caches), then LOOKUP_SECONDS measured: the lookups started in it.
+  const latencies: number[] = [];
+  const warmUpEnd = performance.now() + 2000;
+  const end = warmUpEnd + LOOKUP_SECONDS * 1000;
+  const stopProgress = progress('lookup', () => `${fmt(latencies.length)} lookups measured`);
+  try {
     await Promise.all(
-      Array.from({ length: mode.concurrency }, async () => {
-        for (let i = next++; i < COUNT; i = next++) await issueOne(i);
+      Array.from({ length: LOOKUP_CONCURRENCY }, async () => {
+        for (;;) {
+          const startedAt = performance.now();
+          if (startedAt >= end) return;
+          const ms = await get();
+          if (startedAt >= warmUpEnd) latencies.push(ms);
+        }
       }),
     );
+  } finally {
+    stopProgress();
   }
-  const issuedIn = (performance.now() - started) / 1000;
-  // Wait for every receipt.
-  for (;;) {
-    const { rows } = await pair.dbA.query<{ n: number }>("SELECT count(*)::int AS n FROM outbox WHERE type = 'certificate.issued' AND status = 'accepted'");
-    if (rows[0]!.n >= COUNT) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const { rows } = await pair.dbA.query<{ id: string; at: number }>(
-    "SELECT id, extract(epoch FROM receipt_at)::float8 * 1000 AS at FROM outbox WHERE type = 'certificate.issued'",
+  const seconds = (performance.now() - warmUpEnd) / 1000;
+  latencies.sort((x, y) => x - y);
+  return { stored: stored[0]!.n, concurrency: LOOKUP_CONCURRENCY, requests: latencies.length, rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1)! };
+}
+
+// ---------------------------------------------------------------- soak
+
+type Sample = { t: number; accepted: number; processes: Record<string, { rssMB: number; heapMB: number }>; tablesMB: Record<string, number> };
+
+function rssMB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+async function heapMB(gateway: GatewayProcess): Promise<number> {
+  const text = await (await fetch(`${gateway.url}/metrics`, { headers: gateway.apiHeaders, signal: AbortSignal.timeout(10_000) })).text();
+  return Number(/^eco_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN) / 2 ** 20;
+}
+
+const TABLES = ['outbox', 'certificates', 'inbox', 'received_certificates', 'audit_log'];
+
+async function tablesMB(db: pg.Pool, side: string): Promise<Record<string, number>> {
+  const { rows } = await db.query<{ name: string; bytes: string }>(
+    'SELECT t AS name, pg_total_relation_size(t::regclass)::text AS bytes FROM unnest($1::text[]) t',
+    [TABLES],
   );
-  const latencies = rows.map((r) => r.at - postedAt.get(r.id)!).sort((x, y) => x - y);
-  const lastReceipt = Math.max(...rows.map((r) => r.at)) - (started + epochOffset);
-  return { issuedPerSecond: COUNT / issuedIn, throughput: COUNT / (lastReceipt / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1)! };
+  return Object.fromEntries(rows.map((r) => [`${side}.${r.name}`, round(Number(r.bytes) / 2 ** 20, 2)]));
+}
+
+/** Least-squares slope of y against x. */
+function slope(points: [number, number][]): number | null {
+  if (points.length < 3) return null;
+  const mx = points.reduce((s, [x]) => s + x, 0) / points.length;
+  const my = points.reduce((s, [, y]) => s + y, 0) / points.length;
+  const sxx = points.reduce((s, [x]) => s + (x - mx) ** 2, 0);
+  return sxx === 0 ? null : points.reduce((s, [x, y]) => s + (x - mx) * (y - my), 0) / sxx;
+}
+
+async function soak(services: Services, count: number, rate: number) {
+  const pair = await within(120_000, 'starting the soak gateways', startPair(services, 'soak'));
+  const samples: Sample[] = [];
+  const sample = async (t0: number) => {
+    const processes: Sample['processes'] = {};
+    for (const [name, gateway] of [['A', pair.a], ['B', pair.b]] as const) processes[name] = { rssMB: round(rssMB(gateway.pid!)), heapMB: round(await heapMB(gateway)) };
+    const s: Sample = { t: Math.round((performance.now() - t0) / 1000), accepted: await acceptedAtA(pair), processes, tablesMB: { ...(await tablesMB(pair.dbA, 'A')), ...(await tablesMB(pair.dbB, 'B')) } };
+    samples.push(s);
+    const total = (side: string) => Object.entries(s.tablesMB).filter(([k]) => k.startsWith(side)).reduce((sum, [, v]) => sum + v, 0);
+    console.log(
+      `    .. soak ${fmt(s.t)} s: accepted ${fmt(s.accepted)} / ${fmt(count)} | ` +
+        Object.entries(processes).map(([name, p]) => `${name} rss ${fmt(p.rssMB, 1)} MB heap ${fmt(p.heapMB, 1)} MB`).join(' | ') +
+        ` | tables A ${fmt(total('A.'), 1)} MB, B ${fmt(total('B.'), 1)} MB`,
+    );
+  };
+  try {
+    const t0 = performance.now();
+    await sample(t0);
+    let sampling = Promise.resolve();
+    const timer = setInterval(() => (sampling = sampling.then(() => sample(t0)).catch((e: Error) => console.log(`    sample failed: ${e.message}`))), SAMPLE_MS);
+    let result: EndToEnd;
+    try {
+      result = await endToEnd(pair, { rate }, 'soak', count);
+    } finally {
+      clearInterval(timer);
+      await sampling;
+    }
+    await sample(t0);
+    // Slopes per 100,000 COs accepted, past the first 10 % (start-up: JIT, pools, caches).
+    const steady = samples.filter((s) => s.accepted >= count * 0.1);
+    const per100k = (value: (s: Sample) => number) => {
+      const m = slope(steady.map((s) => [s.accepted / 100_000, value(s)]));
+      return m === null ? null : round(m, 2);
+    };
+    const processes = Object.fromEntries(
+      ['A', 'B'].map((name) => [name, { rssSlopeMBPer100k: per100k((s) => s.processes[name]!.rssMB), heapSlopeMBPer100k: per100k((s) => s.processes[name]!.heapMB) }]),
+    );
+    const tables = Object.fromEntries(Object.keys(samples[0]!.tablesMB).map((k) => [k, per100k((s) => s.tablesMB[k]!)]));
+    const rssSlopes = Object.values(processes).map((p) => p.rssSlopeMBPer100k).filter((v): v is number => v !== null);
+    return {
+      cos: count,
+      rate,
+      // The steepest of the processes' RSS slopes, with its sign.
+      rssSlopeMBPer100k: rssSlopes.length ? rssSlopes.reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a)) : null,
+      processes,
+      tableSlopeMBPer100k: tables,
+      latency: { p50: round(result.p50), p99: round(result.p99), max: round(result.max) },
+      throughput: round(result.throughput),
+      samples,
+    };
+  } finally {
+    await pair.stop();
+  }
+}
+
+// ---------------------------------------------------------------- the run
+
+function gitCommit(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src', 'bench', 'scripts']).toString().trim();
+    return dirty ? `${commit}-dirty` : commit;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function endToEndPhase(services: Services, label: string, mode: { rate: number } | { concurrency: number }, designLimit: number) {
+  const pair = await within(120_000, `starting the ${label} gateways`, startPair(services, label));
+  try {
+    const r = await endToEnd(pair, mode, label, COS);
+    const offered = 'rate' in mode ? `offered ${mode.rate}/s` : `closed loop, ${mode.concurrency} in flight`;
+    console.log(
+      `  ${label.padEnd(10)} ${offered.padEnd(26)} throughput ${fmt(r.throughput, 1)} COs/s (${fmt((r.throughput / designLimit) * 100, 1)} % of the design limit), ` +
+        `issued ${fmt(r.issuedPerSecond, 1)}/s; POST -> receipt p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms, max ${fmt(r.max, 1)} ms`,
+    );
+    return { pair, r };
+  } catch (error) {
+    await pair.stop();
+    throw error;
+  }
 }
 
 async function main(): Promise<void> {
-  console.log(`e-CO gateway benchmark: ${COUNT} COs per run, ${CORES} cores, Node ${process.version}`);
+  const commit = gitCommit();
+  const date = new Date().toISOString();
+  console.log(`e-CO gateway benchmark, commit ${commit}, ${date}: ${fmt(COS)} COs per phase, ${CORES} cores, Node ${process.version}`);
   const services = await startServices(); // durable settings (fsync on), as in production
   try {
     console.log('\n(b) raw cost of each step, this machine, this run');
     const envelope = { profile: 'eco/1.0', id: crypto.randomUUID(), type: 'certificate.issued', from: 'KR-KCS', to: 'VN-MOIT', sentAt: new Date().toISOString(), body: example };
-    const signing = await signingRates(envelope);
+    const signing = await within(120_000, 'signing rates', signingRates(envelope));
     await services.rabbit.addVhost('bench_raw');
-    const publish = await publishRate(services.rabbit.url('bench_raw'), JSON.stringify(envelope).length * 1.4);
-    const commit = await commitRate(services.postgres.url());
+    const publish = await within(120_000, 'publish rate', publishRate(services.rabbit.url('bench_raw'), JSON.stringify(envelope).length * 1.4));
+    const commitsPerSecond = await within(60_000, 'commit rate', commitRate(services.postgres.url()));
     console.log(`  ${'ES256, 1 core'.padEnd(34)} ${'sign/s'.padStart(8)}   ${'verify/s'.padStart(8)}`);
     for (const [label, signs, verifies] of [
-      ['raw node:crypto', signing.cryptoSign, signing.cryptoVerify],
-      ['node-jose', signing.nodeJoseSign, signing.nodeJoseVerify],
+      ['raw node:crypto (the floor)', signing.cryptoSign, signing.cryptoVerify],
+      ['node-jose (not used for ES256)', signing.nodeJoseSign, signing.nodeJoseVerify],
       ['gateway sign()/verify() (used)', signing.gatewaySign, signing.gatewayVerify],
     ] as const) {
       console.log(`  ${label.padEnd(34)} ${fmt(signs).padStart(8)}   ${fmt(verifies).padStart(8)}`);
     }
-    console.log(`  confirmed persistent publish, quorum queue, 100 outstanding  ${fmt(publish)} /s`);
-    console.log(`  Postgres one-row commit, 8 concurrent  ${fmt(commit)} /s`);
 
     // One CO in our flow: A signs the CO, B verifies it and signs a receipt, A verifies the receipt
-    // (2 signs, 2 verifies); the relays publish the CO and the receipt (2 publishes); three
-    // transactions commit (issue at A, store + receipt at B, receipt at A). Claims and 'sent'
-    // updates are batched per up to 200 rows and left out. Crypto rates are per core; broker and
-    // Postgres rates were measured with the whole machine, so they cost CORES core-seconds per op.
-    // The crypto counted is the gateway's own sign()/verify(), the path production runs.
-    const coreSecondsPerCo = 2 / signing.gatewaySign + 2 / signing.gatewayVerify + (2 * CORES) / publish + (3 * CORES) / commit;
+    // (2 signs, 2 verifies, with the gateway's own sign()/verify(), the path production runs); the
+    // relays publish the CO and the receipt (2 confirmed publishes); three transactions commit
+    // (issue at A, store + receipt at B, receipt at A). Claims and 'sent' updates are batched per up
+    // to 200 rows and left out. Crypto rates are per core; the broker's and Postgres's were
+    // measured with the whole machine, so they cost CORES core-seconds per operation.
+    const steps = [
+      { step: 'ES256 sign, gateway sign()', perCo: 2, rate: signing.gatewaySign, coreSeconds: 1 / signing.gatewaySign },
+      { step: 'ES256 verify, gateway verify()', perCo: 2, rate: signing.gatewayVerify, coreSeconds: 1 / signing.gatewayVerify },
+      { step: 'confirmed publish, quorum queue', perCo: 2, rate: publish, coreSeconds: CORES / publish },
+      { step: 'Postgres commit, 8 concurrent', perCo: 3, rate: commitsPerSecond, coreSeconds: CORES / commitsPerSecond },
+    ];
+    const coreSecondsPerCo = steps.reduce((sum, s) => sum + s.perCo * s.coreSeconds, 0);
     const designLimit = CORES / coreSecondsPerCo;
-    const cryptoShare = (2 / signing.gatewaySign + 2 / signing.gatewayVerify) / coreSecondsPerCo;
-    console.log(`  design limit: ${fmt(designLimit)} COs/s (${fmt(coreSecondsPerCo * 1e6)} core-µs per CO; ${fmt(cryptoShare * 100)} % of it is JWS crypto)`);
-
-    console.log(`\n(a) end to end: POST /certificates at A -> accepted receipt recorded at A`);
-    for (const [label, mode] of [['fixed', { rate: RATE }], ['saturation', { concurrency: 32 }]] as const) {
-      const pair = await startPair(services, label);
-      try {
-        const r = await endToEnd(pair, mode, label);
-        const offered = 'rate' in mode ? `offered ${mode.rate}/s` : `closed loop, ${mode.concurrency} in flight`;
-        console.log(
-          `  ${label.padEnd(10)} ${offered.padEnd(28)} throughput ${fmt(r.throughput, 1)} COs/s (${fmt((r.throughput / designLimit) * 100, 1)} % of design limit), ` +
-            `issue rate ${fmt(r.issuedPerSecond, 1)}/s, latency p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms, max ${fmt(r.max, 1)} ms`,
-        );
-      } finally {
-        await pair.stop();
-      }
+    console.log(`\n  ${'step'.padEnd(34)} ${'per CO'.padStart(6)} ${'rate /s'.padStart(9)} ${'core-µs/CO'.padStart(11)} ${'share'.padStart(6)}`);
+    for (const s of steps) {
+      console.log(
+        `  ${s.step.padEnd(34)} ${String(s.perCo).padStart(6)} ${fmt(s.rate).padStart(9)} ${fmt(s.perCo * s.coreSeconds * 1e6).padStart(11)} ${`${fmt((s.perCo * s.coreSeconds * 100) / coreSecondsPerCo)} %`.padStart(6)}`,
+      );
     }
+    console.log(`  design limit: ${fmt(designLimit)} COs/s (${fmt(coreSecondsPerCo * 1e6)} core-µs per CO on ${CORES} cores)`);
+
+    console.log(`\n(a) end to end: POST /certificates at A -> B's accepted receipt recorded at A, ${fmt(COS)} COs each`);
+    const saturationRun = await endToEndPhase(services, 'saturation', { concurrency: CONCURRENCY }, designLimit);
+    const saturation = saturationRun.r;
+
+    console.log(`\n(c) lookup at the importing side: GET /certificates/{number} at B, closed loop, ${LOOKUP_CONCURRENCY} in flight, ${LOOKUP_SECONDS} s`);
+    let lookupResult: Awaited<ReturnType<typeof lookup>>;
+    try {
+      console.log(`  ${fmt(COS)} COs stored by the saturation run; seeding up to ${fmt(LOOKUP_ROWS)} by SQL (copies of one received CO under new numbers, not sent)`);
+      await within(600_000, 'seeding', seedReceived(saturationRun.pair, 'saturation', COS, LOOKUP_ROWS));
+      lookupResult = await within((LOOKUP_SECONDS + 60) * 1000, 'lookup', lookup(saturationRun.pair, 'saturation', LOOKUP_ROWS));
+      console.log(
+        `  over ${fmt(lookupResult.stored)} stored COs: ${fmt(lookupResult.rps)} req/s, p50 ${fmt(lookupResult.p50, 2)} ms, p99 ${fmt(lookupResult.p99, 2)} ms, max ${fmt(lookupResult.max, 1)} ms (${fmt(lookupResult.requests)} requests)`,
+      );
+    } finally {
+      await saturationRun.pair.stop();
+    }
+
+    console.log(`\n(a) continued: fixed rates`);
+    const fixed100Run = await endToEndPhase(services, 'fixed', { rate: RATE }, designLimit);
+    await fixed100Run.pair.stop();
+    const halfRate = Math.max(1, Math.round(saturation.throughput / 2));
+    const fixedHalfRun = await endToEndPhase(services, 'half', { rate: halfRate }, designLimit);
+    await fixedHalfRun.pair.stop();
+
+    let soakResult: Awaited<ReturnType<typeof soak>> | undefined;
+    if (SOAK > 0) {
+      const rate = env('BENCH_SOAK_RATE', halfRate);
+      console.log(`\n(d) soak: ${fmt(SOAK)} COs at ${rate}/s, every gateway process's RSS and heap and the table sizes every ${SAMPLE_MS / 1000} s`);
+      soakResult = await soak(services, SOAK, rate);
+      const short = SOAK < 50_000 ? ' (a short soak: start-up growth dominates these; the target needs 200,000 or more)' : '';
+      console.log(`  slopes per 100,000 COs accepted, past the first 10 %${short}:`);
+      for (const [name, p] of Object.entries(soakResult.processes)) console.log(`    gateway ${name}: RSS ${p.rssSlopeMBPer100k ?? 'n/a'} MB, heap ${p.heapSlopeMBPer100k ?? 'n/a'} MB`);
+      console.log(`    tables: ${Object.entries(soakResult.tableSlopeMBPer100k).map(([k, v]) => `${k} ${v ?? 'n/a'} MB`).join(', ')}`);
+      console.log(`  latency over the soak: p50 ${fmt(soakResult.latency.p50, 1)} ms, p99 ${fmt(soakResult.latency.p99, 1)} ms, max ${fmt(soakResult.latency.max, 1)} ms`);
+    }
+
+    const e2e = (r: EndToEnd) => ({ p50: round(r.p50), p99: round(r.p99), max: round(r.max), throughput: round(r.throughput), issuedPerSecond: round(r.issuedPerSecond) });
+    const result = {
+      commit,
+      date,
+      cores: CORES,
+      node: process.version,
+      designLimit: round(designLimit),
+      saturation: { throughput: round(saturation.throughput), ratio: round(saturation.throughput / designLimit, 3), concurrency: CONCURRENCY, p50: round(saturation.p50), p99: round(saturation.p99), max: round(saturation.max) },
+      fixed100: { rate: RATE, ...e2e(fixed100Run.r) },
+      fixedHalf: { rate: halfRate, ...e2e(fixedHalfRun.r) },
+      lookup: { rps: round(lookupResult.rps), p50: round(lookupResult.p50, 2), p99: round(lookupResult.p99, 2), max: round(lookupResult.max, 2), stored: lookupResult.stored, concurrency: lookupResult.concurrency, seededBySql: lookupResult.stored - COS },
+      soak: soakResult ?? { cos: 0, rssSlopeMBPer100k: null },
+      sizes: { cos: COS, lookupRows: LOOKUP_ROWS, lookupSeconds: LOOKUP_SECONDS },
+      raw: {
+        signing: Object.fromEntries(Object.entries(signing).map(([k, v]) => [k, Math.round(v)])),
+        publishPerSecond: Math.round(publish),
+        commitsPerSecond: Math.round(commitsPerSecond),
+        steps: steps.map((s) => ({ step: s.step, perCo: s.perCo, rate: Math.round(s.rate), coreMicrosPerCo: Math.round(s.perCo * s.coreSeconds * 1e6), share: round((s.perCo * s.coreSeconds) / coreSecondsPerCo, 3) })),
+      },
+    };
+    const dir = new URL('./results/', import.meta.url);
+    mkdirSync(dir, { recursive: true });
+    const file = new URL(`${date.slice(0, 10)}-${commit}.json`, dir);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`\nwrote ${file.pathname}`);
   } finally {
-    await services.stop();
+    await within(120_000, 'stopping the services', services.stop());
   }
 }
 

@@ -10,7 +10,8 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
 const envSchema = z.object({
   PARTY_ID: partyIdSchema,
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
-  AMQP_URL: z.string().regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL'),
+  // One URL, or the comma-separated URLs of a cluster's nodes (tried in turn).
+  AMQP_URL: z.string().regex(/^amqps?:\/\/[^,]+(,\s*amqps?:\/\/[^,]+)*$/, 'must be an amqp:// or amqps:// URL, or a comma-separated list of them'),
   PARTY_COUNTRIES: z
     .string()
     .optional()

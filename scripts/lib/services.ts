@@ -304,6 +304,83 @@ export class RabbitServer extends LocalServer {
 
 }
 
+// ---------------------------------------------------------------- a RabbitMQ cluster
+
+/**
+ * `size` RabbitMQ nodes on this machine, clustered: each its own node name, AMQP and distribution
+ * ports and folders (a RabbitServer each); the others join the first with stop_app, reset,
+ * join_cluster, start_app. They share the Erlang cookie of the user the brokers run as. Quorum
+ * queues declared once all are up get a member on every node. Nodes are killed and restarted one
+ * by one through `nodes[i]` (stopProcess / startProcess): a restarted node rejoins by itself.
+ */
+export class RabbitCluster {
+  private constructor(readonly nodes: RabbitServer[]) {}
+
+  static async start(size = 3): Promise<RabbitCluster> {
+    const nodes: RabbitServer[] = [];
+    try {
+      // Started one after the other: on two cores, parallel boots take as long and time out more.
+      for (let i = 0; i < size; i++) nodes.push(await RabbitServer.start());
+      const [first, ...others] = nodes;
+      for (const node of others) {
+        await node.ctl('stop_app');
+        await node.ctl('reset');
+        await node.ctl('join_cluster', first!.nodename);
+        await node.ctl('start_app');
+        await node.ctl('await_startup', '--timeout', '60');
+      }
+      const cluster = new RabbitCluster(nodes);
+      await cluster.awaitRunning(size, 60_000);
+      return cluster;
+    } catch (error) {
+      await Promise.all(nodes.map((node) => node.stop().catch(() => {})));
+      throw error;
+    }
+  }
+
+  /** A node that is up, to run rabbitmqctl against (any node speaks for the cluster). */
+  private get live(): RabbitServer {
+    const node = this.nodes.find((n) => n.pid !== undefined && processAlive(n.pid));
+    if (!node) throw new Error('no node of the cluster is running');
+    return node;
+  }
+
+  ctl(...args: string[]): Promise<string> {
+    return this.live.ctl(...args);
+  }
+
+  /** The nodes the cluster sees running, by name. */
+  async runningNodes(): Promise<string[]> {
+    const status = JSON.parse(await this.ctl('cluster_status', '--formatter', 'json')) as { running_nodes: string[] };
+    return status.running_nodes;
+  }
+
+  /** Waits until `count` nodes run in the cluster, at most `timeoutMs`. */
+  async awaitRunning(count: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const running = await this.runningNodes().catch(() => []);
+      if (running.length >= count) return;
+      if (Date.now() > deadline) throw new Error(`cluster: ${running.length} of ${count} nodes running after ${timeoutMs} ms`);
+      await sleep(250);
+    }
+  }
+
+  /** Every node's AMQP URL for a vhost, comma-separated, as AMQP_URL and a peer's amqpUrl take them. */
+  url(vhost = '/', user = 'guest', password = 'guest'): string {
+    return this.nodes.map((node) => node.url(vhost, user, password)).join(',');
+  }
+
+  async addVhost(vhost: string): Promise<void> {
+    await this.ctl('add_vhost', vhost);
+    await this.ctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.stop()));
+  }
+}
+
 /** Set by the test runner so that test files (child processes) reach the services it started. */
 export const SERVICES_ENV = 'ECO_TEST_SERVICES';
 

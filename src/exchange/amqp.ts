@@ -8,12 +8,36 @@ export const INBOUND_QUEUE = 'eco.inbound';
 export const DEAD_EXCHANGE = 'eco.dead';
 export const DEAD_QUEUE = 'eco.dead';
 
-/** Nagle off: with it on, every publish -> confirm round trip waits ~44 ms. */
+/** A broker address: one AMQP URL, or the comma-separated URLs of a cluster's nodes. */
+export function brokerUrls(urls: string): string[] {
+  return urls.split(',').map((url) => url.trim()).filter(Boolean);
+}
+
+/** The node each address list last connected to: reconnects try it first, then the next ones in turn. */
+const lastGood = new Map<string, number>();
+
+/**
+ * Nagle off: with it on, every publish -> confirm round trip waits ~44 ms. `url` may list several
+ * nodes of one cluster (comma-separated): the first that accepts the connection is used, starting
+ * with the one that worked last time, so a lost node costs one refused connection per reconnect.
+ */
 export async function connect(url: string, name: string): Promise<ChannelModel> {
-  const connection = await amqp.connect(url, { noDelay: true, clientProperties: { connection_name: name } });
-  // Without a listener an 'error' event would take the process down; 'close' follows and is handled by owners.
-  connection.on('error', () => {});
-  return connection;
+  const urls = brokerUrls(url);
+  const first = lastGood.get(url) ?? 0;
+  let lastError: unknown = new Error('no broker URL');
+  for (let i = 0; i < urls.length; i++) {
+    const index = (first + i) % urls.length;
+    try {
+      const connection = await amqp.connect(urls[index]!, { noDelay: true, clientProperties: { connection_name: name } });
+      // Without a listener an 'error' event would take the process down; 'close' follows and is handled by owners.
+      connection.on('error', () => {});
+      if (urls.length > 1) lastGood.set(url, index);
+      return connection;
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError;
 }
 
 /**

@@ -29,7 +29,8 @@ export const jwksSchema = z.object({ keys: z.array(publicJwkSchema).min(1).max(2
 export const peerInputSchema = z
   .object({
     name: z.string().trim().min(1).max(256),
-    amqpUrl: z.string().max(2048).regex(/^amqps?:\/\/.+/, 'must be an amqp:// or amqps:// URL'),
+    // One URL, or the comma-separated URLs of a cluster's nodes (tried in turn).
+    amqpUrl: z.string().max(2048).regex(/^amqps?:\/\/[^,]+(,\s*amqps?:\/\/[^,]+)*$/, 'must be an amqp:// or amqps:// URL, or a comma-separated list of them'),
     jwks: jwksSchema.optional(),
     jwksUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
     encrypt: z.boolean().default(false),
@@ -93,6 +94,8 @@ const toPeer = (r: PeerRow): Peer => ({
  * part of it shows, even if that hides a stray '@' of the path as well.
  */
 export function redactUrl(url: string): string {
+  // A cluster's nodes, comma-separated: each URL on its own.
+  if (url.includes(',')) return url.split(',').map((one) => redactUrl(one.trim())).join(',');
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
   const rest = url.slice(scheme.length);
   const at = rest.lastIndexOf('@');
