@@ -19,6 +19,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readExample } from '../scripts/lib/examples.ts';
 import pg from 'pg';
 import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
 import { startServices } from '../scripts/lib/services.ts';
@@ -38,7 +39,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const PROGRESS_MS = 5000;
 const SAMPLE_MS = 10_000;
 const CORES = cpus().length;
-const example = JSON.parse(readFileSync(new URL('../examples/certificate.json', import.meta.url), 'utf8'));
+const example = readExample('certificate.json');
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
