@@ -1,6 +1,6 @@
 // Environment -> typed configuration, validated once at start. Every variable is listed in the README.
 import { z } from 'zod';
-import { countriesOf, countrySchema, partyIdSchema } from './exchange/party.ts';
+import { countriesOf, countrySchema, partyIdSchema } from './dataset/index.ts';
 
 const roles = ['api', 'relay', 'consumer'] as const;
 export type Role = (typeof roles)[number];

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { certificateSchema, type Certificate } from '../src/certificates/index.ts';
+import { certificateSchema, type Certificate } from '../src/dataset/index.ts';
 import { toPointer } from '../src/http/problem.ts';
 import { exampleCertificate } from './support/fixtures.ts';
 

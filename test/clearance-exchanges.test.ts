@@ -1,7 +1,7 @@
 // Clearance across two real gateways: a verification round trip, a Pull round trip, risk flags.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Certificate } from '../src/certificates/index.ts';
+import type { Certificate } from '../src/dataset/index.ts';
 import { A, api, issueAndWait, eventually, exampleAgreements, exampleCertificate, startPair, type Pair } from './support/gateways.ts';
 
 describe('clearance exchanges between gateways', () => {

@@ -2,7 +2,7 @@
 // even under concurrent confirmations, and utilization reported back to the issuing party A.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Certificate } from '../src/certificates/index.ts';
+import type { Certificate } from '../src/dataset/index.ts';
 import { api, issueAndWait, B, count, eventually, exampleAgreements, exampleCertificate, registerPeer, startPair, type Pair } from './support/gateways.ts';
 
 describe('import clearance', () => {

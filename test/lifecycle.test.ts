@@ -1,7 +1,7 @@
 // Replace and cancel, in order and out of order; agreement rules at issue and at receipt.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Certificate } from '../src/certificates/index.ts';
+import type { Certificate } from '../src/dataset/index.ts';
 import { api, B, count, eventually, exampleCertificate, inboxOfB, startPair, type Pair } from './support/gateways.ts';
 
 describe('certificate lifecycle and agreements', () => {

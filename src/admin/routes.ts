@@ -10,7 +10,7 @@ import type { Db } from '../db/index.ts';
 import type { DeadLetters } from '../deadletters/index.ts';
 import { deadLetterSchema } from '../deadletters/routes.ts';
 import { messageTypes } from '../exchange/envelope.ts';
-import { partyIdSchema } from '../exchange/party.ts';
+import { partyIdSchema } from '../dataset/index.ts';
 import { notFound } from '../http/problem.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import type { Metrics } from '../metrics/index.ts';

@@ -2,7 +2,7 @@
 // The same rules run at issue (422) and at receipt (NOT_A_PARTY / SCHEMA_INVALID).
 import { audited } from '../audit/index.ts';
 import { z } from 'zod';
-import type { Certificate } from '../certificates/schema.ts';
+import { certificateKinds, type Certificate } from '../dataset/index.ts';
 import type { Db, DbClient, Queryable } from '../db/index.ts';
 
 /** Severity per finding code; a bounded map (its maxProperties shows in the contract as a component). */
@@ -17,7 +17,7 @@ export const agreementInputSchema = z
   .object({
     name: z.string().trim().min(1).max(256),
     parties: z.array(z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code')).min(2).max(100),
-    kinds: z.array(z.enum(['preferential', 'non-preferential', 'origin-declaration'])).min(1).max(3),
+    kinds: z.array(z.enum(certificateKinds)).min(1).max(3),
     originCriteria: z.array(z.string().trim().min(1).max(35)).max(50).default([]).describe('accepted origin criterion codes; empty accepts any'),
     validityDays: z.number().int().positive().describe('how long a CO stays valid after its issue date'),
     retroactiveDays: z.number().int().min(0).nullable().default(null).describe('how long after shipment a CO may still be issued; null: never'),

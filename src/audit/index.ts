@@ -2,7 +2,7 @@
 // gives each new row the next chain position and hash = SHA-256(prev_hash, canonical row), under
 // an advisory lock so that one process seals at a time. Writers never wait on each other.
 import { createHash } from 'node:crypto';
-import { safeJson, safeText } from '../dataset/text.ts';
+import { safeJson, safeText } from '../dataset/index.ts';
 import type { Logger } from 'pino';
 import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
 

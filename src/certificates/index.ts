@@ -1,4 +1,3 @@
-export { certificateSchema, certificateNumberSchema, certificateKinds, type Certificate } from './schema.ts';
 export { CertificateService, type CertificateView, type IssueResult } from './service.ts';
 export { certificateRoutes } from './routes.ts';
 export { insertCancellation, insertReceived, insertReportedUtilization, refreshReceivedStatuses, type ReceiveOutcome } from './store.ts';

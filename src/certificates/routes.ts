@@ -2,10 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
-import { partyIdSchema } from '../exchange/party.ts';
+import { partyIdSchema } from '../dataset/index.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import { deliverySchema } from '../outbound/index.ts';
-import { certificateNumberSchema, certificateSchema } from './schema.ts';
+import { certificateNumberSchema, certificateSchema } from '../dataset/index.ts';
 import type { CertificateService } from './service.ts';
 
 const statusSchema = z.enum(['valid', 'replaced', 'cancelled']);

@@ -8,7 +8,7 @@ import type { OwnKeys } from '../keys/index.ts';
 import { deliveriesFor, enqueue, type Delivery, type RelayWaker } from '../outbound/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 import { conflict, HttpProblem, notFound, unprocessable } from '../http/problem.ts';
-import type { Certificate } from './schema.ts';
+import type { Certificate } from '../dataset/index.ts';
 import {
   findIssuedByIdempotencyKey,
   insertIssued,

@@ -1,6 +1,6 @@
 // SQL for both certificate tables: issued here (exporting side) and received (importing side).
 import type { Queryable } from '../db/index.ts';
-import type { Certificate } from './schema.ts';
+import type { Certificate } from '../dataset/index.ts';
 
 export type CertificateStatus = 'valid' | 'replaced' | 'cancelled';
 

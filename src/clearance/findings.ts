@@ -2,9 +2,9 @@
 // gathers the CO, its agreement and what was already drawn down, and decides from the findings.
 import { z } from 'zod';
 import { validUntil, type Agreement } from '../agreements/index.ts';
-import type { Certificate } from '../certificates/index.ts';
-import { fromScaled, toScaled } from '../certificates/decimal.ts';
-import { partyIdSchema } from '../exchange/party.ts';
+import type { Certificate } from '../dataset/index.ts';
+import { fromScaled, toScaled } from '../dataset/index.ts';
+import { partyIdSchema } from '../dataset/index.ts';
 
 /** What origin is claimed for: preference under an agreement, or a non-preferential measure. */
 export const claimPurposes = ['preference', 'quota', 'trade-remedy', 'origin-marking', 'statistics'] as const;

@@ -1,6 +1,6 @@
 // Risk flags on received COs, for a risk officer to see before the goods arrive.
-import type { Certificate } from '../certificates/index.ts';
-import { toScaled } from '../certificates/decimal.ts';
+import type { Certificate } from '../dataset/index.ts';
+import { toScaled } from '../dataset/index.ts';
 import type { Queryable } from '../db/index.ts';
 
 export type RiskFlag = { code: 'CANCELLED_AFTER_SHIPMENT' | 'MANY_REPLACEMENTS' | 'FULLY_USED' | 'ISSUED_RETROACTIVELY' | 'VALUE_OUTLIER'; message: string };

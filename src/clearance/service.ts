@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AgreementBook } from '../agreements/index.ts';
 import { lockReceived, receivedVersions } from '../certificates/store.ts';
-import { fromScaled, sumDecimals, toScaled } from '../certificates/decimal.ts';
+import { fromScaled, sumDecimals, toScaled } from '../dataset/index.ts';
 import { audit } from '../audit/index.ts';
 import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
 import type { SigningKey } from '../exchange/jose.ts';

@@ -7,7 +7,7 @@ import { audit, audited } from '../audit/index.ts';
 import { type Db, withTransaction } from '../db/index.ts';
 import { ConfirmPublisher, connect, INBOUND_EXCHANGE } from '../exchange/amqp.ts';
 import { decodeUnverified } from '../exchange/jose.ts';
-import { safeJson, safeText } from '../dataset/text.ts';
+import { safeJson, safeText } from '../dataset/index.ts';
 
 /** Set by our consumer on what it dead-letters, so that draining the same message twice stores it once. */
 export const DEAD_ID_HEADER = 'x-eco-dead-id';

@@ -6,7 +6,7 @@ import { INBOUND_EXCHANGE } from './amqp.ts';
 import { rejectionCodes } from './codes.ts';
 import { messageTypes, PROFILE_VERSION, type MessageType } from './envelope.ts';
 import { messageBodySchemas } from './messages.ts';
-import { partyIdSchema } from './party.ts';
+import { partyIdSchema } from '../dataset/index.ts';
 
 const summaries: Record<MessageType, string> = {
   'certificate.issued': 'exporting -> importing: a new certificate, version 1',

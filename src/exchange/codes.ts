@@ -1,4 +1,4 @@
-import { safeText } from '../dataset/text.ts';
+import { safeText } from '../dataset/index.ts';
 // Rejection codes of PROFILE "Receipts": what a receiver answers a message with when it refuses it.
 export const rejectionCodes = [
   'SIGNATURE_INVALID',

@@ -1,7 +1,7 @@
 // The signed envelope every message carries (PROFILE.md, "Body: a signed envelope").
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { partyIdSchema } from './party.ts';
+import { partyIdSchema } from '../dataset/index.ts';
 
 export const PROFILE_VERSION = 'eco/1.0';
 

@@ -1,7 +1,7 @@
 // The body of each message type (PROFILE "Message types"): one zod schema per type, used to check
 // inbound messages and to publish asyncapi.yaml.
 import { z } from 'zod';
-import { certificateNumberSchema, certificateSchema } from '../certificates/schema.ts';
+import { certificateNumberSchema, certificateSchema } from '../dataset/index.ts';
 import type { MessageType } from './envelope.ts';
 import { receiptBodySchema } from './receipt.ts';
 

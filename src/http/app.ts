@@ -16,7 +16,7 @@ import { installAuth, KeyLookup } from '../auth/index.ts';
 import { isDatabaseUnavailable, type Queryable } from '../db/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { HttpProblem, invalid, toPointer, type FieldError } from './problem.ts';
-import { findUnsafeText } from '../dataset/text.ts';
+import { findUnsafeText } from '../dataset/index.ts';
 import { apiSchemas } from './schemas.ts';
 
 /** What a 503 asks callers to wait before trying again. */

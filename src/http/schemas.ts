@@ -1,6 +1,6 @@
 // Shapes shared by every route: problem details and common parameters.
 import { z } from 'zod';
-import { certificateSchema } from '../certificates/schema.ts';
+import { certificateSchema } from '../dataset/index.ts';
 
 /**
  * The named schemas of the OpenAPI document (its components). A registry of its own, not zod's

@@ -1,7 +1,7 @@
 // The receiver checks of PROFILE.md, in the order it fixes. Nothing here writes: the verdict says
 // whether a message may be stored, must be answered with a rejection, or cannot be answered at all.
 import { z } from 'zod';
-import type { Certificate } from '../certificates/index.ts';
+import type { Certificate } from '../dataset/index.ts';
 import { messageError, type MessageError, type RejectionCode } from '../exchange/codes.ts';
 import { envelopeSchema, PROFILE_VERSION, type Envelope } from '../exchange/envelope.ts';
 import {
@@ -14,8 +14,7 @@ import {
 } from '../exchange/messages.ts';
 import type { ReceiptBody } from '../exchange/receipt.ts';
 import { ACCEPTED_ALGS, decodeUnverified, decrypt, hasKey, verify, type PeerKeys } from '../exchange/jose.ts';
-import { findUnsafeText } from '../dataset/text.ts';
-import { isPartyId } from '../exchange/party.ts';
+import { findUnsafeText, isPartyId } from '../dataset/index.ts';
 import { toPointer } from '../http/problem.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 

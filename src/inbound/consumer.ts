@@ -8,7 +8,7 @@ import type { AgreementBook } from '../agreements/index.ts';
 import { actors, audit } from '../audit/index.ts';
 import { DEAD_ID_HEADER, storeDeadLetter } from '../deadletters/index.ts';
 import { type Db, type DbClient, isDatabaseUnavailable, withTransaction } from '../db/index.ts';
-import { safeText } from '../dataset/text.ts';
+import { safeText } from '../dataset/index.ts';
 import { connect, DEAD_EXCHANGE, DEAD_QUEUE, declareInbox, INBOUND_QUEUE } from '../exchange/amqp.ts';
 import { messageError, type DeadLetterCode, type MessageError } from '../exchange/codes.ts';
 import { messageTypes } from '../exchange/envelope.ts';

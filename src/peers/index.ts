@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { audited } from '../audit/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import { encryptionKeyOf, importJwks, JWE_ALGS, type Jwks, type PeerKeys } from '../exchange/jose.ts';
-import { countriesOf, countrySchema, isPartyId, partyIdSchema } from '../exchange/party.ts';
+import { countriesOf, countrySchema, isPartyId, partyIdSchema } from '../dataset/index.ts';
 import type { Vault } from '../keys/index.ts';
 
 /** JWK members that only the key's owner may hold (RFC 7518 6.2.2, 6.3.2, 6.4). */

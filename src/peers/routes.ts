@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { pingBroker } from '../exchange/amqp.ts';
-import { partyIdSchema } from '../exchange/party.ts';
+import { partyIdSchema } from '../dataset/index.ts';
 import { HttpProblem, notFound } from '../http/problem.ts';
 import { releaseHeld, type RelayWaker } from '../outbound/index.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';

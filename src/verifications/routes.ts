@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
-import { partyIdSchema } from '../exchange/party.ts';
+import { partyIdSchema } from '../dataset/index.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import type { VerificationService } from './index.ts';
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Certificate } from '../../src/certificates/index.ts';
+import type { Certificate } from '../../src/dataset/index.ts';
 import { readExample } from '../../scripts/lib/examples.ts';
 
 /** The example certificate with a fresh number (numbers are unique per issuer). */

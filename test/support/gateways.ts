@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { servicesFromEnv } from '../../scripts/lib/services.ts';
 import { exampleAgreements } from '../../scripts/lib/wiring.ts';
 import { createApiKey } from '../../src/auth/index.ts';
-import type { Certificate } from '../../src/certificates/index.ts';
+import type { Certificate } from '../../src/dataset/index.ts';
 import { loadConfig } from '../../src/config.ts';
 import { buildEnvelope, type Envelope, type MessageType } from '../../src/exchange/envelope.ts';
 import { sign } from '../../src/exchange/jose.ts';

@@ -2,7 +2,7 @@
 // Model's CO Derived Information Package. One schema serves REST input and inbound messages.
 import currencyCodes from 'currency-codes';
 import { z } from 'zod';
-import { countrySchema, isCountry, partyIdSchema } from '../exchange/party.ts';
+import { countrySchema, isCountry, partyIdSchema } from './codes.ts';
 import { fromScaled, sumDecimals, toScaled } from './decimal.ts';
 
 // Code lists: ISO 3166-1 and ISO 4217 come from maintained packages. No maintained npm package
