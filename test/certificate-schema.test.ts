@@ -2,8 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { certificateSchema, type Certificate } from '../src/dataset/index.ts';
-import { toPointer } from '../src/http/problem.ts';
+import { certificateSchema, toPointer, type Certificate } from '../src/dataset/index.ts';
 import { exampleCertificate } from './support/fixtures.ts';
 
 function failures(input: unknown): string[] {

@@ -11,7 +11,7 @@ import type { DeadLetters } from '../deadletters/index.ts';
 import { deadLetterSchema } from '../deadletters/routes.ts';
 import { messageTypes } from '../exchange/envelope.ts';
 import { partyIdSchema } from '../dataset/index.ts';
-import { notFound } from '../http/problem.ts';
+import { notFound } from '../errors.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { outboxSummary } from '../outbound/index.ts';

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { notFound } from '../http/problem.ts';
+import { notFound } from '../errors.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import { actors } from '../audit/index.ts';
 import { agreementCodeSchema as codeSchema, agreementInputSchema, findingSeveritiesSchema, type AgreementBook } from './index.ts';

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { actors, audited } from '../audit/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
-import { HttpProblem } from '../http/problem.ts';
+import { EcoError } from '../errors.ts';
 
 export const roles = ['issuer', 'customs', 'admin'] as const;
 export type Role = (typeof roles)[number];
@@ -114,7 +114,7 @@ async function withinLimit(limit: RateLimit, request: FastifyRequest, reply: Fas
   const result = await limit(request);
   if (result.isAllowed || !result.isExceeded) return;
   reply.header('retry-after', String(result.ttlInSeconds));
-  throw new HttpProblem(429, 'rate-limited', 'Too many requests', `at most ${result.max} requests a minute ${per}; retry in ${result.ttlInSeconds} s`);
+  throw new EcoError('RATE_LIMITED', `at most ${result.max} requests a minute ${per}; retry in ${result.ttlInSeconds} s`);
 }
 
 /**
@@ -130,11 +130,11 @@ export function installAuth(app: FastifyInstance, keys: KeyLookup, limits: { per
     if (allowed === 'public') return;
     const key = bearerKey(request.headers.authorization);
     const client = key ? await keys.find(key) : undefined;
-    if (!client) throw new HttpProblem(401, 'unauthenticated', 'Unauthenticated', 'send an API key as Authorization: Bearer <key>');
+    if (!client) throw new EcoError('UNAUTHENTICATED', 'send an API key as Authorization: Bearer <key>');
     request.client = client;
     await withinLimit(limits.perKey, request, reply, 'per API key');
     if (!client.roles.some((r) => allowed.includes(r))) {
-      throw new HttpProblem(403, 'forbidden', 'Forbidden', `this route needs the role ${allowed.join(' or ')}`);
+      throw new EcoError('FORBIDDEN', `this route needs the role ${allowed.join(' or ')}`);
     }
   });
 }

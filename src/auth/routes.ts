@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
-import { notFound } from '../http/problem.ts';
+import { notFound } from '../errors.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import { createApiKey, listApiClients, revokeApiKey, roleSchema } from './index.ts';
 

@@ -3,11 +3,11 @@ import { createHash } from 'node:crypto';
 import { agreementViolations, issueDateProblem, type AgreementBook } from '../agreements/index.ts';
 import { actors, audit } from '../audit/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
+import { conflict, EcoError, notFound, unprocessable } from '../errors.ts';
 import type { MessageType } from '../exchange/envelope.ts';
 import type { OwnKeys } from '../keys/index.ts';
 import { deliveriesFor, enqueue, type Delivery, type RelayWaker } from '../outbound/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
-import { conflict, HttpProblem, notFound, unprocessable } from '../http/problem.ts';
 import type { Certificate } from '../dataset/index.ts';
 import {
   findIssuedByIdempotencyKey,
@@ -215,7 +215,7 @@ export class CertificateService {
     if (!earlier) return undefined;
     // Keys stored before digests were kept have none: the certificate number is all there is to compare.
     if (earlier.number !== certificate.number || (earlier.digest !== null && earlier.digest !== idempotency.digest)) {
-      throw new HttpProblem(422, 'idempotency-key-reused', 'Idempotency-Key reused', `this Idempotency-Key was used for another request (certificate ${earlier.number})`);
+      throw new EcoError('IDEMPOTENCY_KEY_REUSED', `this Idempotency-Key was used for another request (certificate ${earlier.number})`);
     }
     return { ...earlier, status: 'valid', delivery: { status: 'queued' } };
   }

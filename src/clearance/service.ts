@@ -6,8 +6,8 @@ import { lockReceived, receivedVersions } from '../certificates/store.ts';
 import { fromScaled, sumDecimals, toScaled } from '../dataset/index.ts';
 import { audit } from '../audit/index.ts';
 import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
+import { conflict, EcoError, notFound } from '../errors.ts';
 import type { SigningKey } from '../exchange/jose.ts';
-import { conflict, HttpProblem, notFound } from '../http/problem.ts';
 import type { OwnKeys } from '../keys/index.ts';
 import { enqueue, type RelayWaker } from '../outbound/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
@@ -92,8 +92,8 @@ export class ClearanceService {
       } catch (error) {
         // Not drawn down (the issuer unregistered, say): the check stands unconfirmed, and the
         // caller gets its id with the reason, to confirm again later.
-        if (!(error instanceof HttpProblem)) throw error;
-        throw new HttpProblem(error.status, error.slug, error.title, error.detail, error.errors, { ...error.extensions, check: await this.find(id) });
+        if (!(error instanceof EcoError)) throw error;
+        throw new EcoError(error.code, error.detail, error.errors, { ...error.extensions, check: await this.find(id) });
       }
     }
     return this.find(id);
@@ -167,7 +167,7 @@ export class ClearanceService {
     if (check.decision !== 'reject') return check;
     const rejecting = check.findings.filter((f) => f.severity === 'reject');
     const detail = `the claim was rejected: ${rejecting.map((f) => f.message).join('; ')}`;
-    throw new HttpProblem(409, 'claim-rejected', 'Claim rejected', detail, rejecting.map((f) => ({ pointer: f.fields[0]!, detail: f.message })), { check });
+    throw new EcoError('CLAIM_REJECTED', detail, rejecting.map((f) => ({ pointer: f.fields[0]!, detail: f.message })), { check });
   }
 
   /**

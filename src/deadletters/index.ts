@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import type { ConsumeMessage, MessageProperties } from 'amqplib';
 import { audit, audited } from '../audit/index.ts';
 import { type Db, withTransaction } from '../db/index.ts';
+import { conflict } from '../errors.ts';
 import { ConfirmPublisher, connect, INBOUND_EXCHANGE } from '../exchange/amqp.ts';
 import { decodeUnverified } from '../exchange/jose.ts';
 import { safeJson, safeText } from '../dataset/index.ts';
@@ -94,8 +95,6 @@ export async function storeDeadLetter(db: Db, message: ConsumeMessage, options: 
   );
 }
 
-export class DeadLetterStateError extends Error {}
-
 export class DeadLetters {
   constructor(
     private readonly db: Db,
@@ -155,7 +154,7 @@ export class DeadLetters {
       const { rows } = await client.query<Row>('SELECT * FROM dead_letters WHERE id = $1 FOR UPDATE', [id]);
       const row = rows[0];
       if (!row) return undefined;
-      if (row.status !== 'held') throw new DeadLetterStateError(`dead letter ${id} was already ${row.status}`);
+      if (row.status !== 'held') throw conflict(`dead letter ${id} was already ${row.status}`);
       await action(row);
       const { rows: updated } = await client.query<Row>(
         'UPDATE dead_letters SET status = $2, handled_at = now(), handled_by = $3 WHERE id = $1 RETURNING *',

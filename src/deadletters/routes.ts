@@ -2,9 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
-import { conflict, notFound } from '../http/problem.ts';
+import { notFound } from '../errors.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
-import { DeadLetterStateError, type DeadLetters } from './index.ts';
+import type { DeadLetters } from './index.ts';
 
 const statusSchema = z.enum(['held', 'replayed', 'discarded']);
 export const deadLetterSchema = z
@@ -66,14 +66,7 @@ export async function deadLetterRoutes(app: FastifyInstance, options: { deadLett
     api.post(
       `/admin/dead-letters/:id/${step}`,
       { schema: { summary, tags: ['admin'], params, response: { 200: deadLetterSchema, ...problems(400, 404, 409) } } },
-      async (request) => {
-        try {
-          return (await deadLetters[step](request.params.id, actors.apiClient(request.client))) ?? notFoundLetter(request.params.id);
-        } catch (error) {
-          if (error instanceof DeadLetterStateError) throw conflict(error.message);
-          throw error;
-        }
-      },
+      async (request) => (await deadLetters[step](request.params.id, actors.apiClient(request.client))) ?? notFoundLetter(request.params.id),
     );
   }
 }

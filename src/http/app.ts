@@ -15,8 +15,9 @@ import type { Logger } from 'pino';
 import { installAuth, KeyLookup } from '../auth/index.ts';
 import { isDatabaseUnavailable, type Queryable } from '../db/index.ts';
 import type { Metrics } from '../metrics/index.ts';
-import { HttpProblem, invalid, toPointer, type FieldError } from './problem.ts';
-import { findUnsafeText } from '../dataset/index.ts';
+import { findUnsafeText, toPointer } from '../dataset/index.ts';
+import { EcoError, type ErrorCode, type FieldError, invalid } from '../errors.ts';
+import { toProblem } from './problem.ts';
 import { apiSchemas } from './schemas.ts';
 
 /** What a 503 asks callers to wait before trying again. */
@@ -83,16 +84,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const problem = toProblem(error);
-    if (problem.status === 503) {
+    const caught = toEcoError(error);
+    const { status, body } = toProblem(caught);
+    if (status === 503) {
       request.log.warn({ err: error, url: request.url }, 'request refused: a dependency is unavailable');
       reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-    } else if (problem.status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
-    return reply.code(problem.status).type('application/problem+json').send(problem.toBody());
+    } else if (status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
+    // The cause of a refusal may say more than the caller may know (what a peer's JWKS URL answered): the log keeps it.
+    else if (caught.cause) request.log.warn({ err: caught.cause, url: request.url }, caught.message);
+    return reply.code(status).type('application/problem+json').send(body);
   });
   app.setNotFoundHandler((request, reply) => {
-    const problem = new HttpProblem(404, 'not-found', 'Not found', `no route ${request.method} ${request.url.split('?')[0]}`);
-    return reply.code(404).type('application/problem+json').send(problem.toBody());
+    const { status, body } = toProblem(new EcoError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+    return reply.code(status).type('application/problem+json').send(body);
   });
 
   // Limits are applied by installAuth, in its order: per address, then per key.
@@ -130,32 +134,45 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
  */
 function clientErrorHandler(error: ConnectionError, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const problem =
+  const { status, body: problem } = toProblem(
     error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? new HttpProblem(408, 'request-timeout', 'Request timeout', 'the request was not received in time')
+      ? new EcoError('REQUEST_TIMEOUT', 'the request was not received in time')
       : error.code === 'HPE_HEADER_OVERFLOW'
-        ? new HttpProblem(431, 'headers-too-large', 'Request headers too large', 'the request headers exceed the size the gateway reads')
-        : new HttpProblem(400, 'bad-request', 'Bad request', 'the request is not valid HTTP/1.1');
-  const body = JSON.stringify(problem.toBody());
+        ? new EcoError('HEADERS_TOO_LARGE', 'the request headers exceed the size the gateway reads')
+        : new EcoError('BAD_REQUEST', 'the request is not valid HTTP/1.1'),
+  );
+  const body = JSON.stringify(problem);
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy(error);
 }
 
-function toProblem(error: FastifyError): HttpProblem {
-  if (error instanceof HttpProblem) return error;
+/** Fastify's own refusals by its error code; their problem types come from the catalogue, not from these codes. */
+const fastifyErrors: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'INVALID_CONTENT_LENGTH',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'EMPTY_JSON_BODY',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON_BODY',
+  FST_ERR_BAD_URL: 'BAD_URL',
+  FST_ERR_INVALID_URL: 'INVALID_URL',
+  FST_ERR_MAX_PARAM_LENGTH: 'URL_PARAMETER_TOO_LONG',
+};
+
+/** Whatever a request failed with, as a catalogue error: anything unforeseen is INTERNAL. */
+function toEcoError(error: FastifyError): EcoError {
+  if (error instanceof EcoError) return error;
   if (hasZodFastifySchemaValidationErrors(error)) {
     const where = error.validationContext ?? 'body';
     const errors: FieldError[] = error.validation.map((v) => ({
       pointer: where === 'body' ? v.instancePath : `/${where}${v.instancePath}`,
       detail: v.message ?? 'is invalid',
     }));
-    return new HttpProblem(400, 'validation', 'Invalid request', `the request ${where} is not valid (${errors.length} error${errors.length === 1 ? '' : 's'})`, errors);
+    return invalid(`the request ${where} is not valid (${errors.length} error${errors.length === 1 ? '' : 's'})`, errors);
   }
-  if (isDatabaseUnavailable(error)) return new HttpProblem(503, 'unavailable', 'Service unavailable', `the database is unreachable or too busy to answer in time; retry in ${RETRY_AFTER_SECONDS} s`);
+  if (isDatabaseUnavailable(error)) return new EcoError('UNAVAILABLE', `the database is unreachable or too busy to answer in time; retry in ${RETRY_AFTER_SECONDS} s`);
   const status = error.statusCode ?? 500;
-  if (status >= 400 && status < 500) return new HttpProblem(status, error.code?.toLowerCase().replace(/_/g, '-') ?? 'bad-request', 'Bad request', error.message);
-  return new HttpProblem(500, 'internal', 'Internal error', 'the gateway could not complete the request; it has been logged');
+  if (status >= 400 && status < 500) return new EcoError(fastifyErrors[error.code] ?? 'BAD_REQUEST', error.message);
+  return new EcoError('INTERNAL', 'the gateway could not complete the request; it has been logged');
 }
-

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { HttpProblem } from './problem.ts';
+import { EcoError } from '../errors.ts';
 
 export type Readiness = { postgres: boolean; broker: boolean };
 
@@ -27,7 +27,7 @@ export async function healthRoutes(app: FastifyInstance, options: { partyId: str
       const { postgres, broker } = await options.readiness();
       if (!postgres || !broker) {
         const down = [postgres ? '' : 'Postgres', broker ? '' : 'the broker'].filter(Boolean).join(' and ');
-        throw new HttpProblem(503, 'not-ready', 'Not ready', `${down} cannot be reached`);
+        throw new EcoError('NOT_READY', `${down} cannot be reached`);
       }
       return { status: 'ready' as const, postgres: 'ok' as const, broker: 'ok' as const };
     },

@@ -14,8 +14,7 @@ import {
 } from '../exchange/messages.ts';
 import type { ReceiptBody } from '../exchange/receipt.ts';
 import { ACCEPTED_ALGS, decodeUnverified, decrypt, hasKey, verify, type PeerKeys } from '../exchange/jose.ts';
-import { findUnsafeText, isPartyId } from '../dataset/index.ts';
-import { toPointer } from '../http/problem.ts';
+import { findUnsafeText, isPartyId, toPointer } from '../dataset/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 
 

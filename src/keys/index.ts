@@ -4,6 +4,7 @@
 // grace period ends) -> revoked (gone from the JWKS and from decryption at once).
 import { audit } from '../audit/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
+import { conflict, notFound } from '../errors.ts';
 import { generateEncryptionKey, generateSigningKey, importJwks, importKey, type Jwk, type Jwks, type PeerKeys, type SigningKey } from '../exchange/jose.ts';
 import { Vault } from './vault.ts';
 
@@ -25,9 +26,6 @@ export type KeyInfo = {
   publicJwk: Jwk;
 };
 
-/** A lifecycle step that does not apply to the key as it is (maps to 409). */
-export class KeyStateError extends Error {}
-export class KeyNotFound extends Error {}
 
 type KeyRow = {
   kid: string;
@@ -116,7 +114,7 @@ export class OwnKeys {
   /** Makes a published key the active one of its use; the previous active key is retired. */
   async activate(kid: string, actor: string): Promise<KeyInfo> {
     return this.transition(kid, actor, 'key.activated', async (client, key) => {
-      if (key.status !== 'published') throw new KeyStateError(`key ${kid} is ${key.status}; only a published key can be activated`);
+      if (key.status !== 'published') throw conflict(`key ${kid} is ${key.status}; only a published key can be activated`);
       const { rows } = await client.query<{ kid: string }>(
         `UPDATE keys SET status = 'retired', retired_at = now(), expires_at = now() + make_interval(secs => $2)
          WHERE use = $1 AND status = 'active' RETURNING kid`,
@@ -130,8 +128,8 @@ export class OwnKeys {
   /** Withdraws a published key, keeping it usable by peers who already fetched it for the grace period. */
   async retire(kid: string, actor: string): Promise<KeyInfo> {
     return this.transition(kid, actor, 'key.retired', async (client, key) => {
-      if (key.status === 'active') throw new KeyStateError(`key ${kid} is active: activate its successor, which retires it`);
-      if (key.status !== 'published') throw new KeyStateError(`key ${kid} is ${key.status}; only a published key can be retired`);
+      if (key.status === 'active') throw conflict(`key ${kid} is active: activate its successor, which retires it`);
+      if (key.status !== 'published') throw conflict(`key ${kid} is ${key.status}; only a published key can be retired`);
       await client.query(
         "UPDATE keys SET status = 'retired', retired_at = now(), expires_at = now() + make_interval(secs => $2) WHERE kid = $1",
         [kid, this.options.retireGraceSeconds],
@@ -142,8 +140,8 @@ export class OwnKeys {
   /** Withdraws a key at once (compromise): no longer published, no longer decrypting. */
   async revoke(kid: string, actor: string): Promise<KeyInfo> {
     return this.transition(kid, actor, 'key.revoked', async (client, key) => {
-      if (key.status === 'active') throw new KeyStateError(`key ${kid} is active: activate a successor first`);
-      if (key.status === 'revoked') throw new KeyStateError(`key ${kid} is already revoked`);
+      if (key.status === 'active') throw conflict(`key ${kid} is active: activate a successor first`);
+      if (key.status === 'revoked') throw conflict(`key ${kid} is already revoked`);
       await client.query("UPDATE keys SET status = 'revoked', revoked_at = now() WHERE kid = $1", [kid]);
     });
   }
@@ -207,7 +205,7 @@ export class OwnKeys {
     });
     this.signing = undefined;
     this.decryption = undefined;
-    if (!info) throw new KeyNotFound(`no key ${kid}`);
+    if (!info) throw notFound(`no key ${kid}`);
     return info;
   }
 }

@@ -2,9 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
-import { conflict, notFound } from '../http/problem.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
-import { KeyNotFound, KeyStateError, type KeyInfo, type OwnKeys } from './index.ts';
+import type { KeyInfo, OwnKeys } from './index.ts';
 
 const jwkSchema = z.looseObject({ kty: z.string(), kid: z.string().optional() });
 
@@ -74,15 +73,7 @@ export async function keyRoutes(app: FastifyInstance, options: { keys: OwnKeys }
     api.post(
       `/admin/keys/:kid/${step}`,
       { schema: { summary, tags: ['admin'], params: z.object({ kid: z.string().min(1).max(200) }), response: { 200: keySchema, ...problems(400, 404, 409) } } },
-      async (request): Promise<KeyInfo> => {
-        try {
-          return await keys[step](request.params.kid, actors.apiClient(request.client));
-        } catch (error) {
-          if (error instanceof KeyNotFound) throw notFound(error.message);
-          if (error instanceof KeyStateError) throw conflict(error.message);
-          throw error;
-        }
-      },
+      async (request): Promise<KeyInfo> => keys[step](request.params.kid, actors.apiClient(request.client)),
     );
   }
 }

@@ -5,7 +5,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors, audit } from '../audit/index.ts';
 import { type Db, withTransaction } from '../db/index.ts';
-import { conflict, notFound } from '../http/problem.ts';
+import { conflict, notFound } from '../errors.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import { findDelivery, resurrect, type RelayWaker } from './outbox.ts';
 

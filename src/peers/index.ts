@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { audited } from '../audit/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
+import { EcoError } from '../errors.ts';
 import { encryptionKeyOf, importJwks, JWE_ALGS, type Jwks, type PeerKeys } from '../exchange/jose.ts';
 import { countriesOf, countrySchema, isPartyId, partyIdSchema } from '../dataset/index.ts';
 import type { Vault } from '../keys/index.ts';
@@ -104,15 +105,12 @@ export function redactUrl(url: string): string {
   return `${scheme}${rest.slice(0, colon)}:***@${rest.slice(at + 1)}`;
 }
 
-/** The peer's keys cannot be had or used; `pointer` names the input they came from. */
-export class PeerError extends Error {
-  constructor(
-    message: string,
-    readonly pointer: '/jwks' | '/jwksUrl',
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
+/**
+ * The peer's keys cannot be had or used; `pointer` names the input they came from. The message
+ * says no more than the caller may know; the cause (what a URL answered) is only logged.
+ */
+function peerKeysError(message: string, pointer: '/jwks' | '/jwksUrl', options?: ErrorOptions): EcoError {
+  return new EcoError('PEER_KEYS', message, [{ pointer, detail: message }], undefined, options);
 }
 
 /**
@@ -126,7 +124,7 @@ async function fetchJwks(url: string): Promise<Jwks> {
     if (!response.ok) throw new Error(`answered ${response.status}`);
     return jwksSchema.parse(await response.json()) as Jwks;
   } catch (error) {
-    throw new PeerError(`the JWKS could not be fetched from ${url}`, '/jwksUrl', { cause: error });
+    throw peerKeysError(`the JWKS could not be fetched from ${url}`, '/jwksUrl', { cause: error });
   }
 }
 
@@ -292,16 +290,16 @@ export class PeerDirectory {
 /** Associated data of a sealed broker URL: it opens for its own peer only. */
 const brokerOwner = (partyId: string) => `peer ${partyId} broker`;
 
-/** Throws a PeerError unless the JWKS imports and, where encryption is required, has a key for it. */
-async function usableKeys(jwks: Jwks, encrypt: boolean, pointer: PeerError['pointer']): Promise<PeerKeys> {
+/** Throws PEER_KEYS unless the JWKS imports and, where encryption is required, has a key for it. */
+async function usableKeys(jwks: Jwks, encrypt: boolean, pointer: '/jwks' | '/jwksUrl'): Promise<PeerKeys> {
   let keys;
   try {
     keys = await importJwks(jwks);
   } catch (error) {
-    throw new PeerError(`the JWKS cannot be used: ${(error as Error).message}`, pointer);
+    throw peerKeysError(`the JWKS cannot be used: ${(error as Error).message}`, pointer);
   }
   if (encrypt && !encryptionKeyOf(keys)) {
-    throw new PeerError(`encryption is required but the JWKS has no encryption key (use: enc, alg ${JWE_ALGS.join(' or ')})`, pointer);
+    throw peerKeysError(`encryption is required but the JWKS has no encryption key (use: enc, alg ${JWE_ALGS.join(' or ')})`, pointer);
   }
   return keys;
 }

@@ -1,14 +1,14 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { pingBroker } from '../exchange/amqp.ts';
 import { partyIdSchema } from '../dataset/index.ts';
-import { HttpProblem, notFound } from '../http/problem.ts';
+import { EcoError, notFound } from '../errors.ts';
 import { releaseHeld, type RelayWaker } from '../outbound/index.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
-import { PeerError, publicJwkSchema, peerInputSchema, type KnownPeer, type Peer, type PeerDirectory } from './index.ts';
+import { publicJwkSchema, peerInputSchema, type KnownPeer, type Peer, type PeerDirectory } from './index.ts';
 
 // A component, not inline: route schemas leave out zod metadata such as maxProperties.
 apiSchemas.add(publicJwkSchema, { id: 'PublicJwk' });
@@ -29,13 +29,6 @@ const peerViewSchema = z
 /** What operators see of a peer: never its broker password (amqpUrl is already redacted). */
 const view = ({ keys: _keys, brokerUrl: _brokerUrl, ...peer }: Peer & Partial<Pick<KnownPeer, 'keys' | 'brokerUrl'>>): Peer => peer;
 
-/** A PeerError as 422 (its message says no more than the caller may know; the cause is logged); anything else as it is. */
-function peerKeysProblem(request: FastifyRequest, error: unknown): unknown {
-  if (!(error instanceof PeerError)) return error;
-  if (error.cause) request.log.warn({ err: error.cause, partyId: (request.params as { partyId?: string }).partyId }, error.message);
-  return new HttpProblem(422, 'peer-keys', 'Peer keys unusable', error.message, [{ pointer: error.pointer, detail: error.message }]);
-}
-
 export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDirectory; db: Queryable; relays: RelayWaker }): Promise<void> {
   const { peers, db, relays } = options;
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -51,13 +44,7 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
         response: { 200: peerViewSchema, ...problems(400, 422) },
       },
     },
-    async (request) => {
-      try {
-        return view(await peers.upsert(request.params.partyId, request.body, actors.apiClient(request.client)));
-      } catch (error) {
-        throw peerKeysProblem(request, error);
-      }
-    },
+    async (request) => view(await peers.upsert(request.params.partyId, request.body, actors.apiClient(request.client))),
   );
 
   api.get(
@@ -121,13 +108,9 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
       const partyId = request.params.partyId;
       const found = await peers.find(partyId);
       if (!found) throw notFound(`no peer ${partyId} is registered`);
-      if (!found.jwksUrl) throw new HttpProblem(422, 'peer-keys', 'Peer keys unusable', `peer ${partyId} was registered with inline keys, not a JWKS URL`);
+      if (!found.jwksUrl) throw new EcoError('PEER_KEYS', `peer ${partyId} was registered with inline keys, not a JWKS URL`);
       peers.allowRefresh(partyId);
-      try {
-        return view((await peers.refreshKeys(partyId))!);
-      } catch (error) {
-        throw peerKeysProblem(request, error);
-      }
+      return view((await peers.refreshKeys(partyId))!);
     },
   );
 

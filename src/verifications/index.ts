@@ -4,10 +4,10 @@
 import { randomUUID } from 'node:crypto';
 import { audit } from '../audit/index.ts';
 import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
+import { conflict, notFound, unprocessable } from '../errors.ts';
 import { messageError, type MessageError } from '../exchange/codes.ts';
 import type { MessageType } from '../exchange/envelope.ts';
 import type { VerificationAnswer, VerificationRequest } from '../exchange/messages.ts';
-import { conflict, notFound, unprocessable } from '../http/problem.ts';
 import type { OwnKeys } from '../keys/index.ts';
 import { enqueue, type RelayWaker } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
