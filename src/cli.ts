@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { actors } from './audit/index.ts';
 import { createApiKey, listApiClients, revokeApiKey, roleSchema } from './auth/index.ts';
 import { createPool, migrate } from './db/index.ts';
-import { releaseHeld } from './outbound/index.ts';
+import { resumePeer } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
 
 const usage = `usage: npm run eco -- api-key create --name NAME --roles ROLE[,ROLE]
@@ -41,10 +41,11 @@ try {
     for (const p of await new PeerDirectory(db).list()) console.log(`${p.partyId.padEnd(16)} ${p.status.padEnd(9)} ${p.amqpUrl}  ${p.agreements.join(',')}`);
   } else if (noun === 'peer' && (verb === 'suspend' || verb === 'resume') && arg) {
     // Running gateways see it within their peer cache's lifetime (5 s).
-    const peer = await new PeerDirectory(db).setStatus(arg, verb === 'suspend' ? 'suspended' : 'active', actors.cli);
+    const peers = new PeerDirectory(db);
+    // Resumed, what was held for it is due now; the relays' next poll sends it (no waking from here).
+    const relays = { wake: () => {} };
+    const peer = verb === 'resume' ? await resumePeer({ db, peers, relays }, arg, actors.cli) : await peers.setStatus(arg, 'suspended', actors.cli);
     if (!peer) fail(`no peer ${arg} is registered`);
-    // What was held for it is due now; the relays' next poll sends it.
-    if (verb === 'resume') await releaseHeld(db, peer.partyId);
     console.log(`${peer.partyId} is ${peer.status}`);
   } else {
     fail(usage);

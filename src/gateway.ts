@@ -16,7 +16,7 @@ import type { Readiness } from './http/health.ts';
 import { Consumer } from './inbound/index.ts';
 import { OwnKeys, Vault } from './keys/index.ts';
 import { Metrics } from './metrics/index.ts';
-import { Relay, RelayWaker } from './outbound/index.ts';
+import { Outbound, Relay, RelayWaker } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
 
 export type Gateway = {
@@ -91,14 +91,15 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   jwksTimer.unref();
   const relayWaker = new RelayWaker(db);
   const agreements = new AgreementBook(db);
-  const certificates = new CertificateService(db, config.partyId, config.countries, keys, peers, agreements, relayWaker);
-  const clearance = new ClearanceService(db, config.partyId, keys, peers, agreements, relayWaker);
-  const verifications = new VerificationService(db, config.partyId, keys, peers, relayWaker);
+  const outbound = new Outbound(db, config.partyId, keys, relayWaker);
+  const certificates = new CertificateService(db, config.partyId, config.countries, peers, agreements, outbound);
+  const clearance = new ClearanceService(db, peers, agreements, outbound);
+  const verifications = new VerificationService(db, config.partyId, peers, outbound);
   const gateway: Gateway = { config, db, log, peers, agreements, keys, certificates, metrics, stop: async () => {} };
 
   if (config.roles.includes('consumer')) {
     const options = { partyId: config.partyId, countries: config.countries, amqpUrl: config.amqpUrl, sentAtWindowSeconds: config.sentAtWindowSeconds, maxMessageBytes: config.maxMessageBytes, ...config.consumer };
-    gateway.consumer = new Consumer(db, peers, keys, relayWaker, agreements, options, log.child({ role: 'consumer' }), metrics);
+    gateway.consumer = new Consumer(db, peers, () => keys.decryptionKeys(), outbound, agreements, options, log.child({ role: 'consumer' }), metrics);
     await gateway.consumer.start();
   }
   if (config.roles.includes('relay')) {

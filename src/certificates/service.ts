@@ -1,18 +1,20 @@
 // Issue (exporting side) and look up (both sides) certificates of origin.
 import { createHash } from 'node:crypto';
 import { agreementViolations, issueDateProblem, type AgreementBook } from '../agreements/index.ts';
-import { actors, audit } from '../audit/index.ts';
-import { type Db, type DbClient, withTransaction } from '../db/index.ts';
+import { actors } from '../audit/index.ts';
+import type { Db, DbClient } from '../db/index.ts';
 import { conflict, EcoError, notFound, unprocessable } from '../errors.ts';
 import type { MessageType } from '../exchange/envelope.ts';
-import type { OwnKeys } from '../keys/index.ts';
-import { deliveriesFor, enqueue, type Delivery, type RelayWaker } from '../outbound/index.ts';
+import { deliveriesFor, type Delivery, type Outbound, type Sent } from '../outbound/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 import type { Certificate } from '../dataset/index.ts';
 import {
   findIssuedByIdempotencyKey,
   insertIssued,
   issuedVersions,
+  lockLatestIssued,
+  markCancelled,
+  markReplaced,
   orphanCancellations,
   receivedVersions,
   reportedUtilizations,
@@ -68,10 +70,9 @@ export class CertificateService {
     private readonly partyId: string,
     /** The countries we issue for (exportCountry). */
     private readonly countries: readonly string[],
-    private readonly keys: OwnKeys,
     private readonly peers: PeerDirectory,
     private readonly agreements: AgreementBook,
-    private readonly relays: RelayWaker,
+    private readonly outbound: Outbound,
   ) {}
 
   /**
@@ -119,8 +120,8 @@ export class CertificateService {
     const peer = await this.check(certificate, options.recipient);
     let messageId: string;
     try {
-      messageId = await this.send(options.actor, peer, 'certificate.issued', certificate.number, certificate, (client, id) =>
-        insertIssued(client, { certificate, importingParty: peer.partyId, messageId: id, idempotency }),
+      messageId = await this.send(options.actor, peer, 'certificate.issued', certificate.number, certificate, (client, sent) =>
+        insertIssued(client, { certificate, importingParty: peer.partyId, sent, idempotency }),
       );
     } catch (error) {
       if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
@@ -145,10 +146,10 @@ export class CertificateService {
     }
     const replacement = { ...certificate, replaces };
     const peer = await this.check(replacement, current.counterparty);
-    const messageId = await this.send(actor, peer, 'certificate.replaced', number, replacement, async (client, id) => {
+    const messageId = await this.send(actor, peer, 'certificate.replaced', number, replacement, async (client, sent) => {
       await this.lockCurrent(client, number, current.version);
-      await client.query("UPDATE certificates SET status = 'replaced' WHERE number = $1 AND version = $2", [number, current.version]);
-      await insertIssued(client, { certificate: replacement, importingParty: peer.partyId, messageId: id });
+      await markReplaced(client, number, current.version);
+      await insertIssued(client, { certificate: replacement, importingParty: peer.partyId, sent });
     });
     return { number, version: replacement.version, status: 'valid', recipient: peer.partyId, messageId, delivery: { status: 'queued' } };
   }
@@ -161,12 +162,7 @@ export class CertificateService {
     const cancelledAt = new Date().toISOString();
     const messageId = await this.send(actor, peer, 'certificate.cancelled', number, { certificateNumber: number, reason, cancelledAt }, async (client) => {
       await this.lockCurrent(client, number, current.version);
-      await client.query("UPDATE certificates SET status = 'cancelled', cancel_reason = $3, cancelled_at = $4 WHERE number = $1 AND version = $2", [
-        number,
-        current.version,
-        reason,
-        cancelledAt,
-      ]);
+      await markCancelled(client, number, current.version, reason, cancelledAt);
     });
     return { number, version: current.version, status: 'cancelled', recipient: peer.partyId, messageId, delivery: { status: 'queued' } };
   }
@@ -181,32 +177,31 @@ export class CertificateService {
 
   /** Within the transaction: the version is still the current, valid one (no concurrent change won). */
   private async lockCurrent(client: DbClient, number: string, version: number): Promise<void> {
-    const { rows } = await client.query<{ version: number; status: string }>(
-      'SELECT version, status FROM certificates WHERE number = $1 ORDER BY version DESC LIMIT 1 FOR UPDATE',
-      [number],
-    );
-    if (rows[0]?.version !== version || rows[0].status !== 'valid') throw conflict(`certificate ${number} changed meanwhile; look it up and try again`);
+    const latest = await lockLatestIssued(client, number);
+    if (latest?.version !== version || latest.status !== 'valid') throw conflict(`certificate ${number} changed meanwhile; look it up and try again`);
   }
 
-  /** Queues one message and, in the same transaction, the `change` it announces and its audit entry; wakes the relays. */
-  private async send(
+  /** Sends one message with, in the same transaction, the `change` it announces. Returns its id. */
+  private send(
     actor: string | undefined,
     peer: KnownPeer,
     type: MessageType,
     number: string,
     body: object,
-    change: (client: DbClient, messageId: string) => Promise<void>,
+    change: (client: DbClient, sent: Sent) => Promise<void>,
   ): Promise<string> {
-    const key = await this.keys.signingKey();
-    const id = await withTransaction(this.db, async (client) => {
-      const messageId = await enqueue(client, key, { from: this.partyId, to: peer, type, body, certificateNumber: number });
-      await change(client, messageId);
-      const version = 'version' in body ? body.version : undefined;
-      await audit(client, { actor: actor ?? actors.system, action: type, subject: number, data: { version, peer: peer.partyId, messageId } });
-      return messageId;
+    const version = 'version' in body ? body.version : undefined;
+    return this.outbound.transaction(async (client, outbox) => {
+      const sent = await outbox.send({
+        to: peer,
+        type,
+        body,
+        certificateNumber: number,
+        audit: (messageId) => ({ actor: actor ?? actors.system, action: type, subject: number, data: { version, peer: peer.partyId, messageId } }),
+      });
+      await change(client, sent);
+      return sent.messageId;
     });
-    this.relays.wake();
-    return id;
   }
 
   /** The earlier answer to a request with this Idempotency-Key, if it was the same request. */

@@ -19,16 +19,39 @@ export type VersionRow = {
   cancelled_at: Date | null;
 };
 
+/** A version issued here, with the message it was sent in and that message's exact bytes. */
 export async function insertIssued(
   client: Queryable,
-  row: { certificate: Certificate; importingParty: string; messageId: string; idempotency?: { key: string; digest: string } },
+  row: { certificate: Certificate; importingParty: string; sent: { messageId: string; bytes: string }; idempotency?: { key: string; digest: string } },
 ): Promise<void> {
   const c = row.certificate;
   await client.query(
-    `INSERT INTO certificates (number, version, kind, agreement, importing_party, dataset, message_id, idempotency_key, idempotency_digest)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-    [c.number, c.version, c.kind, c.agreement ?? null, row.importingParty, JSON.stringify(c), row.messageId, row.idempotency?.key ?? null, row.idempotency?.digest ?? null],
+    `INSERT INTO certificates (number, version, kind, agreement, importing_party, dataset, message_id, jws, idempotency_key, idempotency_digest)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [c.number, c.version, c.kind, c.agreement ?? null, row.importingParty, JSON.stringify(c), row.sent.messageId, row.sent.bytes, row.idempotency?.key ?? null, row.idempotency?.digest ?? null],
   );
+}
+
+/** Within a transaction: the latest version issued under `number`, locked until commit. */
+export async function lockLatestIssued(client: Queryable, number: string): Promise<{ version: number; status: CertificateStatus } | undefined> {
+  const { rows } = await client.query<{ version: number; status: CertificateStatus }>(
+    'SELECT version, status FROM certificates WHERE number = $1 ORDER BY version DESC LIMIT 1 FOR UPDATE',
+    [number],
+  );
+  return rows[0];
+}
+
+export async function markReplaced(client: Queryable, number: string, version: number): Promise<void> {
+  await client.query("UPDATE certificates SET status = 'replaced' WHERE number = $1 AND version = $2", [number, version]);
+}
+
+export async function markCancelled(client: Queryable, number: string, version: number, reason: string, cancelledAt: string): Promise<void> {
+  await client.query("UPDATE certificates SET status = 'cancelled', cancel_reason = $3, cancelled_at = $4 WHERE number = $1 AND version = $2", [
+    number,
+    version,
+    reason,
+    cancelledAt,
+  ]);
 }
 
 export async function findIssuedByIdempotencyKey(
@@ -42,12 +65,12 @@ export async function findIssuedByIdempotencyKey(
   return rows[0];
 }
 
-/** Every version issued here under `number`, newest first, with the signed bytes sent for each. */
+/** Every version issued here under `number`, newest first, with the bytes sent for each. */
 export async function issuedVersions(db: Queryable, issuer: string, number: string): Promise<VersionRow[]> {
   const { rows } = await db.query<VersionRow>(
-    `SELECT $2::text AS issuer, c.number, c.version, c.kind, c.agreement, c.status, c.dataset, o.body AS jws,
+    `SELECT $2::text AS issuer, c.number, c.version, c.kind, c.agreement, c.status, c.dataset, c.jws,
             c.created_at AS at, c.importing_party AS counterparty, c.cancel_reason, c.cancelled_at
-       FROM certificates c JOIN outbox o ON o.id = c.message_id
+       FROM certificates c
       WHERE c.number = $1 ORDER BY c.version DESC`,
     [number, issuer],
   );

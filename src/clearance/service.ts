@@ -5,11 +5,9 @@ import type { AgreementBook } from '../agreements/index.ts';
 import { lockReceived, receivedVersions } from '../certificates/store.ts';
 import { fromScaled, sumDecimals, toScaled } from '../dataset/index.ts';
 import { audit } from '../audit/index.ts';
-import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
 import { conflict, EcoError, notFound } from '../errors.ts';
-import type { SigningKey } from '../exchange/jose.ts';
-import type { OwnKeys } from '../keys/index.ts';
-import { enqueue, type RelayWaker } from '../outbound/index.ts';
+import type { Outbound, OutboxWriter } from '../outbound/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 import { latestVerification } from '../verifications/index.ts';
 import { assess, decide, type Claim, type Finding, type ReceivedCertificate } from './findings.ts';
@@ -53,11 +51,9 @@ const today = () => new Date().toISOString().slice(0, 10);
 export class ClearanceService {
   constructor(
     private readonly db: Db,
-    private readonly partyId: string,
-    private readonly keys: OwnKeys,
     private readonly peers: PeerDirectory,
     private readonly agreements: AgreementBook,
-    private readonly relays: RelayWaker,
+    private readonly outbound: Outbound,
   ) {}
 
   /** The current received version of a CO, or undefined; 409 when two issuers used the number. */
@@ -121,8 +117,7 @@ export class ClearanceService {
     const peer = candidates.length === 1 ? await this.peers.find(candidates[0]!.partyId) : undefined;
     if (!peer) return undefined;
     const body = { certificateNumber: claim.certificateNumber };
-    await enqueue(this.db, await this.keys.signingKey(), { from: this.partyId, to: peer, type: 'certificate.requested', body, certificateNumber: claim.certificateNumber });
-    this.relays.wake();
+    await this.outbound.send({ to: peer, type: 'certificate.requested', body, certificateNumber: claim.certificateNumber });
     return peer.partyId;
   }
 
@@ -176,15 +171,14 @@ export class ClearanceService {
    * assessed again under the lock, and a loser's check is stored as rejected with the new findings.
    */
   private async drawDown(id: string, actor: string): Promise<void> {
-    const key = await this.keys.signingKey();
     // The issuer's keys are needed inside the transaction: fetched before it (no pool use inside).
     const { rows: pre } = await this.db.query<{ issuer_party: string | null }>('SELECT issuer_party FROM clearance_checks WHERE id = $1', [id]);
     const issuerPeer = pre[0]?.issuer_party ? await this.peers.find(pre[0].issuer_party) : undefined;
-    const sent = await withTransaction(this.db, async (client) => {
+    await this.outbound.transaction(async (client, outbox) => {
       const { rows } = await client.query<CheckRow>('SELECT * FROM clearance_checks WHERE id = $1 FOR UPDATE', [id]);
       const check = rows[0];
       if (!check) throw notFound(`no check ${id}`);
-      if (check.status === 'confirmed' || check.decision === 'reject') return false;
+      if (check.status === 'confirmed' || check.decision === 'reject') return;
       if (!check.issuer_party) throw conflict('the certificate has not been received');
       const issuer = check.issuer_party;
       const number = check.certificate_number;
@@ -197,7 +191,7 @@ export class ClearanceService {
       if (decide(findings) === 'reject') {
         await client.query("UPDATE clearance_checks SET decision = 'reject', findings = $2 WHERE id = $1", [id, JSON.stringify(findings)]);
         await audit(client, { actor, action: 'clearance.rejected', subject: id, data: { declarationRef: check.declaration_ref, issuer, certificateNumber: number } });
-        return false;
+        return;
       }
       if (co.status === 'cancelled') throw conflict(`certificate ${number} is cancelled`);
       const perItem = new Map<number, string[]>();
@@ -213,21 +207,19 @@ export class ClearanceService {
       }
       const { rows: confirmed } = await client.query<{ confirmed_at: Date }>("UPDATE clearance_checks SET status = 'confirmed', confirmed_at = now() WHERE id = $1 RETURNING confirmed_at", [id]);
       if (!issuerPeer) throw conflict(`the issuing party ${issuer} is not a registered peer: the use could not be reported`);
-      await this.reportUtilization(client, key, issuerPeer, number, check, confirmed[0]!.confirmed_at);
+      await this.reportUtilization(outbox, issuerPeer, number, check, confirmed[0]!.confirmed_at);
       await audit(client, { actor, action: 'clearance.confirmed', subject: id, data: { declarationRef: check.declaration_ref, issuer, certificateNumber: number } });
-      return true;
     });
-    if (sent) this.relays.wake();
   }
 
   /** certificate.utilized to the issuing party, in the drawdown's transaction. */
-  private async reportUtilization(client: DbClient, key: SigningKey, issuer: KnownPeer, number: string, check: CheckRow, clearedAt: Date): Promise<void> {
+  private async reportUtilization(outbox: OutboxWriter, issuer: KnownPeer, number: string, check: CheckRow, clearedAt: Date): Promise<void> {
     const body = {
       certificateNumber: number,
       declarationRef: check.declaration_ref,
       items: check.claim.items.map((i) => ({ itemNumber: i.itemNumber, quantity: i.quantity.value })),
       clearedAt: clearedAt.toISOString(),
     };
-    await enqueue(client, key, { from: this.partyId, to: issuer, type: 'certificate.utilized', body, certificateNumber: number });
+    await outbox.send({ to: issuer, type: 'certificate.utilized', body, certificateNumber: number });
   }
 }

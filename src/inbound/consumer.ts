@@ -7,16 +7,15 @@ import type { Logger } from 'pino';
 import type { AgreementBook } from '../agreements/index.ts';
 import { actors, audit } from '../audit/index.ts';
 import { DEAD_ID_HEADER, storeDeadLetter } from '../deadletters/index.ts';
-import { type Db, type DbClient, isDatabaseUnavailable, withTransaction } from '../db/index.ts';
+import { type Db, type DbClient, isDatabaseUnavailable } from '../db/index.ts';
 import { safeText } from '../dataset/index.ts';
 import { connect, DEAD_EXCHANGE, DEAD_QUEUE, declareInbox, INBOUND_QUEUE } from '../exchange/amqp.ts';
 import { messageError, type DeadLetterCode, type MessageError } from '../exchange/codes.ts';
 import { messageTypes } from '../exchange/envelope.ts';
-import type { SigningKey } from '../exchange/jose.ts';
 import { bodyDigest, type ReceiptBody } from '../exchange/receipt.ts';
-import type { OwnKeys } from '../keys/index.ts';
 import type { Metrics } from '../metrics/index.ts';
-import { enqueue, requeue, type ReceiptOutcome, type RelayWaker } from '../outbound/index.ts';
+import type { OutboxWriter, Outbound, ReceiptOutcome } from '../outbound/index.ts';
+import type { PeerKeys } from '../exchange/jose.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 import { applyMessage } from './apply.ts';
 import { authenticate, validate, type Authentic } from './checks.ts';
@@ -55,8 +54,8 @@ export class Consumer {
   constructor(
     private readonly db: Db,
     private readonly peers: PeerDirectory,
-    private readonly keys: OwnKeys,
-    private readonly relays: RelayWaker,
+    private readonly decryptionKeys: () => Promise<PeerKeys>,
+    private readonly outbound: Outbound,
     private readonly agreements: AgreementBook,
     private readonly options: ConsumerOptions,
     private readonly log: Logger,
@@ -203,34 +202,30 @@ export class Consumer {
     }
     const bodyText = message.content.toString('utf8');
     const digest = bodyDigest(message.content);
-    const ctx = { partyId: this.options.partyId, countries: this.options.countries, peers: this.peers, sentAtWindowSeconds: this.options.sentAtWindowSeconds, decryptionKeys: () => this.keys.decryptionKeys() };
+    const ctx = { partyId: this.options.partyId, countries: this.options.countries, peers: this.peers, sentAtWindowSeconds: this.options.sentAtWindowSeconds, decryptionKeys: this.decryptionKeys };
     const authentic = await authenticate(bodyText, message.properties.appId as string | undefined, ctx);
     if (authentic.outcome === 'dead') {
       await this.deadLetter(channel, message, authentic.error);
       return { ...authentic, messageId: message.properties.messageId as string | undefined };
     }
-    // Fetched before the transaction: a pool query inside one could wait for a connection that
-    // only transactions waiting on it would free.
-    const key = await this.keys.signingKey();
     let handled: Handled;
     if (authentic.outcome === 'rejected') {
       // Not authenticated, so not remembered: each copy is checked, and answered, afresh.
       const inReplyTo = [authentic.messageId, message.properties.messageId].find((id): id is string => typeof id === 'string' && UUID.test(id));
-      const receiptId = await withTransaction(this.db, async (client) => {
+      const receiptId = await this.outbound.transaction(async (client, outbox) => {
         await this.auditReceived(client, authentic.peer.partyId, inReplyTo, { type: message.properties.type, status: 'rejected', errors: authentic.errors });
-        return authentic.isReceipt ? undefined : this.sendReceipt(client, key, authentic.peer, inReplyTo, { status: 'rejected', digest, errors: authentic.errors });
+        return authentic.isReceipt ? undefined : this.sendReceipt(outbox, authentic.peer, inReplyTo, { status: 'rejected', digest, errors: authentic.errors });
       });
       handled = { outcome: 'rejected', peer: authentic.peer.partyId, messageId: inReplyTo, errors: authentic.errors, receiptId };
     } else {
       // What is kept is the signed JWS (inside the JWE, for an encrypted message); the digest is of the bytes received.
-      handled = await withTransaction(this.db, (client) => this.store(client, key, authentic, authentic.jws, digest));
+      handled = await this.outbound.transaction((client, outbox) => this.store(client, outbox, authentic, authentic.jws, digest));
     }
-    if ('receiptId' in handled && handled.receiptId) this.relays.wake();
     return handled;
   }
 
   /** Checks 4-6 and storage, in one transaction with the inbox row that deduplicates. */
-  private async store(client: DbClient, key: SigningKey, authentic: Authentic, bodyText: string, digest: string): Promise<Handled> {
+  private async store(client: DbClient, outbox: OutboxWriter, authentic: Authentic, bodyText: string, digest: string): Promise<Handled> {
     const messageId = authentic.messageId && UUID.test(authentic.messageId) ? authentic.messageId : undefined;
     if (messageId) {
       // Serialise on the message id so two consumers handling copies do not both store it.
@@ -238,7 +233,7 @@ export class Consumer {
       const { rows } = await client.query<{ receipt_id: string | null }>('SELECT receipt_id FROM inbox WHERE message_id = $1', [messageId]);
       if (rows[0]) {
         // PROFILE: a duplicate is not stored again and gets the same receipt again.
-        if (rows[0].receipt_id) await requeue(client, rows[0].receipt_id);
+        if (rows[0].receipt_id) await outbox.requeue(rows[0].receipt_id);
         return { outcome: 'duplicate', peer: authentic.peer.partyId, messageId, receiptId: rows[0].receipt_id ?? undefined };
       }
     }
@@ -247,7 +242,7 @@ export class Consumer {
     const applied = verdict.outcome === 'verified' ? await applyMessage(client, verdict, bodyText, this.agreements) : { errors: verdict.errors };
     const errors = messageId ? applied.errors : [messageError('SCHEMA_INVALID', 'id must be a UUID', '/id')];
     const status = errors.length ? 'rejected' : 'accepted';
-    const receiptId = isReceipt ? undefined : await this.sendReceipt(client, key, authentic.peer, messageId, { status, digest, errors });
+    const receiptId = isReceipt ? undefined : await this.sendReceipt(outbox, authentic.peer, messageId, { status, digest, errors });
     const peer = authentic.peer.partyId;
     const type = safeText(String(authentic.payload.type), 64);
     const certificateNumber = certificateNumberOf(authentic.payload);
@@ -270,8 +265,8 @@ export class Consumer {
   }
 
   /** Queues a signed receipt inside the caller's transaction. */
-  private sendReceipt(client: DbClient, key: SigningKey, to: KnownPeer, inReplyTo: string | undefined, body: ReceiptBody): Promise<string> {
-    return enqueue(client, key, { from: this.options.partyId, to, type: 'receipt', inReplyTo, body });
+  private async sendReceipt(outbox: OutboxWriter, to: KnownPeer, inReplyTo: string | undefined, body: ReceiptBody): Promise<string> {
+    return (await outbox.send({ to, type: 'receipt', inReplyTo, body })).messageId;
   }
 
   /** For messages no peer can be answered for: onto eco.dead with the reason in headers, confirmed. */

@@ -1,7 +1,4 @@
 export {
-  enqueue,
-  requeue,
-  releaseHeld,
   resendCertificate,
   RelayWaker,
   recordReceipt,
@@ -21,4 +18,6 @@ export {
   type ReceiptOutcome,
 } from './outbox.ts';
 export { Relay, backoffMs, type RelayOptions } from './relay.ts';
+export { Outbound, type Outgoing, type OutboxWriter, type Recipient, type Sent } from './send.ts';
+export { resendDead, resumePeer } from './operations.ts';
 export { outboundRoutes, deliverySchema } from './routes.ts';

@@ -21,20 +21,21 @@ export type OutboxMessage = {
 
 /**
  * Builds the envelope, signs it (and encrypts it for a peer that requires it) once, and stores
- * those exact bytes: every attempt sends them. Returns the message id.
+ * those exact bytes: every attempt sends them. Returns the message id and those bytes.
  */
-export async function enqueue(client: Queryable, key: SigningKey, message: OutboxMessage): Promise<string> {
+export async function enqueue(client: Queryable, key: SigningKey, message: OutboxMessage): Promise<{ messageId: string; bytes: string }> {
   const { from, to, type, inReplyTo } = message;
   const envelope = buildEnvelope({ type, from, to: to.partyId, inReplyTo, body: message.body as Record<string, unknown> });
+  const bytes = await seal(envelope, key, to);
   await client.query('INSERT INTO outbox (id, peer, type, certificate_number, body, expects_receipt) VALUES ($1, $2, $3, $4, $5, $6)', [
     envelope.id,
     to.partyId,
     type,
     message.certificateNumber ?? null,
-    await seal(envelope, key, to),
+    bytes,
     type !== 'receipt', // PROFILE: every message but a receipt is answered with one
   ]);
-  return envelope.id;
+  return { messageId: envelope.id, bytes };
 }
 
 /** Sends an earlier message again, same id and bytes (a duplicate's receipt, an operator's resend). */

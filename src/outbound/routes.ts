@@ -3,11 +3,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { actors, audit } from '../audit/index.ts';
-import { type Db, withTransaction } from '../db/index.ts';
-import { conflict, notFound } from '../errors.ts';
+import { actors } from '../audit/index.ts';
+import type { Db } from '../db/index.ts';
+import { notFound } from '../errors.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
-import { findDelivery, resurrect, type RelayWaker } from './outbox.ts';
+import { resendDead } from './operations.ts';
+import { findDelivery, type RelayWaker } from './outbox.ts';
 
 const deliveryStatuses = ['queued', 'sent', 'accepted', 'rejected', 'dead'] as const;
 
@@ -71,17 +72,6 @@ export async function outboundRoutes(app: FastifyInstance, options: { db: Db; re
         response: { 200: deliverySchema, ...problems(400, 404, 409) },
       },
     },
-    async (request) => {
-      const delivery = await findDelivery(db, request.params.messageId);
-      if (!delivery) throw notFound(`no message ${request.params.messageId} was sent from here`);
-      if (delivery.status !== 'dead') throw conflict(`message ${request.params.messageId} is ${delivery.status}; only dead messages are resent by hand`);
-      await withTransaction(db, async (client) => {
-        await resurrect(client, request.params.messageId);
-        await audit(client, { actor: actors.apiClient(request.client), action: 'message.resent', subject: request.params.messageId, data: { peer: delivery.peer, type: delivery.type } });
-      });
-      relays.wake();
-      const { body: _body, receipt: _receipt, ...view } = (await findDelivery(db, request.params.messageId))!;
-      return view;
-    },
+    async (request) => resendDead({ db, relays }, request.params.messageId, actors.apiClient(request.client)),
   );
 }

@@ -6,7 +6,7 @@ import type { Queryable } from '../db/index.ts';
 import { pingBroker } from '../exchange/amqp.ts';
 import { partyIdSchema } from '../dataset/index.ts';
 import { EcoError, notFound } from '../errors.ts';
-import { releaseHeld, type RelayWaker } from '../outbound/index.ts';
+import { resumePeer, type RelayWaker } from '../outbound/index.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
 import { publicJwkSchema, peerInputSchema, type KnownPeer, type Peer, type PeerDirectory } from './index.ts';
 
@@ -83,12 +83,10 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
         },
       },
       async (request) => {
-        const peer = await peers.setStatus(request.params.partyId, status, actors.apiClient(request.client));
-        if (!peer) throw notFound(`no peer ${request.params.partyId} is registered`);
-        if (status === 'active') {
-          await releaseHeld(db, peer.partyId);
-          relays.wake();
-        }
+        const actor = actors.apiClient(request.client);
+        const partyId = request.params.partyId;
+        const peer = status === 'active' ? await resumePeer({ db, peers, relays }, partyId, actor) : await peers.setStatus(partyId, status, actor);
+        if (!peer) throw notFound(`no peer ${partyId} is registered`);
         return view(peer);
       },
     );

@@ -2,14 +2,12 @@
 // (verification.requested); the issuing party's back-office answers (verification.answered); the
 // answer feeds the clearance decision.
 import { randomUUID } from 'node:crypto';
-import { audit } from '../audit/index.ts';
-import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
+import type { Db, DbClient, Queryable } from '../db/index.ts';
 import { conflict, notFound, unprocessable } from '../errors.ts';
 import { messageError, type MessageError } from '../exchange/codes.ts';
 import type { MessageType } from '../exchange/envelope.ts';
 import type { VerificationAnswer, VerificationRequest } from '../exchange/messages.ts';
-import type { OwnKeys } from '../keys/index.ts';
-import { enqueue, type RelayWaker } from '../outbound/index.ts';
+import type { Outbound } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
 
 export type Verification = {
@@ -92,9 +90,8 @@ export class VerificationService {
   constructor(
     private readonly db: Db,
     private readonly partyId: string,
-    private readonly keys: OwnKeys,
     private readonly peers: PeerDirectory,
-    private readonly relays: RelayWaker,
+    private readonly outbound: Outbound,
   ) {}
 
   /** Importing side: asks the issuing party to verify a CO it sent us. */
@@ -147,12 +144,15 @@ export class VerificationService {
   private async send(actor: string, to: string, type: MessageType, number: string, body: Record<string, unknown>, change: (client: DbClient) => Promise<unknown>): Promise<void> {
     const peer = await this.peers.find(to);
     if (!peer || peer.status !== 'active') throw unprocessable(`${to} is not an active registered peer`);
-    const key = await this.keys.signingKey();
-    await withTransaction(this.db, async (client) => {
+    await this.outbound.transaction(async (client, outbox) => {
       await change(client);
-      await enqueue(client, key, { from: this.partyId, to: peer, type, body, certificateNumber: number });
-      await audit(client, { actor, action: type, subject: String(body.requestId), data: { certificateNumber: number, peer: to, ...('result' in body ? { result: body.result } : {}) } });
+      await outbox.send({
+        to: peer,
+        type,
+        body,
+        certificateNumber: number,
+        audit: () => ({ actor, action: type, subject: String(body.requestId), data: { certificateNumber: number, peer: to, ...('result' in body ? { result: body.result } : {}) } }),
+      });
     });
-    this.relays.wake();
   }
 }
