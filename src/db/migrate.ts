@@ -2,12 +2,12 @@
 // so that several processes starting together do not race.
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { Db } from './index.ts';
+import type pg from 'pg';
 
 const migrationsDir = fileURLToPath(new URL('../../migrations/', import.meta.url));
 const LOCK_ID = 0x6563_6f31; // "eco1"
 
-export async function migrate(pool: Db): Promise<string[]> {
+export async function migrate(pool: pg.Pool): Promise<string[]> {
   const files = (await readdir(migrationsDir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
   const client = await pool.connect();
   try {
