@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import { notFound } from '../errors.ts';
 import { apiSchemas, problems } from '../http/schemas.ts';
-import type { DeadLetters } from './index.ts';
+import type { DeadLetters } from './store.ts';
 
 const statusSchema = z.enum(['held', 'replayed', 'discarded']);
 export const deadLetterSchema = z

@@ -22,10 +22,13 @@ import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 export type Dead = { outcome: 'dead'; error: MessageError };
 /** Answerable with a signed rejection to `peer`. */
 export type Rejected = { outcome: 'rejected'; peer: KnownPeer; messageId?: string; errors: MessageError[]; isReceipt: boolean };
-/** Signed by a registered peer with one of its keys: its id can be trusted for deduplication. */
-export type Authentic = { outcome: 'authentic'; peer: KnownPeer; messageId: string | undefined; payload: Record<string, unknown>; jws: string };
+/**
+ * Signed by a registered peer with one of its keys: its id can be trusted for deduplication.
+ * `isReceipt` is decided here, once, from the signed type: a receipt is never answered.
+ */
+export type Authentic = { outcome: 'authentic'; peer: KnownPeer; messageId: string | undefined; payload: Record<string, unknown>; jws: string; isReceipt: boolean };
 /** Authentic, addressed to us and well-formed: ready for the business rules and storage. */
-export type Verified = { outcome: 'verified'; peer: KnownPeer; envelope: Envelope; message: InboundMessage };
+export type Verified = { outcome: 'verified'; peer: KnownPeer; envelope: Envelope; message: InboundMessage; isReceipt: boolean };
 
 export type InboundMessage =
   | { type: 'certificate.issued' | 'certificate.replaced'; certificate: Certificate; rawCertificate: unknown }
@@ -94,13 +97,12 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
 
   // 3. The signature.
   if (!(await verify(bodyText, peer.keys, kid))) return reject('SIGNATURE_INVALID', 'the signature does not verify');
-  return { outcome: 'authentic', peer, messageId, payload: decoded.payload as Record<string, unknown>, jws: bodyText };
+  return { outcome: 'authentic', peer, messageId, payload: decoded.payload as Record<string, unknown>, jws: bodyText, isReceipt };
 }
 
 /** PROFILE checks 4-5: profile, addressee, freshness, then the envelope and its body by type. */
 export function validate(message: Authentic, ctx: Pick<CheckContext, 'partyId' | 'countries' | 'sentAtWindowSeconds' | 'now'>): Rejected | Verified {
-  const { peer, messageId, payload } = message;
-  const isReceipt = payload.type === 'receipt';
+  const { peer, messageId, payload, isReceipt } = message;
   const reject = (code: RejectionCode, text: string, path?: string) => rejected(peer, messageId, [messageError(code, text, path)], isReceipt);
   if (payload.profile !== PROFILE_VERSION) return reject('UNSUPPORTED_PROFILE', `profile ${String(payload.profile)} is not ${PROFILE_VERSION}`, '/profile');
   if (payload.to !== ctx.partyId) return reject('NOT_ADDRESSED_TO_RECEIVER', `addressed to ${String(payload.to)}, not ${ctx.partyId}`, '/to');
@@ -118,7 +120,7 @@ export function validate(message: Authentic, ctx: Pick<CheckContext, 'partyId' |
   // The envelope and its body, by type.
   const envelope = envelopeSchema.safeParse(payload);
   if (!envelope.success) return rejected(peer, messageId, schemaErrors(envelope.error), isReceipt);
-  return checkBody(peer, envelope.data, messageId, ctx.countries);
+  return checkBody(peer, envelope.data, messageId, isReceipt, ctx.countries);
 }
 
 function rejected(peer: KnownPeer, messageId: string | undefined, errors: MessageError[], isReceipt: boolean): Rejected {
@@ -132,10 +134,10 @@ function schemaErrors(error: z.ZodError, prefix = ''): MessageError[] {
   return error.issues.slice(0, MAX_RECEIPT_ERRORS).map((issue) => messageError('SCHEMA_INVALID', issue.message, prefix + toPointer(issue.path)));
 }
 
-function checkBody(peer: KnownPeer, envelope: Envelope, messageId: string | undefined, ourCountries: readonly string[]): Rejected | Verified {
-  const reject = (errors: MessageError[]) => rejected(peer, messageId, errors, envelope.type === 'receipt');
+function checkBody(peer: KnownPeer, envelope: Envelope, messageId: string | undefined, isReceipt: boolean, ourCountries: readonly string[]): Rejected | Verified {
+  const reject = (errors: MessageError[]) => rejected(peer, messageId, errors, isReceipt);
   const error = (code: RejectionCode, text: string, path: string) => reject([messageError(code, text, path)]);
-  const verified = (message: InboundMessage): Verified => ({ outcome: 'verified', peer, envelope, message });
+  const verified = (message: InboundMessage): Verified => ({ outcome: 'verified', peer, envelope, message, isReceipt });
   const parsed = messageBodySchemas[envelope.type].safeParse(envelope.body);
   if (!parsed.success) return reject(schemaErrors(parsed.error, '/body'));
   const body = parsed.data;

@@ -1,4 +1,5 @@
-// What arrived in our inbox, for operators: search and one message with the receipt we answered.
+// The inbox table's SQL: one row per authenticated message received (its id is the dedupe key),
+// with the verdict and the receipt we answered it with; and the operators' reads of it.
 import type { Queryable } from '../db/index.ts';
 import type { MessageError } from '../exchange/codes.ts';
 import { messageSearchSql, type MessageFilter } from '../outbound/index.ts';
@@ -26,6 +27,38 @@ const toReceived = (r: Row): ReceivedMessage => ({
   errors: r.errors,
   receiptId: r.receipt_id,
 });
+
+/**
+ * Within the transaction: serialises on the message id, so two consumers handling copies do not
+ * both store it, and returns the earlier row's receipt if the message was received before.
+ */
+export async function claimMessage(client: Queryable, messageId: string): Promise<{ receiptId: string | null } | undefined> {
+  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [messageId]);
+  const { rows } = await client.query<{ receipt_id: string | null }>('SELECT receipt_id FROM inbox WHERE message_id = $1', [messageId]);
+  return rows[0] && { receiptId: rows[0].receipt_id };
+}
+
+export async function insertInbox(
+  client: Queryable,
+  row: {
+    messageId: string;
+    from: string;
+    type: string;
+    digest: string;
+    body: string;
+    status: 'accepted' | 'rejected';
+    errors: MessageError[];
+    inReplyTo: string | null;
+    receiptId: string | undefined;
+    certificateNumber: string | undefined;
+  },
+): Promise<void> {
+  await client.query(
+    `INSERT INTO inbox (message_id, from_party, type, digest, body, status, errors, in_reply_to, receipt_id, certificate_number)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [row.messageId, row.from, row.type, row.digest, row.body, row.status, JSON.stringify(row.errors), row.inReplyTo, row.receiptId ?? null, row.certificateNumber ?? null],
+  );
+}
 
 const COLUMNS = 'message_id, type, from_party, status, certificate_number, received_at, errors, receipt_id';
 

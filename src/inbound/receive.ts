@@ -1,0 +1,106 @@
+// One received message's transaction: PROFILE checks 4-6, what the message changes, the inbox row
+// that deduplicates it, its audit entry and the signed receipt that answers it, committed together.
+// Nothing here knows AMQP: the consumer acks once this has committed.
+import type { AgreementBook } from '../agreements/index.ts';
+import { actors, audit } from '../audit/index.ts';
+import { safeText } from '../dataset/index.ts';
+import type { DbClient } from '../db/index.ts';
+import { type DeadLetterCode, type MessageError, messageError } from '../exchange/codes.ts';
+import type { ReceiptBody } from '../exchange/receipt.ts';
+import type { Outbound, OutboxWriter, ReceiptOutcome } from '../outbound/index.ts';
+import type { KnownPeer } from '../peers/index.ts';
+import { applyMessage } from './apply.ts';
+import { type Authentic, type Rejected, validate } from './checks.ts';
+import { claimMessage, insertInbox } from './inbox.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** What happened to one delivery, for logs, metrics and tests; `peer` is set once the sender is known. */
+export type Handled = { peer?: string } & (
+  | { outcome: 'accepted'; messageId: string; type: string; receiptId?: string; note?: ReceiptOutcome; receiptLatencySeconds?: number }
+  | { outcome: 'duplicate'; messageId: string; receiptId?: string }
+  | { outcome: 'rejected'; messageId?: string; errors: MessageError[]; receiptId?: string }
+  | { outcome: 'dead'; error: { code: DeadLetterCode; message: string }; messageId?: string }
+);
+
+export type ReceiveOptions = {
+  partyId: string;
+  /** The countries we receive for (a CO's importCountry). */
+  countries: readonly string[];
+  sentAtWindowSeconds: number;
+};
+
+export class Receiver {
+  constructor(
+    private readonly outbound: Outbound,
+    private readonly agreements: AgreementBook,
+    private readonly options: ReceiveOptions,
+  ) {}
+
+  /**
+   * A message from a known peer that failed authentication: answered with a signed rejection.
+   * Not authenticated, so not remembered: each copy is checked, and answered, afresh.
+   * `delivered` is what the AMQP properties claimed.
+   */
+  async refuse(refused: Rejected, delivered: { messageId: unknown; type: unknown }, digest: string): Promise<Handled> {
+    const inReplyTo = [refused.messageId, delivered.messageId].find((id): id is string => typeof id === 'string' && UUID.test(id));
+    const receiptId = await this.outbound.transaction(async (client, outbox) => {
+      await auditReceived(client, refused.peer.partyId, inReplyTo, { type: delivered.type, status: 'rejected', errors: refused.errors });
+      return refused.isReceipt ? undefined : sendReceipt(outbox, refused.peer, inReplyTo, { status: 'rejected', digest, errors: refused.errors });
+    });
+    return { outcome: 'rejected', peer: refused.peer.partyId, messageId: inReplyTo, errors: refused.errors, receiptId };
+  }
+
+  /**
+   * An authentic message: checks 4-6 and storage, in one transaction with the inbox row that
+   * deduplicates. What is kept is the signed JWS (inside the JWE, for an encrypted message); the
+   * digest is of the bytes received.
+   */
+  receive(authentic: Authentic, digest: string): Promise<Handled> {
+    return this.outbound.transaction((client, outbox) => this.store(client, outbox, authentic, digest));
+  }
+
+  private async store(client: DbClient, outbox: OutboxWriter, authentic: Authentic, digest: string): Promise<Handled> {
+    const bodyText = authentic.jws;
+    const messageId = authentic.messageId && UUID.test(authentic.messageId) ? authentic.messageId : undefined;
+    if (messageId) {
+      const earlier = await claimMessage(client, messageId);
+      if (earlier) {
+        // PROFILE: a duplicate is not stored again and gets the same receipt again.
+        if (earlier.receiptId) await outbox.requeue(earlier.receiptId);
+        return { outcome: 'duplicate', peer: authentic.peer.partyId, messageId, receiptId: earlier.receiptId ?? undefined };
+      }
+    }
+    const verdict = validate(authentic, this.options);
+    const applied = verdict.outcome === 'verified' ? await applyMessage(client, verdict, bodyText, this.agreements) : { errors: verdict.errors };
+    const errors = messageId ? applied.errors : [messageError('SCHEMA_INVALID', 'id must be a UUID', '/id')];
+    const status = errors.length ? 'rejected' : 'accepted';
+    const receiptId = authentic.isReceipt ? undefined : await sendReceipt(outbox, authentic.peer, messageId, { status, digest, errors });
+    const peer = authentic.peer.partyId;
+    const type = safeText(String(authentic.payload.type), 64);
+    const certificateNumber = certificateNumberOf(authentic.payload);
+    await auditReceived(client, peer, messageId, { type, status, errors, certificateNumber });
+    if (!messageId) return { outcome: 'rejected', peer, errors, receiptId };
+    const inReplyTo = typeof authentic.payload.inReplyTo === 'string' && UUID.test(authentic.payload.inReplyTo) ? authentic.payload.inReplyTo : null;
+    await insertInbox(client, { messageId, from: peer, type, digest, body: bodyText, status, errors, inReplyTo, receiptId, certificateNumber });
+    if (errors.length) return { outcome: 'rejected', peer, messageId, errors, receiptId };
+    const { note, receiptLatencySeconds } = 'note' in applied ? applied : { note: undefined, receiptLatencySeconds: undefined };
+    return { outcome: 'accepted', peer, messageId, type, receiptId, ...(note ? { note } : {}), ...(receiptLatencySeconds !== undefined ? { receiptLatencySeconds } : {}) };
+  }
+}
+
+function auditReceived(client: DbClient, peer: string, messageId: string | undefined, data: { type: unknown; status: string; errors: MessageError[]; certificateNumber?: string }): Promise<void> {
+  const { errors, ...rest } = data;
+  return audit(client, { actor: actors.peer(peer), action: `message.${data.status}`, subject: messageId, data: { ...rest, codes: errors.map((e) => e.code) } });
+}
+
+/** Queues a signed receipt inside the caller's transaction. */
+async function sendReceipt(outbox: OutboxWriter, to: KnownPeer, inReplyTo: string | undefined, body: ReceiptBody): Promise<string> {
+  return (await outbox.send({ to, type: 'receipt', inReplyTo, body })).messageId;
+}
+
+function certificateNumberOf(payload: Record<string, unknown>): string | undefined {
+  const body = payload.body as { number?: unknown; certificateNumber?: unknown } | undefined;
+  const number = body?.number ?? body?.certificateNumber;
+  return typeof number === 'string' ? safeText(number, 64) : undefined;
+}
