@@ -9,14 +9,14 @@ import { ClearanceService } from './clearance/service.ts';
 import { VerificationService } from './verifications/index.ts';
 import type { Config } from './config.ts';
 import { createPool, migrate, type Db } from './db/index.ts';
-import { DeadLetters } from './deadletters/index.ts';
+import { countHeld, DeadLetters } from './deadletters/index.ts';
 import { connectWithin } from './exchange/amqp.ts';
 import { buildApp } from './http/app.ts';
 import type { Readiness } from './http/health.ts';
 import { Consumer } from './inbound/index.ts';
 import { OwnKeys, Vault } from './keys/index.ts';
 import { Metrics } from './metrics/index.ts';
-import { Outbound, Relay, RelayWaker } from './outbound/index.ts';
+import { Outbound, outboxBacklog, Relay, RelayWaker } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
 
 export type Gateway = {
@@ -78,7 +78,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
     await db.end();
     throw error;
   }
-  const metrics = new Metrics(db);
+  const metrics = new Metrics({ backlog: () => outboxBacklog(db), deadLettersHeld: () => countHeld(db) });
   const sealer = new AuditSealer(db, log.child({ role: 'audit' }));
   sealer.start();
   // Peers' JWKS URLs are re-read in the background too, so that a key they revoke stops verifying here.

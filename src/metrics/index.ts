@@ -1,9 +1,17 @@
 // Prometheus metrics (prom-client). One registry per gateway, not the library's global one: tests
 // run two gateways in one process. Counts are per process; the backlog gauges read Postgres at
-// scrape time, so every process reports the same shared figures.
+// scrape time, so every process reports the same shared figures. The readers of those figures
+// come from the modules that own the tables (gateway.ts passes them): metrics imports none.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Queryable } from '../db/index.ts';
-import { outboxBacklog, type Backlog } from '../outbound/index.ts';
+
+/** What the outbox holds: the shape outbound's backlog reader returns. */
+export type Backlog = { queued: number; awaitingReceipt: number; dead: number; oldestPendingSeconds: number };
+
+export type MetricsReaders = {
+  backlog: () => Promise<Backlog>;
+  /** Dead letters awaiting an operator. */
+  deadLettersHeld: () => Promise<number>;
+};
 
 export class Metrics {
   readonly registry = new Registry();
@@ -45,11 +53,11 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(db: Queryable) {
+  constructor(readers: MetricsReaders) {
     collectDefaultMetrics({ register: this.registry, prefix: 'eco_' });
     // Both outbox gauges come from one read per scrape (their collects run together).
     let reading: Promise<Backlog> | undefined;
-    const readBacklog = () => (reading ??= outboxBacklog(db).finally(() => setImmediate(() => (reading = undefined))));
+    const readBacklog = () => (reading ??= readers.backlog().finally(() => setImmediate(() => (reading = undefined))));
     const backlog = new Gauge({
       name: 'eco_outbox_messages',
       help: 'Outbox backlog by status (queued: not yet published; sent: published, awaiting a receipt; dead: given up)',
@@ -75,8 +83,7 @@ export class Metrics {
       help: 'Received messages dead-lettered and awaiting an operator (replay or discard)',
       registers: [this.registry],
       async collect() {
-        const { rows } = await db.query<{ count: number }>("SELECT count(*)::int AS count FROM dead_letters WHERE status = 'held'");
-        dead.set(rows[0]?.count ?? 0);
+        dead.set(await readers.deadLettersHeld());
       },
     });
   }
