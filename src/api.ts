@@ -1,24 +1,17 @@
 // Every route of the HTTP API, in one list: the running gateway and the OpenAPI document share it.
-import { adminRoutes } from './admin/routes.ts';
-import type { AgreementBook } from './agreements/index.ts';
-import { authRoutes } from './auth/routes.ts';
-import { agreementRoutes } from './agreements/routes.ts';
+import { adminRoutes } from './admin/index.ts';
+import { type AgreementBook, agreementRoutes } from './agreements/index.ts';
+import { authRoutes } from './auth/index.ts';
 import { type CertificateService, certificateRoutes } from './certificates/index.ts';
-import { clearanceRoutes } from './clearance/routes.ts';
-import type { ClearanceService } from './clearance/service.ts';
+import { type ClearanceService, clearanceRoutes } from './clearance/index.ts';
 import type { Db } from './db/index.ts';
-import type { DeadLetters } from './deadletters/index.ts';
-import { deadLetterRoutes } from './deadletters/routes.ts';
-import type { RoutePlugin } from './http/app.ts';
-import { healthRoutes, type Readiness } from './http/health.ts';
-import type { OwnKeys } from './keys/index.ts';
+import { type DeadLetters, deadLetterRoutes } from './deadletters/index.ts';
+import { healthRoutes, type Readiness, type RoutePlugin } from './http/index.ts';
+import { keyRoutes, type OwnKeys } from './keys/index.ts';
 import type { Metrics } from './metrics/index.ts';
-import { keyRoutes } from './keys/routes.ts';
-import { outboundRoutes, type RelayWaker } from './outbound/index.ts';
-import type { PeerDirectory } from './peers/index.ts';
-import type { VerificationService } from './verifications/index.ts';
-import { verificationRoutes } from './verifications/routes.ts';
-import { peerRoutes } from './peers/routes.ts';
+import { outboundRoutes, type RelayWaker, resumePeer } from './outbound/index.ts';
+import { type PeerDirectory, peerRoutes } from './peers/index.ts';
+import { type VerificationService, verificationRoutes } from './verifications/index.ts';
 
 export type ApiDeps = {
   partyId: string;
@@ -41,7 +34,7 @@ export function apiRoutes(deps: ApiDeps): RoutePlugin[] {
     (app) => clearanceRoutes(app, deps),
     (app) => verificationRoutes(app, deps),
     (app) => outboundRoutes(app, deps),
-    (app) => peerRoutes(app, deps),
+    (app) => peerRoutes(app, { peers: deps.peers, resumePeer: (partyId, actor) => resumePeer(deps, partyId, actor) }),
     (app) => authRoutes(app, deps),
     (app) => agreementRoutes(app, deps),
     (app) => keyRoutes(app, deps),

@@ -4,15 +4,15 @@ import { pino, type Logger } from 'pino';
 import { AgreementBook } from './agreements/index.ts';
 import { apiRoutes } from './api.ts';
 import { AuditSealer } from './audit/index.ts';
+import { installAuth, KeyLookup } from './auth/index.ts';
 import { CertificateService } from './certificates/index.ts';
-import { ClearanceService } from './clearance/service.ts';
+import { ClearanceService } from './clearance/index.ts';
 import { VerificationService } from './verifications/index.ts';
 import type { Config } from './config.ts';
 import { createPool, migrate, type Db } from './db/index.ts';
 import { countHeld, DeadLetters } from './deadletters/index.ts';
-import { connectWithin } from './exchange/amqp.ts';
-import { buildApp } from './http/app.ts';
-import type { Readiness } from './http/health.ts';
+import { connectWithin } from './exchange/index.ts';
+import { buildApp, type Readiness } from './http/index.ts';
 import { Consumer } from './inbound/index.ts';
 import { OwnKeys, Vault } from './keys/index.ts';
 import { Metrics } from './metrics/index.ts';
@@ -110,7 +110,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
     const app = await buildApp({
       logger: log.child({ role: 'api' }),
       partyId: config.partyId,
-      db,
+      auth: (app, limits) => installAuth(app, new KeyLookup(db), limits),
       rateLimitPerMinute: config.rateLimitPerMinute,
       rateLimitPerAddressPerMinute: config.rateLimitPerAddressPerMinute,
       trustProxy: config.trustProxy,

@@ -6,7 +6,7 @@ import { ConfigError, configVariables, loadConfig } from '../src/config.ts';
 import { parse } from 'yaml';
 import { asyncapiDocument } from '../src/exchange/asyncapi.ts';
 import { messageTypes } from '../src/exchange/envelope.ts';
-import { openapiDocument } from '../src/http/openapi.ts';
+import { openapiDocument } from '../src/openapi.ts';
 
 describe('contracts', () => {
   it('openapi.yaml is what the routes generate (run npm run openapi after changing a route)', async () => {

@@ -1,8 +1,8 @@
 // Operators' view of the traffic in both directions: what we sent (outbox) and what we received
 // (inbox), searched together, and one message with its envelope and receipt.
 import type { Queryable } from '../db/index.ts';
-import type { MessageError } from '../exchange/codes.ts';
-import { decodeUnverified } from '../exchange/jose.ts';
+import type { MessageError } from '../exchange/index.ts';
+import { decodeUnverified } from '../exchange/index.ts';
 import { findReceived, listReceived, type ReceivedMessage } from '../inbound/index.ts';
 import { findDelivery, listDeliveries, type Delivery, type MessageFilter } from '../outbound/index.ts';
 

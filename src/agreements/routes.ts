@@ -2,9 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { notFound } from '../errors.ts';
-import { apiSchemas, problems } from '../http/schemas.ts';
+import { apiSchemas, problems } from '../http/index.ts';
 import { actors } from '../audit/index.ts';
-import { agreementCodeSchema as codeSchema, agreementInputSchema, findingSeveritiesSchema, type AgreementBook } from './index.ts';
+import { agreementCodeSchema as codeSchema, agreementInputSchema, findingSeveritiesSchema, type AgreementBook } from './book.ts';
 
 // A component, not inline: route schemas leave out zod metadata such as maxProperties.
 apiSchemas.add(findingSeveritiesSchema, { id: 'FindingSeverities' });

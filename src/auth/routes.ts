@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
 import { notFound } from '../errors.ts';
-import { apiSchemas, problems } from '../http/schemas.ts';
-import { createApiKey, listApiClients, revokeApiKey, roleSchema } from './index.ts';
+import { apiSchemas, problems } from '../http/index.ts';
+import { createApiKey, listApiClients, revokeApiKey, roleSchema } from './api-keys.ts';
 
 const clientSchema = z
   .object({ id: z.uuid(), name: z.string(), keyPrefix: z.string(), roles: z.array(roleSchema), status: z.enum(['active', 'revoked']), createdAt: z.string() })

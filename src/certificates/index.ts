@@ -1,3 +1,13 @@
 export { CertificateService, type CertificateView, type IssueResult } from './service.ts';
 export { certificateRoutes } from './routes.ts';
-export { insertCancellation, insertReceived, insertReportedUtilization, refreshReceivedStatuses, type ReceiveOutcome } from './store.ts';
+export {
+  hasReceived,
+  insertCancellation,
+  insertReceived,
+  insertReportedUtilization,
+  lockReceived,
+  type ReceiveOutcome,
+  receivedVersions,
+  refreshReceivedStatuses,
+  wasIssuedTo,
+} from './store.ts';

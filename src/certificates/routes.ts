@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import { partyIdSchema } from '../dataset/index.ts';
-import { apiSchemas, problems } from '../http/schemas.ts';
+import { apiSchemas, problems } from '../http/index.ts';
 import { deliverySchema } from '../outbound/index.ts';
 import { certificateNumberSchema, certificateSchema } from '../dataset/index.ts';
 import type { CertificateService } from './service.ts';

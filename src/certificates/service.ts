@@ -4,7 +4,7 @@ import { agreementViolations, issueDateProblem, type AgreementBook } from '../ag
 import { actors } from '../audit/index.ts';
 import type { Db, DbClient } from '../db/index.ts';
 import { conflict, EcoError, notFound, unprocessable } from '../errors.ts';
-import type { MessageType } from '../exchange/envelope.ts';
+import type { MessageType } from '../exchange/index.ts';
 import { deliveriesFor, type Delivery, type Outbound, type Sent } from '../outbound/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 import type { Certificate } from '../dataset/index.ts';

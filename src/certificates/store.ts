@@ -164,6 +164,18 @@ export async function orphanCancellations(db: Queryable, number: string, issuer?
   return rows;
 }
 
+/** Exporting side: whether a certificate of that number was issued here to that party. */
+export async function wasIssuedTo(db: Queryable, number: string, party: string): Promise<boolean> {
+  const { rowCount } = await db.query('SELECT 1 FROM certificates WHERE number = $1 AND importing_party = $2 LIMIT 1', [number, party]);
+  return (rowCount ?? 0) > 0;
+}
+
+/** Importing side: whether any version of that certificate has been received from `issuer`. */
+export async function hasReceived(db: Queryable, issuer: string, number: string): Promise<boolean> {
+  const { rowCount } = await db.query('SELECT 1 FROM received_certificates WHERE issuer_party = $1 AND number = $2 LIMIT 1', [issuer, number]);
+  return (rowCount ?? 0) > 0;
+}
+
 /**
  * Exporting side: keeps what an importing party reported drawing down. False when no certificate of
  * that number was issued here to that party (UNKNOWN_CERTIFICATE).
@@ -172,8 +184,7 @@ export async function insertReportedUtilization(
   client: Queryable,
   row: { from: string; number: string; declarationRef: string; items: unknown; clearedAt: string; messageId: string },
 ): Promise<boolean> {
-  const { rowCount } = await client.query('SELECT 1 FROM certificates WHERE number = $1 AND importing_party = $2 LIMIT 1', [row.number, row.from]);
-  if (!rowCount) return false;
+  if (!(await wasIssuedTo(client, row.number, row.from))) return false;
   await client.query(
     'INSERT INTO reported_utilizations (message_id, from_party, number, declaration_ref, items, cleared_at) VALUES ($1, $2, $3, $4, $5, $6)',
     [row.messageId, row.from, row.number, row.declarationRef, JSON.stringify(row.items), row.clearedAt],

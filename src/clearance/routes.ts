@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
-import { apiSchemas, problems, problemSchema } from '../http/schemas.ts';
+import { apiSchemas, problems, problemSchema } from '../http/index.ts';
 import { claimSchema, findingCodes } from './findings.ts';
 import { flaggedCertificates } from './risk.ts';
 import type { ClearanceService } from './service.ts';

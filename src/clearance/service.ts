@@ -2,7 +2,7 @@
 // down when the declaration is confirmed, atomically per CO, telling the issuer (certificate.utilized).
 import { randomUUID } from 'node:crypto';
 import type { AgreementBook } from '../agreements/index.ts';
-import { lockReceived, receivedVersions } from '../certificates/store.ts';
+import { lockReceived, receivedVersions } from '../certificates/index.ts';
 import { fromScaled, sumDecimals, toScaled } from '../dataset/index.ts';
 import { audit } from '../audit/index.ts';
 import type { Db, Queryable } from '../db/index.ts';

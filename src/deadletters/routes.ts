@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import { notFound } from '../errors.ts';
-import { apiSchemas, problems } from '../http/schemas.ts';
+import { apiSchemas, problems } from '../http/index.ts';
 import type { DeadLetters } from './store.ts';
 
 const statusSchema = z.enum(['held', 'replayed', 'discarded']);

@@ -6,8 +6,8 @@ import type { ConsumeMessage, MessageProperties } from 'amqplib';
 import { audit, audited } from '../audit/index.ts';
 import { type Db, type Queryable, withTransaction } from '../db/index.ts';
 import { conflict } from '../errors.ts';
-import { ConfirmPublisher, connect, INBOUND_EXCHANGE } from '../exchange/amqp.ts';
-import { decodeUnverified } from '../exchange/jose.ts';
+import { ConfirmPublisher, connect, INBOUND_EXCHANGE } from '../exchange/index.ts';
+import { decodeUnverified } from '../exchange/index.ts';
 import { safeJson, safeText } from '../dataset/index.ts';
 
 /** Set by our consumer on what it dead-letters, so that draining the same message twice stores it once. */

@@ -1,7 +1,7 @@
 // The fastify app factory: zod validation, problem+json errors, OpenAPI. Routes come from modules.
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import {
@@ -12,8 +12,7 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { installAuth, KeyLookup } from '../auth/index.ts';
-import { isDatabaseUnavailable, type Queryable } from '../db/index.ts';
+import { isDatabaseUnavailable } from '../db/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { findUnsafeText, toPointer } from '../dataset/index.ts';
 import { EcoError, type ErrorCode, type FieldError, invalid } from '../errors.ts';
@@ -25,10 +24,17 @@ const RETRY_AFTER_SECONDS = 5;
 
 export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
 
+/** A rate limit as @fastify/rate-limit's createRateLimit() makes it: counts the request, says whether it is over. */
+export type RateLimit = (request: FastifyRequest) => Promise<{ isAllowed: true } | { isAllowed: false; isExceeded: boolean; max: number; ttlInSeconds: number }>;
+
+/** Installs authentication (auth/ does: API keys and roles), given the rate limits to apply in its order. */
+export type AuthInstaller = (app: FastifyInstance, limits: { perAddress: RateLimit; perKey: RateLimit }) => void;
+
 export type AppOptions = {
   logger: Logger;
   partyId: string;
-  db: Queryable;
+  /** Every request passes it before its route: credentials, roles, rate limits. */
+  auth: AuthInstaller;
   /** Requests a minute per API key, and per client address (counted before authentication). */
   rateLimitPerMinute?: number;
   rateLimitPerAddressPerMinute?: number;
@@ -99,7 +105,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.code(status).type('application/problem+json').send(body);
   });
 
-  // Limits are applied by installAuth, in its order: per address, then per key.
+  // Limits are applied by the auth installer, in its order: per address, then per key.
   await app.register(rateLimit, { global: false, timeWindow: 60_000 });
   const limits = {
     perAddress: app.createRateLimit({ max: options.rateLimitPerAddressPerMinute ?? 6000 }),
@@ -113,7 +119,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     });
   }
-  installAuth(app, new KeyLookup(options.db), limits);
+  options.auth(app, limits);
   // Text Postgres cannot keep (U+0000, unpaired surrogates) is refused wherever it appears in a
   // request, before any route sees it: every field of every route, present and future.
   app.addHook('preValidation', async (request) => {

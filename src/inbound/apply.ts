@@ -2,7 +2,7 @@
 import { agreementViolations, type AgreementBook } from '../agreements/index.ts';
 import { insertCancellation, insertReceived, insertReportedUtilization, refreshReceivedStatuses } from '../certificates/index.ts';
 import type { DbClient } from '../db/index.ts';
-import { messageError, type MessageError } from '../exchange/codes.ts';
+import { messageError, type MessageError } from '../exchange/index.ts';
 import { recordReceipt, resendCertificate, type ReceiptOutcome } from '../outbound/index.ts';
 import { receiveAnswer, receiveRequest } from '../verifications/index.ts';
 import type { Verified } from './checks.ts';

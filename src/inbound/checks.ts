@@ -2,8 +2,8 @@
 // whether a message may be stored, must be answered with a rejection, or cannot be answered at all.
 import { z } from 'zod';
 import type { Certificate } from '../dataset/index.ts';
-import { messageError, type MessageError, type RejectionCode } from '../exchange/codes.ts';
-import { envelopeSchema, PROFILE_VERSION, type Envelope } from '../exchange/envelope.ts';
+import { messageError, type MessageError, type RejectionCode } from '../exchange/index.ts';
+import { envelopeSchema, PROFILE_VERSION, type Envelope } from '../exchange/index.ts';
 import {
   messageBodySchemas,
   type Cancellation,
@@ -11,9 +11,9 @@ import {
   type Utilization,
   type VerificationAnswer,
   type VerificationRequest,
-} from '../exchange/messages.ts';
-import type { ReceiptBody } from '../exchange/receipt.ts';
-import { ACCEPTED_ALGS, decodeUnverified, decrypt, hasKey, verify, type PeerKeys } from '../exchange/jose.ts';
+} from '../exchange/index.ts';
+import type { ReceiptBody } from '../exchange/index.ts';
+import { ACCEPTED_ALGS, decodeUnverified, decrypt, hasKey, verify, type PeerKeys } from '../exchange/index.ts';
 import { findUnsafeText, isPartyId, toPointer } from '../dataset/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 

@@ -1,7 +1,7 @@
 // The inbox table's SQL: one row per authenticated message received (its id is the dedupe key),
 // with the verdict and the receipt we answered it with; and the operators' reads of it.
 import type { Queryable } from '../db/index.ts';
-import type { MessageError } from '../exchange/codes.ts';
+import type { MessageError } from '../exchange/index.ts';
 import { messageSearchSql, type MessageFilter } from '../outbound/index.ts';
 
 export type ReceivedMessage = {

@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
-import { apiSchemas, problems } from '../http/schemas.ts';
-import type { KeyInfo, OwnKeys } from './index.ts';
+import { apiSchemas, problems } from '../http/index.ts';
+import type { KeyInfo, OwnKeys } from './own-keys.ts';
 
 const jwkSchema = z.looseObject({ kty: z.string(), kid: z.string().optional() });
 

@@ -2,10 +2,10 @@
 // it announces, so that nothing is announced that was not stored and nothing stored goes unsent.
 // Callers wake the relays (RelayWaker) once their transaction has committed.
 import type { Queryable } from '../db/index.ts';
-import type { MessageError } from '../exchange/codes.ts';
-import { buildEnvelope, type MessageType } from '../exchange/envelope.ts';
-import { seal, type PeerKeys, type SigningKey } from '../exchange/jose.ts';
-import { bodyDigest, type ReceiptBody } from '../exchange/receipt.ts';
+import type { MessageError } from '../exchange/index.ts';
+import { buildEnvelope, type MessageType } from '../exchange/index.ts';
+import { seal, type PeerKeys, type SigningKey } from '../exchange/index.ts';
+import { bodyDigest, type ReceiptBody } from '../exchange/index.ts';
 
 export const OUTBOX_CHANNEL = 'eco_outbox';
 

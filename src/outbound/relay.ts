@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics/index.ts';
 import pg from 'pg';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
-import { ConfirmPublisher, connect, INBOUND_EXCHANGE, PublishError } from '../exchange/amqp.ts';
+import { ConfirmPublisher, connect, INBOUND_EXCHANGE, PublishError } from '../exchange/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
 import { OUTBOX_CHANNEL } from './outbox.ts';
 

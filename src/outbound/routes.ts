@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
 import { notFound } from '../errors.ts';
-import { apiSchemas, problems } from '../http/schemas.ts';
+import { apiSchemas, problems } from '../http/index.ts';
 import { resendDead } from './operations.ts';
 import { findDelivery, type RelayWaker } from './outbox.ts';
 

@@ -2,13 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
-import type { Queryable } from '../db/index.ts';
-import { pingBroker } from '../exchange/amqp.ts';
+import { pingBroker } from '../exchange/index.ts';
 import { partyIdSchema } from '../dataset/index.ts';
 import { EcoError, notFound } from '../errors.ts';
-import { resumePeer, type RelayWaker } from '../outbound/index.ts';
-import { apiSchemas, problems } from '../http/schemas.ts';
-import { publicJwkSchema, peerInputSchema, type KnownPeer, type Peer, type PeerDirectory } from './index.ts';
+import { apiSchemas, problems } from '../http/index.ts';
+import { publicJwkSchema, peerInputSchema, type KnownPeer, type Peer, type PeerDirectory } from './directory.ts';
 
 // A component, not inline: route schemas leave out zod metadata such as maxProperties.
 apiSchemas.add(publicJwkSchema, { id: 'PublicJwk' });
@@ -29,8 +27,14 @@ const peerViewSchema = z
 /** What operators see of a peer: never its broker password (amqpUrl is already redacted). */
 const view = ({ keys: _keys, brokerUrl: _brokerUrl, ...peer }: Peer & Partial<Pick<KnownPeer, 'keys' | 'brokerUrl'>>): Peer => peer;
 
-export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDirectory; db: Queryable; relays: RelayWaker }): Promise<void> {
-  const { peers, db, relays } = options;
+export type PeerRouteDeps = {
+  peers: PeerDirectory;
+  /** Resumes a suspended peer and releases what was held for it (outbound/ does: it owns the outbox). */
+  resumePeer: (partyId: string, actor: string) => Promise<Peer | undefined>;
+};
+
+export async function peerRoutes(app: FastifyInstance, options: PeerRouteDeps): Promise<void> {
+  const { peers, resumePeer } = options;
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.put(
@@ -85,7 +89,7 @@ export async function peerRoutes(app: FastifyInstance, options: { peers: PeerDir
       async (request) => {
         const actor = actors.apiClient(request.client);
         const partyId = request.params.partyId;
-        const peer = status === 'active' ? await resumePeer({ db, peers, relays }, partyId, actor) : await peers.setStatus(partyId, status, actor);
+        const peer = status === 'active' ? await resumePeer(partyId, actor) : await peers.setStatus(partyId, status, actor);
         if (!peer) throw notFound(`no peer ${partyId} is registered`);
         return view(peer);
       },

@@ -3,8 +3,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import { partyIdSchema } from '../dataset/index.ts';
-import { apiSchemas, problems } from '../http/schemas.ts';
-import type { VerificationService } from './index.ts';
+import { apiSchemas, problems } from '../http/index.ts';
+import type { VerificationService } from './service.ts';
 
 const verificationSchema = z
   .object({

@@ -1,0 +1,2 @@
+export { ClearanceService } from './service.ts';
+export { clearanceRoutes } from './routes.ts';
