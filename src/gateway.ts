@@ -49,12 +49,13 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'partyId'>): Logg
 }
 
 /** Whether Postgres and our own broker answer within 2 s. */
-async function readiness(db: Db, amqpUrl: string): Promise<Readiness> {
+async function readiness(db: Db, amqpUrl: string, log: Logger): Promise<Readiness> {
   const within = <T>(work: Promise<T>) => Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000))]);
   const [postgres, broker] = await Promise.all([
     within(db.query('SELECT 1')).then(() => true, () => false),
-    connectWithin(amqpUrl, 'eco-readiness', 2000).then(
+    connectWithin(amqpUrl, 'eco-readiness', 2000, log).then(
       async (connection) => {
+        // It answered: that is all readiness asks; a failing close changes nothing.
         await connection.close().catch(() => {});
         return true;
       },
@@ -66,7 +67,7 @@ async function readiness(db: Db, amqpUrl: string): Promise<Readiness> {
 
 /** Migrates, makes the first signing key if needed, and starts the configured roles. */
 export async function startGateway(config: Config, log: Logger = createLogger(config)): Promise<Gateway> {
-  const db = createPool(config.databaseUrl, config.databasePoolSize);
+  const db = createPool(config.databaseUrl, config.databasePoolSize, log);
   const vault = new Vault(config.keyEncryptionKey);
   const keys = new OwnKeys(db, vault, config.keys);
   const peers = new PeerDirectory(db, { vault, jwksRefreshSeconds: config.jwks.refreshSeconds, jwksMinRefreshSeconds: config.jwks.minRefreshSeconds });
@@ -84,7 +85,9 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   // Peers' JWKS URLs are re-read in the background too, so that a key they revoke stops verifying here.
   const jwksTimer = setInterval(() => {
     peers.refreshStaleKeys().then(
-      (failed) => failed.forEach((f) => log.warn(f, 'peer JWKS refresh failed; the stored keys stay in use')),
+      (failed) => {
+        for (const f of failed) log.warn(f, 'peer JWKS refresh failed; the stored keys stay in use');
+      },
       (error: unknown) => log.warn({ err: error }, 'peer JWKS refresh skipped; tried again at the next interval'),
     );
   }, Math.min(config.jwks.refreshSeconds, 60) * 1000);
@@ -127,8 +130,8 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
         keys,
         agreements,
         relays: relayWaker,
-        readiness: () => readiness(db, config.amqpUrl),
-        deadLetters: new DeadLetters(db, config.partyId, config.amqpUrl),
+        readiness: () => readiness(db, config.amqpUrl, log),
+        deadLetters: new DeadLetters(db, config.partyId, config.amqpUrl, log.child({ role: 'api' })),
         metrics,
       }),
     });

@@ -45,7 +45,7 @@ describe('a hostile or buggy peer at B\'s inbox', () => {
 
   it('answers NUL in a member name, a cancellation reason and a verification reason alike', async () => {
     const cases = [
-      { type: 'certificate.issued' as const, body: { ...exampleCertificate(), ['x\u0000']: 1 }, path: '/body/x\u0000' },
+      { type: 'certificate.issued' as const, body: { ...exampleCertificate(), 'x\u0000': 1 }, path: '/body/x\u0000' },
       { type: 'certificate.cancelled' as const, body: { certificateNumber: 'KR-1', reason: 'fraud\u0000', cancelledAt: new Date().toISOString() }, path: '/body/reason' },
       { type: 'verification.requested' as const, body: { requestId: randomUUID(), certificateNumber: 'KR-1', reasons: ['ok', '\ud83d'], questions: '' }, path: '/body/reasons/1' },
     ];

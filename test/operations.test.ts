@@ -133,7 +133,7 @@ describe('operations', () => {
     const metricsB = await api(pair.b, 'GET', '/metrics');
     assert.equal(metricsB.status, 200);
     assert.match(metricsB.contentType, /text\/plain/);
-    const value = (text: string, series: string) => Number(text.split('\n').find((l) => l.startsWith(series + ' '))?.split(' ')[1]);
+    const value = (text: string, series: string) => Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.split(' ')[1]);
     assert.ok(value(metricsB.body, `eco_messages_received_total{type="certificate.issued",peer="${A}",outcome="accepted"}`) >= 1);
     assert.ok(value(metricsB.body, 'eco_messages_rejected_total{type="certificate.issued",peer="unknown",code="SIGNATURE_INVALID"}') >= 1);
     assert.match(metricsB.body, /eco_dead_letters_held \d+/);

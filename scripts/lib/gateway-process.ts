@@ -16,7 +16,9 @@ const keyEncryptionKey = randomBytes(32).toString('base64');
 const started = new Set<ChildProcess>();
 
 // An interrupted run must not leave gateways behind.
-const killAll = () => started.forEach((child) => child.kill('SIGKILL'));
+const killAll = () => {
+  for (const child of started) child.kill('SIGKILL');
+};
 process.once('exit', killAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

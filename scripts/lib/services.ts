@@ -13,10 +13,12 @@ const isRoot = process.getuid?.() === 0;
 // Every server this process starts is stopped when it exits, however it exits (an interrupted
 // test run must not leave brokers and databases behind).
 const running = new Set<{ stopSync(): void }>();
-process.once('exit', () => running.forEach((server) => server.stopSync()));
+process.once('exit', () => {
+  for (const server of running) server.stopSync();
+});
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    running.forEach((server) => server.stopSync());
+    for (const server of running) server.stopSync();
     process.exit(130);
   });
 }

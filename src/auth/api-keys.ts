@@ -63,7 +63,7 @@ const KEY_FORMAT = /^eco_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/;
  * cannot pass for a known key spelled another way.
  */
 export function bearerKey(header: string | undefined): string | undefined {
-  if (!header || header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
+  if (header?.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
   const key = header.slice(7);
   return KEY_FORMAT.test(key) ? key : undefined;
 }

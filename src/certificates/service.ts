@@ -220,7 +220,7 @@ export class CertificateService {
     const candidates = named ? [named] : (await this.peers.list()).filter((p) => p.status === 'active' && p.countries.includes(certificate.importCountry)).map((p) => p.partyId);
     if (candidates.length === 1) {
       const peer = await this.peers.find(candidates[0]!);
-      if (!peer || peer.status !== 'active') throw unprocessable(`${candidates[0]} is not an active registered peer`, [{ pointer: '/recipient', detail: 'unknown peer' }]);
+      if (peer?.status !== 'active') throw unprocessable(`${candidates[0]} is not an active registered peer`, [{ pointer: '/recipient', detail: 'unknown peer' }]);
       return peer;
     }
     const detail = candidates.length

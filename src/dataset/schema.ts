@@ -145,7 +145,9 @@ function checkDates(co: Certificate, ctx: Issues): void {
     if (isDate(date) && date > limit) ctx.addIssue({ code: 'custom', path, message: `${date} is after ${what} ${limit}` });
   };
   after(['invoice', 'date'], co.invoice?.date, co.issuedAt, 'the issue date');
-  co.items.forEach((it, i) => after(['items', i, 'invoice', 'date'], it.invoice?.date, co.issuedAt, 'the issue date'));
+  co.items.forEach((it, i) => {
+    after(['items', i, 'invoice', 'date'], it.invoice?.date, co.issuedAt, 'the issue date');
+  });
   if (co.exporterDeclaration && isDate(co.certification?.date)) {
     after(['exporterDeclaration', 'date'], co.exporterDeclaration.date, co.certification!.date, 'the certification date');
   }

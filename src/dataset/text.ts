@@ -3,6 +3,7 @@
 // the REST API refuses it with 400. Whatever still has to be kept (error messages echoing input,
 // dead letters) goes through safeText/safeJson.
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is exactly what this looks for
 const UNSAFE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const UNSAFE_ALL = new RegExp(UNSAFE.source, 'g');
 

@@ -8,11 +8,19 @@ export type Queryable = Pick<pg.Pool, 'query'>;
 // bigint counts come back as strings by default; ours stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
-export function createPool(connectionString: string, max = 10): Db {
+/** Where the pool reports connections it lost (a pino logger will do). */
+export type WarnLog = { warn(fields: object, message: string): void };
+
+const consoleLog: WarnLog = { warn: (fields, message) => console.warn(message, fields) };
+const poolLogs = new WeakMap<Db, WarnLog>();
+
+export function createPool(connectionString: string, max = 10, log: WarnLog = consoleLog): Db {
   // A connection attempt to an unreachable host gives up instead of holding its caller for minutes.
   const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000 });
-  // An idle client losing its connection (Postgres restart) must not take the process down.
-  pool.on('error', () => {});
+  // An idle client losing its connection (Postgres restart) must not take the process down: the
+  // pool replaces it; the next query on it would have failed anyway.
+  pool.on('error', (error) => log.warn({ err: error }, 'idle database connection lost; the pool replaces it'));
+  poolLogs.set(pool, log);
   return pool;
 }
 
@@ -24,7 +32,8 @@ export async function withTransaction<T>(pool: Db, work: (client: DbClient) => P
   const client = await pool.connect();
   // A connection dropped between statements (Postgres restarting) emits 'error' on the client;
   // unheard, that would end the process. The next statement fails and the caller handles that.
-  const ignore = () => {};
+  const log = poolLogs.get(pool) ?? consoleLog;
+  const ignore = (error: Error) => log.warn({ err: error }, 'database connection lost inside a transaction; it is rolled back');
   client.on('error', ignore);
   let result: T;
   try {
@@ -32,6 +41,8 @@ export async function withTransaction<T>(pool: Db, work: (client: DbClient) => P
     result = await work(client);
     await client.query('COMMIT');
   } catch (error) {
+    // The error that failed the work is what the caller needs; a ROLLBACK on a broken connection
+    // fails too, and the connection is destroyed below either way.
     await client.query('ROLLBACK').catch(() => {});
     // Destroy rather than reuse: after a failure the connection may be the broken one.
     client.off('error', ignore);

@@ -32,6 +32,7 @@ export async function migrate(pool: pg.Pool): Promise<string[]> {
     }
     return newlyApplied;
   } finally {
+    // A session lock ends with its connection: if unlocking fails, the connection is broken and the lock gone with it.
     await client.query('SELECT pg_advisory_unlock($1)', [LOCK_ID]).catch(() => {});
     client.release();
   }

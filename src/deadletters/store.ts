@@ -6,7 +6,7 @@ import type { ConsumeMessage, MessageProperties } from 'amqplib';
 import { audit, audited } from '../audit/index.ts';
 import { type Db, type Queryable, withTransaction } from '../db/index.ts';
 import { conflict } from '../errors.ts';
-import { ConfirmPublisher, connect, INBOUND_EXCHANGE } from '../exchange/index.ts';
+import { ConfirmPublisher, connect, INBOUND_EXCHANGE, type WarnLog } from '../exchange/index.ts';
 import { decodeUnverified } from '../exchange/index.ts';
 import { safeJson, safeText } from '../dataset/index.ts';
 
@@ -106,6 +106,7 @@ export class DeadLetters {
     private readonly db: Db,
     private readonly partyId: string,
     private readonly amqpUrl: string,
+    private readonly log: WarnLog,
   ) {}
 
   async list(filter: { status?: DeadLetterStatus; limit: number }): Promise<DeadLetter[]> {
@@ -135,7 +136,7 @@ export class DeadLetters {
       const { 'x-death': _death, 'x-eco-error': _error, 'x-eco-reason': _reason, [DEAD_ID_HEADER]: _id, ...headers } = row.properties.headers ?? {};
       // Not carried over: the broker checks userId against our own connection, and an expiration could drop it.
       const { userId: _user, expiration: _expiration, ...properties } = row.properties;
-      const connection = await connect(this.amqpUrl, `eco-replay ${this.partyId}`);
+      const connection = await connect(this.amqpUrl, `eco-replay ${this.partyId}`, this.log);
       const publisher = new ConfirmPublisher(await connection.createConfirmChannel(), 10_000, connection);
       try {
         await publisher.publish(INBOUND_EXCHANGE, this.partyId, row.body, {

@@ -16,12 +16,17 @@ export function brokerUrls(urls: string): string[] {
 /** The node each address list last connected to: reconnects try it first, then the next ones in turn. */
 const lastGood = new Map<string, number>();
 
+/** Where a connection reports its errors (a pino logger will do). */
+export type WarnLog = { warn(fields: object, message: string): void };
+
+const consoleLog: WarnLog = { warn: (fields, message) => console.warn(message, fields) };
+
 /**
  * Nagle off: with it on, every publish -> confirm round trip waits ~44 ms. `url` may list several
  * nodes of one cluster (comma-separated): the first that accepts the connection is used, starting
  * with the one that worked last time, so a lost node costs one refused connection per reconnect.
  */
-export async function connect(url: string, name: string): Promise<ChannelModel> {
+export async function connect(url: string, name: string, log: WarnLog = consoleLog): Promise<ChannelModel> {
   const urls = brokerUrls(url);
   const first = lastGood.get(url) ?? 0;
   let lastError: unknown = new Error('no broker URL');
@@ -30,10 +35,11 @@ export async function connect(url: string, name: string): Promise<ChannelModel> 
     try {
       const connection = await amqp.connect(urls[index]!, { noDelay: true, clientProperties: { connection_name: name } });
       // Without a listener an 'error' event would take the process down; 'close' follows and is handled by owners.
-      connection.on('error', () => {});
+      connection.on('error', (error: Error) => log.warn({ err: error, connection: name }, 'broker connection error; it closes'));
       if (urls.length > 1) lastGood.set(url, index);
       return connection;
     } catch (error) {
+      // The next node is tried; if none accepts, the last error is thrown.
       lastError = error;
     }
   }
@@ -44,12 +50,13 @@ export async function connect(url: string, name: string): Promise<ChannelModel> 
  * connect(), given up after `timeoutMs` (an unreachable host can hang for minutes); a connection
  * that opens after the deadline is closed rather than leaked.
  */
-export async function connectWithin(url: string, name: string, timeoutMs: number): Promise<ChannelModel> {
-  const connecting = connect(url, name);
+export async function connectWithin(url: string, name: string, timeoutMs: number, log: WarnLog): Promise<ChannelModel> {
+  const connecting = connect(url, name, log);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       reject(new Error(`no connection within ${timeoutMs} ms`));
+      // Given up on already: a connection that fails to open, or to close, is nothing to report.
       void connecting.then((late) => late.close()).catch(() => {});
     }, timeoutMs);
   });
@@ -103,6 +110,7 @@ export class ConfirmPublisher {
       if (typeof message.properties.messageId === 'string') this.returned.add(message.properties.messageId);
     });
     // Emitted before 'close' when the broker closes the channel (no such exchange, say).
+    // Not swallowed: kept, and thrown by the next publish (whose caller logs it).
     channel.on('error', (error: Error) => {
       this.lastError = error;
     });
@@ -114,6 +122,7 @@ export class ConfirmPublisher {
   /** Closes the channel, and the connection when this publisher owns it. */
   async close(): Promise<void> {
     this.closed = true;
+    // Closing what the broker may already have closed: nothing is left to release.
     await (this.connection ?? this.channel).close().catch(() => {});
   }
 
@@ -132,6 +141,7 @@ export class ConfirmPublisher {
         else resolve();
       });
       // Wait for 'drain' before the next publish; a closing channel ends the wait too.
+      // Either event ends the wait; a channel that errors instead is closed, and the next publish says so.
       if (!ok) this.drained = Promise.race([once(this.channel, 'drain'), once(this.channel, 'close')]).catch(() => {});
     });
     await confirmed;
@@ -145,11 +155,11 @@ export type PingResult = { ok: boolean; connectMs?: number; roundTripMs?: number
  * queue is bound to. The broker returning it proves the address, the credentials and the right to
  * write to eco.inbound, and nothing reaches the peer's consumer.
  */
-export async function pingBroker(url: string, name: string, timeoutMs = 5000): Promise<PingResult> {
+export async function pingBroker(url: string, name: string, log: WarnLog, timeoutMs = 5000): Promise<PingResult> {
   const started = performance.now();
   let publisher: ConfirmPublisher | undefined;
   try {
-    const connection = await connectWithin(url, name, timeoutMs);
+    const connection = await connectWithin(url, name, timeoutMs, log);
     const connectMs = Math.round(performance.now() - started);
     publisher = new ConfirmPublisher(await connection.createConfirmChannel(), timeoutMs, connection);
     const sent = performance.now();

@@ -109,6 +109,7 @@ export function decodeUnverified(text: string): DecodedJws | undefined {
     if (typeof parsedHeader !== 'object' || parsedHeader === null || Array.isArray(parsedHeader)) return undefined;
     return { header: parsedHeader as JwsHeader, payload: parsedPayload };
   } catch {
+    // Not a compact JWS with JSON in it: the caller treats undefined as such.
     return undefined;
   }
 }
@@ -131,6 +132,7 @@ function verifyEs256(header64: string, payload64: string, signature64: string, k
   try {
     return cryptoVerify('sha256', Buffer.from(`${header64}.${payload64}`), { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature);
   } catch {
+    // Whatever fails here (bad encoding, wrong key type) is a signature that does not verify.
     return false;
   }
 }
@@ -144,6 +146,7 @@ export async function verify(jws: string, keys: PeerKeys, kid: string): Promise<
   try {
     header = JSON.parse(Buffer.from(header64, 'base64url').toString('utf8'));
   } catch {
+    // Whatever fails here (bad encoding, wrong key type) is a signature that does not verify.
     return false;
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) return false;
@@ -156,6 +159,7 @@ export async function verify(jws: string, keys: PeerKeys, kid: string): Promise<
     await jose.JWS.createVerify(key, { algorithms: [alg] }).verify(jws);
     return true;
   } catch {
+    // Whatever fails here (bad encoding, wrong key type) is a signature that does not verify.
     return false;
   }
 }
@@ -186,6 +190,7 @@ export async function decrypt(jwe: string, ourKeys: PeerKeys): Promise<string | 
     const result = await jose.JWE.createDecrypt(ourKeys, { algorithms: [...JWE_ALGS, 'A256GCM'] }).decrypt(jwe);
     return result.plaintext.toString('utf8');
   } catch {
+    // None of our keys opens it: undefined is the answer (DECRYPTION_FAILED).
     return undefined;
   }
 }

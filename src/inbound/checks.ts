@@ -77,7 +77,7 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
   // 2. A registered, active sender, who also published it, with one of its keys.
   // Only a well-formed party id is looked up: anything else names nobody, and costs no query.
   const sender = typeof from === 'string' && isPartyId(from) ? await ctx.peers.find(from) : undefined;
-  if (!sender || sender.status !== 'active') {
+  if (sender?.status !== 'active') {
     return { outcome: 'dead', error: messageError('UNKNOWN_SENDER', `${String(from)} is not a registered active peer`, '/from') };
   }
   let peer = sender;
@@ -92,6 +92,7 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
   const kid = decoded.header.kid;
   if (typeof kid !== 'string') return reject('UNKNOWN_KEY', 'the JWS header names no kid');
   // A kid we have not seen may be a key the peer has just rotated to: look at its JWKS URL again.
+  // A failed fetch leaves the stored keys: the message is then answered UNKNOWN_KEY, which says why.
   if (!hasKey(peer.keys, kid)) peer = (await ctx.peers.refreshKeys(peer.partyId).catch(() => undefined)) ?? peer;
   if (!hasKey(peer.keys, kid)) return reject('UNKNOWN_KEY', `kid ${kid} is not a key of ${peer.partyId}`);
 

@@ -72,13 +72,14 @@ export class Consumer {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.reconnectTimer);
+    // Stopping: a channel or connection the broker already closed has nothing to cancel or close.
     if (this.consumer) await this.consumer.channel.cancel(this.consumer.tag).catch(() => {});
     await Promise.allSettled([...this.inFlight]);
     await this.connection?.close().catch(() => {});
   }
 
   private async consume(): Promise<void> {
-    const connection = await connect(this.options.amqpUrl, `eco-consumer ${this.options.partyId}`);
+    const connection = await connect(this.options.amqpUrl, `eco-consumer ${this.options.partyId}`, this.log);
     connection.on('close', () => {
       if (this.stopping) return;
       this.log.warn('broker connection lost; reconnecting');
@@ -89,6 +90,7 @@ export class Consumer {
     const channel = await connection.createConfirmChannel();
     channel.on('error', (error) => this.log.error({ err: error }, 'consumer channel error'));
     // A channel closed by the broker (a protocol error) would silently stop consumption: start over.
+    // (A connection that fails to close is closed already: its 'close' handler reconnects.)
     channel.on('close', () => void (this.stopping || connection.close().catch(() => {})));
     await declareInbox(channel, this.options.partyId);
     await channel.prefetch(this.options.prefetch);

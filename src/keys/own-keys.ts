@@ -189,6 +189,7 @@ export class OwnKeys {
     kid: string,
     actor: string,
     action: string,
+    // biome-ignore lint/suspicious/noConfusingVoidType: most steps report nothing, and say so by returning nothing
     change: (client: DbClient, key: KeyRow) => Promise<Record<string, unknown> | void>,
   ): Promise<KeyInfo> {
     const info = await withTransaction(this.db, async (client) => {

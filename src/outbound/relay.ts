@@ -44,7 +44,7 @@ export class Relay {
     private readonly metrics?: Metrics,
   ) {
     this.db = new pg.Pool({ connectionString: options.databaseUrl, max: 2, options: '-c synchronous_commit=off' });
-    this.db.on('error', () => {});
+    this.db.on('error', (error) => this.log.warn({ err: error }, 'idle relay database connection lost; the pool replaces it'));
   }
 
   async start(): Promise<void> {
@@ -59,6 +59,7 @@ export class Relay {
     this.running = false;
     this.wake?.();
     await this.loop;
+    // Stopping: a listener or publisher that is already broken has nothing left to release.
     await this.listener?.end().catch(() => {});
     for (const publisher of this.publishers.values()) {
       await publisher.then((p) => p.close()).catch(() => {});
@@ -70,7 +71,8 @@ export class Relay {
   /** LISTEN on a dedicated connection so a commit anywhere wakes us; polling covers a lost listener. */
   private async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.options.databaseUrl });
-    client.on('error', () => {
+    client.on('error', (error) => {
+      this.log.warn({ err: error }, 'outbox listener lost; polling until it is back');
       this.listener = undefined;
     });
     client.on('notification', () => {
@@ -197,7 +199,7 @@ export class Relay {
     let publisher = this.publishers.get(url);
     if (!publisher) {
       publisher = (async () => {
-        const connection = await connect(url, `eco-relay ${this.options.partyId}`);
+        const connection = await connect(url, `eco-relay ${this.options.partyId}`, this.log);
         connection.on('close', () => this.publishers.delete(url));
         const channel = await connection.createConfirmChannel();
         return new ConfirmPublisher(channel, this.options.confirmTimeoutMs, connection);
@@ -211,6 +213,7 @@ export class Relay {
   private dropPublisher(url: string): void {
     const publisher = this.publishers.get(url);
     this.publishers.delete(url);
+    // Dropped because it failed: closing it may fail too, and the next attempt reconnects regardless.
     publisher?.then((p) => p.close()).catch(() => {});
   }
 }

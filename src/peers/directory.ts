@@ -292,7 +292,7 @@ const brokerOwner = (partyId: string) => `peer ${partyId} broker`;
 
 /** Throws PEER_KEYS unless the JWKS imports and, where encryption is required, has a key for it. */
 async function usableKeys(jwks: Jwks, encrypt: boolean, pointer: '/jwks' | '/jwksUrl'): Promise<PeerKeys> {
-  let keys;
+  let keys: PeerKeys;
   try {
     keys = await importJwks(jwks);
   } catch (error) {

@@ -134,7 +134,7 @@ export async function peerRoutes(app: FastifyInstance, options: PeerRouteDeps): 
     async (request) => {
       const found = await peers.find(request.params.partyId);
       if (!found) throw notFound(`no peer ${request.params.partyId} is registered`);
-      return pingBroker(found.brokerUrl, `eco-ping ${request.params.partyId}`);
+      return pingBroker(found.brokerUrl, `eco-ping ${request.params.partyId}`, request.log);
     },
   );
 }

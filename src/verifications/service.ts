@@ -142,7 +142,7 @@ export class VerificationService {
   /** The change, its message and its audit entry, in one transaction. */
   private async send(actor: string, to: string, type: MessageType, number: string, body: Record<string, unknown>, change: (client: DbClient) => Promise<unknown>): Promise<void> {
     const peer = await this.peers.find(to);
-    if (!peer || peer.status !== 'active') throw unprocessable(`${to} is not an active registered peer`);
+    if (peer?.status !== 'active') throw unprocessable(`${to} is not an active registered peer`);
     await this.outbound.transaction(async (client, outbox) => {
       await change(client);
       await outbox.send({
