@@ -1,9 +1,9 @@
 // The clearance rules as a pure function: severities, decisions, verification answers.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Agreement } from '../src/agreements/index.ts';
-import { assess, claimSchema, decide, type Claim, type ReceivedCertificate } from '../src/clearance/findings.ts';
-import { exampleCertificate } from './support/fixtures.ts';
+import type { Agreement } from '../../src/agreements/index.ts';
+import { assess, claimSchema, decide, type Claim, type ReceivedCertificate } from '../../src/clearance/findings.ts';
+import { exampleCertificate } from '../support/fixtures.ts';
 
 const co: ReceivedCertificate = { issuer: 'KR-KCS', version: 1, status: 'valid', dataset: exampleCertificate(), receivedAt: new Date('2026-11-24T00:00:00Z'), cancellationReason: null };
 const claim: Claim = {

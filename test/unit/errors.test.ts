@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { errorCatalogue } from '../src/errors.ts';
+import { errorCatalogue } from '../../src/errors.ts';
 
 describe('error catalogue', () => {
   it('gives every code its own problem type', () => {
@@ -11,7 +11,7 @@ describe('error catalogue', () => {
   });
 
   it('lists every code, status and type in the README', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     for (const [code, e] of Object.entries(errorCatalogue)) {
       assert.ok(readme.includes(`| \`${code}\` | ${e.status} | \`${e.slug}\` | ${e.title} |`), `${code} is missing from the README's problem types`);
     }

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import jose from 'node-jose';
-import { generateEncryptionKey, generateSigningKey, importJwks, sign, verify, type Jwk, type PeerKeys, type SigningKey } from '../src/exchange/jose.ts';
-import { exampleCertificate } from './support/fixtures.ts';
+import { generateEncryptionKey, generateSigningKey, importJwks, sign, verify, type Jwk, type PeerKeys, type SigningKey } from '../../src/exchange/jose.ts';
+import { exampleCertificate } from '../support/fixtures.ts';
 
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 const envelope = (body: unknown = exampleCertificate()) => ({

@@ -2,15 +2,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { certificateSchema, toPointer, type Certificate } from '../src/dataset/index.ts';
-import { exampleCertificate } from './support/fixtures.ts';
+import { certificateSchema, toPointer, type Certificate } from '../../src/dataset/index.ts';
+import { exampleCertificate } from '../support/fixtures.ts';
 
 function failures(input: unknown): string[] {
   const result = certificateSchema.safeParse(input);
   return result.success ? [] : result.error.issues.map((i) => toPointer(i.path)).sort();
 }
 
-const exampleFile = (name: string) => JSON.parse(readFileSync(new URL(`../examples/${name}`, import.meta.url), 'utf8'));
+const exampleFile = (name: string) => JSON.parse(readFileSync(new URL(`../../examples/${name}`, import.meta.url), 'utf8'));
 
 describe('certificate dataset', () => {
   it('accepts the example of every kind', () => {

@@ -2,15 +2,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { ConfigError, configVariables, loadConfig } from '../src/config.ts';
+import { ConfigError, configVariables, loadConfig } from '../../src/config.ts';
 import { parse } from 'yaml';
-import { asyncapiDocument } from '../src/exchange/asyncapi.ts';
-import { messageTypes } from '../src/exchange/envelope.ts';
-import { openapiDocument } from '../src/openapi.ts';
+import { asyncapiDocument } from '../../src/exchange/asyncapi.ts';
+import { messageTypes } from '../../src/exchange/envelope.ts';
+import { openapiDocument } from '../../src/openapi.ts';
 
 describe('contracts', () => {
   it('openapi.yaml is what the routes generate (run npm run openapi after changing a route)', async () => {
-    const committed = readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8');
+    const committed = readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8');
     assert.equal(committed, await openapiDocument());
   });
 
@@ -69,7 +69,7 @@ function unboundedInputs(document: JsonSchema): string[] {
 
 describe('asyncapi', () => {
   it('asyncapi.yaml is what the message schemas generate (run npm run asyncapi after changing one)', () => {
-    const committed = readFileSync(new URL('../asyncapi.yaml', import.meta.url), 'utf8');
+    const committed = readFileSync(new URL('../../asyncapi.yaml', import.meta.url), 'utf8');
     assert.equal(committed, asyncapiDocument());
   });
 
@@ -110,7 +110,7 @@ describe('configuration', () => {
   });
 
   it('the README lists every variable', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     const missing = configVariables.filter((name) => !readme.includes(`\`${name}\``));
     assert.deepEqual(missing, []);
   });
