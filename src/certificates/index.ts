@@ -1,6 +1,8 @@
 export { CertificateService, type CertificateView, type IssueResult } from './service.ts';
 export { certificateRoutes } from './routes.ts';
 export {
+  type CurrentReceived,
+  currentReceived,
   hasReceived,
   insertCancellation,
   insertReceived,

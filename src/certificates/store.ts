@@ -153,6 +153,33 @@ export async function refreshReceivedStatuses(client: Queryable, issuer: string,
   );
 }
 
+export type CurrentReceived = {
+  issuer: string;
+  number: string;
+  version: number;
+  status: CertificateStatus;
+  dataset: Certificate;
+  receivedAt: Date;
+  /** How many versions have been received. */
+  versions: number;
+  /** When its cancellation came, if one did. */
+  cancelledAt: Date | null;
+};
+
+/** The current version of each received certificate, the most recently received first. */
+export async function currentReceived(db: Queryable, limit: number): Promise<CurrentReceived[]> {
+  const { rows } = await db.query<CurrentReceived>(
+    `SELECT c.issuer_party AS issuer, c.number, c.version, c.status, c.dataset, c.received_at AS "receivedAt",
+            (SELECT count(*)::int FROM received_certificates r WHERE r.issuer_party = c.issuer_party AND r.number = c.number) AS versions,
+            x.cancelled_at AS "cancelledAt"
+       FROM (SELECT DISTINCT ON (issuer_party, number) * FROM received_certificates ORDER BY issuer_party, number, version DESC) c
+       LEFT JOIN received_cancellations x ON x.issuer_party = c.issuer_party AND x.number = c.number
+      ORDER BY c.received_at DESC LIMIT $1`,
+    [limit],
+  );
+  return rows;
+}
+
 /** Cancellations received for a number whose certificate has not arrived (yet). */
 export async function orphanCancellations(db: Queryable, number: string, issuer?: string): Promise<{ issuer: string; reason: string; cancelledAt: Date }[]> {
   const { rows } = await db.query<{ issuer: string; reason: string; cancelledAt: Date }>(

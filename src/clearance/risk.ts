@@ -1,6 +1,6 @@
 // Risk flags on received COs, for a risk officer to see before the goods arrive.
-import type { Certificate } from '../dataset/index.ts';
-import { toScaled } from '../dataset/index.ts';
+import { type CurrentReceived, currentReceived } from '../certificates/index.ts';
+import { type Certificate, toScaled } from '../dataset/index.ts';
 import type { Queryable } from '../db/index.ts';
 
 export type RiskFlag = { code: 'CANCELLED_AFTER_SHIPMENT' | 'MANY_REPLACEMENTS' | 'FULLY_USED' | 'ISSUED_RETROACTIVELY' | 'VALUE_OUTLIER'; message: string };
@@ -10,17 +10,22 @@ const MANY_VERSIONS = 3;
 const OUTLIER_FACTOR = 3;
 const OUTLIER_MIN_SAMPLES = 5;
 
-type Row = {
-  issuer: string;
-  number: string;
-  version: number;
-  status: string;
-  dataset: Certificate;
-  received_at: Date;
-  versions: number;
-  cancelled_at: Date | null;
-  used: Record<string, string> | null;
-};
+type Row = CurrentReceived & { used: Record<string, string> | undefined };
+
+/** What confirmed declarations drew down per item of each certificate: item number -> quantity. */
+async function usedPerItem(db: Queryable, certificates: { issuer: string; number: string }[]): Promise<Map<string, Record<string, string>>> {
+  const { rows } = await db.query<{ issuer: string; number: string; item_number: number; used: string }>(
+    `SELECT issuer_party AS issuer, number, item_number, sum(quantity)::text AS used FROM utilizations
+      WHERE (issuer_party, number) IN (SELECT * FROM unnest($1::text[], $2::text[])) GROUP BY issuer_party, number, item_number`,
+    [certificates.map((c) => c.issuer), certificates.map((c) => c.number)],
+  );
+  const used = new Map<string, Record<string, string>>();
+  for (const r of rows) {
+    const key = JSON.stringify([r.issuer, r.number]);
+    used.set(key, { ...used.get(key), [String(r.item_number)]: r.used });
+  }
+  return used;
+}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -30,17 +35,9 @@ function median(values: number[]): number {
 
 /** The most recently received COs (current versions) that carry at least one flag. */
 export async function flaggedCertificates(db: Queryable, limit = 1000): Promise<FlaggedCertificate[]> {
-  const { rows } = await db.query<Row>(
-    `SELECT c.issuer_party AS issuer, c.number, c.version, c.status, c.dataset, c.received_at,
-            (SELECT count(*)::int FROM received_certificates r WHERE r.issuer_party = c.issuer_party AND r.number = c.number) AS versions,
-            x.cancelled_at,
-            (SELECT jsonb_object_agg(item_number, used) FROM (SELECT item_number, sum(quantity)::text AS used FROM utilizations u
-               WHERE u.issuer_party = c.issuer_party AND u.number = c.number GROUP BY item_number) s) AS used
-       FROM (SELECT DISTINCT ON (issuer_party, number) * FROM received_certificates ORDER BY issuer_party, number, version DESC) c
-       LEFT JOIN received_cancellations x ON x.issuer_party = c.issuer_party AND x.number = c.number
-      ORDER BY c.received_at DESC LIMIT $1`,
-    [limit],
-  );
+  const current = await currentReceived(db, limit);
+  const used = await usedPerItem(db, current);
+  const rows: Row[] = current.map((c) => ({ ...c, used: used.get(JSON.stringify([c.issuer, c.number])) }));
   // Unit values per HS heading (6 digits) and currency, to spot items priced far above the usual.
   const unitValues = new Map<string, number[]>();
   const unitValue = (item: Certificate['items'][number]) =>
@@ -57,8 +54,8 @@ export async function flaggedCertificates(db: Queryable, limit = 1000): Promise<
     .map((row) => {
       const flags: RiskFlag[] = [];
       const departure = row.dataset.transport?.departureDate;
-      if (row.cancelled_at && departure && row.cancelled_at.toISOString().slice(0, 10) > departure) {
-        flags.push({ code: 'CANCELLED_AFTER_SHIPMENT', message: `cancelled on ${row.cancelled_at.toISOString().slice(0, 10)}, after the goods left on ${departure}` });
+      if (row.cancelledAt && departure && row.cancelledAt.toISOString().slice(0, 10) > departure) {
+        flags.push({ code: 'CANCELLED_AFTER_SHIPMENT', message: `cancelled on ${row.cancelledAt.toISOString().slice(0, 10)}, after the goods left on ${departure}` });
       }
       if (row.versions >= MANY_VERSIONS) flags.push({ code: 'MANY_REPLACEMENTS', message: `${row.versions} versions received` });
       for (const item of row.dataset.items) {
@@ -71,7 +68,7 @@ export async function flaggedCertificates(db: Queryable, limit = 1000): Promise<
         }
       }
       if (row.dataset.flags?.issuedRetroactively) flags.push({ code: 'ISSUED_RETROACTIVELY', message: `issued ${row.dataset.issuedAt}, after shipment` });
-      return { issuer: row.issuer, number: row.number, version: row.version, status: row.status, receivedAt: row.received_at.toISOString(), flags };
+      return { issuer: row.issuer, number: row.number, version: row.version, status: row.status, receivedAt: row.receivedAt.toISOString(), flags };
     })
     .filter((c) => c.flags.length > 0);
 }
