@@ -1,10 +1,11 @@
 // The raw cost of each step a CO needs, measured on this machine in the same run as the
 // end-to-end figures: signing and verifying, a confirmed publish, a Postgres commit.
+
+import { sign as cryptoSign, verify as cryptoVerify, generateKeyPairSync } from 'node:crypto';
 import amqp from 'amqplib';
-import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
-import pg from 'pg';
 import jose from 'node-jose';
-import { generateSigningKey, importJwks, JWS_TYP, sign as gatewaySign, verify as gatewayVerify, type Jwk } from '../src/exchange/jose.ts';
+import pg from 'pg';
+import { sign as gatewaySign, verify as gatewayVerify, generateSigningKey, importJwks, JWS_TYP, type Jwk } from '../src/exchange/jose.ts';
 
 /** Operations per second of `op`, run back to back for `ms`. */
 async function rate(op: () => unknown, ms = 1500): Promise<number> {
@@ -37,7 +38,12 @@ export async function signingRates(payload: object): Promise<SigningRates> {
   const keys = await importJwks({ keys: [key.toJSON() as Jwk] });
   const jws = await gatewaySign(payload, key);
   const fields = { alg: 'ES256', kid: key.kid, typ: JWS_TYP };
-  const nodeJoseSign = async () => String(await jose.JWS.createSign({ format: 'compact', fields }, key).update(Buffer.from(JSON.stringify(payload))).final());
+  const nodeJoseSign = async () =>
+    String(
+      await jose.JWS.createSign({ format: 'compact', fields }, key)
+        .update(Buffer.from(JSON.stringify(payload)))
+        .final(),
+    );
   const nodeJoseVerifier = jose.JWS.createVerify(keys, { algorithms: ['ES256'] });
   // The two paths must agree, or the comparison would be between different work.
   if (!(await gatewayVerify(await nodeJoseSign(), keys, key.kid))) throw new Error('the gateway does not verify what node-jose signs');

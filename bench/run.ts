@@ -17,10 +17,10 @@
 //   BENCH_WAIT_SECONDS (300)    longest wait for the last receipts of a phase
 // A quick run: BENCH_COS=1000 BENCH_LOOKUP_ROWS=20000 npm run bench (a few minutes).
 import { execFileSync } from 'node:child_process';
-import { cpus } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { readExample } from '../scripts/lib/examples.ts';
+import { cpus } from 'node:os';
 import pg from 'pg';
+import { readExample } from '../scripts/lib/examples.ts';
 import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
 import { startServices } from '../scripts/lib/services.ts';
 import { wire } from '../scripts/lib/wiring.ts';
@@ -94,7 +94,11 @@ async function startPair(services: Services, label: string): Promise<Pair> {
   const a = new GatewayProcess(`bench-${label}-a`, { PARTY_ID: 'KR-KCS', ...place('a'), ...common });
   const b = new GatewayProcess(`bench-${label}-b`, { PARTY_ID: 'VN-MOIT', ...place('b'), ...common });
   await Promise.all([a.start(), b.start()]);
-  await within(60_000, 'wiring the gateways', wire({ partyId: 'KR-KCS', url: a.url, amqpUrl: place('a').AMQP_URL, apiKey: a.apiKey }, { partyId: 'VN-MOIT', url: b.url, amqpUrl: place('b').AMQP_URL, apiKey: b.apiKey }));
+  await within(
+    60_000,
+    'wiring the gateways',
+    wire({ partyId: 'KR-KCS', url: a.url, amqpUrl: place('a').AMQP_URL, apiKey: a.apiKey }, { partyId: 'VN-MOIT', url: b.url, amqpUrl: place('b').AMQP_URL, apiKey: b.apiKey }),
+  );
   const dbA = new pg.Pool({ connectionString: place('a').DATABASE_URL, max: 2 });
   const dbB = new pg.Pool({ connectionString: place('b').DATABASE_URL, max: 2 });
   // An idle client hearing Postgres shut down must not end the run (the figures are written by then).
@@ -170,9 +174,7 @@ async function endToEnd(pair: Pair, mode: { rate: number } | { concurrency: numb
       if (Date.now() > deadline) throw new Error(`${label}: ${await acceptedAtA(pair)} of ${count} receipts after waiting ${WAIT_MS / 1000} s`);
       await sleep(200);
     }
-    const { rows } = await pair.dbA.query<{ id: string; at: number }>(
-      "SELECT id, extract(epoch FROM receipt_at)::float8 * 1000 AS at FROM outbox WHERE type = 'certificate.issued'",
-    );
+    const { rows } = await pair.dbA.query<{ id: string; at: number }>("SELECT id, extract(epoch FROM receipt_at)::float8 * 1000 AS at FROM outbox WHERE type = 'certificate.issued'");
     const latencies = rows.map((r) => r.at - postedAt.get(r.id)!).sort((x, y) => x - y);
     const lastReceipt = Math.max(...rows.map((r) => r.at)) - (started + epochOffset);
     return { count, issuedPerSecond: count / issuedIn, throughput: count / (lastReceipt / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1)! };
@@ -240,7 +242,15 @@ async function lookup(pair: Pair, label: string, rows: number) {
   }
   const seconds = (performance.now() - warmUpEnd) / 1000;
   latencies.sort((x, y) => x - y);
-  return { stored: stored[0]!.n, concurrency: LOOKUP_CONCURRENCY, requests: latencies.length, rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1)! };
+  return {
+    stored: stored[0]!.n,
+    concurrency: LOOKUP_CONCURRENCY,
+    requests: latencies.length,
+    rps: latencies.length / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    max: latencies.at(-1)!,
+  };
 }
 
 // ---------------------------------------------------------------- soak
@@ -260,10 +270,7 @@ async function heapMB(gateway: GatewayProcess): Promise<number> {
 const TABLES = ['outbox', 'certificates', 'inbox', 'received_certificates', 'audit_log'];
 
 async function tablesMB(db: pg.Pool, side: string): Promise<Record<string, number>> {
-  const { rows } = await db.query<{ name: string; bytes: string }>(
-    'SELECT t AS name, pg_total_relation_size(t::regclass)::text AS bytes FROM unnest($1::text[]) t',
-    [TABLES],
-  );
+  const { rows } = await db.query<{ name: string; bytes: string }>('SELECT t AS name, pg_total_relation_size(t::regclass)::text AS bytes FROM unnest($1::text[]) t', [TABLES]);
   return Object.fromEntries(rows.map((r) => [`${side}.${r.name}`, round(Number(r.bytes) / 2 ** 20, 2)]));
 }
 
@@ -281,13 +288,27 @@ async function soak(services: Services, count: number, rate: number) {
   const samples: Sample[] = [];
   const sample = async (t0: number) => {
     const processes: Sample['processes'] = {};
-    for (const [name, gateway] of [['A', pair.a], ['B', pair.b]] as const) processes[name] = { rssMB: round(rssMB(gateway.pid!)), heapMB: round(await heapMB(gateway)) };
-    const s: Sample = { t: Math.round((performance.now() - t0) / 1000), accepted: await acceptedAtA(pair), processes, tablesMB: { ...(await tablesMB(pair.dbA, 'A')), ...(await tablesMB(pair.dbB, 'B')) } };
+    for (const [name, gateway] of [
+      ['A', pair.a],
+      ['B', pair.b],
+    ] as const)
+      processes[name] = { rssMB: round(rssMB(gateway.pid!)), heapMB: round(await heapMB(gateway)) };
+    const s: Sample = {
+      t: Math.round((performance.now() - t0) / 1000),
+      accepted: await acceptedAtA(pair),
+      processes,
+      tablesMB: { ...(await tablesMB(pair.dbA, 'A')), ...(await tablesMB(pair.dbB, 'B')) },
+    };
     samples.push(s);
-    const total = (side: string) => Object.entries(s.tablesMB).filter(([k]) => k.startsWith(side)).reduce((sum, [, v]) => sum + v, 0);
+    const total = (side: string) =>
+      Object.entries(s.tablesMB)
+        .filter(([k]) => k.startsWith(side))
+        .reduce((sum, [, v]) => sum + v, 0);
     console.log(
       `    .. soak ${fmt(s.t)} s: accepted ${fmt(s.accepted)} / ${fmt(count)} | ` +
-        Object.entries(processes).map(([name, p]) => `${name} rss ${fmt(p.rssMB, 1)} MB heap ${fmt(p.heapMB, 1)} MB`).join(' | ') +
+        Object.entries(processes)
+          .map(([name, p]) => `${name} rss ${fmt(p.rssMB, 1)} MB heap ${fmt(p.heapMB, 1)} MB`)
+          .join(' | ') +
         ` | tables A ${fmt(total('A.'), 1)} MB, B ${fmt(total('B.'), 1)} MB`,
     );
   };
@@ -314,7 +335,9 @@ async function soak(services: Services, count: number, rate: number) {
       ['A', 'B'].map((name) => [name, { rssSlopeMBPer100k: per100k((s) => s.processes[name]!.rssMB), heapSlopeMBPer100k: per100k((s) => s.processes[name]!.heapMB) }]),
     );
     const tables = Object.fromEntries(Object.keys(samples[0]!.tablesMB).map((k) => [k, per100k((s) => s.tablesMB[k]!)]));
-    const rssSlopes = Object.values(processes).map((p) => p.rssSlopeMBPer100k).filter((v): v is number => v !== null);
+    const rssSlopes = Object.values(processes)
+      .map((p) => p.rssSlopeMBPer100k)
+      .filter((v): v is number => v !== null);
     return {
       cos: count,
       rate,
@@ -434,7 +457,11 @@ async function main(): Promise<void> {
       const short = SOAK < 50_000 ? ' (a short soak: start-up growth dominates these; the target needs 200,000 or more)' : '';
       console.log(`  slopes per 100,000 COs accepted, past the first 10 %${short}:`);
       for (const [name, p] of Object.entries(soakResult.processes)) console.log(`    gateway ${name}: RSS ${p.rssSlopeMBPer100k ?? 'n/a'} MB, heap ${p.heapSlopeMBPer100k ?? 'n/a'} MB`);
-      console.log(`    tables: ${Object.entries(soakResult.tableSlopeMBPer100k).map(([k, v]) => `${k} ${v ?? 'n/a'} MB`).join(', ')}`);
+      console.log(
+        `    tables: ${Object.entries(soakResult.tableSlopeMBPer100k)
+          .map(([k, v]) => `${k} ${v ?? 'n/a'} MB`)
+          .join(', ')}`,
+      );
       console.log(`  latency over the soak: p50 ${fmt(soakResult.latency.p50, 1)} ms, p99 ${fmt(soakResult.latency.p99, 1)} ms, max ${fmt(soakResult.latency.max, 1)} ms`);
     }
 
@@ -445,17 +472,38 @@ async function main(): Promise<void> {
       cores: CORES,
       node: process.version,
       designLimit: round(designLimit),
-      saturation: { throughput: round(saturation.throughput), ratio: round(saturation.throughput / designLimit, 3), concurrency: CONCURRENCY, p50: round(saturation.p50), p99: round(saturation.p99), max: round(saturation.max) },
+      saturation: {
+        throughput: round(saturation.throughput),
+        ratio: round(saturation.throughput / designLimit, 3),
+        concurrency: CONCURRENCY,
+        p50: round(saturation.p50),
+        p99: round(saturation.p99),
+        max: round(saturation.max),
+      },
       fixed100: { rate: RATE, ...e2e(fixed100Run.r) },
       fixedHalf: { rate: halfRate, ...e2e(fixedHalfRun.r) },
-      lookup: { rps: round(lookupResult.rps), p50: round(lookupResult.p50, 2), p99: round(lookupResult.p99, 2), max: round(lookupResult.max, 2), stored: lookupResult.stored, concurrency: lookupResult.concurrency, seededBySql: lookupResult.stored - COS },
+      lookup: {
+        rps: round(lookupResult.rps),
+        p50: round(lookupResult.p50, 2),
+        p99: round(lookupResult.p99, 2),
+        max: round(lookupResult.max, 2),
+        stored: lookupResult.stored,
+        concurrency: lookupResult.concurrency,
+        seededBySql: lookupResult.stored - COS,
+      },
       soak: soakResult ?? { cos: 0, rssSlopeMBPer100k: null },
       sizes: { cos: COS, lookupRows: LOOKUP_ROWS, lookupSeconds: LOOKUP_SECONDS },
       raw: {
         signing: Object.fromEntries(Object.entries(signing).map(([k, v]) => [k, Math.round(v)])),
         publishPerSecond: Math.round(publish),
         commitsPerSecond: Math.round(commitsPerSecond),
-        steps: steps.map((s) => ({ step: s.step, perCo: s.perCo, rate: Math.round(s.rate), coreMicrosPerCo: Math.round(s.perCo * s.coreSeconds * 1e6), share: round((s.perCo * s.coreSeconds) / coreSecondsPerCo, 3) })),
+        steps: steps.map((s) => ({
+          step: s.step,
+          perCo: s.perCo,
+          rate: Math.round(s.rate),
+          coreMicrosPerCo: Math.round(s.perCo * s.coreSeconds * 1e6),
+          share: round((s.perCo * s.coreSeconds) / coreSecondsPerCo, 3),
+        })),
       },
     };
     const dir = new URL('./results/', import.meta.url);

@@ -9,9 +9,9 @@
 import { execFile as execFileCb } from 'node:child_process';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { readExample } from './lib/examples.ts';
 import { GatewayProcess } from './lib/gateway-process.ts';
 import { startServices } from './lib/services.ts';
-import { readExample } from './lib/examples.ts';
 import { wire } from './lib/wiring.ts';
 
 const execFile = promisify(execFileCb);
@@ -66,7 +66,7 @@ const example = (file: string) => readExample<any>(file);
 
 /** The demo proper: wire two running gateways, issue one CO of each kind at KR, replace one, cancel one, look them up at VN. */
 async function exchange(kr: Running, vn: Running): Promise<void> {
-  step('registering the example agreements at both, and each gateway as the other\'s peer (broker URL + JWKS URL)');
+  step("registering the example agreements at both, and each gateway as the other's peer (broker URL + JWKS URL)");
   const { peerAtA, peerAtB } = await wire(kr, vn);
   console.log(`${kr.partyId} knows ${vn.partyId}: key ${peerAtA.jwks.keys[0].kid}; ${vn.partyId} knows ${kr.partyId}: key ${peerAtB.jwks.keys[0].kid}`);
 
@@ -129,7 +129,10 @@ async function exchange(kr: Running, vn: Running): Promise<void> {
     items: [{ itemNumber: 1, hsCode: '8504400000', originCountry: 'KR', quantity: { value: quantity, unit: 'NAR' } }],
     confirm: true,
   });
-  for (const [ref, quantity] of [['VN-DECL-0001', '1000'], ['VN-DECL-0002', '400']] as const) {
+  for (const [ref, quantity] of [
+    ['VN-DECL-0001', '1000'],
+    ['VN-DECL-0002', '400'],
+  ] as const) {
     const result = await call(vn, 'POST', '/clearance/checks', claim(ref, quantity));
     if (result.status !== 201) throw new Error(`check failed (${result.status}): ${JSON.stringify(result.body)}`);
     const findings = result.body.findings.map((f: any) => `${f.code} (${f.severity}): ${f.message}`).join('; ') || 'no findings';
@@ -141,7 +144,7 @@ async function exchange(kr: Running, vn: Running): Promise<void> {
   });
   console.log(`KR-KCS learns of the use: ${utilized.map((u: any) => `${u.declarationRef} drew ${u.items.map((i: any) => `${i.quantity} of item ${i.itemNumber}`).join(', ')}`).join('; ')}`);
 
-  step('audit: every change above is in each gateway\'s hash-chained log');
+  step("audit: every change above is in each gateway's hash-chained log");
   for (const g of [kr, vn]) {
     const chain = (await call(g, 'GET', '/admin/audit/verify')).body;
     if (!chain.valid) throw new Error(`${g.partyId}: audit chain broken at ${JSON.stringify(chain.firstBroken)}`);
@@ -174,7 +177,7 @@ async function main(): Promise<void> {
     // Each party gets its own user on the other's broker, allowed only to publish to eco.inbound.
     const krReachedByVn = await services.rabbit.addPeerUser('kr', 'vn-moit', 'demo-vn-password');
     const vnReachedByKr = await services.rabbit.addPeerUser('vn', 'kr-kcs', 'demo-kr-password');
-    console.log('broker users: vn-moit on KR\'s vhost and kr-kcs on VN\'s, each allowed to write to eco.inbound and nothing else');
+    console.log("broker users: vn-moit on KR's vhost and kr-kcs on VN's, each allowed to write to eco.inbound and nothing else");
 
     step('starting gateway KR-KCS (exporting) and VN-MOIT (importing)');
     gateways.push(await startGateway(EXPORTER, services.postgres.url('eco_kr'), services.rabbit.url('kr'), krReachedByVn));

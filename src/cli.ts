@@ -28,9 +28,17 @@ try {
   await migrate(db);
   const [noun, verb, arg] = positionals;
   if (noun === 'api-key' && verb === 'create') {
-    const roles = (values.roles ?? '').split(',').filter(Boolean).map((r) => roleSchema.safeParse(r.trim()));
+    const roles = (values.roles ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((r) => roleSchema.safeParse(r.trim()));
     if (!values.name || roles.length === 0 || roles.some((r) => !r.success)) fail(usage);
-    const { client, key } = await createApiKey(db, values.name, roles.map((r) => r.data!), actors.cli);
+    const { client, key } = await createApiKey(
+      db,
+      values.name,
+      roles.map((r) => r.data!),
+      actors.cli,
+    );
     console.error(`created API key ${client.id} (${client.name}: ${client.roles.join(', ')}); it is shown once, keep it safe:`);
     console.log(key);
   } else if (noun === 'api-key' && verb === 'list') {

@@ -15,7 +15,12 @@ const envSchema = z.object({
   PARTY_COUNTRIES: z
     .string()
     .optional()
-    .transform((value) => value?.split(',').map((c) => c.trim()).filter(Boolean))
+    .transform((value) =>
+      value
+        ?.split(',')
+        .map((c) => c.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(countrySchema).min(1).optional()),
   ROLE: z
     .string()
@@ -45,7 +50,10 @@ const envSchema = z.object({
     .default('')
     .transform((value): boolean | string[] => {
       if (value === 'true') return true;
-      const addresses = value.split(',').map((a) => a.trim()).filter(Boolean);
+      const addresses = value
+        .split(',')
+        .map((a) => a.trim())
+        .filter(Boolean);
       return addresses.length > 0 && addresses;
     }),
   KEY_ENCRYPTION_KEY: z

@@ -1,15 +1,14 @@
 // One gateway: the roles named by config (api, relay, consumer) over one pool, one peer directory.
 import type { FastifyInstance } from 'fastify';
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import { AgreementBook } from './agreements/index.ts';
 import { apiRoutes } from './api.ts';
 import { AuditSealer } from './audit/index.ts';
 import { installAuth, KeyLookup } from './auth/index.ts';
 import { CertificateService } from './certificates/index.ts';
 import { ClearanceService } from './clearance/index.ts';
-import { VerificationService } from './verifications/index.ts';
 import type { Config } from './config.ts';
-import { createPool, migrate, type Db } from './db/index.ts';
+import { createPool, type Db, migrate } from './db/index.ts';
 import { countHeld, DeadLetters } from './deadletters/index.ts';
 import { connectWithin } from './exchange/index.ts';
 import { buildApp, type Readiness } from './http/index.ts';
@@ -18,6 +17,7 @@ import { OwnKeys, Vault } from './keys/index.ts';
 import { Metrics } from './metrics/index.ts';
 import { Outbound, outboxBacklog, Relay, RelayWaker } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
+import { VerificationService } from './verifications/index.ts';
 
 export type Gateway = {
   config: Config;
@@ -52,7 +52,10 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'partyId'>): Logg
 async function readiness(db: Db, amqpUrl: string, log: Logger): Promise<Readiness> {
   const within = <T>(work: Promise<T>) => Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000))]);
   const [postgres, broker] = await Promise.all([
-    within(db.query('SELECT 1')).then(() => true, () => false),
+    within(db.query('SELECT 1')).then(
+      () => true,
+      () => false,
+    ),
     connectWithin(amqpUrl, 'eco-readiness', 2000, log).then(
       async (connection) => {
         // It answered: that is all readiness asks; a failing close changes nothing.
@@ -101,7 +104,14 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   const gateway: Gateway = { config, db, log, peers, agreements, keys, certificates, metrics, stop: async () => {} };
 
   if (config.roles.includes('consumer')) {
-    const options = { partyId: config.partyId, countries: config.countries, amqpUrl: config.amqpUrl, sentAtWindowSeconds: config.sentAtWindowSeconds, maxMessageBytes: config.maxMessageBytes, ...config.consumer };
+    const options = {
+      partyId: config.partyId,
+      countries: config.countries,
+      amqpUrl: config.amqpUrl,
+      sentAtWindowSeconds: config.sentAtWindowSeconds,
+      maxMessageBytes: config.maxMessageBytes,
+      ...config.consumer,
+    };
     gateway.consumer = new Consumer(db, peers, () => keys.decryptionKeys(), outbound, agreements, options, log.child({ role: 'consumer' }), metrics);
     await gateway.consumer.start();
   }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sealPending, verifyChain } from '../src/audit/index.ts';
-import { A, api, B, eventually, issueAndWait, startPair, type Pair } from './support/gateways.ts';
+import { A, api, B, eventually, issueAndWait, type Pair, startPair } from './support/gateways.ts';
 
 describe('audit log', () => {
   let pair: Pair;
@@ -22,23 +22,31 @@ describe('audit log', () => {
     const actions = async (gateway: typeof pair.a, subject: string) =>
       (await gateway.db.query<{ action: string; actor: string }>('SELECT action, actor FROM audit_log WHERE subject = $1 ORDER BY id', [subject])).rows;
     const atA = await actions(pair.a, co.number);
-    assert.deepEqual(atA.map((r) => r.action), ['certificate.issued', 'certificate.cancelled']);
-    assert.ok(atA.every((r) => /^api:tests#[0-9a-f]{8}$/.test(r.actor)), 'the API client that did it');
-    assert.deepEqual((await actions(pair.a, created.body.client.id)).map((r) => r.action), ['api-key.created']);
+    assert.deepEqual(
+      atA.map((r) => r.action),
+      ['certificate.issued', 'certificate.cancelled'],
+    );
+    assert.ok(
+      atA.every((r) => /^api:tests#[0-9a-f]{8}$/.test(r.actor)),
+      'the API client that did it',
+    );
+    assert.deepEqual(
+      (await actions(pair.a, created.body.client.id)).map((r) => r.action),
+      ['api-key.created'],
+    );
 
     const received = await eventually(async () => {
-      const { rows } = await pair.b.db.query<{ actor: string; data: { type: string } }>(
-        "SELECT actor, data FROM audit_log WHERE action = 'message.accepted' AND data->>'certificateNumber' = $1",
-        [co.number],
-      );
+      const { rows } = await pair.b.db.query<{ actor: string; data: { type: string } }>("SELECT actor, data FROM audit_log WHERE action = 'message.accepted' AND data->>'certificateNumber' = $1", [
+        co.number,
+      ]);
       return rows.length === 2 ? rows : undefined;
-    }, 'B\'s audit of both messages');
+    }, "B's audit of both messages");
     assert.deepEqual(received.map((r) => r.data.type).sort(), ['certificate.cancelled', 'certificate.issued']);
     assert.ok(received.every((r) => r.actor === `peer:${A}`));
     const receipts = await eventually(async () => {
       const { rows } = await pair.a.db.query("SELECT 1 FROM audit_log WHERE action = 'message.accepted' AND actor = $1 AND data->>'type' = 'receipt'", [`peer:${B}`]);
       return rows.length >= 2 ? rows : undefined;
-    }, 'A\'s audit of B\'s receipts');
+    }, "A's audit of B's receipts");
     assert.ok(receipts.length >= 2);
   });
 
@@ -68,9 +76,7 @@ describe('audit log', () => {
 
   it('chains entries appended by concurrent transactions in one unbroken order', async () => {
     const db = pair.b.db;
-    await Promise.all(
-      Array.from({ length: 200 }, (_, i) => db.query("INSERT INTO audit_log (actor, action, subject) VALUES ('test', 'test.concurrent', $1)", [String(i)])),
-    );
+    await Promise.all(Array.from({ length: 200 }, (_, i) => db.query("INSERT INTO audit_log (actor, action, subject) VALUES ('test', 'test.concurrent', $1)", [String(i)])));
     await sealPending(db);
     const report = await verifyChain(db);
     assert.equal(report.valid, true);

@@ -2,10 +2,10 @@
 import assert from 'node:assert/strict';
 import { execFile as execFileCb } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
-import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { parse } from 'yaml';
 import { createApiKey, type Role } from '../src/auth/index.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { A, api, freshPlace, startTestGateway } from './support/gateways.ts';
@@ -115,7 +115,9 @@ describe('API authentication and roles', () => {
     });
     const key = stdout.trim();
     assert.equal((await api(gateway, 'GET', '/admin/peers', undefined, { authorization: `Bearer ${key}` })).status, 200);
-    const refused = execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'api-key', 'create', '--name', 'x', '--roles', 'root'], { env: { ...process.env, DATABASE_URL: gateway.config.databaseUrl } });
+    const refused = execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'api-key', 'create', '--name', 'x', '--roles', 'root'], {
+      env: { ...process.env, DATABASE_URL: gateway.config.databaseUrl },
+    });
     await assert.rejects(refused, /usage/);
   });
 
@@ -130,7 +132,10 @@ describe('API authentication and roles', () => {
     assert.equal(await statusOf(), 'active');
     await assert.rejects(cli('suspend', 'XX-NOBODY'), /no peer XX-NOBODY/);
     const { rows } = await gateway.db.query("SELECT action FROM audit_log WHERE actor = 'cli' AND subject = 'VN-MOIT' ORDER BY id");
-    assert.deepEqual(rows.map((r) => r.action), ['peer.suspended', 'peer.resumed']);
+    assert.deepEqual(
+      rows.map((r) => r.action),
+      ['peer.suspended', 'peer.resumed'],
+    );
   });
 
   it('shows a key once, keeps only its hash, and refuses it once revoked', async () => {

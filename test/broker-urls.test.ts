@@ -2,10 +2,10 @@
 // comma-separated URLs, and connect() fails over to the next node when one refuses.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { freePort } from '../scripts/lib/services.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { brokerUrls, connect } from '../src/exchange/amqp.ts';
 import { peerInputSchema, redactUrl } from '../src/peers/index.ts';
-import { freePort } from '../scripts/lib/services.ts';
 import { services } from './support/gateways.ts';
 
 describe('broker URL lists', () => {
@@ -21,7 +21,7 @@ describe('broker URL lists', () => {
     assert.deepEqual(brokerUrls(list), ['amqp://u:p1@n1:5672/eco', 'amqp://u:p2@n2:5672/eco', 'amqps://u:p3@n3/eco']);
   });
 
-  it('a peer\'s amqpUrl takes a list too, and every password in it is hidden', () => {
+  it("a peer's amqpUrl takes a list too, and every password in it is hidden", () => {
     assert.equal(peerInputSchema.safeParse({ name: 'B', amqpUrl: list, jwksUrl: 'https://b.example/jwks' }).success, true);
     assert.equal(peerInputSchema.safeParse({ name: 'B', amqpUrl: 'amqp://a,ftp://b', jwksUrl: 'https://b.example/jwks' }).success, false);
     assert.equal(redactUrl(list), 'amqp://u:***@n1:5672/eco,amqp://u:***@n2:5672/eco,amqps://u:***@n3/eco');

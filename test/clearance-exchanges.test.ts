@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Certificate } from '../src/dataset/index.ts';
-import { A, api, issueAndWait, eventually, exampleAgreements, exampleCertificate, startPair, type Pair } from './support/gateways.ts';
+import { A, api, eventually, exampleAgreements, exampleCertificate, issueAndWait, type Pair, startPair } from './support/gateways.ts';
 
 describe('clearance exchanges between gateways', () => {
   let pair: Pair;
@@ -30,7 +30,7 @@ describe('clearance exchanges between gateways', () => {
   };
   const codes = (r: { findings: { code: string }[] }) => r.findings.map((f) => f.code).sort();
 
-  it('verification round trip: B asks, A answers not confirmed, B\'s check turns to reject', async () => {
+  it("verification round trip: B asks, A answers not confirmed, B's check turns to reject", async () => {
     const co = await issued();
     const asked = await api(pair.b, 'POST', '/verifications', { certificateNumber: co.number, issuer: A, reasons: ['origin criterion doubtful'], questions: 'Please send the cost statement.' });
     assert.equal(asked.status, 201, JSON.stringify(asked.body));
@@ -68,10 +68,7 @@ describe('clearance exchanges between gateways', () => {
     assert.equal((await api(pair.b, 'PUT', '/admin/agreements/KR-VN-FTA', pullable)).status, 200);
     const co = await issued();
     // Make B as if it had never received it (a lost message).
-    await pair.b.db.query(
-      'WITH lost AS (DELETE FROM received_certificates WHERE number = $1 RETURNING message_id) DELETE FROM inbox WHERE message_id IN (SELECT message_id FROM lost)',
-      [co.number],
-    );
+    await pair.b.db.query('WITH lost AS (DELETE FROM received_certificates WHERE number = $1 RETURNING message_id) DELETE FROM inbox WHERE message_id IN (SELECT message_id FROM lost)', [co.number]);
     assert.equal((await api(pair.b, 'GET', `/certificates/${co.number}`)).status, 404);
 
     const result = await check(claim(co.number, { agreement: 'KR-VN-FTA', waitSeconds: 10 }));
@@ -87,8 +84,11 @@ describe('clearance exchanges between gateways', () => {
     const request = await eventually(async () => {
       const r = await api(pair.b, 'GET', '/admin/messages?peer=KR-KCS&limit=50');
       return r.body.messages.find((m: { type: string; status: string }) => m.type === 'certificate.requested' && m.status === 'rejected');
-    }, 'A\'s rejection of the request');
-    assert.deepEqual(request.errors.map((e: { code: string }) => e.code), ['NOT_FOUND']);
+    }, "A's rejection of the request");
+    assert.deepEqual(
+      request.errors.map((e: { code: string }) => e.code),
+      ['NOT_FOUND'],
+    );
   });
 
   it('lists risk flags for a risk officer', async () => {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Certificate } from '../src/dataset/index.ts';
-import { api, issueAndWait, B, count, eventually, exampleAgreements, exampleCertificate, registerPeer, startPair, type Pair } from './support/gateways.ts';
+import { api, B, count, eventually, exampleAgreements, exampleCertificate, issueAndWait, type Pair, registerPeer, startPair } from './support/gateways.ts';
 
 describe('import clearance', () => {
   let pair: Pair;
@@ -92,7 +92,10 @@ describe('import clearance', () => {
         assert.deepEqual(codes(loser), ['QUANTITY_EXCEEDED']);
         assert.match(loser.findings[0].message, /^0 NAR remain of 1200/);
       }
-      assert.deepEqual(outcome.body.errors.map((e: { pointer: string }) => e.pointer), ['/items/0/quantity/value']);
+      assert.deepEqual(
+        outcome.body.errors.map((e: { pointer: string }) => e.pointer),
+        ['/items/0/quantity/value'],
+      );
     }
     const again = await api(pair.b, 'POST', `/clearance/checks/${checks[outcomes.findIndex((o) => o.status === 409)].id}/confirm`);
     assert.deepEqual([again.status, again.body.check.decision], [409, 'reject'], 'a loser trying again');
@@ -102,7 +105,11 @@ describe('import clearance', () => {
     const co = await issued();
     const claims = Array.from({ length: 8 }, () => ({ ...claimFor(co, {}, { quantity: { value: '300', unit: 'NAR' } }), confirm: true }));
     const responses = await Promise.all(claims.map((claim) => api(pair.b, 'POST', '/clearance/checks', claim)));
-    assert.deepEqual(responses.map((r) => r.status), Array(8).fill(201), JSON.stringify(responses.find((r) => r.status !== 201)?.body));
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      Array(8).fill(201),
+      JSON.stringify(responses.find((r) => r.status !== 201)?.body),
+    );
     const results = responses.map((r) => r.body);
     assert.equal(results.filter((r) => r.decision === 'accept' && r.status === 'confirmed').length, 4);
     const lost = results.filter((r) => r.status !== 'confirmed');
@@ -116,7 +123,7 @@ describe('import clearance', () => {
     }
   });
 
-  it('answers a drawdown that cannot be made with the check\'s id, and leaves the check unconfirmed', async () => {
+  it("answers a drawdown that cannot be made with the check's id, and leaves the check unconfirmed", async () => {
     const co = await issued();
     // The issuing party is no longer registered: the use could not be reported to it.
     await pair.b.db.query('DELETE FROM peers WHERE party_id = $1', [pair.a.config.partyId]);
@@ -158,31 +165,43 @@ describe('import clearance', () => {
     assert.equal((await check(claimFor(co, { exportCountry: 'CN' }))).decision, 'reject');
   });
 
-  it('matches the claim\'s purpose with the CO\'s kind', async () => {
+  it("matches the claim's purpose with the CO's kind", async () => {
     const base = exampleCertificate();
     const nonPreferential = await issued({ kind: 'non-preferential', agreement: undefined, items: base.items.map((item) => ({ ...item, originCriterion: undefined })) });
     for (const claim of [claimFor(nonPreferential), claimFor(nonPreferential, { purpose: 'preference', agreement: 'KR-VN-FTA' })]) {
       const preference = await check(claim);
       assert.equal(preference.decision, 'reject', JSON.stringify(claim));
-      assert.deepEqual(preference.findings.map((f: { code: string; fields: string[] }) => [f.code, f.fields]), [['CO_NOT_PREFERENTIAL', ['/kind']]]);
+      assert.deepEqual(
+        preference.findings.map((f: { code: string; fields: string[] }) => [f.code, f.fields]),
+        [['CO_NOT_PREFERENTIAL', ['/kind']]],
+      );
     }
     const quota = await check(claimFor(nonPreferential, { purpose: 'quota' }));
     assert.equal(quota.decision, 'accept');
     assert.deepEqual(quota.findings, []);
     const unknown = await api(pair.b, 'POST', '/clearance/checks', claimFor(nonPreferential, { purpose: 'free-lunch' }));
     assert.equal(unknown.status, 400);
-    assert.deepEqual(unknown.body.errors.map((e: { pointer: string }) => e.pointer), ['/purpose']);
+    assert.deepEqual(
+      unknown.body.errors.map((e: { pointer: string }) => e.pointer),
+      ['/purpose'],
+    );
   });
 
-  it('compares the claimed agreement with the CO\'s, unless agreement data says it accepts the CO\'s', async () => {
+  it("compares the claimed agreement with the CO's, unless agreement data says it accepts the CO's", async () => {
     const co = await issued();
     const other = await check(claimFor(co, { agreement: 'RCEP' }));
     assert.equal(other.decision, 'reject');
-    assert.deepEqual(other.findings.map((f: { code: string; fields: string[] }) => [f.code, f.fields]), [['AGREEMENT_MISMATCH', ['/agreement']]]);
+    assert.deepEqual(
+      other.findings.map((f: { code: string; fields: string[] }) => [f.code, f.fields]),
+      [['AGREEMENT_MISMATCH', ['/agreement']]],
+    );
     assert.equal((await check(claimFor(co, { agreement: 'KR-VN-FTA' }))).decision, 'accept');
     const badCode = await api(pair.b, 'PUT', '/admin/agreements/RCEP', { ...exampleAgreements.RCEP, acceptsCertificatesOf: ['KR VN'] });
     assert.equal(badCode.status, 400);
-    assert.deepEqual(badCode.body.errors.map((e: { pointer: string }) => e.pointer), ['/acceptsCertificatesOf/0']);
+    assert.deepEqual(
+      badCode.body.errors.map((e: { pointer: string }) => e.pointer),
+      ['/acceptsCertificatesOf/0'],
+    );
     const accepting = await api(pair.b, 'PUT', '/admin/agreements/RCEP', { ...exampleAgreements.RCEP, acceptsCertificatesOf: ['KR-VN-FTA'] });
     assert.equal(accepting.status, 200, JSON.stringify(accepting.body));
     assert.deepEqual(accepting.body.acceptsCertificatesOf, ['KR-VN-FTA']);
@@ -224,7 +243,7 @@ describe('import clearance', () => {
     assert.deepEqual(codes(await check(claimFor(retro))), ['ISSUED_RETROACTIVELY']);
   });
 
-  it('applies the agreement\'s own severities and HS digits', async () => {
+  it("applies the agreement's own severities and HS digits", async () => {
     const co = await issued();
     const strict = { ...exampleAgreements['KR-VN-FTA'], findingSeverities: { IMPORTER_MISMATCH: 'reject' }, hsMatchDigits: 8 };
     assert.equal((await api(pair.b, 'PUT', '/admin/agreements/KR-VN-FTA', strict)).status, 200);

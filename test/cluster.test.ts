@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
 import pg from 'pg';
-import { RabbitCluster, type RabbitServer } from '../scripts/lib/services.ts';
 import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
+import { RabbitCluster, type RabbitServer } from '../scripts/lib/services.ts';
 import { wire } from '../scripts/lib/wiring.ts';
 import { declareInbox, INBOUND_QUEUE } from '../src/exchange/amqp.ts';
 import { A, B, exampleCertificate, freshPlace, services } from './support/gateways.ts';
@@ -19,7 +19,7 @@ const DOWN_MS = Number(process.env.ECO_CLUSTER_DOWN_MS ?? 5000);
 
 type QueueStatus = { name: string; members: string[]; online: string[]; leader: string };
 
-describe('B\'s inbox on a 3-node RabbitMQ cluster', () => {
+describe("B's inbox on a 3-node RabbitMQ cluster", () => {
   let cluster: RabbitCluster;
   const processes: GatewayProcess[] = [];
   const pools: pg.Pool[] = [];

@@ -3,11 +3,11 @@
 // traffic, and replays a dead letter from its button.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
-import { A, api, B, count, deadLetterAt, eventually, issueAndWait, publishRaw, startPair, type Pair } from './support/gateways.ts';
+import { type Browser, chromium } from 'playwright-core';
 import { buildEnvelope } from '../src/exchange/envelope.ts';
 import { sign } from '../src/exchange/jose.ts';
 import { exampleCertificate } from './support/fixtures.ts';
+import { A, api, B, count, deadLetterAt, eventually, issueAndWait, type Pair, publishRaw, startPair } from './support/gateways.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -69,6 +69,6 @@ describe('operator console in headless Chromium', () => {
       document.body.appendChild(script);
       return document.body.dataset.injected ?? 'no';
     })()`);
-    assert.equal(injected, 'no', 'the Content-Security-Policy runs no script but the page\'s own');
+    assert.equal(injected, 'no', "the Content-Security-Policy runs no script but the page's own");
   });
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { buildEnvelope } from '../src/exchange/envelope.ts';
 import { sign } from '../src/exchange/jose.ts';
-import { A, api, B, count, deadLetterAt, eventually, exampleCertificate, freshPlace, peekQueue, publishRaw, startPair, startTestGateway, type Pair } from './support/gateways.ts';
+import { A, api, B, count, deadLetterAt, eventually, exampleCertificate, freshPlace, type Pair, peekQueue, publishRaw, startPair, startTestGateway } from './support/gateways.ts';
 
 describe('consumer on a failing database', () => {
   let pair: Pair;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import jose from 'node-jose';
 import { generateEncryptionKey } from '../src/exchange/jose.ts';
-import { A, api, B, count, eventually, exampleCertificate, inboxOfB, startPair, type Pair } from './support/gateways.ts';
+import { A, api, B, count, eventually, exampleCertificate, inboxOfB, type Pair, startPair } from './support/gateways.ts';
 
 describe('encrypted exchange', () => {
   let pair: Pair;
@@ -14,7 +14,7 @@ describe('encrypted exchange', () => {
     await pair.stop();
   });
 
-  it('sends JWE both ways; B keeps the signed JWS inside; A holds B\'s receipt', async () => {
+  it("sends JWE both ways; B keeps the signed JWS inside; A holds B's receipt", async () => {
     const co = exampleCertificate();
     const issued = await api(pair.a, 'POST', '/certificates', co);
     assert.equal(issued.status, 201);

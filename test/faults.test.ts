@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
 import { PostgresServer, RabbitServer } from '../scripts/lib/services.ts';
+import { wire } from '../scripts/lib/wiring.ts';
 import { sealPending, verifyChain } from '../src/audit/index.ts';
 import { A, B, exampleCertificate, freshPlace } from './support/gateways.ts';
-import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
-import { wire } from '../scripts/lib/wiring.ts';
 
 const STREAM = Number(process.env.ECO_FAULT_STREAM ?? 2000);
 
@@ -136,7 +136,7 @@ describe('faults during a stream of certificates', () => {
     }
   }
 
-  it('B\'s broker is SIGKILLed and restarted', async () => {
+  it("B's broker is SIGKILLed and restarted", async () => {
     const s = await setUp();
     await issueStream(s, STREAM, STREAM / 4, async () => {
       await brokerB.stopProcess('SIGKILL');
@@ -146,7 +146,7 @@ describe('faults during a stream of certificates', () => {
     await stopScenario(s);
   });
 
-  it('one of B\'s two consumers is SIGKILLed and restarted', async () => {
+  it("one of B's two consumers is SIGKILLed and restarted", async () => {
     const s = await setUp();
     await issueStream(s, STREAM, STREAM / 4, async () => {
       await s.bConsumers[0]!.kill();
@@ -157,7 +157,7 @@ describe('faults during a stream of certificates', () => {
     await stopScenario(s);
   });
 
-  it('one of A\'s two relays is SIGKILLed and restarted', async () => {
+  it("one of A's two relays is SIGKILLed and restarted", async () => {
     const s = await setUp();
     await issueStream(s, STREAM, STREAM / 4, async () => {
       await s.aRelays[0]!.kill();
@@ -168,7 +168,7 @@ describe('faults during a stream of certificates', () => {
     await stopScenario(s);
   });
 
-  it('B\'s Postgres is restarted', async () => {
+  it("B's Postgres is restarted", async () => {
     const s = await setUp();
     await issueStream(s, STREAM, STREAM / 4, async () => {
       await postgresB.restart();

@@ -47,7 +47,10 @@ describe('unauthenticated floods', () => {
     const lookups = countKeyLookups(gateway);
     const answers = [];
     for (let i = 0; i < 30; i++) answers.push(await call(gateway, `Bearer ${madeUpKey()}`));
-    assert.deepEqual(answers.map((a) => a.status), [...Array(20).fill(401), ...Array(10).fill(429)]);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [...Array(20).fill(401), ...Array(10).fill(429)],
+    );
     assert.match(answers[29]!.contentType, /problem\+json/);
     assert.ok(Number(answers[29]!.retryAfter) > 0, 'Retry-After says when');
     assert.ok(lookups() <= 20, `${lookups()} key lookups for 30 requests`);
@@ -62,7 +65,17 @@ describe('unauthenticated floods', () => {
     const { key } = await createApiKey(gateway.db, 'flood', ['admin']);
     assert.equal((await call(gateway, `Bearer ${key}`)).status, 200);
     const lookups = countKeyLookups(gateway);
-    const variants = (k: string) => [`Bearer  ${k}`, `Bearer\t${k}`, `Bearer ${k}x`, `Bearer ${k},Bearer ${k}`, `Basic ${k}`, k, `Bearer ${k.slice(0, -1)}`, `Bearer ${k.replace(/^eco_/, 'ECO_')}`, `Bearer ${k} ${k}`];
+    const variants = (k: string) => [
+      `Bearer  ${k}`,
+      `Bearer\t${k}`,
+      `Bearer ${k}x`,
+      `Bearer ${k},Bearer ${k}`,
+      `Basic ${k}`,
+      k,
+      `Bearer ${k.slice(0, -1)}`,
+      `Bearer ${k.replace(/^eco_/, 'ECO_')}`,
+      `Bearer ${k} ${k}`,
+    ];
     for (const authorization of variants(key)) assert.equal((await call(gateway, authorization)).status, 401, JSON.stringify(authorization));
     const before = lookups();
     for (const authorization of [...variants(madeUpKey()), `Bearer eco_00000000_not-a-real-key`, `Bearer ${'x'.repeat(8000)}`]) {

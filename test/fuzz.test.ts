@@ -19,9 +19,7 @@ const operations = Object.entries(document.paths as Record<string, Record<string
 
 /** Every stored row, as one digest per table; the audit log by its count (the sealer fills in hashes meanwhile). */
 async function fingerprint(gateway: Gateway): Promise<Record<string, string>> {
-  const { rows: tables } = await gateway.db.query<{ tablename: string }>(
-    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'audit_log' ORDER BY tablename",
-  );
+  const { rows: tables } = await gateway.db.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'audit_log' ORDER BY tablename");
   const digests: Record<string, string> = {};
   for (const { tablename } of tables) {
     const { rows } = await gateway.db.query<{ digest: string }>(`SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS digest FROM "${tablename}" t`);
@@ -55,7 +53,12 @@ const unsafeText = fc
 const segment = fc.oneof(fc.string({ maxLength: 40 }), fc.uuid(), fc.constantFrom(A, B, 'KR-VN-FTA', template.number, '..', '%', '0', '\u0000', `${A}\u0000`));
 const query = fc.dictionary(
   fc.constantFrom('status', 'limit', 'peer', 'number', 'since', 'until', 'direction', 'role', 'type', 'id', 'before', 'recipient', 'issuer', 'action'),
-  fc.oneof(fc.string({ maxLength: 30 }), fc.integer().map(String), fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.constantFrom('\u0000', `${A}\u0000`)),
+  fc.oneof(
+    fc.string({ maxLength: 30 }),
+    fc.integer().map(String),
+    fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+    fc.constantFrom('\u0000', `${A}\u0000`),
+  ),
   { maxKeys: 3 },
 );
 // Mostly near-valid certificates: random JSON rarely gets past schema validation to the rules behind it.
@@ -68,7 +71,28 @@ const body = fc.oneof(
 );
 
 // Arrays and strings far past any bound, under the member names the API's bodies use.
-const memberNames = ['items', 'reasons', 'questions', 'findings', 'roles', 'parties', 'kinds', 'originCriteria', 'findingSeverities', 'agreements', 'keys', 'jwks', 'name', 'reason', 'declarationRef', 'remarks', 'certificateNumber', 'amqpUrl', 'jwksUrl', 'importer'];
+const memberNames = [
+  'items',
+  'reasons',
+  'questions',
+  'findings',
+  'roles',
+  'parties',
+  'kinds',
+  'originCriteria',
+  'findingSeverities',
+  'agreements',
+  'keys',
+  'jwks',
+  'name',
+  'reason',
+  'declarationRef',
+  'remarks',
+  'certificateNumber',
+  'amqpUrl',
+  'jwksUrl',
+  'importer',
+];
 const huge = fc.oneof(
   fc.integer({ min: 1_000, max: 60_000 }).map((n) => 'x'.repeat(n)),
   fc.tuple(fc.integer({ min: 1_000, max: 12_000 }), fc.jsonValue({ maxDepth: 1 })).map(([n, value]) => Array(n).fill(value)),
@@ -82,7 +106,12 @@ const unsafeBody = fc.oneof(
 const oversized = fc.oneof(
   fc.dictionary(fc.constantFrom(...memberNames), huge, { minKeys: 1, maxKeys: 3 }).map((json) => ({ json })),
   fc.tuple(fc.constantFrom(...certificatePaths), fc.integer({ min: 300, max: 60_000 })).map(([path, n]) => ({ json: withField(path, 'x'.repeat(n)) })),
-  fc.integer({ min: 1_000, max: 2_500 }).map((n) => ({ json: withField(['items'], Array.from({ length: n }, (_, i) => ({ ...template.items[0], itemNumber: i + 1 }))) })),
+  fc.integer({ min: 1_000, max: 2_500 }).map((n) => ({
+    json: withField(
+      ['items'],
+      Array.from({ length: n }, (_, i) => ({ ...template.items[0], itemNumber: i + 1 })),
+    ),
+  })),
 );
 /** Header variants around a valid key: odd spacing and case, duplicates, made-up and huge values. */
 const headerVariant = (key: string) =>
@@ -91,7 +120,19 @@ const headerVariant = (key: string) =>
     {
       weight: 3,
       arbitrary: fc
-        .constantFrom(`Bearer  ${key}`, `bearer ${key}`, `BEARER ${key}`, `Bearer\t${key}`, `Bearer ${key}, Bearer ${key}`, 'Bearer', 'Bearer ', `Basic ${key}`, key, `Bearer ${key.toUpperCase()}`, 'Bearer eco_00000000_x')
+        .constantFrom(
+          `Bearer  ${key}`,
+          `bearer ${key}`,
+          `BEARER ${key}`,
+          `Bearer\t${key}`,
+          `Bearer ${key}, Bearer ${key}`,
+          'Bearer',
+          'Bearer ',
+          `Basic ${key}`,
+          key,
+          `Bearer ${key.toUpperCase()}`,
+          'Bearer eco_00000000_x',
+        )
         .map((authorization) => ({ authorization })),
     },
     { weight: 1, arbitrary: fc.constant({ authorization: [`Bearer ${key}`, 'Bearer eco_00000000_x'] }) },
@@ -133,20 +174,32 @@ describe('REST fuzz', () => {
     const seed = Number(process.env.FUZZ_SEED ?? 20261124);
     let refused = 0;
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...operations), fc.array(segment, { minLength: 3, maxLength: 3 }), query, fc.oneof({ arbitrary: body, weight: 6 }, { arbitrary: unsafeBody, weight: 1 }), async (operation, segments, params, payload) => {
-        let i = 0;
-        const path = operation.path.replace(/\{\w+\}/g, () => encodeURIComponent(segments[i++]!));
-        const search = new URLSearchParams(params).toString();
-        const before = await fingerprint(gateway);
-        const sendsBody = operation.method !== 'GET' && operation.method !== 'DELETE';
-        const response = await api(gateway, operation.method, path + (search ? `?${search}` : ''), sendsBody ? ('raw' in payload ? payload.raw : payload.json) : undefined, sendsBody ? { 'content-type': 'application/json' } : {});
-        assert.ok(response.status < 500, `${operation.method} ${path}?${search} -> ${response.status} ${JSON.stringify(response.body)}`);
-        if (response.status >= 400) {
-          refused++;
-          assert.match(response.contentType, /application\/problem\+json/, `${operation.method} ${path}: ${response.status} is problem+json`);
-          assert.deepEqual(await fingerprint(gateway), before, `${operation.method} ${path} was refused (${response.status}) but changed stored data`);
-        }
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(...operations),
+        fc.array(segment, { minLength: 3, maxLength: 3 }),
+        query,
+        fc.oneof({ arbitrary: body, weight: 6 }, { arbitrary: unsafeBody, weight: 1 }),
+        async (operation, segments, params, payload) => {
+          let i = 0;
+          const path = operation.path.replace(/\{\w+\}/g, () => encodeURIComponent(segments[i++]!));
+          const search = new URLSearchParams(params).toString();
+          const before = await fingerprint(gateway);
+          const sendsBody = operation.method !== 'GET' && operation.method !== 'DELETE';
+          const response = await api(
+            gateway,
+            operation.method,
+            path + (search ? `?${search}` : ''),
+            sendsBody ? ('raw' in payload ? payload.raw : payload.json) : undefined,
+            sendsBody ? { 'content-type': 'application/json' } : {},
+          );
+          assert.ok(response.status < 500, `${operation.method} ${path}?${search} -> ${response.status} ${JSON.stringify(response.body)}`);
+          if (response.status >= 400) {
+            refused++;
+            assert.match(response.contentType, /application\/problem\+json/, `${operation.method} ${path}: ${response.status} is problem+json`);
+            assert.deepEqual(await fingerprint(gateway), before, `${operation.method} ${path} was refused (${response.status}) but changed stored data`);
+          }
+        },
+      ),
       { numRuns: Number(process.env.FUZZ_RUNS ?? 1000), seed },
     );
     assert.ok(refused > 500, `mostly refusals, as random input should be (${refused})`);

@@ -40,7 +40,10 @@ describe('REST hardening', () => {
     const claim = { declarationRef: 'DECL-HUGE', certificateNumber: 'KR-X-1', exportCountry: 'KR', importer: { id: 'VN1' }, items: Array(10_000).fill(item) };
     const checks = await api(gateway, 'POST', '/clearance/checks', claim);
     assert.equal(checks.status, 400, JSON.stringify(checks.body).slice(0, 300));
-    assert.ok(checks.body.errors.some((e: { pointer: string }) => e.pointer === '/items'), JSON.stringify(checks.body.errors).slice(0, 300));
+    assert.ok(
+      checks.body.errors.some((e: { pointer: string }) => e.pointer === '/items'),
+      JSON.stringify(checks.body.errors).slice(0, 300),
+    );
     const verification = await api(gateway, 'POST', '/verifications', { certificateNumber: 'KR-X-1', issuer: B, reasons: Array(10_000).fill('why') });
     assert.equal(verification.status, 400);
     assert.ok(verification.body.errors.some((e: { pointer: string }) => e.pointer === '/reasons'));

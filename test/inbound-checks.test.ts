@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { buildEnvelope, type Envelope } from '../src/exchange/envelope.ts';
-import { generateSigningKey, sign, type SigningKey } from '../src/exchange/jose.ts';
-import { A, B, count, deadLetterAt, exampleCertificate, inboxOfB, startPair, type Pair } from './support/gateways.ts';
+import { generateSigningKey, type SigningKey, sign } from '../src/exchange/jose.ts';
+import { A, B, count, deadLetterAt, exampleCertificate, inboxOfB, type Pair, startPair } from './support/gateways.ts';
 
 describe('receiver checks at B', () => {
   let pair: Pair;
@@ -46,7 +46,7 @@ describe('receiver checks at B', () => {
     assert.equal(await storedAtB(), before);
   });
 
-  it('rejects a key that is not the sender\'s with UNKNOWN_KEY', async () => {
+  it("rejects a key that is not the sender's with UNKNOWN_KEY", async () => {
     const before = await storedAtB();
     const result = await deliver(await sign(envelopeFromA(), await generateSigningKey()));
     assert.deepEqual(result.outcome === 'rejected' && result.errors.map((e) => e.code), ['UNKNOWN_KEY']);

@@ -6,9 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
 import { sign } from '../src/exchange/jose.ts';
 import type { Handled } from '../src/inbound/index.ts';
-import { A, B, count, eventually, exampleCertificate, inboxOfB, startPair, type Pair } from './support/gateways.ts';
+import { A, B, count, eventually, exampleCertificate, inboxOfB, type Pair, startPair } from './support/gateways.ts';
 
-describe('a hostile or buggy peer at B\'s inbox', () => {
+describe("a hostile or buggy peer at B's inbox", () => {
   let pair: Pair;
   let inbox: ReturnType<typeof inboxOfB>;
 
@@ -77,11 +77,14 @@ describe('a hostile or buggy peer at B\'s inbox', () => {
     }
   });
 
-  it('refuses a CO whose exportCountry is not the sender\'s, or whose importCountry is not ours, with NOT_A_PARTY', async () => {
+  it("refuses a CO whose exportCountry is not the sender's, or whose importCountry is not ours, with NOT_A_PARTY", async () => {
     // JP is a party to AANZ-style agreement RCEP, so the agreement alone would let it through.
     const foreignExport = exampleCertificate({ exportCountry: 'JP', agreement: 'RCEP' });
     const foreignImport = exampleCertificate({ importCountry: 'JP', agreement: 'RCEP' });
-    for (const [co, path] of [[foreignExport, '/body/exportCountry'], [foreignImport, '/body/importCountry']] as const) {
+    for (const [co, path] of [
+      [foreignExport, '/body/exportCountry'],
+      [foreignImport, '/body/importCountry'],
+    ] as const) {
       const { envelope, jws } = await inbox.fromA('certificate.issued', co);
       const result = rejection(await inbox.deliver(jws, { messageId: envelope.id }));
       assert.deepEqual(result.codes, ['NOT_A_PARTY']);
@@ -123,10 +126,14 @@ describe('a hostile or buggy peer at B\'s inbox', () => {
     for (const { envelope } of valid) {
       await eventually(async () => ((await count(pair.b, 'received_certificates WHERE message_id = $1', [envelope.id])) === 1 ? true : undefined), `CO ${envelope.id} stored`, 30_000);
     }
-    const recorded = await eventually(async () => {
-      const n = await count(pair.b, 'dead_letters WHERE message_id = ANY($1)', [ids]);
-      return n === garbage ? n : undefined;
-    }, 'every garbage message recorded as a dead letter', 30_000);
+    const recorded = await eventually(
+      async () => {
+        const n = await count(pair.b, 'dead_letters WHERE message_id = ANY($1)', [ids]);
+        return n === garbage ? n : undefined;
+      },
+      'every garbage message recorded as a dead letter',
+      30_000,
+    );
     assert.equal(recorded, garbage);
     assert.equal(await count(pair.b, "dead_letters WHERE message_id = ANY($1) AND code NOT IN ('SIGNATURE_INVALID', 'UNKNOWN_SENDER')", [ids]), 0, 'each with the reason it was refused for');
   });

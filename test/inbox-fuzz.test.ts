@@ -9,8 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
 import fc from 'fast-check';
 import { buildEnvelope, messageTypes } from '../src/exchange/envelope.ts';
-import { sign, type SigningKey } from '../src/exchange/jose.ts';
-import { A, B, count, eventually, exampleCertificate, startPair, type Pair } from './support/gateways.ts';
+import { type SigningKey, sign } from '../src/exchange/jose.ts';
+import { A, B, count, eventually, exampleCertificate, type Pair, startPair } from './support/gateways.ts';
 
 const MESSAGES = Number(process.env.FUZZ_INBOX_MESSAGES ?? 400);
 
@@ -30,11 +30,32 @@ const nasty = fc.oneof(
 );
 
 /** Where in a certificate a hostile value goes: any member, known or not. */
-const certificatePath = fc.constantFrom(
-  ['number'], ['version'], ['kind'], ['agreement'], ['issuedAt'], ['issuer', 'name'], ['issuer', 'partyId'], ['exporter', 'name'], ['exporter'],
-  ['importCountry'], ['exportCountry'], ['items'], ['items', 0, 'description'], ['items', 0, 'hsCode'], ['items', 0, 'quantity', 'value'],
-  ['items', 0, 'itemNumber'], ['remarks'], ['flags'], ['transport', 'loadingPort'], ['unknownMember'], ['\u0000'], ['replaces'],
-).map((path): (string | number)[] => [...path]);
+const certificatePath = fc
+  .constantFrom(
+    ['number'],
+    ['version'],
+    ['kind'],
+    ['agreement'],
+    ['issuedAt'],
+    ['issuer', 'name'],
+    ['issuer', 'partyId'],
+    ['exporter', 'name'],
+    ['exporter'],
+    ['importCountry'],
+    ['exportCountry'],
+    ['items'],
+    ['items', 0, 'description'],
+    ['items', 0, 'hsCode'],
+    ['items', 0, 'quantity', 'value'],
+    ['items', 0, 'itemNumber'],
+    ['remarks'],
+    ['flags'],
+    ['transport', 'loadingPort'],
+    ['unknownMember'],
+    ['\u0000'],
+    ['replaces'],
+  )
+  .map((path): (string | number)[] => [...path]);
 
 type Plan =
   | { kind: 'valid' }

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config.ts';
 import { buildEnvelope } from '../src/exchange/envelope.ts';
 import { generateSigningKey, sign } from '../src/exchange/jose.ts';
-import { startGateway, type Gateway } from '../src/gateway.ts';
+import { type Gateway, startGateway } from '../src/gateway.ts';
 import { A, api, B, count, eventually, exampleCertificate, freshPlace, publishRaw, registerAgreements, startTestGateway } from './support/gateways.ts';
 
 /** Registers `peer` at `at` by its JWKS URL, as two real gateways would, so that rotations reach `at`. */
@@ -55,7 +55,15 @@ describe('key management', () => {
   });
 
   it('refuses to start with another KEY_ENCRYPTION_KEY', async () => {
-    const config = loadConfig({ PARTY_ID: A, DATABASE_URL: placeA.databaseUrl, AMQP_URL: placeA.amqpUrl, HTTP_PORT: '0', LOG_LEVEL: 'silent', ROLE: 'api', KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') });
+    const config = loadConfig({
+      PARTY_ID: A,
+      DATABASE_URL: placeA.databaseUrl,
+      AMQP_URL: placeA.amqpUrl,
+      HTTP_PORT: '0',
+      LOG_LEVEL: 'silent',
+      ROLE: 'api',
+      KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    });
     await assert.rejects(startGateway(config), /unable to authenticate|Unsupported state/);
   });
 
@@ -80,11 +88,17 @@ describe('key management', () => {
     assert.equal((await api(a, 'POST', '/admin/keys/no-such-kid/activate')).status, 404);
 
     const audit = await a.db.query<{ action: string; actor: string }>('SELECT action, actor FROM audit_log WHERE subject = $1 ORDER BY id', [kid]);
-    assert.deepEqual(audit.rows.map((r) => r.action), ['key.created', 'key.retired', 'key.revoked']);
-    assert.ok(audit.rows.every((r) => r.actor.startsWith('api:tests#')), 'with the API client that did it');
+    assert.deepEqual(
+      audit.rows.map((r) => r.action),
+      ['key.created', 'key.retired', 'key.revoked'],
+    );
+    assert.ok(
+      audit.rows.every((r) => r.actor.startsWith('api:tests#')),
+      'with the API client that did it',
+    );
   });
 
-  it('rotates A\'s signing key and B\'s encryption key in the middle of a stream without losing a message', async () => {
+  it("rotates A's signing key and B's encryption key in the middle of a stream without losing a message", async () => {
     const total = 45;
     const numbers: string[] = [];
     const oldSigning = (await a.keys.signingKey()).kid;
@@ -101,15 +115,14 @@ describe('key management', () => {
       }
       const batch = Array.from({ length: 5 }, () => exampleCertificate());
       const issued = await Promise.all(batch.map((co) => api(a, 'POST', '/certificates', co)));
-      assert.deepEqual(issued.map((r) => r.status), batch.map(() => 201));
+      assert.deepEqual(
+        issued.map((r) => r.status),
+        batch.map(() => 201),
+      );
       numbers.push(...batch.map((co) => co.number));
     }
     await eventually(async () => ((await count(b, 'received_certificates WHERE number = ANY($1)', [numbers])) === total ? true : undefined), `all ${total} COs at B`, 30_000);
-    await eventually(
-      async () => ((await count(a, "outbox WHERE certificate_number = ANY($1) AND status = 'accepted'", [numbers])) === total ? true : undefined),
-      'every receipt at A',
-      30_000,
-    );
+    await eventually(async () => ((await count(a, "outbox WHERE certificate_number = ANY($1) AND status = 'accepted'", [numbers])) === total ? true : undefined), 'every receipt at A', 30_000);
     assert.equal(await count(b, "inbox WHERE status = 'rejected'"), 0, 'no message rejected during the rotation');
 
     const stored = await b.db.query<{ jws: string }>('SELECT jws FROM received_certificates WHERE number = ANY($1)', [numbers]);
@@ -118,9 +131,12 @@ describe('key management', () => {
     const activation = await a.db.query<{ data: { retired: string } }>("SELECT data FROM audit_log WHERE action = 'key.activated' AND subject = $1", [newSigning]);
     assert.equal(activation.rows[0]!.data.retired, oldSigning, 'the audit names the key it retired');
     const sent = await a.db.query<{ body: string }>('SELECT body FROM outbox WHERE certificate_number = ANY($1)', [numbers]);
-    assert.ok(sent.rows.every((r) => kidOf(r.body) === oldEncryption), 'A kept encrypting to B\'s retired key, which B still opens');
+    assert.ok(
+      sent.rows.every((r) => kidOf(r.body) === oldEncryption),
+      "A kept encrypting to B's retired key, which B still opens",
+    );
     const refreshed = await b.db.query('SELECT 1 FROM audit_log WHERE action = $1 AND subject = $2', ['peer.keys-refreshed', A]);
-    assert.ok(refreshed.rowCount! >= 1, 'B fetched A\'s JWKS again on the unknown kid');
+    assert.ok(refreshed.rowCount! >= 1, "B fetched A's JWKS again on the unknown kid");
 
     // Once A revokes its old key and B re-reads A's JWKS, the old key no longer verifies at B.
     assert.equal((await api(a, 'POST', `/admin/keys/${oldSigning}/revoke`)).status, 200);
@@ -138,8 +154,11 @@ describe('key management', () => {
     // A still has B's old JWKS: what it encrypts to the revoked key is refused, and stored nowhere.
     const unreadable = exampleCertificate();
     const refused = await api(a, 'POST', '/certificates', unreadable);
-    await eventually(async () => ((await api(a, 'GET', `/messages/${refused.body.messageId}`)).body.status === 'rejected' ? true : undefined), 'B\'s rejection');
-    assert.deepEqual((await api(a, 'GET', `/messages/${refused.body.messageId}`)).body.errors.map((e: { code: string }) => e.code), ['DECRYPTION_FAILED']);
+    await eventually(async () => ((await api(a, 'GET', `/messages/${refused.body.messageId}`)).body.status === 'rejected' ? true : undefined), "B's rejection");
+    assert.deepEqual(
+      (await api(a, 'GET', `/messages/${refused.body.messageId}`)).body.errors.map((e: { code: string }) => e.code),
+      ['DECRYPTION_FAILED'],
+    );
     assert.equal(await count(b, 'received_certificates WHERE number = $1', [unreadable.number]), 0);
 
     // A's copy of B's JWKS goes stale; the periodic refresh reads B's URL again.
@@ -148,7 +167,7 @@ describe('key management', () => {
     assert.deepEqual(await a.peers.refreshStaleKeys(), []);
     const co = exampleCertificate();
     const accepted = await api(a, 'POST', '/certificates', co);
-    await eventually(async () => ((await api(a, 'GET', `/messages/${accepted.body.messageId}`)).body.status === 'accepted' ? true : undefined), 'B\'s acceptance');
+    await eventually(async () => ((await api(a, 'GET', `/messages/${accepted.body.messageId}`)).body.status === 'accepted' ? true : undefined), "B's acceptance");
     const sent = await a.db.query<{ body: string }>('SELECT body FROM outbox WHERE id = $1', [accepted.body.messageId]);
     assert.equal(kidOf(sent.rows[0]!.body), bKeys.find((k) => k.use === 'enc' && k.status === 'active')!.kid);
   });
@@ -170,7 +189,7 @@ describe('key management', () => {
       const rejected = "audit_log WHERE action = 'message.rejected' AND data->'codes' ? 'UNKNOWN_KEY'";
       await eventually(async () => ((await count(b, rejected)) === rejectedBefore + i ? true : undefined), `UNKNOWN_KEY rejection ${i}`);
     }
-    assert.equal((await jwksRequests()) - before, 1, 'one fetch of A\'s JWKS for ten unknown kids');
+    assert.equal((await jwksRequests()) - before, 1, "one fetch of A's JWKS for ten unknown kids");
   });
 
   it('a peer registered with inline keys cannot be refreshed from a URL (422)', async () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Certificate } from '../src/dataset/index.ts';
-import { api, B, count, eventually, exampleCertificate, inboxOfB, startPair, type Pair } from './support/gateways.ts';
+import { api, B, count, eventually, exampleCertificate, inboxOfB, type Pair, startPair } from './support/gateways.ts';
 
 describe('certificate lifecycle and agreements', () => {
   let pair: Pair;
@@ -45,12 +45,24 @@ describe('certificate lifecycle and agreements', () => {
     assert.equal(replaced.status, 201, JSON.stringify(replaced.body));
     assert.equal(replaced.body.version, 2);
     const lookup = await atB(co.number, 2, 'valid');
-    assert.deepEqual(lookup.history.map((h: { version: number; status: string }) => [h.version, h.status]), [[2, 'valid'], [1, 'replaced']]);
+    assert.deepEqual(
+      lookup.history.map((h: { version: number; status: string }) => [h.version, h.status]),
+      [
+        [2, 'valid'],
+        [1, 'replaced'],
+      ],
+    );
     assert.equal(lookup.certificate.remarks, 'corrected');
     assert.deepEqual(lookup.certificate.replaces, { number: co.number, version: 1 });
     const atA = await api(pair.a, 'GET', `/certificates/${co.number}`);
-    assert.deepEqual(atA.body.history.map((h: { status: string }) => h.status), ['valid', 'replaced']);
-    assert.deepEqual(atA.body.deliveries.map((d: { type: string }) => d.type), ['certificate.issued', 'certificate.replaced']);
+    assert.deepEqual(
+      atA.body.history.map((h: { status: string }) => h.status),
+      ['valid', 'replaced'],
+    );
+    assert.deepEqual(
+      atA.body.deliveries.map((d: { type: string }) => d.type),
+      ['certificate.issued', 'certificate.replaced'],
+    );
   });
 
   it('refuses a replacement that is not version n+1 (409) or changes the number (422)', async () => {
@@ -83,7 +95,13 @@ describe('certificate lifecycle and agreements', () => {
     await atB(co.number, 2, 'valid');
     assert.equal((await inbox.deliver(v1.jws, { messageId: v1.envelope.id })).outcome, 'accepted');
     const lookup = await atB(co.number, 2, 'valid');
-    assert.deepEqual(lookup.history.map((h: { version: number; status: string }) => [h.version, h.status]), [[2, 'valid'], [1, 'replaced']]);
+    assert.deepEqual(
+      lookup.history.map((h: { version: number; status: string }) => [h.version, h.status]),
+      [
+        [2, 'valid'],
+        [1, 'replaced'],
+      ],
+    );
   });
 
   it('ends in the right state when a cancellation arrives before the certificate', async () => {
@@ -103,13 +121,22 @@ describe('certificate lifecycle and agreements', () => {
     // The consumer works on many deliveries at once: three versions of each of ten COs in flight together.
     const cos = Array.from({ length: 10 }, () => exampleCertificate());
     const messages = (
-      await Promise.all(cos.flatMap((co) => [inbox.fromA('certificate.issued', co), inbox.fromA('certificate.replaced', replacementOf(co, 2)), inbox.fromA('certificate.replaced', replacementOf(co, 3))]))
+      await Promise.all(
+        cos.flatMap((co) => [inbox.fromA('certificate.issued', co), inbox.fromA('certificate.replaced', replacementOf(co, 2)), inbox.fromA('certificate.replaced', replacementOf(co, 3))]),
+      )
     ).sort(() => Math.random() - 0.5);
     const handled = await Promise.all(messages.map((m) => inbox.deliver(m.jws, { messageId: m.envelope.id })));
     assert.ok(handled.every((h) => h.outcome === 'accepted'));
     for (const co of cos) {
       const lookup = await atB(co.number, 3, 'valid');
-      assert.deepEqual(lookup.history.map((h: { version: number; status: string }) => [h.version, h.status]), [[3, 'valid'], [2, 'replaced'], [1, 'replaced']]);
+      assert.deepEqual(
+        lookup.history.map((h: { version: number; status: string }) => [h.version, h.status]),
+        [
+          [3, 'valid'],
+          [2, 'replaced'],
+          [1, 'replaced'],
+        ],
+      );
     }
   });
 
@@ -134,11 +161,14 @@ describe('certificate lifecycle and agreements', () => {
       for (const [change, pointer] of cases) {
         const response = await api(pair.a, 'POST', '/certificates', exampleCertificate(change));
         assert.equal(response.status, 422, `${pointer}: ${JSON.stringify(response.body)}`);
-        assert.deepEqual(response.body.errors.map((e: { pointer: string }) => e.pointer), [pointer]);
+        assert.deepEqual(
+          response.body.errors.map((e: { pointer: string }) => e.pointer),
+          [pointer],
+        );
       }
     });
 
-    it('refuses retroactive issuance past the agreement\'s limit', async () => {
+    it("refuses retroactive issuance past the agreement's limit", async () => {
       const co = exampleCertificate({ issuedAt: '2026-11-24', transport: { departureDate: '2025-06-01' }, flags: { issuedRetroactively: true } });
       const response = await api(pair.a, 'POST', '/certificates', co);
       assert.equal(response.status, 422);
@@ -147,13 +177,19 @@ describe('certificate lifecycle and agreements', () => {
       assert.equal((await api(pair.a, 'POST', '/certificates', withinLimit)).status, 201);
     });
 
-    it('refuses at issue a CO outside its agreement\'s validity or dated after tomorrow (422 at /issuedAt), as validate does', async () => {
-      for (const [days, detail] of [[-366, /valid until .* under KR-VN-FTA/], [2, /after tomorrow/]] as const) {
+    it("refuses at issue a CO outside its agreement's validity or dated after tomorrow (422 at /issuedAt), as validate does", async () => {
+      for (const [days, detail] of [
+        [-366, /valid until .* under KR-VN-FTA/],
+        [2, /after tomorrow/],
+      ] as const) {
         const co = issuedOn(days);
         for (const path of ['/certificates', '/certificates/validate']) {
           const response = await api(pair.a, 'POST', path, co);
           assert.equal(response.status, 422, `${path} ${co.issuedAt}: ${JSON.stringify(response.body)}`);
-          assert.deepEqual(response.body.errors.map((e: { pointer: string }) => e.pointer), ['/issuedAt']);
+          assert.deepEqual(
+            response.body.errors.map((e: { pointer: string }) => e.pointer),
+            ['/issuedAt'],
+          );
           assert.match(response.body.errors[0].detail, detail);
         }
         assert.equal(await count(pair.a, 'certificates WHERE number = $1', [co.number]), 0);
@@ -200,7 +236,10 @@ describe('certificate lifecycle and agreements', () => {
     it('answers the same problems as an issue would', async () => {
       const schema = await api(pair.a, 'POST', '/certificates/validate', { ...exampleCertificate(), hsCode: undefined, items: [] });
       assert.equal(schema.status, 400);
-      assert.deepEqual(schema.body.errors.map((e: { pointer: string }) => e.pointer), ['/items']);
+      assert.deepEqual(
+        schema.body.errors.map((e: { pointer: string }) => e.pointer),
+        ['/items'],
+      );
       const rule = await api(pair.a, 'POST', '/certificates/validate', exampleCertificate({ agreement: 'EU-VN-FTA' }));
       assert.equal(rule.status, 422);
       assert.match(rule.contentType, /problem\+json/);

@@ -18,17 +18,16 @@ describe('migration 014: certificates keep their own sent bytes', () => {
     pools.push(db);
     // The database as it was before 014, as migrate() would have left it.
     await db.query('CREATE TABLE schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
-    for (const file of readdirSync(migrationsDir).filter((f) => /^\d+_.+\.sql$/.test(f) && f < '014').sort()) {
+    for (const file of readdirSync(migrationsDir)
+      .filter((f) => /^\d+_.+\.sql$/.test(f) && f < '014')
+      .sort()) {
       await db.query(readFileSync(new URL(file, migrationsDir), 'utf8'));
       await db.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
     }
     const messages = [randomUUID(), randomUUID()];
     for (const [version, id] of messages.entries()) {
       await db.query("INSERT INTO outbox (id, peer, type, certificate_number, body) VALUES ($1, 'VN-MOIT', 'certificate.issued', 'KR-M-1', $2)", [id, `signed bytes of version ${version + 1}`]);
-      await db.query(
-        "INSERT INTO certificates (number, version, kind, importing_party, dataset, message_id) VALUES ('KR-M-1', $1, 'preferential', 'VN-MOIT', '{}', $2)",
-        [version + 1, id],
-      );
+      await db.query("INSERT INTO certificates (number, version, kind, importing_party, dataset, message_id) VALUES ('KR-M-1', $1, 'preferential', 'VN-MOIT', '{}', $2)", [version + 1, id]);
     }
 
     assert.ok((await migrate(db)).includes('014_certificate_jws.sql'));

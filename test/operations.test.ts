@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { buildEnvelope } from '../src/exchange/envelope.ts';
 import { sign } from '../src/exchange/jose.ts';
-import { A, api, B, count, deadLetterAt, eventually, exampleCertificate, inboxOfB, issueAndWait, publishRaw, startPair, type Pair } from './support/gateways.ts';
+import { A, api, B, count, deadLetterAt, eventually, exampleCertificate, inboxOfB, issueAndWait, type Pair, publishRaw, startPair } from './support/gateways.ts';
 
 const LIMIT = 64 * 1024;
 
@@ -83,14 +83,14 @@ describe('operations', () => {
     await eventually(async () => ((await statusAtB()) === 'cancelled' ? true : undefined), 'the cancellation at B after resuming');
   });
 
-  it('tests the connection to a peer\'s broker without delivering anything', async () => {
+  it("tests the connection to a peer's broker without delivering anything", async () => {
     const before = await count(pair.b, 'inbox');
     const ping = await api(pair.a, 'POST', `/admin/peers/${B}/ping`);
     assert.equal(ping.status, 200);
     assert.equal(ping.body.ok, true, JSON.stringify(ping.body));
     assert.ok(ping.body.roundTripMs >= 0);
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(await count(pair.b, 'inbox'), before, 'nothing reached B\'s consumer');
+    assert.equal(await count(pair.b, 'inbox'), before, "nothing reached B's consumer");
     assert.equal(await count(pair.b, "dead_letters WHERE app_id IS NULL AND message_id LIKE 'ping-%'"), 0);
 
     const unreachable = { name: 'nowhere', amqpUrl: 'amqp://guest:guest@127.0.0.1:9/', jwks: await pair.b.keys.jwks(), agreements: [] };
@@ -114,9 +114,9 @@ describe('operations', () => {
     const sent = await eventually(async () => {
       const { body } = await api(pair.a, 'GET', `/admin/messages?number=${co.number}&direction=outbound&status=accepted`);
       return body.messages[0];
-    }, 'A\'s accepted message');
+    }, "A's accepted message");
     const viewA = (await api(pair.a, 'GET', `/admin/messages/${sent.messageId}`)).body;
-    assert.equal(viewA.receipt.payload.from, B, 'the peer\'s receipt');
+    assert.equal(viewA.receipt.payload.from, B, "the peer's receipt");
     assert.equal(viewA.receipt.payload.body.status, 'accepted');
 
     const byPeerAndTime = await api(pair.b, 'GET', `/admin/messages?peer=${A}&type=certificate.issued&since=${encodeURIComponent(new Date(Date.now() - 60_000).toISOString())}`);
@@ -133,7 +133,13 @@ describe('operations', () => {
     const metricsB = await api(pair.b, 'GET', '/metrics');
     assert.equal(metricsB.status, 200);
     assert.match(metricsB.contentType, /text\/plain/);
-    const value = (text: string, series: string) => Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.split(' ')[1]);
+    const value = (text: string, series: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((l) => l.startsWith(`${series} `))
+          ?.split(' ')[1],
+      );
     assert.ok(value(metricsB.body, `eco_messages_received_total{type="certificate.issued",peer="${A}",outcome="accepted"}`) >= 1);
     assert.ok(value(metricsB.body, 'eco_messages_rejected_total{type="certificate.issued",peer="unknown",code="SIGNATURE_INVALID"}') >= 1);
     assert.match(metricsB.body, /eco_dead_letters_held \d+/);
@@ -141,10 +147,10 @@ describe('operations', () => {
     assert.equal(value(metricsB.body, 'eco_outbox_messages{status="sent"}'), 0, 'receipts B sent are not backlog: nothing answers them');
     assert.equal(value(metricsB.body, 'eco_outbox_oldest_pending_seconds'), 0);
 
-    const metricsA = (await eventually(async () => {
+    const metricsA = await eventually(async () => {
       const text = (await api(pair.a, 'GET', '/metrics')).body as string;
       return value(text, `eco_receipt_latency_seconds_count{peer="${B}"}`) >= 1 ? text : undefined;
-    }, 'a receipt latency observation at A'));
+    }, 'a receipt latency observation at A');
     assert.ok(value(metricsA, `eco_messages_sent_total{type="certificate.issued",peer="${B}"}`) >= 1);
     assert.ok(!Number.isNaN(value(metricsA, 'eco_outbox_messages{status="queued"}')));
     assert.ok(!Number.isNaN(value(metricsA, 'eco_outbox_oldest_pending_seconds')));

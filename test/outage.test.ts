@@ -72,7 +72,9 @@ describe('outages at B under traffic', () => {
       if (accepted === numbers.length) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    const { rows } = await dbB.query<{ n: number; distinct: number }>('SELECT count(*)::int AS n, count(DISTINCT number)::int AS distinct FROM received_certificates WHERE number = ANY($1)', [numbers]);
+    const { rows } = await dbB.query<{ n: number; distinct: number }>('SELECT count(*)::int AS n, count(DISTINCT number)::int AS distinct FROM received_certificates WHERE number = ANY($1)', [
+      numbers,
+    ]);
     console.log(`# ${label}: issued ${numbers.length}, accepted at A ${accepted}, stored at B ${rows[0]!.n} (${rows[0]!.distinct} distinct)`);
     if (accepted !== numbers.length) console.log(`--- A\n${a.tail(20)}\n--- B\n${b.tail(20)}`);
     assert.equal(accepted, numbers.length, 'every CO has an accepted receipt at A');
@@ -86,7 +88,7 @@ describe('outages at B under traffic', () => {
     assert.ok(b.running, `B is still running\n${b.tail(20)}`);
   }
 
-  it('B\'s Postgres is stopped for longer than every timer\'s period: 503 with Retry-After meanwhile, then everything arrives once', async () => {
+  it("B's Postgres is stopped for longer than every timer's period: 503 with Retry-After meanwhile, then everything arrives once", async () => {
     const seen: { status: number; retryAfter: string | null; type: string }[] = [];
     const numbers = await issueDuring(120, async () => {
       await new Promise((r) => setTimeout(r, 500));
@@ -94,7 +96,20 @@ describe('outages at B under traffic', () => {
       const until = Date.now() + OUTAGE_MS;
       while (Date.now() < until) {
         // A customs lookup and an operator's search at B, both needing Postgres.
-        for (const [method, path, body] of [['GET', '/certificates/KR-NONE'], ['POST', '/clearance/checks', { declarationRef: 'D-1', certificateNumber: 'KR-NONE', exportCountry: 'KR', importer: {}, items: [{ itemNumber: 1, hsCode: '850440', originCountry: 'KR', quantity: { value: '1', unit: 'NAR' } }] }]] as const) {
+        for (const [method, path, body] of [
+          ['GET', '/certificates/KR-NONE'],
+          [
+            'POST',
+            '/clearance/checks',
+            {
+              declarationRef: 'D-1',
+              certificateNumber: 'KR-NONE',
+              exportCountry: 'KR',
+              importer: {},
+              items: [{ itemNumber: 1, hsCode: '850440', originCountry: 'KR', quantity: { value: '1', unit: 'NAR' } }],
+            },
+          ],
+        ] as const) {
           const response = await fetch(`${b.url}${path}`, { method, headers: { 'content-type': 'application/json', ...b.apiHeaders }, body: body && JSON.stringify(body) }).catch(() => undefined);
           if (response) seen.push({ status: response.status, retryAfter: response.headers.get('retry-after'), type: ((await response.json()) as { type: string }).type });
         }
@@ -103,16 +118,19 @@ describe('outages at B under traffic', () => {
       assertRunning();
       await postgresB.startProcess();
     });
-    assert.ok(seen.length > 10, 'B\'s API kept answering');
+    assert.ok(seen.length > 10, "B's API kept answering");
     assert.deepEqual(new Set(seen.map((s) => s.status)), new Set([503]), JSON.stringify(seen.slice(0, 5)));
-    assert.ok(seen.every((s) => Number(s.retryAfter) > 0 && s.type.endsWith('/unavailable')), JSON.stringify(seen[0]));
+    assert.ok(
+      seen.every((s) => Number(s.retryAfter) > 0 && s.type.endsWith('/unavailable')),
+      JSON.stringify(seen[0]),
+    );
     await assertDeliveredOnce(numbers, 'postgres stopped');
     assertRunning();
     const ready = await fetch(`${b.url}/ready`);
     assert.equal(ready.status, 200, 'ready again');
   });
 
-  it('B\'s broker is stopped for longer than every timer\'s period, then everything arrives once', async () => {
+  it("B's broker is stopped for longer than every timer's period, then everything arrives once", async () => {
     const numbers = await issueDuring(120, async () => {
       await new Promise((r) => setTimeout(r, 500));
       await brokerB.stopProcess();

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { migrate } from '../src/db/index.ts';
-import { A, api, B, count, eventually, exampleCertificate, startPair, type Pair } from './support/gateways.ts';
+import { A, api, B, count, eventually, exampleCertificate, type Pair, startPair } from './support/gateways.ts';
 
 describe('push model: a CO issued at A can be looked up at B', () => {
   let pair: Pair;
@@ -17,14 +17,17 @@ describe('push model: a CO issued at A can be looked up at B', () => {
     const certificate = exampleCertificate();
     const issued = await api(pair.a, 'POST', '/certificates', certificate);
     assert.equal(issued.status, 201, JSON.stringify(issued.body));
-    assert.deepEqual({ ...issued.body, messageId: undefined }, {
-      number: certificate.number,
-      version: 1,
-      status: 'valid',
-      recipient: B,
-      messageId: undefined,
-      delivery: { status: 'queued' },
-    });
+    assert.deepEqual(
+      { ...issued.body, messageId: undefined },
+      {
+        number: certificate.number,
+        version: 1,
+        status: 'valid',
+        recipient: B,
+        messageId: undefined,
+        delivery: { status: 'queued' },
+      },
+    );
 
     const lookup = await eventually(async () => {
       const r = await api(pair.b, 'GET', `/certificates/${certificate.number}`);
@@ -139,14 +142,23 @@ describe('push model: a CO issued at A can be looked up at B', () => {
     const certificate = exampleCertificate({ issuer: { partyId: 'JP-MOF', name: 'someone else' } });
     const response = await api(pair.a, 'POST', '/certificates', certificate);
     assert.equal(response.status, 422);
-    assert.deepEqual(response.body.errors.map((e: { pointer: string }) => e.pointer), ['/issuer/partyId']);
+    assert.deepEqual(
+      response.body.errors.map((e: { pointer: string }) => e.pointer),
+      ['/issuer/partyId'],
+    );
   });
 
   it('publishes its public key and never a private part', async () => {
     const jwks = await api(pair.a, 'GET', '/.well-known/jwks.json');
     assert.equal(jwks.status, 200);
-    assert.deepEqual(jwks.body.keys.map((k: { use: string; alg: string }) => [k.use, k.alg]).sort(), [['enc', 'ECDH-ES+A256KW'], ['sig', 'ES256']]);
-    assert.ok(jwks.body.keys.every((k: { d?: string }) => k.d === undefined), 'public parts only');
+    assert.deepEqual(jwks.body.keys.map((k: { use: string; alg: string }) => [k.use, k.alg]).sort(), [
+      ['enc', 'ECDH-ES+A256KW'],
+      ['sig', 'ES256'],
+    ]);
+    assert.ok(
+      jwks.body.keys.every((k: { d?: string }) => k.d === undefined),
+      'public parts only',
+    );
   });
 
   it('reports readiness: Postgres and broker reachable', async () => {

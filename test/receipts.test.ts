@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { buildEnvelope, type Envelope } from '../src/exchange/envelope.ts';
-import { generateSigningKey, importJwks, sign, verify, type SigningKey } from '../src/exchange/jose.ts';
+import { generateSigningKey, importJwks, type SigningKey, sign, verify } from '../src/exchange/jose.ts';
 import { bodyDigest } from '../src/exchange/receipt.ts';
 import type { Handled } from '../src/inbound/index.ts';
-import { A, api, B, count, eventually, exampleCertificate, publishRaw, startPair, type Pair } from './support/gateways.ts';
+import { A, api, B, count, eventually, exampleCertificate, type Pair, publishRaw, startPair } from './support/gateways.ts';
 
 type Receipt = { jws: string; payload: Envelope & { body: { status: string; digest: string; errors: { code: string; path?: string }[] } } };
 
@@ -64,36 +64,57 @@ describe('receipts', () => {
   });
 
   const rejections: [string, () => Promise<{ jws: string; id: string; appId?: string }>][] = [
-    ['SIGNATURE_INVALID', async () => {
-      const envelope = fromA();
-      const [h, , s] = (await sign(envelope, aKey)).split('.');
-      const tampered = Buffer.from(JSON.stringify({ ...envelope, body: { ...envelope.body, remarks: 'changed' } })).toString('base64url');
-      return { jws: `${h}.${tampered}.${s}`, id: envelope.id };
-    }],
-    ['UNKNOWN_KEY', async () => {
-      const envelope = fromA();
-      return { jws: await sign(envelope, await generateSigningKey()), id: envelope.id };
-    }],
-    ['SENDER_MISMATCH', async () => {
-      const envelope = fromA();
-      return { jws: await sign(envelope, aKey), id: envelope.id, appId: 'JP-MOF' };
-    }],
-    ['NOT_ADDRESSED_TO_RECEIVER', async () => {
-      const envelope = fromA({ to: 'TH-DFT' });
-      return { jws: await sign(envelope, aKey), id: envelope.id };
-    }],
-    ['UNSUPPORTED_PROFILE', async () => {
-      const envelope = fromA({ profile: 'eco/2.0' });
-      return { jws: await sign(envelope, aKey), id: envelope.id };
-    }],
-    ['STALE_MESSAGE', async () => {
-      const envelope = fromA({ sentAt: new Date(Date.now() - 25 * 3600_000).toISOString() });
-      return { jws: await sign(envelope, aKey), id: envelope.id };
-    }],
-    ['SCHEMA_INVALID', async () => {
-      const envelope = fromA({ body: { ...exampleCertificate(), items: [] } });
-      return { jws: await sign(envelope, aKey), id: envelope.id };
-    }],
+    [
+      'SIGNATURE_INVALID',
+      async () => {
+        const envelope = fromA();
+        const [h, , s] = (await sign(envelope, aKey)).split('.');
+        const tampered = Buffer.from(JSON.stringify({ ...envelope, body: { ...envelope.body, remarks: 'changed' } })).toString('base64url');
+        return { jws: `${h}.${tampered}.${s}`, id: envelope.id };
+      },
+    ],
+    [
+      'UNKNOWN_KEY',
+      async () => {
+        const envelope = fromA();
+        return { jws: await sign(envelope, await generateSigningKey()), id: envelope.id };
+      },
+    ],
+    [
+      'SENDER_MISMATCH',
+      async () => {
+        const envelope = fromA();
+        return { jws: await sign(envelope, aKey), id: envelope.id, appId: 'JP-MOF' };
+      },
+    ],
+    [
+      'NOT_ADDRESSED_TO_RECEIVER',
+      async () => {
+        const envelope = fromA({ to: 'TH-DFT' });
+        return { jws: await sign(envelope, aKey), id: envelope.id };
+      },
+    ],
+    [
+      'UNSUPPORTED_PROFILE',
+      async () => {
+        const envelope = fromA({ profile: 'eco/2.0' });
+        return { jws: await sign(envelope, aKey), id: envelope.id };
+      },
+    ],
+    [
+      'STALE_MESSAGE',
+      async () => {
+        const envelope = fromA({ sentAt: new Date(Date.now() - 25 * 3600_000).toISOString() });
+        return { jws: await sign(envelope, aKey), id: envelope.id };
+      },
+    ],
+    [
+      'SCHEMA_INVALID',
+      async () => {
+        const envelope = fromA({ body: { ...exampleCertificate(), items: [] } });
+        return { jws: await sign(envelope, aKey), id: envelope.id };
+      },
+    ],
     ['DECRYPTION_FAILED', async () => ({ jws: 'eyJhbGciOiJSU0EtT0FFUC0yNTYifQ.a.b.c.d', id: randomUUID() })],
   ];
   for (const [code, make] of rejections) {
@@ -127,10 +148,7 @@ describe('receipts', () => {
     await publishRaw(pair.placeB.amqpUrl, B, jws, { appId: A, messageId: envelope.id });
     // The second copy makes B send the same receipt row again: A sees the same receipt id twice.
     const again = await eventually(async () => handledAtA.slice(receiptsBefore).find((h) => h.outcome === 'duplicate'), 'the receipt again at A');
-    const { rows } = await pair.b.db.query<{ id: string; attempts: number }>(
-      "SELECT o.id, o.attempts FROM outbox o JOIN inbox i ON i.receipt_id = o.id WHERE i.message_id = $1",
-      [envelope.id],
-    );
+    const { rows } = await pair.b.db.query<{ id: string; attempts: number }>('SELECT o.id, o.attempts FROM outbox o JOIN inbox i ON i.receipt_id = o.id WHERE i.message_id = $1', [envelope.id]);
     assert.equal(rows.length, 1);
     assert.equal(again.outcome === 'duplicate' && again.messageId, rows[0]!.id);
     await eventually(async () => ((await count(pair.b, 'outbox WHERE id = $1 AND attempts = 2', [rows[0]!.id])) === 1 ? true : undefined), 'the receipt sent twice');
@@ -149,15 +167,17 @@ describe('receipts', () => {
       const r = await api(pair.a, 'GET', `/messages/${issued.body.messageId}`);
       return r.body.status === 'rejected' ? r.body : undefined;
     }, 'the rejection at A');
-    assert.deepEqual(delivery.errors.map((e: { code: string }) => e.code), ['CONFLICTING_CERTIFICATE']);
+    assert.deepEqual(
+      delivery.errors.map((e: { code: string }) => e.code),
+      ['CONFLICTING_CERTIFICATE'],
+    );
   });
 
   it('refuses a receipt whose digest is not of the bytes sent, then takes the right one', async () => {
     await pair.a.relay!.stop(); // keep the message unsent so that only our receipts reach A
     const issued = await api(pair.a, 'POST', '/certificates', exampleCertificate());
     const { rows } = await pair.a.db.query<{ body: string }>('SELECT body FROM outbox WHERE id = $1', [issued.body.messageId]);
-    const receipt = (digest: string) =>
-      sign(buildEnvelope({ type: 'receipt', from: B, to: A, inReplyTo: issued.body.messageId, body: { status: 'accepted', digest, errors: [] } }), bKey);
+    const receipt = (digest: string) => sign(buildEnvelope({ type: 'receipt', from: B, to: A, inReplyTo: issued.body.messageId, body: { status: 'accepted', digest, errors: [] } }), bKey);
 
     await publishRaw(pair.placeA.amqpUrl, A, await receipt(bodyDigest('other bytes')), { appId: B });
     const mismatch = await eventually(async () => {

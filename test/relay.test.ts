@@ -1,8 +1,8 @@
 // The relay's promises: retry with the same bytes, resend when the receipt is overdue, give up
 // visibly (dead) past the limit.
 import assert from 'node:assert/strict';
-import amqp from 'amqplib';
 import { after, before, describe, it } from 'node:test';
+import amqp from 'amqplib';
 import { declareInbox } from '../src/exchange/amqp.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { A, api, B, eventually, exampleAgreements, exampleCertificate, freshPlace, peekQueue, registerAgreements, services, startTestGateway } from './support/gateways.ts';
@@ -32,7 +32,7 @@ describe('relay', () => {
     assert.equal(response.status, 200, JSON.stringify(response.body));
   }
 
-  it('retries a message the peer\'s broker cannot take and marks it dead after the attempt limit, visible to operators', async () => {
+  it("retries a message the peer's broker cannot take and marks it dead after the attempt limit, visible to operators", async () => {
     await registerB(peerPlace.amqpUrl); // a vhost where B's inbox exchange does not exist
     const issued = await api(a, 'POST', '/certificates', exampleCertificate());
     const dead = await eventually(async () => {
@@ -54,7 +54,10 @@ describe('relay', () => {
     await registerB(place.amqpUrl);
     const resent = await api(a, 'POST', `/admin/messages/${issued.body.messageId}/resend`);
     assert.equal(resent.status, 200);
-    await eventually(async () => ((await peekQueue(place.amqpUrl, 'eco.inbound')).some((m) => m.properties.messageId === issued.body.messageId) ? true : undefined), 'the resent message at B\'s broker');
+    await eventually(
+      async () => ((await peekQueue(place.amqpUrl, 'eco.inbound')).some((m) => m.properties.messageId === issued.body.messageId) ? true : undefined),
+      "the resent message at B's broker",
+    );
     assert.equal((await api(a, 'POST', `/admin/messages/${issued.body.messageId}/resend`)).status, 409, 'only dead messages');
   });
 
@@ -67,7 +70,7 @@ describe('relay', () => {
     const peerUrl = await services.rabbit.addPeerUser(vhost, `kr-${vhost}`, 'secret');
     await registerB(peerUrl);
     const issued = await api(a, 'POST', '/certificates', exampleCertificate());
-    await eventually(async () => ((await peekQueue(place.amqpUrl, 'eco.inbound')).some((m) => m.properties.messageId === issued.body.messageId) ? true : undefined), 'the message in B\'s inbox');
+    await eventually(async () => ((await peekQueue(place.amqpUrl, 'eco.inbound')).some((m) => m.properties.messageId === issued.body.messageId) ? true : undefined), "the message in B's inbox");
 
     const connection = await amqp.connect(peerUrl);
     connection.on('error', () => {});
@@ -83,7 +86,7 @@ describe('relay', () => {
     }
   });
 
-  it('retries a message returned as unroutable (exchange without B\'s queue)', async () => {
+  it("retries a message returned as unroutable (exchange without B's queue)", async () => {
     const place = await freshPlace('ru');
     const connection = await amqp.connect(place.amqpUrl);
     await (await connection.createChannel()).assertExchange('eco.inbound', 'direct', { durable: true });
@@ -109,7 +112,7 @@ describe('relay', () => {
     const copies = await eventually(async () => {
       const messages = (await peekQueue(place.amqpUrl, 'eco.inbound')).filter((m) => m.properties.messageId === issued.body.messageId);
       return messages.length >= 2 ? messages : undefined;
-    }, 'two copies in B\'s inbox');
+    }, "two copies in B's inbox");
     assert.ok(copies[0]!.content.equals(copies[1]!.content), 'byte for byte the same');
     const { rows } = await a.db.query<{ body: string }>('SELECT body FROM outbox WHERE id = $1', [issued.body.messageId]);
     assert.equal(copies[0]!.content.toString(), rows[0]!.body);

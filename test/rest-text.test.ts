@@ -2,7 +2,7 @@
 // whatever the route, and a CO is issued only for this gateway's own country.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { A, api, B, exampleCertificate, issueAndWait, startPair, type Pair } from './support/gateways.ts';
+import { A, api, B, exampleCertificate, issueAndWait, type Pair, startPair } from './support/gateways.ts';
 
 describe('REST input Postgres could not keep, and countries at issue', () => {
   let pair: Pair;
@@ -16,10 +16,17 @@ describe('REST input Postgres could not keep, and countries at issue', () => {
   function assertRefused(response: { status: number; body: any; contentType: string }, pointer: string): void {
     assert.equal(response.status, 400, JSON.stringify(response.body));
     assert.match(response.contentType, /application\/problem\+json/);
-    assert.deepEqual(response.body.errors.map((e: { pointer: string }) => e.pointer), [pointer]);
+    assert.deepEqual(
+      response.body.errors.map((e: { pointer: string }) => e.pointer),
+      [pointer],
+    );
   }
 
-  for (const [label, bad] of [['U+0000', 'a\u0000b'], ['a lone high surrogate', 'a\ud800b'], ['a lone low surrogate', '\udfffb']] as const) {
+  for (const [label, bad] of [
+    ['U+0000', 'a\u0000b'],
+    ['a lone high surrogate', 'a\ud800b'],
+    ['a lone low surrogate', '\udfffb'],
+  ] as const) {
     it(`refuses ${label} in every kind of field with 400 and its pointer, storing nothing`, async () => {
       const co = await issueAndWait(pair);
       const cases: [string, string, string, unknown, string][] = [
@@ -50,10 +57,16 @@ describe('REST input Postgres could not keep, and countries at issue', () => {
     // RCEP includes JP, so the agreement alone would allow both.
     const foreignExport = await api(pair.a, 'POST', '/certificates', exampleCertificate({ exportCountry: 'JP', agreement: 'RCEP' }));
     assert.equal(foreignExport.status, 422, JSON.stringify(foreignExport.body));
-    assert.deepEqual(foreignExport.body.errors.map((e: { pointer: string }) => e.pointer), ['/exportCountry']);
+    assert.deepEqual(
+      foreignExport.body.errors.map((e: { pointer: string }) => e.pointer),
+      ['/exportCountry'],
+    );
     const elsewhere = await api(pair.a, 'POST', `/certificates?recipient=${B}`, exampleCertificate({ importCountry: 'JP', agreement: 'RCEP' }));
     assert.equal(elsewhere.status, 422, JSON.stringify(elsewhere.body));
-    assert.deepEqual(elsewhere.body.errors.map((e: { pointer: string }) => e.pointer), ['/importCountry']);
+    assert.deepEqual(
+      elsewhere.body.errors.map((e: { pointer: string }) => e.pointer),
+      ['/importCountry'],
+    );
     const validate = await api(pair.a, 'POST', '/certificates/validate', exampleCertificate({ exportCountry: 'JP', agreement: 'RCEP' }));
     assert.ok(JSON.stringify(validate.body).includes('/exportCountry'), JSON.stringify(validate.body));
   });

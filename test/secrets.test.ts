@@ -20,8 +20,7 @@ describe('secrets through the admin API', () => {
     await gateway.stop();
   });
 
-  const peer = async (amqpUrl: string, extra: object = {}) =>
-    api(gateway, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl, jwks: await gateway.keys.jwks(), ...extra });
+  const peer = async (amqpUrl: string, extra: object = {}) => api(gateway, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl, jwks: await gateway.keys.jwks(), ...extra });
 
   it('refuses a JWKS with any private member, pointing at it, and stores nothing', async () => {
     const [publicJwk] = (await gateway.keys.jwks()).keys;
@@ -30,7 +29,10 @@ describe('secrets through the admin API', () => {
       const response = await api(gateway, 'PUT', '/admin/peers/JP-LEAK', { name: 'leak', amqpUrl: 'amqp://h/x', jwks });
       assert.ok([400, 422].includes(response.status), `${member}: ${response.status}`);
       assert.match(response.contentType, /problem\+json/);
-      assert.ok(response.body.errors.some((e: { pointer: string }) => e.pointer === `/jwks/keys/1/${member}`), `${member}: ${JSON.stringify(response.body.errors)}`);
+      assert.ok(
+        response.body.errors.some((e: { pointer: string }) => e.pointer === `/jwks/keys/1/${member}`),
+        `${member}: ${JSON.stringify(response.body.errors)}`,
+      );
       assert.equal((await api(gateway, 'GET', '/admin/peers/JP-LEAK')).status, 404, 'never stored');
     }
   });
@@ -38,7 +40,15 @@ describe('secrets through the admin API', () => {
   it('drops private members an older version stored', async () => {
     const [publicJwk] = (await gateway.keys.jwks()).keys;
     assert.equal((await peer('amqp://h/x')).status, 200);
-    await gateway.db.query('UPDATE peers SET jwks = $2 WHERE party_id = $1', [B, JSON.stringify({ keys: [{ ...publicJwk, d: 'c2VjcmV0' }, { kty: 'oct', kid: 'shared', k: 'c2VjcmV0' }] })]);
+    await gateway.db.query('UPDATE peers SET jwks = $2 WHERE party_id = $1', [
+      B,
+      JSON.stringify({
+        keys: [
+          { ...publicJwk, d: 'c2VjcmV0' },
+          { kty: 'oct', kid: 'shared', k: 'c2VjcmV0' },
+        ],
+      }),
+    ]);
     await gateway.db.query("DELETE FROM schema_migrations WHERE name = '009_public_peer_keys.sql'");
     await gateway.stop();
     gateway = await startTestGateway(A, place, { ROLE: 'api' });

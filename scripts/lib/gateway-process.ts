@@ -1,5 +1,5 @@
 // Gateways as real OS processes (demo, tests, benchmark): tests SIGKILL them by PID and start them again.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
@@ -103,7 +103,10 @@ export class GatewayProcess {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       if (this.child?.exitCode !== null) throw new Error(`${this.name} exited: ${this.tail()}`);
-      const ok = await fetch(`${this.url}/health`).then((r) => r.ok, () => false);
+      const ok = await fetch(`${this.url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) return;
       await new Promise((r) => setTimeout(r, 100));
     }

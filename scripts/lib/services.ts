@@ -199,7 +199,6 @@ export class PostgresServer extends LocalServer {
   get pid(): number | undefined {
     return readPid(join(this.dataDir, 'postmaster.pid'));
   }
-
 }
 
 // ---------------------------------------------------------------- RabbitMQ
@@ -303,7 +302,6 @@ export class RabbitServer extends LocalServer {
     await this.ctl('set_permissions', '-p', vhost, user, '^$', '^eco\\.inbound$', '^$');
     return this.url(vhost, user, password);
   }
-
 }
 
 // ---------------------------------------------------------------- a RabbitMQ cluster

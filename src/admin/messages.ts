@@ -4,7 +4,7 @@ import type { Queryable } from '../db/index.ts';
 import type { MessageError } from '../exchange/index.ts';
 import { decodeUnverified } from '../exchange/index.ts';
 import { findReceived, listReceived, type ReceivedMessage } from '../inbound/index.ts';
-import { findDelivery, listDeliveries, type Delivery, type MessageFilter } from '../outbound/index.ts';
+import { type Delivery, findDelivery, listDeliveries, type MessageFilter } from '../outbound/index.ts';
 
 export type Direction = 'outbound' | 'inbound';
 export type MessageRecord = {
@@ -55,10 +55,7 @@ const fromReceived = (r: ReceivedMessage): MessageRecord => ({
 });
 
 export async function searchMessages(db: Queryable, filter: MessageFilter & { direction?: Direction }): Promise<MessageRecord[]> {
-  const [outbound, inbound] = await Promise.all([
-    filter.direction === 'inbound' ? [] : listDeliveries(db, filter),
-    filter.direction === 'outbound' ? [] : listReceived(db, filter),
-  ]);
+  const [outbound, inbound] = await Promise.all([filter.direction === 'inbound' ? [] : listDeliveries(db, filter), filter.direction === 'outbound' ? [] : listReceived(db, filter)]);
   return [...outbound.map(fromDelivery), ...inbound.map(fromReceived)].sort((x, y) => y.at.localeCompare(x.at)).slice(0, filter.limit);
 }
 

@@ -3,9 +3,9 @@
 import type { Queryable } from '../db/index.ts';
 import type { DeadLetter, DeadLetters } from '../deadletters/index.ts';
 import { inboundTraffic } from '../inbound/index.ts';
-import { outboundTraffic, outboxBacklog, type Backlog, type DeliveryStatus } from '../outbound/index.ts';
+import { type Backlog, type DeliveryStatus, outboundTraffic, outboxBacklog } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
-import { searchMessages, type MessageRecord } from './messages.ts';
+import { type MessageRecord, searchMessages } from './messages.ts';
 
 const WINDOW_SECONDS = 24 * 3600;
 

@@ -6,11 +6,11 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { listAudit, sealPending, verifyChain } from '../audit/index.ts';
+import { partyIdSchema } from '../dataset/index.ts';
 import type { Db } from '../db/index.ts';
 import { type DeadLetters, deadLetterSchema } from '../deadletters/index.ts';
-import { messageTypes } from '../exchange/index.ts';
-import { partyIdSchema } from '../dataset/index.ts';
 import { notFound } from '../errors.ts';
+import { messageTypes } from '../exchange/index.ts';
 import { apiSchemas, problems } from '../http/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { outboxSummary } from '../outbound/index.ts';
@@ -45,7 +45,7 @@ const messageRecordSchema = z
     lastError: z.string().nullable(),
     sentAt: z.string().nullable(),
     receiptAt: z.string().nullable(),
-    errors: z.array(errorSchema).describe('outbound: the peer\'s rejection errors; inbound: the errors we answered with'),
+    errors: z.array(errorSchema).describe("outbound: the peer's rejection errors; inbound: the errors we answered with"),
   })
   .register(apiSchemas, { id: 'MessageRecord' });
 
@@ -145,7 +145,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminDeps): Pro
     '/admin/messages/:messageId',
     {
       schema: {
-        summary: 'One message, sent or received, with its envelope and receipt (the peer\'s, or the one we answered with)',
+        summary: "One message, sent or received, with its envelope and receipt (the peer's, or the one we answered with)",
         tags: ['admin'],
         params: z.object({ messageId: z.uuid() }),
         response: { 200: z.object({ message: messageRecordSchema, envelope: openedSchema, receipt: openedSchema.nullable() }), ...problems(400, 404) },
@@ -201,7 +201,11 @@ export async function adminRoutes(app: FastifyInstance, options: AdminDeps): Pro
         response: { 200: z.string().describe('Prometheus text format') },
       },
     },
-    async (_request, reply) => reply.type(metrics.registry.contentType).serializer(String).send(await metrics.registry.metrics()),
+    async (_request, reply) =>
+      reply
+        .type(metrics.registry.contentType)
+        .serializer(String)
+        .send(await metrics.registry.metrics()),
   );
 
   api.get(

@@ -1,8 +1,9 @@
 // Agreements as data (admin API), and the rules a certificate must meet under its agreement.
 // The same rules run at issue (422) and at receipt (NOT_A_PARTY / SCHEMA_INVALID).
-import { audited } from '../audit/index.ts';
+
 import { z } from 'zod';
-import { certificateKinds, type Certificate } from '../dataset/index.ts';
+import { audited } from '../audit/index.ts';
+import { type Certificate, certificateKinds } from '../dataset/index.ts';
 import type { Db, DbClient, Queryable } from '../db/index.ts';
 
 /** Severity per finding code; a bounded map (its maxProperties shows in the contract as a component). */
@@ -13,26 +14,22 @@ export const findingSeveritiesSchema = z
 
 export const agreementCodeSchema = z.string().regex(/^[A-Za-z0-9-]{2,35}$/, 'must be 2-35 letters, digits or hyphens');
 
-export const agreementInputSchema = z
-  .object({
-    name: z.string().trim().min(1).max(256),
-    parties: z.array(z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code')).min(2).max(100),
-    kinds: z.array(z.enum(certificateKinds)).min(1).max(3),
-    originCriteria: z.array(z.string().trim().min(1).max(35)).max(50).default([]).describe('accepted origin criterion codes; empty accepts any'),
-    validityDays: z.number().int().positive().describe('how long a CO stays valid after its issue date'),
-    retroactiveDays: z.number().int().min(0).nullable().default(null).describe('how long after shipment a CO may still be issued; null: never'),
-    example: z.boolean().default(false).describe('true for the example agreements shipped with the demo'),
-    hsMatchDigits: z.number().int().min(2).max(10).default(6).describe('import clearance: how many leading HS digits of a declared item must match the CO'),
-    findingSeverities: findingSeveritiesSchema
-      .default({})
-      .describe('import clearance: severity per finding code, overriding the defaults'),
-    pullAllowed: z.boolean().default(false).describe('Pull model: may the importing side request a CO it has not received'),
-    acceptsCertificatesOf: z
-      .array(agreementCodeSchema)
-      .max(50)
-      .default([])
-      .describe('import clearance: agreements whose COs a claim under this agreement accepts; by default only its own'),
-  });
+export const agreementInputSchema = z.object({
+  name: z.string().trim().min(1).max(256),
+  parties: z
+    .array(z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code'))
+    .min(2)
+    .max(100),
+  kinds: z.array(z.enum(certificateKinds)).min(1).max(3),
+  originCriteria: z.array(z.string().trim().min(1).max(35)).max(50).default([]).describe('accepted origin criterion codes; empty accepts any'),
+  validityDays: z.number().int().positive().describe('how long a CO stays valid after its issue date'),
+  retroactiveDays: z.number().int().min(0).nullable().default(null).describe('how long after shipment a CO may still be issued; null: never'),
+  example: z.boolean().default(false).describe('true for the example agreements shipped with the demo'),
+  hsMatchDigits: z.number().int().min(2).max(10).default(6).describe('import clearance: how many leading HS digits of a declared item must match the CO'),
+  findingSeverities: findingSeveritiesSchema.default({}).describe('import clearance: severity per finding code, overriding the defaults'),
+  pullAllowed: z.boolean().default(false).describe('Pull model: may the importing side request a CO it has not received'),
+  acceptsCertificatesOf: z.array(agreementCodeSchema).max(50).default([]).describe('import clearance: agreements whose COs a claim under this agreement accepts; by default only its own'),
+});
 export type AgreementInput = z.infer<typeof agreementInputSchema>;
 export type Agreement = AgreementInput & { code: string };
 
@@ -99,8 +96,18 @@ export class AgreementBook {
            retroactive_days = $7, example = $8, hs_match_digits = $9, finding_severities = $10, pull_allowed = $11, accepts_certificates_of = $12, updated_at = now()
          RETURNING *`,
         [
-          code, input.name, input.parties, input.kinds, input.originCriteria, input.validityDays, input.retroactiveDays, input.example,
-          input.hsMatchDigits, JSON.stringify(input.findingSeverities), input.pullAllowed, input.acceptsCertificatesOf,
+          code,
+          input.name,
+          input.parties,
+          input.kinds,
+          input.originCriteria,
+          input.validityDays,
+          input.retroactiveDays,
+          input.example,
+          input.hsMatchDigits,
+          JSON.stringify(input.findingSeverities),
+          input.pullAllowed,
+          input.acceptsCertificatesOf,
         ],
       );
     const { rows } = await audited(this.db, save, () => ({ actor, action: 'agreement.saved', subject: code, data: input }));
@@ -124,7 +131,10 @@ export function agreementViolations(co: Certificate, agreement: Agreement | unde
   const notAParty = (message: string): RuleViolation[] => [{ code: 'NOT_A_PARTY', pointer: '/agreement', message }];
   if (!agreement) return notAParty(`agreement ${co.agreement} is not known to this gateway`);
   if (!peerAgreements.includes(agreement.code)) return notAParty(`the other gateway is not registered as party to ${agreement.code}`);
-  for (const [field, country] of [['exportCountry', co.exportCountry], ['importCountry', co.importCountry]] as const) {
+  for (const [field, country] of [
+    ['exportCountry', co.exportCountry],
+    ['importCountry', co.importCountry],
+  ] as const) {
     if (!agreement.parties.includes(country)) return [{ code: 'NOT_A_PARTY', pointer: `/${field}`, message: `${country} is not a party to ${agreement.code}` }];
   }
   const violations: RuleViolation[] = [];

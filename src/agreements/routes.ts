@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { actors } from '../audit/index.ts';
 import { notFound } from '../errors.ts';
 import { apiSchemas, problems } from '../http/index.ts';
-import { actors } from '../audit/index.ts';
-import { agreementCodeSchema as codeSchema, agreementInputSchema, findingSeveritiesSchema, type AgreementBook } from './book.ts';
+import { type AgreementBook, agreementInputSchema, agreementCodeSchema as codeSchema, findingSeveritiesSchema } from './book.ts';
 
 // A component, not inline: route schemas leave out zod metadata such as maxProperties.
 apiSchemas.add(findingSeveritiesSchema, { id: 'FindingSeverities' });
@@ -28,11 +28,9 @@ export async function agreementRoutes(app: FastifyInstance, options: { agreement
     async (request) => agreements.upsert(request.params.code, request.body, actors.apiClient(request.client)),
   );
 
-  api.get(
-    '/admin/agreements',
-    { schema: { summary: 'List agreements', tags: ['admin'], response: { 200: z.object({ agreements: z.array(agreementSchema) }) } } },
-    async () => ({ agreements: await agreements.list() }),
-  );
+  api.get('/admin/agreements', { schema: { summary: 'List agreements', tags: ['admin'], response: { 200: z.object({ agreements: z.array(agreementSchema) }) } } }, async () => ({
+    agreements: await agreements.list(),
+  }));
 
   api.get(
     '/admin/agreements/:code',

@@ -2,8 +2,8 @@
 // gives each new row the next chain position and hash = SHA-256(prev_hash, canonical row), under
 // an advisory lock so that one process seals at a time. Writers never wait on each other.
 import { createHash } from 'node:crypto';
-import { safeJson, safeText } from '../dataset/index.ts';
 import type { Logger } from 'pino';
+import { safeJson, safeText } from '../dataset/index.ts';
 import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
 
 export type AuditEntry = { actor: string; action: string; subject?: string; data?: Record<string, unknown> };
@@ -59,9 +59,7 @@ export async function sealPending(db: Db, batch = 1000): Promise<Sealed> {
     const count = await withTransaction(db, async (client) => {
       const { rows: lock } = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_xact_lock(hashtext('eco.audit.seal')) AS ok");
       if (!lock[0]!.ok) return 0;
-      const { rows: head } = await client.query<{ position: number; hash: string }>(
-        'SELECT position, hash FROM audit_log WHERE position IS NOT NULL ORDER BY position DESC LIMIT 1',
-      );
+      const { rows: head } = await client.query<{ position: number; hash: string }>('SELECT position, hash FROM audit_log WHERE position IS NOT NULL ORDER BY position DESC LIMIT 1');
       const { rows } = await client.query<RowText>(`SELECT ${ROW_TEXT} FROM audit_log WHERE position IS NULL ORDER BY id LIMIT $1`, [batch]);
       let position = head[0]?.position ?? 0;
       let prev = head[0]?.hash ?? GENESIS;

@@ -22,7 +22,14 @@ export async function createApiKey(db: Db, name: string, clientRoles: Role[], ac
   const id = randomUUID();
   const { rows } = await audited(
     db,
-    (client) => client.query<{ created_at: Date }>('INSERT INTO api_clients (id, name, key_hash, key_prefix, roles) VALUES ($1, $2, $3, $4, $5) RETURNING created_at', [id, name, hash(key), prefix, clientRoles]),
+    (client) =>
+      client.query<{ created_at: Date }>('INSERT INTO api_clients (id, name, key_hash, key_prefix, roles) VALUES ($1, $2, $3, $4, $5) RETURNING created_at', [
+        id,
+        name,
+        hash(key),
+        prefix,
+        clientRoles,
+      ]),
     () => ({ actor, action: 'api-key.created', subject: id, data: { name, roles: clientRoles, keyPrefix: prefix } }),
   );
   return { client: { id, name, keyPrefix: prefix, roles: clientRoles, status: 'active', createdAt: rows[0]!.created_at.toISOString() }, key };

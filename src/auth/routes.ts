@@ -28,11 +28,9 @@ export async function authRoutes(app: FastifyInstance, options: { db: Db }): Pro
     async (request, reply) => reply.code(201).send(await createApiKey(db, request.body.name, request.body.roles, actors.apiClient(request.client))),
   );
 
-  api.get(
-    '/admin/api-keys',
-    { schema: { summary: 'API clients (never their keys)', tags: ['admin'], response: { 200: z.object({ clients: z.array(clientSchema) }) } } },
-    async () => ({ clients: await listApiClients(db) }),
-  );
+  api.get('/admin/api-keys', { schema: { summary: 'API clients (never their keys)', tags: ['admin'], response: { 200: z.object({ clients: z.array(clientSchema) }) } } }, async () => ({
+    clients: await listApiClients(db),
+  }));
 
   api.delete(
     '/admin/api-keys/:id',

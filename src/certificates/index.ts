@@ -1,5 +1,5 @@
-export { CertificateService, type CertificateView, type IssueResult } from './service.ts';
 export { certificateRoutes } from './routes.ts';
+export { CertificateService, type CertificateView, type IssueResult } from './service.ts';
 export {
   type CurrentReceived,
   currentReceived,

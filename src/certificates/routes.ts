@@ -2,10 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
-import { partyIdSchema } from '../dataset/index.ts';
+import { certificateNumberSchema, certificateSchema, partyIdSchema } from '../dataset/index.ts';
 import { apiSchemas, problems } from '../http/index.ts';
 import { deliverySchema } from '../outbound/index.ts';
-import { certificateNumberSchema, certificateSchema } from '../dataset/index.ts';
 import type { CertificateService } from './service.ts';
 
 const statusSchema = z.enum(['valid', 'replaced', 'cancelled']);
@@ -35,10 +34,7 @@ const certificateViewSchema = z
     certificate: z.record(z.string(), z.unknown()).nullable().describe('the current version, as signed (schema Certificate)'),
     cancellation: z.object({ reason: z.string(), cancelledAt: z.string() }).nullable(),
     history: z.array(z.object({ version: z.number().int(), status: statusSchema, at: z.string() })),
-    deliveries: z
-      .array(deliverySchema)
-      .optional()
-      .describe('exporting side only: each message sent about this certificate and its delivery status'),
+    deliveries: z.array(deliverySchema).optional().describe('exporting side only: each message sent about this certificate and its delivery status'),
     utilizations: z
       .array(
         z.object({
@@ -65,7 +61,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
         summary: 'Issue a certificate of origin and push it to the importing party',
         description:
           '422 with a pointer per broken rule of its agreement, and at /issuedAt when the CO would already be expired ' +
-          '(issuedAt plus the agreement\'s validityDays before today, UTC) or is dated after tomorrow (UTC).',
+          "(issuedAt plus the agreement's validityDays before today, UTC) or is dated after tomorrow (UTC).",
         tags: ['certificates'],
         headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }),
         querystring: z.object({ recipient: partyIdSchema.optional().describe('importing party; needed only when several peers serve the import country') }),
@@ -149,7 +145,10 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
       const { view, jws } = await certificates.find(request.params.number, request.query.issuer);
       if (request.headers.accept === 'application/jose' && jws) {
         // The original signed bytes, not JSON: bypass the JSON response schema.
-        return reply.type('application/jose').serializer(String).send(jws as never);
+        return reply
+          .type('application/jose')
+          .serializer(String)
+          .send(jws as never);
       }
       return view;
     },

@@ -1,14 +1,15 @@
 // Issue (exporting side) and look up (both sides) certificates of origin.
 import { createHash } from 'node:crypto';
-import { agreementViolations, issueDateProblem, type AgreementBook } from '../agreements/index.ts';
+import { type AgreementBook, agreementViolations, issueDateProblem } from '../agreements/index.ts';
 import { actors } from '../audit/index.ts';
+import type { Certificate } from '../dataset/index.ts';
 import type { Db, DbClient } from '../db/index.ts';
 import { conflict, EcoError, notFound, unprocessable } from '../errors.ts';
 import type { MessageType } from '../exchange/index.ts';
-import { deliveriesFor, type Delivery, type Outbound, type Sent } from '../outbound/index.ts';
+import { type Delivery, deliveriesFor, type Outbound, type Sent } from '../outbound/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
-import type { Certificate } from '../dataset/index.ts';
 import {
+  type CertificateStatus,
   findIssuedByIdempotencyKey,
   insertIssued,
   issuedVersions,
@@ -16,10 +17,9 @@ import {
   markCancelled,
   markReplaced,
   orphanCancellations,
+  type ReportedUtilization,
   receivedVersions,
   reportedUtilizations,
-  type CertificateStatus,
-  type ReportedUtilization,
   type VersionRow,
 } from './store.ts';
 
@@ -61,7 +61,9 @@ const UNIQUE_VIOLATION = '23505';
 function requestDigest(certificate: Certificate, recipient: string | undefined): string {
   const sorted = (_key: string, value: unknown) =>
     value && typeof value === 'object' && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : value;
-  return createHash('sha256').update(JSON.stringify({ certificate, recipient: recipient ?? null }, sorted)).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify({ certificate, recipient: recipient ?? null }, sorted))
+    .digest('hex');
 }
 
 export class CertificateService {
@@ -182,14 +184,7 @@ export class CertificateService {
   }
 
   /** Sends one message with, in the same transaction, the `change` it announces. Returns its id. */
-  private send(
-    actor: string | undefined,
-    peer: KnownPeer,
-    type: MessageType,
-    number: string,
-    body: object,
-    change: (client: DbClient, sent: Sent) => Promise<void>,
-  ): Promise<string> {
+  private send(actor: string | undefined, peer: KnownPeer, type: MessageType, number: string, body: object, change: (client: DbClient, sent: Sent) => Promise<void>): Promise<string> {
     const version = 'version' in body ? body.version : undefined;
     return this.outbound.transaction(async (client, outbox) => {
       const sent = await outbox.send({
@@ -251,8 +246,18 @@ export class CertificateService {
     if (orphan) {
       const cancellation = { reason: orphan.reason, cancelledAt: orphan.cancelledAt.toISOString() };
       const view: CertificateView = {
-        number, issuer: orphan.issuer, direction: 'received', version: null, status: 'cancelled', kind: null, agreement: null,
-        counterparty: orphan.issuer, signatureVerified: true, certificate: null, cancellation, history: [],
+        number,
+        issuer: orphan.issuer,
+        direction: 'received',
+        version: null,
+        status: 'cancelled',
+        kind: null,
+        agreement: null,
+        counterparty: orphan.issuer,
+        signatureVerified: true,
+        certificate: null,
+        cancellation,
+        history: [],
       };
       return { view, jws: null };
     }

@@ -1,6 +1,7 @@
 // SQL for both certificate tables: issued here (exporting side) and received (importing side).
-import type { Queryable } from '../db/index.ts';
+
 import type { Certificate } from '../dataset/index.ts';
+import type { Queryable } from '../db/index.ts';
 
 export type CertificateStatus = 'valid' | 'replaced' | 'cancelled';
 
@@ -34,10 +35,7 @@ export async function insertIssued(
 
 /** Within a transaction: the latest version issued under `number`, locked until commit. */
 export async function lockLatestIssued(client: Queryable, number: string): Promise<{ version: number; status: CertificateStatus } | undefined> {
-  const { rows } = await client.query<{ version: number; status: CertificateStatus }>(
-    'SELECT version, status FROM certificates WHERE number = $1 ORDER BY version DESC LIMIT 1 FOR UPDATE',
-    [number],
-  );
+  const { rows } = await client.query<{ version: number; status: CertificateStatus }>('SELECT version, status FROM certificates WHERE number = $1 ORDER BY version DESC LIMIT 1 FOR UPDATE', [number]);
   return rows[0];
 }
 
@@ -46,18 +44,10 @@ export async function markReplaced(client: Queryable, number: string, version: n
 }
 
 export async function markCancelled(client: Queryable, number: string, version: number, reason: string, cancelledAt: string): Promise<void> {
-  await client.query("UPDATE certificates SET status = 'cancelled', cancel_reason = $3, cancelled_at = $4 WHERE number = $1 AND version = $2", [
-    number,
-    version,
-    reason,
-    cancelledAt,
-  ]);
+  await client.query("UPDATE certificates SET status = 'cancelled', cancel_reason = $3, cancelled_at = $4 WHERE number = $1 AND version = $2", [number, version, reason, cancelledAt]);
 }
 
-export async function findIssuedByIdempotencyKey(
-  db: Queryable,
-  key: string,
-): Promise<{ number: string; version: number; recipient: string; messageId: string; digest: string | null } | undefined> {
+export async function findIssuedByIdempotencyKey(db: Queryable, key: string): Promise<{ number: string; version: number; recipient: string; messageId: string; digest: string | null } | undefined> {
   const { rows } = await db.query<{ number: string; version: number; recipient: string; messageId: string; digest: string | null }>(
     'SELECT number, version, importing_party AS recipient, message_id AS "messageId", idempotency_digest AS digest FROM certificates WHERE idempotency_key = $1',
     [key],
@@ -97,10 +87,7 @@ export type ReceiveOutcome = 'stored' | 'duplicate' | 'conflict';
  * Stores a received version. The same issuer, number and version again is a duplicate when the
  * content is the same (jsonb equality ignores key order and spacing) and a conflict otherwise.
  */
-export async function insertReceived(
-  client: Queryable,
-  row: { issuer: string; certificate: Certificate; rawDataset: unknown; jws: string; messageId: string },
-): Promise<ReceiveOutcome> {
+export async function insertReceived(client: Queryable, row: { issuer: string; certificate: Certificate; rawDataset: unknown; jws: string; messageId: string }): Promise<ReceiveOutcome> {
   const c = row.certificate;
   const inserted = await client.query(
     `INSERT INTO received_certificates (issuer_party, number, version, kind, agreement, dataset, jws, message_id)
@@ -108,18 +95,17 @@ export async function insertReceived(
     [row.issuer, c.number, c.version, c.kind, c.agreement ?? null, JSON.stringify(row.rawDataset), row.jws, row.messageId],
   );
   if (inserted.rowCount === 1) return 'stored';
-  const { rows } = await client.query<{ same: boolean }>(
-    'SELECT dataset = $4::jsonb AS same FROM received_certificates WHERE issuer_party = $1 AND number = $2 AND version = $3',
-    [row.issuer, c.number, c.version, JSON.stringify(row.rawDataset)],
-  );
+  const { rows } = await client.query<{ same: boolean }>('SELECT dataset = $4::jsonb AS same FROM received_certificates WHERE issuer_party = $1 AND number = $2 AND version = $3', [
+    row.issuer,
+    c.number,
+    c.version,
+    JSON.stringify(row.rawDataset),
+  ]);
   return rows[0]?.same ? 'duplicate' : 'conflict';
 }
 
 /** Keeps a received cancellation; the first one received for a certificate is the one kept. */
-export async function insertCancellation(
-  client: Queryable,
-  row: { issuer: string; number: string; reason: string; cancelledAt: string; messageId: string },
-): Promise<void> {
+export async function insertCancellation(client: Queryable, row: { issuer: string; number: string; reason: string; cancelledAt: string; messageId: string }): Promise<void> {
   await client.query(
     `INSERT INTO received_cancellations (issuer_party, number, reason, cancelled_at, message_id)
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
@@ -212,10 +198,14 @@ export async function insertReportedUtilization(
   row: { from: string; number: string; declarationRef: string; items: unknown; clearedAt: string; messageId: string },
 ): Promise<boolean> {
   if (!(await wasIssuedTo(client, row.number, row.from))) return false;
-  await client.query(
-    'INSERT INTO reported_utilizations (message_id, from_party, number, declaration_ref, items, cleared_at) VALUES ($1, $2, $3, $4, $5, $6)',
-    [row.messageId, row.from, row.number, row.declarationRef, JSON.stringify(row.items), row.clearedAt],
-  );
+  await client.query('INSERT INTO reported_utilizations (message_id, from_party, number, declaration_ref, items, cleared_at) VALUES ($1, $2, $3, $4, $5, $6)', [
+    row.messageId,
+    row.from,
+    row.number,
+    row.declarationRef,
+    JSON.stringify(row.items),
+    row.clearedAt,
+  ]);
   return true;
 }
 

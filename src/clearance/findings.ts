@@ -1,10 +1,9 @@
 // The rules of import clearance: a declaration's claim against the CO it cites. Pure: the service
 // gathers the CO, its agreement and what was already drawn down, and decides from the findings.
 import { z } from 'zod';
-import { validUntil, type Agreement } from '../agreements/index.ts';
+import { type Agreement, validUntil } from '../agreements/index.ts';
 import type { Certificate } from '../dataset/index.ts';
-import { fromScaled, toScaled } from '../dataset/index.ts';
-import { partyIdSchema } from '../dataset/index.ts';
+import { fromScaled, partyIdSchema, toScaled } from '../dataset/index.ts';
 
 /** What origin is claimed for: preference under an agreement, or a non-preferential measure. */
 export const claimPurposes = ['preference', 'quota', 'trade-remedy', 'origin-marking', 'statistics'] as const;
@@ -16,14 +15,19 @@ export const claimSchema = z
     declarationRef: z.string().trim().min(1).max(70),
     certificateNumber: z.string().regex(/^[A-Za-z0-9/.-]{1,35}$/),
     issuer: partyIdSchema.optional().describe('issuing party, where numbers of two issuers clash'),
-    certificateVersion: z.number().int().min(1).optional().describe('the version the declarant holds, if known; without it the current version is checked (CO_VERSION_CHECKED when it replaced others)'),
+    certificateVersion: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe('the version the declarant holds, if known; without it the current version is checked (CO_VERSION_CHECKED when it replaced others)'),
     exportCountry: z.string().regex(/^[A-Z]{2}$/),
     importer: z.object({ id: z.string().trim().min(1).max(35).optional(), name: z.string().trim().min(1).max(256).optional() }),
     declarationDate: z.iso.date().optional().describe('default: today (UTC)'),
     arrivalDate: z
       .union([z.iso.date(), z.iso.datetime({ offset: true }).max(40)], { error: 'must be a date (YYYY-MM-DD) or an RFC 3339 date-time with an offset' })
       .optional()
-      .describe('when the goods arrived, for advance-risk findings: a date, or a date-time with an offset to compare with the CO\'s arrival on the same day'),
+      .describe("when the goods arrived, for advance-risk findings: a date, or a date-time with an offset to compare with the CO's arrival on the same day"),
     items: z
       .array(
         z.object({
@@ -50,13 +54,13 @@ export const claimSchema = z
       .max(35)
       .optional()
       .describe(
-        'the agreement under which preference is claimed (default: the CO\'s; needed for the Pull model). ' +
+        "the agreement under which preference is claimed (default: the CO's; needed for the Pull model). " +
           'A CO issued under another agreement is rejected (AGREEMENT_MISMATCH) unless this one accepts its COs (acceptsCertificatesOf)',
       ),
     waitSeconds: z.number().int().min(0).max(10).default(0).describe('Pull model: how long to wait for a requested CO before answering'),
     confirm: z.boolean().default(false).describe('draw the quantities down at once if the decision is not reject'),
   })
-  .meta({ description: 'A declaration\'s claim of origin: to preferential treatment, or for a non-preferential purpose' });
+  .meta({ description: "A declaration's claim of origin: to preferential treatment, or for a non-preferential purpose" });
 export type Claim = z.infer<typeof claimSchema>;
 
 export type Severity = 'reject' | 'refer' | 'info';
@@ -142,7 +146,10 @@ export function assess(claim: Claim, co: ReceivedCertificate | undefined, contex
   }
   if (claim.exportCountry !== ds.exportCountry) add('EXPORT_COUNTRY_MISMATCH', ['/exportCountry'], `the CO was issued for exports from ${ds.exportCountry}`);
   const importer = ds.importer;
-  if (importer && ((claim.importer.id && importer.id && claim.importer.id !== importer.id) || (!claim.importer.id && claim.importer.name && claim.importer.name.toLowerCase() !== importer.name.toLowerCase()))) {
+  if (
+    importer &&
+    ((claim.importer.id && importer.id && claim.importer.id !== importer.id) || (!claim.importer.id && claim.importer.name && claim.importer.name.toLowerCase() !== importer.name.toLowerCase()))
+  ) {
     add('IMPORTER_MISMATCH', ['/importer'], `the CO names ${importer.name}${importer.id ? ` (${importer.id})` : ''} as importer`);
   }
   if (verification?.status === 'open') add('VERIFICATION_PENDING', ['/certificateNumber'], 'a verification request to the issuer is open');

@@ -1,2 +1,2 @@
-export { ClearanceService } from './service.ts';
 export { clearanceRoutes } from './routes.ts';
+export { ClearanceService } from './service.ts';

@@ -60,7 +60,8 @@ export async function flaggedCertificates(db: Queryable, limit = 1000): Promise<
       if (row.versions >= MANY_VERSIONS) flags.push({ code: 'MANY_REPLACEMENTS', message: `${row.versions} versions received` });
       for (const item of row.dataset.items) {
         const used = row.used?.[String(item.itemNumber)];
-        if (used && toScaled(used) >= toScaled(item.quantity.value)) flags.push({ code: 'FULLY_USED', message: `item ${item.itemNumber}: ${used} of ${item.quantity.value} ${item.quantity.unit} used` });
+        if (used && toScaled(used) >= toScaled(item.quantity.value))
+          flags.push({ code: 'FULLY_USED', message: `item ${item.itemNumber}: ${used} of ${item.quantity.value} ${item.quantity.unit} used` });
         const uv = unitValue(item);
         const usual = uv && medians.get(uv.key);
         if (uv && usual && uv.value > OUTLIER_FACTOR * usual) {

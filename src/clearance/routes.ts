@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
-import { apiSchemas, problems, problemSchema } from '../http/index.ts';
+import { apiSchemas, problemSchema, problems } from '../http/index.ts';
 import { claimSchema, findingCodes } from './findings.ts';
 import { flaggedCertificates } from './risk.ts';
 import type { ClearanceService } from './service.ts';
@@ -20,7 +20,7 @@ const checkViewSchema = z
       z.object({
         code: z.enum(Object.keys(findingCodes) as [keyof typeof findingCodes]),
         severity: z.enum(['reject', 'refer', 'info']),
-        fields: z.array(z.string()).describe('JSON pointers into the claim; `/kind` points at the CO\'s kind, which the claim does not carry'),
+        fields: z.array(z.string()).describe("JSON pointers into the claim; `/kind` points at the CO's kind, which the claim does not carry"),
         message: z.string(),
       }),
     ),
@@ -45,7 +45,7 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
     {
       config: { roles: ['customs'] },
       schema: {
-        summary: 'Check a declaration\'s claim against the CO it cites: decision (accept, refer, reject) and findings',
+        summary: "Check a declaration's claim against the CO it cites: decision (accept, refer, reject) and findings",
         description:
           'With `confirm: true` a claim not rejected is drawn down at once (see the confirm operation). A claim that loses the drawdown to another ' +
           'declaration is answered like any rejected one: 201 with the check, decided reject (QUANTITY_EXCEEDED saying what remains), status `checked`.',

@@ -2,15 +2,15 @@
 // down when the declaration is confirmed, atomically per CO, telling the issuer (certificate.utilized).
 import { randomUUID } from 'node:crypto';
 import type { AgreementBook } from '../agreements/index.ts';
+import { audit } from '../audit/index.ts';
 import { lockReceived, receivedVersions } from '../certificates/index.ts';
 import { fromScaled, sumDecimals, toScaled } from '../dataset/index.ts';
-import { audit } from '../audit/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { conflict, EcoError, notFound } from '../errors.ts';
 import type { Outbound, OutboxWriter } from '../outbound/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 import { latestVerification } from '../verifications/index.ts';
-import { assess, decide, type Claim, type Finding, type ReceivedCertificate } from './findings.ts';
+import { assess, type Claim, decide, type Finding, type ReceivedCertificate } from './findings.ts';
 
 export type CheckView = {
   id: string;
@@ -162,7 +162,12 @@ export class ClearanceService {
     if (check.decision !== 'reject') return check;
     const rejecting = check.findings.filter((f) => f.severity === 'reject');
     const detail = `the claim was rejected: ${rejecting.map((f) => f.message).join('; ')}`;
-    throw new EcoError('CLAIM_REJECTED', detail, rejecting.map((f) => ({ pointer: f.fields[0]!, detail: f.message })), { check });
+    throw new EcoError(
+      'CLAIM_REJECTED',
+      detail,
+      rejecting.map((f) => ({ pointer: f.fields[0]!, detail: f.message })),
+      { check },
+    );
   }
 
   /**

@@ -21,9 +21,7 @@ const text = (max: number) => z.string().trim().min(1).max(max);
 const measure = z.object({ value: decimal, unit: unitCode });
 const amount = z.object({ amount: decimal, currency });
 
-export const certificateNumberSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9/.-]{1,35}$/, 'must be 1-35 characters of A-Z a-z 0-9 / - .');
+export const certificateNumberSchema = z.string().regex(/^[A-Za-z0-9/.-]{1,35}$/, 'must be 1-35 characters of A-Z a-z 0-9 / - .');
 
 export const certificateKinds = ['preferential', 'non-preferential', 'origin-declaration'] as const;
 
@@ -175,6 +173,14 @@ function checkTotals(co: Certificate, ctx: Issues): void {
     const sum = sumDecimals(parts.map((p) => p!.value));
     if (toScaled(total.value) !== sum) ctx.addIssue({ code: 'custom', path, message: `is ${total.value} but the items add up to ${fromScaled(sum)}` });
   };
-  compare(['totals', 'grossWeight'], totals.grossWeight && { value: totals.grossWeight.value, key: totals.grossWeight.unit }, co.items.map((it) => it.grossWeight && { value: it.grossWeight.value, key: it.grossWeight.unit }));
-  compare(['totals', 'value'], totals.value && { value: totals.value.amount, key: totals.value.currency }, co.items.map((it) => it.value && { value: it.value.amount, key: it.value.currency }));
+  compare(
+    ['totals', 'grossWeight'],
+    totals.grossWeight && { value: totals.grossWeight.value, key: totals.grossWeight.unit },
+    co.items.map((it) => it.grossWeight && { value: it.grossWeight.value, key: it.grossWeight.unit }),
+  );
+  compare(
+    ['totals', 'value'],
+    totals.value && { value: totals.value.amount, key: totals.value.currency },
+    co.items.map((it) => it.value && { value: it.value.amount, key: it.value.currency }),
+  );
 }

@@ -6,8 +6,8 @@ import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { Logger } from 'pino';
 import { safeText } from '../dataset/index.ts';
 import { type Db, isDatabaseUnavailable } from '../db/index.ts';
-import { DEAD_EXCHANGE } from '../exchange/index.ts';
 import type { DeadLetterCode } from '../exchange/index.ts';
+import { DEAD_EXCHANGE } from '../exchange/index.ts';
 import { DEAD_ID_HEADER, storeDeadLetter } from './store.ts';
 
 /** For messages no peer can be answered for: onto eco.dead with the reason in headers, confirmed. */

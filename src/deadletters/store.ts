@@ -4,11 +4,10 @@
 import { createHash } from 'node:crypto';
 import type { ConsumeMessage, MessageProperties } from 'amqplib';
 import { audit, audited } from '../audit/index.ts';
+import { safeJson, safeText } from '../dataset/index.ts';
 import { type Db, type Queryable, withTransaction } from '../db/index.ts';
 import { conflict } from '../errors.ts';
-import { ConfirmPublisher, connect, INBOUND_EXCHANGE, type WarnLog } from '../exchange/index.ts';
-import { decodeUnverified } from '../exchange/index.ts';
-import { safeJson, safeText } from '../dataset/index.ts';
+import { ConfirmPublisher, connect, decodeUnverified, INBOUND_EXCHANGE, type WarnLog } from '../exchange/index.ts';
 
 /** Set by our consumer on what it dead-letters, so that draining the same message twice stores it once. */
 export const DEAD_ID_HEADER = 'x-eco-dead-id';
@@ -67,7 +66,10 @@ function deadLetterId(message: ConsumeMessage): string {
   const given = ours(message) ? text(message.properties.headers?.[DEAD_ID_HEADER]) : null;
   if (given && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(given)) return given;
   // Dead-lettered by the broker itself (no id of ours): derive one from what cannot change.
-  const hex = createHash('sha256').update(message.content).update(JSON.stringify(safeJson(message.properties.headers?.['x-death'] ?? null))).digest('hex');
+  const hex = createHash('sha256')
+    .update(message.content)
+    .update(JSON.stringify(safeJson(message.properties.headers?.['x-death'] ?? null)))
+    .digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
@@ -110,10 +112,7 @@ export class DeadLetters {
   ) {}
 
   async list(filter: { status?: DeadLetterStatus; limit: number }): Promise<DeadLetter[]> {
-    const { rows } = await this.db.query<Row>(
-      'SELECT * FROM dead_letters WHERE ($1::text IS NULL OR status = $1) ORDER BY received_at DESC LIMIT $2',
-      [filter.status ?? null, filter.limit],
-    );
+    const { rows } = await this.db.query<Row>('SELECT * FROM dead_letters WHERE ($1::text IS NULL OR status = $1) ORDER BY received_at DESC LIMIT $2', [filter.status ?? null, filter.limit]);
     return rows.map(toDeadLetter);
   }
 
@@ -163,10 +162,7 @@ export class DeadLetters {
       if (!row) return undefined;
       if (row.status !== 'held') throw conflict(`dead letter ${id} was already ${row.status}`);
       await action(row);
-      const { rows: updated } = await client.query<Row>(
-        'UPDATE dead_letters SET status = $2, handled_at = now(), handled_by = $3 WHERE id = $1 RETURNING *',
-        [id, status, actor],
-      );
+      const { rows: updated } = await client.query<Row>('UPDATE dead_letters SET status = $2, handled_at = now(), handled_by = $3 WHERE id = $1 RETURNING *', [id, status, actor]);
       await audit(client, { actor, action: `dead-letter.${status}`, subject: id, data: { code: row.code, messageId: row.message_id } });
       return toDeadLetter(updated[0]!);
     });

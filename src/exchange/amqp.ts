@@ -1,7 +1,8 @@
 // AMQP 0-9-1 transport as PROFILE.md fixes it: the inbox topology and confirmed publishing.
-import amqp from 'amqplib';
-import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
+
 import { once } from 'node:events';
+import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
+import amqp from 'amqplib';
 
 export const INBOUND_EXCHANGE = 'eco.inbound';
 export const INBOUND_QUEUE = 'eco.inbound';
@@ -10,7 +11,10 @@ export const DEAD_QUEUE = 'eco.dead';
 
 /** A broker address: one AMQP URL, or the comma-separated URLs of a cluster's nodes. */
 export function brokerUrls(urls: string): string[] {
-  return urls.split(',').map((url) => url.trim()).filter(Boolean);
+  return urls
+    .split(',')
+    .map((url) => url.trim())
+    .filter(Boolean);
 }
 
 /** The node each address list last connected to: reconnects try it first, then the next ones in turn. */
@@ -163,9 +167,10 @@ export async function pingBroker(url: string, name: string, log: WarnLog, timeou
     const connectMs = Math.round(performance.now() - started);
     publisher = new ConfirmPublisher(await connection.createConfirmChannel(), timeoutMs, connection);
     const sent = performance.now();
-    const outcome = await publisher
-      .publish(INBOUND_EXCHANGE, 'eco.ping', Buffer.from('ping'), { messageId: `ping-${Date.now()}`, mandatory: true, type: 'ping' })
-      .then(() => new PublishError('connection', 'the ping was routed to a queue; it should have come back'), (error: unknown) => error as Error);
+    const outcome = await publisher.publish(INBOUND_EXCHANGE, 'eco.ping', Buffer.from('ping'), { messageId: `ping-${Date.now()}`, mandatory: true, type: 'ping' }).then(
+      () => new PublishError('connection', 'the ping was routed to a queue; it should have come back'),
+      (error: unknown) => error as Error,
+    );
     const roundTripMs = Math.round(performance.now() - sent);
     if (outcome instanceof PublishError && outcome.reason === 'unroutable') return { ok: true, connectMs, roundTripMs };
     return { ok: false, connectMs, roundTripMs, error: outcome.message };

@@ -2,11 +2,11 @@
 // inbound messages, so that the published contract cannot drift from the code.
 import { stringify } from 'yaml';
 import { z } from 'zod';
+import { partyIdSchema } from '../dataset/index.ts';
 import { INBOUND_EXCHANGE } from './amqp.ts';
 import { rejectionCodes } from './codes.ts';
-import { messageTypes, PROFILE_VERSION, type MessageType } from './envelope.ts';
+import { type MessageType, messageTypes, PROFILE_VERSION } from './envelope.ts';
 import { messageBodySchemas } from './messages.ts';
-import { partyIdSchema } from '../dataset/index.ts';
 
 const summaries: Record<MessageType, string> = {
   'certificate.issued': 'exporting -> importing: a new certificate, version 1',
@@ -48,7 +48,7 @@ export function asyncapiDocument(): string {
       summary: summaries[type],
       contentType: 'application/jose',
       description:
-        'The AMQP body is a compact JWS (RFC 7515; `typ: eco+jws`, `alg` ES256, `kid` from the sender\'s JWKS) whose payload is this envelope, ' +
+        "The AMQP body is a compact JWS (RFC 7515; `typ: eco+jws`, `alg` ES256, `kid` from the sender's JWKS) whose payload is this envelope, " +
         'or a compact JWE (RFC 7516, `cty: eco+jws`) around that JWS when the peer requires encryption.',
       payload: envelope,
       bindings: { amqp: { contentEncoding: 'utf-8', messageType: type, bindingVersion: '0.3.0' } },
@@ -61,8 +61,8 @@ export function asyncapiDocument(): string {
       title: 'e-CO Exchange Profile',
       version: '1.0.0',
       description:
-        'Gateway-to-gateway exchange of electronic Certificates of Origin (PROFILE.md). Each party\'s broker holds its inbox; a sender publishes ' +
-        'to the recipient\'s exchange `eco.inbound` with routing key = the recipient\'s party id, mandatory and persistent, on a confirm ' +
+        "Gateway-to-gateway exchange of electronic Certificates of Origin (PROFILE.md). Each party's broker holds its inbox; a sender publishes " +
+        "to the recipient's exchange `eco.inbound` with routing key = the recipient's party id, mandatory and persistent, on a confirm " +
         'channel, with properties contentType application/jose, messageId = envelope id, type = envelope type, appId = sender party id, ' +
         `timestamp (seconds). Every message but a receipt is answered with a signed receipt; rejection codes: ${rejectionCodes.join(', ')}.`,
     },
@@ -70,7 +70,7 @@ export function asyncapiDocument(): string {
     channels: {
       inbox: {
         address: INBOUND_EXCHANGE,
-        description: 'The recipient\'s inbox: direct exchange eco.inbound bound to the quorum queue eco.inbound with the owner\'s party id; dead letters go to eco.dead.',
+        description: "The recipient's inbox: direct exchange eco.inbound bound to the quorum queue eco.inbound with the owner's party id; dead letters go to eco.dead.",
         messages: messageRefs,
         bindings: {
           amqp: {
@@ -84,7 +84,7 @@ export function asyncapiDocument(): string {
     operations: {
       sendToPeer: {
         action: 'send',
-        summary: 'Publish to the peer\'s broker; a message counts as sent once the broker confirmed it',
+        summary: "Publish to the peer's broker; a message counts as sent once the broker confirmed it",
         channel: { $ref: '#/channels/inbox' },
         messages: Object.keys(messages).map((m) => ({ $ref: `#/channels/inbox/messages/${m}` })),
         bindings: { amqp: { mandatory: true, deliveryMode: 2, bindingVersion: '0.3.0' } },

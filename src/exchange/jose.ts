@@ -85,7 +85,9 @@ export async function sign(payload: unknown, key: SigningKey): Promise<string> {
     const signature = cryptoSign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
     return `${input}.${signature.toString('base64url')}`;
   }
-  const jws = await jose.JWS.createSign({ format: 'compact', fields }, key).update(Buffer.from(JSON.stringify(payload))).final();
+  const jws = await jose.JWS.createSign({ format: 'compact', fields }, key)
+    .update(Buffer.from(JSON.stringify(payload)))
+    .final();
   return String(jws);
 }
 

@@ -1,21 +1,16 @@
 // The fastify app factory: zod validation, problem+json errors, OpenAPI. Routes come from modules.
+
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { STATUS_CODES } from 'node:http';
-import type { Socket } from 'node:net';
-import {
-  createJsonSchemaTransform,
-  createJsonSchemaTransformObject,
-  hasZodFastifySchemaValidationErrors,
-  serializerCompiler,
-  validatorCompiler,
-} from 'fastify-type-provider-zod';
+import { createJsonSchemaTransform, createJsonSchemaTransformObject, hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { isDatabaseUnavailable } from '../db/index.ts';
-import type { Metrics } from '../metrics/index.ts';
 import { findUnsafeText, toPointer } from '../dataset/index.ts';
+import { isDatabaseUnavailable } from '../db/index.ts';
 import { EcoError, type ErrorCode, type FieldError, invalid } from '../errors.ts';
+import type { Metrics } from '../metrics/index.ts';
 import { toProblem } from './problem.ts';
 import { apiSchemas } from './schemas.ts';
 
@@ -123,7 +118,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Text Postgres cannot keep (U+0000, unpaired surrogates) is refused wherever it appears in a
   // request, before any route sees it: every field of every route, present and future.
   app.addHook('preValidation', async (request) => {
-    for (const [where, value] of [['body', request.body], ['query', request.query], ['params', request.params]] as const) {
+    for (const [where, value] of [
+      ['body', request.body],
+      ['query', request.query],
+      ['params', request.params],
+    ] as const) {
       const unsafe = findUnsafeText(value);
       if (!unsafe) continue;
       const pointer = (where === 'body' ? '' : `/${where}`) + toPointer(unsafe.path);

@@ -1,3 +1,3 @@
 export { type AppOptions, type AuthInstaller, buildApp, type RateLimit, type RoutePlugin } from './app.ts';
 export { healthRoutes, type Readiness } from './health.ts';
-export { apiSchemas, problems, problemSchema } from './schemas.ts';
+export { apiSchemas, problemSchema, problems } from './schemas.ts';

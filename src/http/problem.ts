@@ -1,6 +1,6 @@
 // RFC 9457 problem details, the one error shape of the HTTP API: catalogue errors (errors.ts)
 // become problem+json here and nowhere else.
-import { type EcoError, errorCatalogue, PROBLEM_BASE, type ErrorCode, type FieldError } from '../errors.ts';
+import { type EcoError, type ErrorCode, errorCatalogue, type FieldError, PROBLEM_BASE } from '../errors.ts';
 
 export type ProblemBody = {
   type: string;

@@ -1,9 +1,9 @@
 // Business rules and storage of a verified message, by type (PROFILE receiver check 6).
-import { agreementViolations, type AgreementBook } from '../agreements/index.ts';
+import { type AgreementBook, agreementViolations } from '../agreements/index.ts';
 import { insertCancellation, insertReceived, insertReportedUtilization, refreshReceivedStatuses } from '../certificates/index.ts';
 import type { DbClient } from '../db/index.ts';
-import { messageError, type MessageError } from '../exchange/index.ts';
-import { recordReceipt, resendCertificate, type ReceiptOutcome } from '../outbound/index.ts';
+import { type MessageError, messageError } from '../exchange/index.ts';
+import { type ReceiptOutcome, recordReceipt, resendCertificate } from '../outbound/index.ts';
 import { receiveAnswer, receiveRequest } from '../verifications/index.ts';
 import type { Verified } from './checks.ts';
 

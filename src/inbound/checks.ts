@@ -2,21 +2,29 @@
 // whether a message may be stored, must be answered with a rejection, or cannot be answered at all.
 import { z } from 'zod';
 import type { Certificate } from '../dataset/index.ts';
-import { messageError, type MessageError, type RejectionCode } from '../exchange/index.ts';
-import { envelopeSchema, PROFILE_VERSION, type Envelope } from '../exchange/index.ts';
+import { findUnsafeText, isPartyId, toPointer } from '../dataset/index.ts';
+import type { ReceiptBody } from '../exchange/index.ts';
 import {
-  messageBodySchemas,
+  ACCEPTED_ALGS,
   type Cancellation,
   type CertificateRequest,
+  decodeUnverified,
+  decrypt,
+  type Envelope,
+  envelopeSchema,
+  hasKey,
+  type MessageError,
+  messageBodySchemas,
+  messageError,
+  type PeerKeys,
+  PROFILE_VERSION,
+  type RejectionCode,
   type Utilization,
   type VerificationAnswer,
   type VerificationRequest,
+  verify,
 } from '../exchange/index.ts';
-import type { ReceiptBody } from '../exchange/index.ts';
-import { ACCEPTED_ALGS, decodeUnverified, decrypt, hasKey, verify, type PeerKeys } from '../exchange/index.ts';
-import { findUnsafeText, isPartyId, toPointer } from '../dataset/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
-
 
 /** No registered peer can be addressed: dead-letter it, send nothing. */
 export type Dead = { outcome: 'dead'; error: MessageError };

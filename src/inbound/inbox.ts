@@ -2,7 +2,7 @@
 // with the verdict and the receipt we answered it with; and the operators' reads of it.
 import type { Queryable } from '../db/index.ts';
 import type { MessageError } from '../exchange/index.ts';
-import { messageSearchSql, type MessageFilter } from '../outbound/index.ts';
+import { type MessageFilter, messageSearchSql } from '../outbound/index.ts';
 
 export type ReceivedMessage = {
   messageId: string;
@@ -15,7 +15,16 @@ export type ReceivedMessage = {
   receiptId: string | null;
 };
 
-type Row = { message_id: string; type: string; from_party: string; status: ReceivedMessage['status']; certificate_number: string | null; received_at: Date; errors: MessageError[]; receipt_id: string | null };
+type Row = {
+  message_id: string;
+  type: string;
+  from_party: string;
+  status: ReceivedMessage['status'];
+  certificate_number: string | null;
+  received_at: Date;
+  errors: MessageError[];
+  receipt_id: string | null;
+};
 
 const toReceived = (r: Row): ReceivedMessage => ({
   messageId: r.message_id,

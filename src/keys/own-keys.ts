@@ -127,10 +127,7 @@ export class OwnKeys {
     return this.transition(kid, actor, 'key.retired', async (client, key) => {
       if (key.status === 'active') throw conflict(`key ${kid} is active: activate its successor, which retires it`);
       if (key.status !== 'published') throw conflict(`key ${kid} is ${key.status}; only a published key can be retired`);
-      await client.query(
-        "UPDATE keys SET status = 'retired', retired_at = now(), expires_at = now() + make_interval(secs => $2) WHERE kid = $1",
-        [kid, this.options.retireGraceSeconds],
-      );
+      await client.query("UPDATE keys SET status = 'retired', retired_at = now(), expires_at = now() + make_interval(secs => $2) WHERE kid = $1", [kid, this.options.retireGraceSeconds]);
     });
   }
 

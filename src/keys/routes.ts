@@ -45,11 +45,9 @@ export async function keyRoutes(app: FastifyInstance, options: { keys: OwnKeys }
     },
   );
 
-  api.get(
-    '/admin/keys',
-    { schema: { summary: 'Our signing and encryption keys with their lifecycle', tags: ['admin'], response: { 200: z.object({ keys: z.array(keySchema) }) } } },
-    async () => ({ keys: await keys.list() }),
-  );
+  api.get('/admin/keys', { schema: { summary: 'Our signing and encryption keys with their lifecycle', tags: ['admin'], response: { 200: z.object({ keys: z.array(keySchema) }) } } }, async () => ({
+    keys: await keys.list(),
+  }));
 
   api.post(
     '/admin/keys',

@@ -2,7 +2,7 @@
 // run two gateways in one process. Counts are per process; the backlog gauges read Postgres at
 // scrape time, so every process reports the same shared figures. The readers of those figures
 // come from the modules that own the tables (gateway.ts passes them): metrics imports none.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** What the outbox holds: the shape outbound's backlog reader returns. */
 export type Backlog = { queued: number; awaitingReceipt: number; dead: number; oldestPendingSeconds: number };
@@ -39,7 +39,7 @@ export class Metrics {
 
   readonly receiptLatency = new Histogram({
     name: 'eco_receipt_latency_seconds',
-    help: 'From queueing a message to recording the peer\'s receipt for it',
+    help: "From queueing a message to recording the peer's receipt for it",
     labelNames: ['peer'] as const,
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
     registers: [this.registry],

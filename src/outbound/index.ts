@@ -1,23 +1,23 @@
+export { resendDead, resumePeer } from './operations.ts';
 export {
-  resendCertificate,
-  RelayWaker,
-  recordReceipt,
+  type Backlog,
+  type Delivery,
+  type DeliveryStatus,
   deliveriesFor,
   findDelivery,
   listDeliveries,
-  messageSearchSql,
-  outboxSummary,
-  outboxBacklog,
-  type Backlog,
-  outboundTraffic,
-  type PeerTraffic,
-  type Delivery,
-  type DeliveryStatus,
   type MessageFilter,
+  messageSearchSql,
   type OutboxMessage,
+  outboundTraffic,
+  outboxBacklog,
+  outboxSummary,
+  type PeerTraffic,
   type ReceiptOutcome,
+  RelayWaker,
+  recordReceipt,
+  resendCertificate,
 } from './outbox.ts';
-export { Relay, backoffMs, type RelayOptions } from './relay.ts';
-export { Outbound, type Outgoing, type OutboxWriter, type Recipient, type Sent } from './send.ts';
-export { resendDead, resumePeer } from './operations.ts';
-export { outboundRoutes, deliverySchema } from './routes.ts';
+export { backoffMs, Relay, type RelayOptions } from './relay.ts';
+export { deliverySchema, outboundRoutes } from './routes.ts';
+export { Outbound, type OutboxWriter, type Outgoing, type Recipient, type Sent } from './send.ts';

@@ -3,9 +3,7 @@
 // Callers wake the relays (RelayWaker) once their transaction has committed.
 import type { Queryable } from '../db/index.ts';
 import type { MessageError } from '../exchange/index.ts';
-import { buildEnvelope, type MessageType } from '../exchange/index.ts';
-import { seal, type PeerKeys, type SigningKey } from '../exchange/index.ts';
-import { bodyDigest, type ReceiptBody } from '../exchange/index.ts';
+import { bodyDigest, buildEnvelope, type MessageType, type PeerKeys, type ReceiptBody, type SigningKey, seal } from '../exchange/index.ts';
 
 export const OUTBOX_CHANNEL = 'eco_outbox';
 
@@ -90,10 +88,7 @@ export type ReceiptOutcome = 'recorded' | 'already-recorded' | 'unknown-message'
  * Keeps a peer's receipt as proof of delivery, after checking that it acknowledges the very bytes
  * we sent. A receipt for a message that already has one changes nothing.
  */
-export async function recordReceipt(
-  client: Queryable,
-  receipt: { inReplyTo: string; from: string; body: ReceiptBody; jws: string },
-): Promise<{ note: ReceiptOutcome; latencySeconds?: number }> {
+export async function recordReceipt(client: Queryable, receipt: { inReplyTo: string; from: string; body: ReceiptBody; jws: string }): Promise<{ note: ReceiptOutcome; latencySeconds?: number }> {
   const { rows } = await client.query<{ body: string; status: DeliveryStatus; latency: number }>(
     'SELECT body, status, extract(epoch FROM clock_timestamp() - created_at)::float8 AS latency FROM outbox WHERE id = $1 AND peer = $2 FOR UPDATE',
     [receipt.inReplyTo, receipt.from],

@@ -1,12 +1,13 @@
 // Outbox -> peers' brokers. Rows are claimed with FOR UPDATE SKIP LOCKED and leased (next_attempt_at
 // moved ahead), so several relays share the work and a relay that dies only delays its rows.
 // A row counts as sent only after the peer's broker confirmed it.
-import type { Logger } from 'pino';
-import type { Metrics } from '../metrics/index.ts';
+
 import pg from 'pg';
+import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import { ConfirmPublisher, connect, INBOUND_EXCHANGE, PublishError } from '../exchange/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
 import { OUTBOX_CHANNEL } from './outbox.ts';
 
@@ -134,7 +135,14 @@ export class Relay {
     const expired = rows.filter((r) => r.expired);
     const due = rows.filter((r) => !r.expired);
     if (expired.length) await this.giveUp(expired);
-    const outcomes = await Promise.all(due.map((row) => this.publish(row).then(() => undefined, (error: Error) => error)));
+    const outcomes = await Promise.all(
+      due.map((row) =>
+        this.publish(row).then(
+          () => undefined,
+          (error: Error) => error,
+        ),
+      ),
+    );
     const sent = due.filter((_, i) => !outcomes[i]);
     if (sent.length) {
       // A receipt may already have arrived (accepted/rejected): only queued or sent rows change.

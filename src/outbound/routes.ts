@@ -21,8 +21,8 @@ export const deliverySchema = z
     attempts: z.number().int(),
     lastError: z.string().nullable(),
     createdAt: z.string(),
-    sentAt: z.string().nullable().describe('when the peer\'s broker last confirmed it'),
-    receiptAt: z.string().nullable().describe('when the peer\'s signed receipt arrived'),
+    sentAt: z.string().nullable().describe("when the peer's broker last confirmed it"),
+    receiptAt: z.string().nullable().describe("when the peer's signed receipt arrived"),
     errors: z.array(z.object({ code: z.string(), path: z.string().optional(), message: z.string() })).describe('the rejection errors of the receipt'),
     certificateNumber: z.string().nullable(),
   })
@@ -49,7 +49,7 @@ export async function outboundRoutes(app: FastifyInstance, options: { db: Db; re
     {
       config: { roles: ['issuer', 'admin'] },
       schema: {
-        summary: 'The peer\'s signed receipt for a message (application/jose): the proof of delivery',
+        summary: "The peer's signed receipt for a message (application/jose): the proof of delivery",
         tags: ['messages'],
         params,
         response: { 200: z.string().describe('compact JWS'), ...problems(400, 404) },

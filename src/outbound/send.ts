@@ -4,8 +4,7 @@
 // all send through here; so do an operator's resend and a resumed peer's held messages.
 import { type AuditEntry, audit } from '../audit/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
-import type { MessageType } from '../exchange/index.ts';
-import type { PeerKeys, SigningKey } from '../exchange/index.ts';
+import type { MessageType, PeerKeys, SigningKey } from '../exchange/index.ts';
 import { enqueue, requeue } from './outbox.ts';
 
 /** Whom a message goes to: its party id, and the keys to encrypt to when it requires that. */

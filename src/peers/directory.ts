@@ -1,10 +1,10 @@
 // Other gateways we exchange with: who they are, where their broker is, which keys they sign with.
 import { z } from 'zod';
 import { audited } from '../audit/index.ts';
+import { countriesOf, countrySchema, isPartyId, partyIdSchema } from '../dataset/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import { EcoError } from '../errors.ts';
 import { encryptionKeyOf, importJwks, JWE_ALGS, type Jwks, type PeerKeys } from '../exchange/index.ts';
-import { countriesOf, countrySchema, isPartyId, partyIdSchema } from '../dataset/index.ts';
 import type { Vault } from '../keys/index.ts';
 
 /** JWK members that only the key's owner may hold (RFC 7518 6.2.2, 6.3.2, 6.4). */
@@ -20,7 +20,7 @@ export const publicJwkSchema = z
     if (Object.keys(jwk).length > MAX_JWK_MEMBERS) context.addIssue({ code: 'custom', message: `has more than ${MAX_JWK_MEMBERS} members` });
     // A peer's private key pasted here would be stored and shown again: refuse it, naming the member.
     for (const member of PRIVATE_JWK_MEMBERS) {
-      if (member in jwk) context.addIssue({ code: 'custom', path: [member], message: 'is a private key member: register the peer\'s public keys only' });
+      if (member in jwk) context.addIssue({ code: 'custom', path: [member], message: "is a private key member: register the peer's public keys only" });
     }
   })
   .meta({ maxProperties: MAX_JWK_MEMBERS, description: `a public JWK (RFC 7517): ${PRIVATE_JWK_MEMBERS.join(', ')} are refused` });
@@ -31,20 +31,21 @@ export const peerInputSchema = z
   .object({
     name: z.string().trim().min(1).max(256),
     // One URL, or the comma-separated URLs of a cluster's nodes (tried in turn).
-    amqpUrl: z.string().max(2048).regex(/^amqps?:\/\/[^,]+(,\s*amqps?:\/\/[^,]+)*$/, 'must be an amqp:// or amqps:// URL, or a comma-separated list of them'),
+    amqpUrl: z
+      .string()
+      .max(2048)
+      .regex(/^amqps?:\/\/[^,]+(,\s*amqps?:\/\/[^,]+)*$/, 'must be an amqp:// or amqps:// URL, or a comma-separated list of them'),
     jwks: jwksSchema.optional(),
-    jwksUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+    jwksUrl: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      .optional(),
     encrypt: z.boolean().default(false),
     agreements: z.array(z.string().trim().min(1).max(35)).max(100).default([]),
-    countries: z
-      .array(countrySchema)
-      .min(1)
-      .max(60)
-      .optional()
-      .describe('the countries the peer issues for and imports into (PROFILE 1.1); default: the country of its party id'),
+    countries: z.array(countrySchema).min(1).max(60).optional().describe('the countries the peer issues for and imports into (PROFILE 1.1); default: the country of its party id'),
     status: z.enum(['active', 'suspended']).default('active'),
   })
-  .refine((p) => p.jwks || p.jwksUrl, { message: 'give the peer\'s keys as jwks (inline) or jwksUrl', path: ['jwks'] });
+  .refine((p) => p.jwks || p.jwksUrl, { message: "give the peer's keys as jwks (inline) or jwksUrl", path: ['jwks'] });
 export type PeerInput = z.infer<typeof peerInputSchema>;
 
 export type Peer = {
@@ -96,7 +97,11 @@ const toPeer = (r: PeerRow): Peer => ({
  */
 export function redactUrl(url: string): string {
   // A cluster's nodes, comma-separated: each URL on its own.
-  if (url.includes(',')) return url.split(',').map((one) => redactUrl(one.trim())).join(',');
+  if (url.includes(','))
+    return url
+      .split(',')
+      .map((one) => redactUrl(one.trim()))
+      .join(',');
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
   const rest = url.slice(scheme.length);
   const at = rest.lastIndexOf('@');
@@ -161,7 +166,9 @@ export class PeerDirectory {
     if (cached && Date.now() - cached.at < this.ttlMs) return cached.peer;
     const { rows } = await this.db.query<PeerRow>('SELECT * FROM peers WHERE party_id = $1', [partyId]);
     const row = rows[0];
-    const peer = row ? { ...toPeer(row), keys: await importJwks(row.jwks), brokerUrl: row.amqp_url_sealed ? this.vault.open(brokerOwner(partyId), row.amqp_url_sealed) : row.amqp_url_shown } : undefined;
+    const peer = row
+      ? { ...toPeer(row), keys: await importJwks(row.jwks), brokerUrl: row.amqp_url_sealed ? this.vault.open(brokerOwner(partyId), row.amqp_url_sealed) : row.amqp_url_shown }
+      : undefined;
     // Misses are not kept: made-up senders would grow the cache without bound.
     if (peer) this.cache.set(partyId, { peer, at: Date.now() });
     return peer;
@@ -275,7 +282,7 @@ export class PeerDirectory {
   /** Refreshes every JWKS URL copy older than jwksRefreshSeconds; returns the peers that failed. */
   async refreshStaleKeys(): Promise<{ partyId: string; error: string }[]> {
     const { rows } = await this.db.query<{ party_id: string }>(
-      "SELECT party_id FROM peers WHERE jwks_url IS NOT NULL AND (jwks_fetched_at IS NULL OR jwks_fetched_at < now() - make_interval(secs => $1))",
+      'SELECT party_id FROM peers WHERE jwks_url IS NOT NULL AND (jwks_fetched_at IS NULL OR jwks_fetched_at < now() - make_interval(secs => $1))',
       [this.options.jwksRefreshSeconds ?? 3600],
     );
     const failed: { partyId: string; error: string }[] = [];

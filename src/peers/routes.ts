@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
-import { pingBroker } from '../exchange/index.ts';
 import { partyIdSchema } from '../dataset/index.ts';
 import { EcoError, notFound } from '../errors.ts';
+import { pingBroker } from '../exchange/index.ts';
 import { apiSchemas, problems } from '../http/index.ts';
-import { publicJwkSchema, peerInputSchema, type KnownPeer, type Peer, type PeerDirectory } from './directory.ts';
+import { type KnownPeer, type Peer, type PeerDirectory, peerInputSchema, publicJwkSchema } from './directory.ts';
 
 // A component, not inline: route schemas leave out zod metadata such as maxProperties.
 apiSchemas.add(publicJwkSchema, { id: 'PublicJwk' });
@@ -15,7 +15,7 @@ const peerViewSchema = z
   .object({
     partyId: z.string(),
     name: z.string(),
-    amqpUrl: z.string().describe('the peer\'s broker, password hidden'),
+    amqpUrl: z.string().describe("the peer's broker, password hidden"),
     jwks: z.object({ keys: z.array(z.looseObject({ kty: z.string(), kid: z.string() })) }).describe('public keys only'),
     jwksUrl: z.string().nullable(),
     encrypt: z.boolean(),
@@ -51,11 +51,9 @@ export async function peerRoutes(app: FastifyInstance, options: PeerRouteDeps): 
     async (request) => view(await peers.upsert(request.params.partyId, request.body, actors.apiClient(request.client))),
   );
 
-  api.get(
-    '/admin/peers',
-    { schema: { summary: 'List registered peers', tags: ['admin'], response: { 200: z.object({ peers: z.array(peerViewSchema) }) } } },
-    async () => ({ peers: (await peers.list()).map(view) }),
-  );
+  api.get('/admin/peers', { schema: { summary: 'List registered peers', tags: ['admin'], response: { 200: z.object({ peers: z.array(peerViewSchema) }) } } }, async () => ({
+    peers: (await peers.list()).map(view),
+  }));
 
   api.get(
     '/admin/peers/:partyId',
@@ -75,7 +73,10 @@ export async function peerRoutes(app: FastifyInstance, options: PeerRouteDeps): 
   );
 
   const params = z.object({ partyId: partyIdSchema });
-  for (const [step, status] of [['suspend', 'suspended'], ['resume', 'active']] as const) {
+  for (const [step, status] of [
+    ['suspend', 'suspended'],
+    ['resume', 'active'],
+  ] as const) {
     api.post(
       `/admin/peers/:partyId/${step}`,
       {
@@ -100,7 +101,7 @@ export async function peerRoutes(app: FastifyInstance, options: PeerRouteDeps): 
     '/admin/peers/:partyId/refresh-keys',
     {
       schema: {
-        summary: 'Read the peer\'s JWKS from its URL now (it is also re-read on an unknown kid and periodically)',
+        summary: "Read the peer's JWKS from its URL now (it is also re-read on an unknown kid and periodically)",
         tags: ['admin'],
         params,
         response: { 200: peerViewSchema, ...problems(400, 404, 422) },
@@ -120,13 +121,11 @@ export async function peerRoutes(app: FastifyInstance, options: PeerRouteDeps): 
     '/admin/peers/:partyId/ping',
     {
       schema: {
-        summary: 'Connection test: publish a ping the peer\'s broker returns unrouted (nothing reaches its consumer)',
+        summary: "Connection test: publish a ping the peer's broker returns unrouted (nothing reaches its consumer)",
         tags: ['admin'],
         params,
         response: {
-          200: z
-            .object({ ok: z.boolean(), connectMs: z.number().optional(), roundTripMs: z.number().optional(), error: z.string().optional() })
-            .register(apiSchemas, { id: 'PingResult' }),
+          200: z.object({ ok: z.boolean(), connectMs: z.number().optional(), roundTripMs: z.number().optional(), error: z.string().optional() }).register(apiSchemas, { id: 'PingResult' }),
           ...problems(400, 404),
         },
       },

@@ -1,2 +1,2 @@
-export { latestVerification, receiveAnswer, receiveRequest, type Verification, VerificationService } from './service.ts';
 export { verificationRoutes } from './routes.ts';
+export { latestVerification, receiveAnswer, receiveRequest, type Verification, VerificationService } from './service.ts';

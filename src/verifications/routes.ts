@@ -52,7 +52,7 @@ export async function verificationRoutes(app: FastifyInstance, options: { verifi
     {
       config: { roles: ['customs', 'issuer'] },
       schema: {
-        summary: 'Verification requests: the issuing side\'s back-office lists the open ones with ?role=verifier&status=open',
+        summary: "Verification requests: the issuing side's back-office lists the open ones with ?role=verifier&status=open",
         tags: ['verifications'],
         querystring: z.object({ role: z.enum(['requester', 'verifier']).optional(), status: z.enum(['open', 'answered']).optional() }),
         response: { 200: z.object({ verifications: z.array(verificationSchema) }), ...problems(400) },

@@ -5,9 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { hasReceived, wasIssuedTo } from '../certificates/index.ts';
 import type { Db, DbClient, Queryable } from '../db/index.ts';
 import { conflict, notFound, unprocessable } from '../errors.ts';
-import { messageError, type MessageError } from '../exchange/index.ts';
-import type { MessageType } from '../exchange/index.ts';
-import type { VerificationAnswer, VerificationRequest } from '../exchange/index.ts';
+import type { MessageType, VerificationAnswer, VerificationRequest } from '../exchange/index.ts';
+import { type MessageError, messageError } from '../exchange/index.ts';
 import type { Outbound } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
 
@@ -58,16 +57,14 @@ const toVerification = (r: Row): Verification => ({
 
 /** The latest answered or open request this (importing) gateway made about a CO, for clearance. */
 export async function latestVerification(db: Queryable, issuer: string, number: string): Promise<Verification | undefined> {
-  const { rows } = await db.query<Row>(
-    "SELECT * FROM verifications WHERE role = 'requester' AND issuer_party = $1 AND certificate_number = $2 ORDER BY requested_at DESC LIMIT 1",
-    [issuer, number],
-  );
+  const { rows } = await db.query<Row>("SELECT * FROM verifications WHERE role = 'requester' AND issuer_party = $1 AND certificate_number = $2 ORDER BY requested_at DESC LIMIT 1", [issuer, number]);
   return rows[0] && toVerification(rows[0]);
 }
 
 /** Exporting side: a request arrives. UNKNOWN_CERTIFICATE unless we issued that CO to the requester. */
 export async function receiveRequest(client: DbClient, from: string, us: string, request: VerificationRequest): Promise<MessageError[]> {
-  if (!(await wasIssuedTo(client, request.certificateNumber, from))) return [messageError('UNKNOWN_CERTIFICATE', `no certificate ${request.certificateNumber} was issued here to ${from}`, '/body/certificateNumber')];
+  if (!(await wasIssuedTo(client, request.certificateNumber, from)))
+    return [messageError('UNKNOWN_CERTIFICATE', `no certificate ${request.certificateNumber} was issued here to ${from}`, '/body/certificateNumber')];
   await client.query(
     `INSERT INTO verifications (id, role, issuer_party, requester_party, certificate_number, reasons, questions)
      VALUES ($1, 'verifier', $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
@@ -96,7 +93,8 @@ export class VerificationService {
 
   /** Importing side: asks the issuing party to verify a CO it sent us. */
   async request(input: { certificateNumber: string; issuer: string; reasons: string[]; questions: string }, actor: string): Promise<Verification> {
-    if (!(await hasReceived(this.db, input.issuer, input.certificateNumber))) throw unprocessable(`no certificate ${input.certificateNumber} from ${input.issuer} has been received`, [{ pointer: '/certificateNumber', detail: 'not received' }]);
+    if (!(await hasReceived(this.db, input.issuer, input.certificateNumber)))
+      throw unprocessable(`no certificate ${input.certificateNumber} from ${input.issuer} has been received`, [{ pointer: '/certificateNumber', detail: 'not received' }]);
     const id = randomUUID();
     const body = { requestId: id, certificateNumber: input.certificateNumber, reasons: input.reasons, questions: input.questions };
     await this.send(actor, input.issuer, 'verification.requested', input.certificateNumber, body, (client) =>
@@ -116,10 +114,11 @@ export class VerificationService {
     if (request.status !== 'open') throw conflict('the request has been answered');
     const body = { requestId: id, certificateNumber: request.certificateNumber, result: input.result, findings: input.findings };
     await this.send(actor, request.requester, 'verification.answered', request.certificateNumber, body, async (client) => {
-      const { rowCount } = await client.query(
-        "UPDATE verifications SET status = 'answered', result = $2, findings = $3, answered_at = now() WHERE id = $1 AND status = 'open'",
-        [id, input.result, input.findings],
-      );
+      const { rowCount } = await client.query("UPDATE verifications SET status = 'answered', result = $2, findings = $3, answered_at = now() WHERE id = $1 AND status = 'open'", [
+        id,
+        input.result,
+        input.findings,
+      ]);
       if (!rowCount) throw conflict('the request has been answered meanwhile');
     });
     return this.find(id);
@@ -132,10 +131,10 @@ export class VerificationService {
   }
 
   async list(filter: { role?: Verification['role']; status?: Verification['status'] }): Promise<Verification[]> {
-    const { rows } = await this.db.query<Row>(
-      'SELECT * FROM verifications WHERE ($1::text IS NULL OR role = $1) AND ($2::text IS NULL OR status = $2) ORDER BY requested_at DESC LIMIT 500',
-      [filter.role ?? null, filter.status ?? null],
-    );
+    const { rows } = await this.db.query<Row>('SELECT * FROM verifications WHERE ($1::text IS NULL OR role = $1) AND ($2::text IS NULL OR status = $2) ORDER BY requested_at DESC LIMIT 500', [
+      filter.role ?? null,
+      filter.status ?? null,
+    ]);
     return rows.map(toVerification);
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Certificate } from '../../src/dataset/index.ts';
 import { readExample } from '../../scripts/lib/examples.ts';
+import type { Certificate } from '../../src/dataset/index.ts';
 
 /** The example certificate with a fresh number (numbers are unique per issuer). */
 export function exampleCertificate(overrides: Partial<Certificate> = {}): Certificate {

@@ -1,17 +1,18 @@
 // Two real gateways (KR-KCS exporting, VN-MOIT importing) on the Postgres and RabbitMQ that
 // `npm test` started: each test file gets its own databases and vhosts.
-import amqp from 'amqplib';
+
 import { randomBytes } from 'node:crypto';
+import amqp from 'amqplib';
 import pg from 'pg';
 import { pino } from 'pino';
 import { servicesFromEnv } from '../../scripts/lib/services.ts';
 import { exampleAgreements } from '../../scripts/lib/wiring.ts';
 import { createApiKey } from '../../src/auth/index.ts';
-import type { Certificate } from '../../src/dataset/index.ts';
 import { loadConfig } from '../../src/config.ts';
+import type { Certificate } from '../../src/dataset/index.ts';
 import { buildEnvelope, type Envelope, type MessageType } from '../../src/exchange/envelope.ts';
 import { sign } from '../../src/exchange/jose.ts';
-import { startGateway, type Gateway } from '../../src/gateway.ts';
+import { type Gateway, startGateway } from '../../src/gateway.ts';
 import type { Handled } from '../../src/inbound/index.ts';
 
 export const A = 'KR-KCS';
@@ -20,6 +21,7 @@ export const B = 'VN-MOIT';
 export const services = servicesFromEnv();
 
 import { exampleCertificate } from './fixtures.ts';
+
 export { exampleCertificate };
 
 /** A fresh database and vhost; the names are unique to this call. */

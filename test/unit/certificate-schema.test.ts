@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { certificateSchema, toPointer, type Certificate } from '../../src/dataset/index.ts';
+import { type Certificate, certificateSchema, toPointer } from '../../src/dataset/index.ts';
 import { exampleCertificate } from '../support/fixtures.ts';
 
 function failures(input: unknown): string[] {

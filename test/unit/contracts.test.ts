@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { ConfigError, configVariables, loadConfig } from '../../src/config.ts';
 import { parse } from 'yaml';
+import { ConfigError, configVariables, loadConfig } from '../../src/config.ts';
 import { asyncapiDocument } from '../../src/exchange/asyncapi.ts';
 import { messageTypes } from '../../src/exchange/envelope.ts';
 import { openapiDocument } from '../../src/openapi.ts';
@@ -76,7 +76,12 @@ describe('asyncapi', () => {
   it('documents every message type of the profile, with the certificate schema', () => {
     const document = parse(asyncapiDocument());
     assert.equal(document.asyncapi, '3.0.0');
-    assert.deepEqual(Object.values(document.components.messages).map((m: any) => m.name).sort(), [...messageTypes].sort());
+    assert.deepEqual(
+      Object.values(document.components.messages)
+        .map((m: any) => m.name)
+        .sort(),
+      [...messageTypes].sort(),
+    );
     assert.ok(document.components.schemas.Certificate.properties.items, 'the certificate dataset is published');
     assert.equal(document.channels.inbox.address, 'eco.inbound');
   });

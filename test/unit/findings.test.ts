@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Agreement } from '../../src/agreements/index.ts';
-import { assess, claimSchema, decide, type Claim, type ReceivedCertificate } from '../../src/clearance/findings.ts';
+import { assess, type Claim, claimSchema, decide, type ReceivedCertificate } from '../../src/clearance/findings.ts';
 import { exampleCertificate } from '../support/fixtures.ts';
 
 const co: ReceivedCertificate = { issuer: 'KR-KCS', version: 1, status: 'valid', dataset: exampleCertificate(), receivedAt: new Date('2026-11-24T00:00:00Z'), cancellationReason: null };
@@ -17,7 +17,20 @@ const claim: Claim = {
   confirm: false,
 };
 const context = { used: new Map<number, bigint>(), today: '2026-11-25' };
-const krVn: Agreement = { code: 'KR-VN-FTA', name: 'x', parties: ['KR', 'VN'], kinds: ['preferential'], originCriteria: [], validityDays: 365, retroactiveDays: null, example: false, hsMatchDigits: 6, findingSeverities: {}, pullAllowed: false, acceptsCertificatesOf: [] };
+const krVn: Agreement = {
+  code: 'KR-VN-FTA',
+  name: 'x',
+  parties: ['KR', 'VN'],
+  kinds: ['preferential'],
+  originCriteria: [],
+  validityDays: 365,
+  retroactiveDays: null,
+  example: false,
+  hsMatchDigits: 6,
+  findingSeverities: {},
+  pullAllowed: false,
+  acceptsCertificatesOf: [],
+};
 const withDataset = (overrides: Partial<ReceivedCertificate['dataset']>): ReceivedCertificate => ({ ...co, dataset: exampleCertificate(overrides) });
 
 describe('clearance findings', () => {
@@ -28,7 +41,10 @@ describe('clearance findings', () => {
 
   it('turns verification answers into findings', () => {
     const partial = assess(claim, co, { ...context, verification: { status: 'answered', result: 'partially-confirmed', findings: 'item 1 only' } });
-    assert.deepEqual(partial.map((f) => [f.code, f.severity]), [['VERIFICATION_PARTIALLY_CONFIRMED', 'refer']]);
+    assert.deepEqual(
+      partial.map((f) => [f.code, f.severity]),
+      [['VERIFICATION_PARTIALLY_CONFIRMED', 'refer']],
+    );
     assert.equal(decide(partial), 'refer');
     const confirmed = assess(claim, co, { ...context, verification: { status: 'answered', result: 'confirmed', findings: '' } });
     assert.deepEqual(confirmed, []);
@@ -37,24 +53,49 @@ describe('clearance findings', () => {
   it('counts what earlier declarations drew down, exactly', () => {
     const used = new Map([[1, 1_199_999_999n]]); // 1199.999999 of 1200 used
     const findings = assess({ ...claim, items: [{ ...claim.items[0]!, quantity: { value: '0.000002', unit: 'NAR' } }] }, co, { ...context, used });
-    assert.deepEqual(findings.map((f) => f.code), ['QUANTITY_EXCEEDED']);
+    assert.deepEqual(
+      findings.map((f) => f.code),
+      ['QUANTITY_EXCEEDED'],
+    );
     assert.match(findings[0]!.message, /^0\.000001 NAR remain/);
   });
 
   it('lets the agreement override a severity', () => {
-    const agreement = { code: 'X', name: 'x', parties: ['KR', 'VN'], kinds: ['preferential' as const], originCriteria: [], validityDays: 365, retroactiveDays: null, example: false, hsMatchDigits: 6, findingSeverities: { ORIGIN_MISMATCH: 'refer' as const }, pullAllowed: false, acceptsCertificatesOf: [] };
+    const agreement = {
+      code: 'X',
+      name: 'x',
+      parties: ['KR', 'VN'],
+      kinds: ['preferential' as const],
+      originCriteria: [],
+      validityDays: 365,
+      retroactiveDays: null,
+      example: false,
+      hsMatchDigits: 6,
+      findingSeverities: { ORIGIN_MISMATCH: 'refer' as const },
+      pullAllowed: false,
+      acceptsCertificatesOf: [],
+    };
     const findings = assess({ ...claim, items: [{ ...claim.items[0]!, originCountry: 'CN' }] }, co, { ...context, agreement });
-    assert.deepEqual(findings.map((f) => [f.code, f.severity]), [['ORIGIN_MISMATCH', 'refer']]);
+    assert.deepEqual(
+      findings.map((f) => [f.code, f.severity]),
+      [['ORIGIN_MISMATCH', 'refer']],
+    );
     assert.equal(decide(findings), 'refer');
   });
 
   it('rejects a preference claim against a CO that cannot carry preference, pointing at /kind', () => {
     const nonPreferential = withDataset({ kind: 'non-preferential' });
     const findings = assess(claim, nonPreferential, context);
-    assert.deepEqual(findings.map((f) => [f.code, f.severity, f.fields]), [['CO_NOT_PREFERENTIAL', 'reject', ['/kind']]]);
+    assert.deepEqual(
+      findings.map((f) => [f.code, f.severity, f.fields]),
+      [['CO_NOT_PREFERENTIAL', 'reject', ['/kind']]],
+    );
     assert.equal(decide(findings), 'reject');
     const declaration = withDataset({ kind: 'origin-declaration', exporterAuthorization: 'KR-AE-1' });
-    assert.deepEqual(assess(claim, declaration, { ...context, agreement: krVn }).map((f) => [f.code, f.fields]), [['CO_NOT_PREFERENTIAL', ['/kind']]]);
+    assert.deepEqual(
+      assess(claim, declaration, { ...context, agreement: krVn }).map((f) => [f.code, f.fields]),
+      [['CO_NOT_PREFERENTIAL', ['/kind']]],
+    );
     assert.deepEqual(assess(claim, declaration, { ...context, agreement: { ...krVn, kinds: ['preferential', 'origin-declaration'] } }), [], 'an agreement providing for origin declarations');
     assert.deepEqual(assess(claim, co, { ...context, agreement: krVn }), []);
   });
@@ -66,21 +107,31 @@ describe('clearance findings', () => {
     }
   });
 
-  it('compares the claimed agreement with the CO\'s, unless the claimed one accepts its COs', () => {
+  it("compares the claimed agreement with the CO's, unless the claimed one accepts its COs", () => {
     const rcep: Agreement = { ...krVn, code: 'RCEP', kinds: ['preferential', 'origin-declaration'] };
     const mismatch = assess({ ...claim, agreement: 'RCEP' }, co, { ...context, agreement: krVn, claimedAgreement: rcep });
-    assert.deepEqual(mismatch.map((f) => [f.code, f.severity, f.fields]), [['AGREEMENT_MISMATCH', 'reject', ['/agreement']]]);
+    assert.deepEqual(
+      mismatch.map((f) => [f.code, f.severity, f.fields]),
+      [['AGREEMENT_MISMATCH', 'reject', ['/agreement']]],
+    );
     assert.match(mismatch[0]!.message, /KR-VN-FTA/);
     assert.deepEqual(assess({ ...claim, agreement: 'RCEP' }, co, { ...context, agreement: krVn, claimedAgreement: { ...rcep, acceptsCertificatesOf: ['KR-VN-FTA'] } }), []);
-    assert.deepEqual(assess({ ...claim, agreement: 'EU-VN-FTA' }, co, { ...context, agreement: krVn }).map((f) => f.code), ['AGREEMENT_MISMATCH'], 'an agreement unknown here');
+    assert.deepEqual(
+      assess({ ...claim, agreement: 'EU-VN-FTA' }, co, { ...context, agreement: krVn }).map((f) => f.code),
+      ['AGREEMENT_MISMATCH'],
+      'an agreement unknown here',
+    );
     assert.deepEqual(assess({ ...claim, agreement: 'KR-VN-FTA' }, co, { ...context, agreement: krVn }), []);
-    assert.deepEqual(assess(claim, co, { ...context, agreement: krVn }), [], 'naming no agreement claims the CO\'s');
+    assert.deepEqual(assess(claim, co, { ...context, agreement: krVn }), [], "naming no agreement claims the CO's");
   });
 
   it('names the version checked when the claim cites none and earlier versions were replaced', () => {
     const v2: ReceivedCertificate = { ...co, version: 2 };
     const findings = assess(claim, v2, context);
-    assert.deepEqual(findings.map((f) => [f.code, f.severity, f.fields]), [['CO_VERSION_CHECKED', 'info', ['/certificateVersion']]]);
+    assert.deepEqual(
+      findings.map((f) => [f.code, f.severity, f.fields]),
+      [['CO_VERSION_CHECKED', 'info', ['/certificateVersion']]],
+    );
     assert.match(findings[0]!.message, /version 2/);
     assert.match(findings[0]!.message, /replaced/);
     assert.equal(decide(findings), 'accept');

@@ -2,10 +2,10 @@
 // tests: no services. Each forgery is built so that some careless verifier would accept it (the
 // "a lax verifier would" assertions), so that a refusal here means something.
 import assert from 'node:assert/strict';
-import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, sign as cryptoSign, verify as cryptoVerify, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import jose from 'node-jose';
-import { generateEncryptionKey, generateSigningKey, importJwks, sign, verify, type Jwk, type PeerKeys, type SigningKey } from '../../src/exchange/jose.ts';
+import { generateEncryptionKey, generateSigningKey, importJwks, type Jwk, type PeerKeys, type SigningKey, sign, verify } from '../../src/exchange/jose.ts';
 import { exampleCertificate } from '../support/fixtures.ts';
 
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
@@ -25,7 +25,11 @@ const publicKeyOf = (key: SigningKey): KeyObject => createPublicKey(privateKeyOf
 
 async function joseSign(payload: unknown, key: SigningKey): Promise<string> {
   const fields = { alg: 'ES256', kid: key.kid, typ: 'eco+jws' };
-  return String(await jose.JWS.createSign({ format: 'compact', fields }, key).update(Buffer.from(JSON.stringify(payload))).final());
+  return String(
+    await jose.JWS.createSign({ format: 'compact', fields }, key)
+      .update(Buffer.from(JSON.stringify(payload)))
+      .final(),
+  );
 }
 
 async function joseAccepts(jws: string, keys: PeerKeys | SigningKey, algorithms = ['ES256', 'PS256', 'EdDSA']): Promise<boolean> {
@@ -113,7 +117,11 @@ describe('ES256 JWS on node:crypto', () => {
     it('a tampered header', async () => {
       const jws = await sign(envelope(), key);
       const [, p, s] = jws.split('.') as [string, string, string];
-      for (const header of [{ alg: 'ES256', kid: key.kid, typ: 'other' }, { alg: 'ES256', kid: key.kid }, { kid: key.kid, typ: 'eco+jws', alg: 'ES256' }]) {
+      for (const header of [
+        { alg: 'ES256', kid: key.kid, typ: 'other' },
+        { alg: 'ES256', kid: key.kid },
+        { kid: key.kid, typ: 'eco+jws', alg: 'ES256' },
+      ]) {
         assert.equal(await verify(`${b64(header)}.${p}.${s}`, keys, key.kid), false, JSON.stringify(header));
       }
     });
@@ -180,7 +188,9 @@ describe('ES256 JWS on node:crypto', () => {
     });
 
     it('a crit header, even correctly signed', async () => {
-      const jws = forge({ alg: 'ES256', kid: key.kid, typ: 'eco+jws', crit: ['exp'], exp: 1 }, envelope(), (input) => cryptoSign('sha256', input, { key: privateKeyOf(key), dsaEncoding: 'ieee-p1363' }));
+      const jws = forge({ alg: 'ES256', kid: key.kid, typ: 'eco+jws', crit: ['exp'], exp: 1 }, envelope(), (input) =>
+        cryptoSign('sha256', input, { key: privateKeyOf(key), dsaEncoding: 'ieee-p1363' }),
+      );
       assert.equal(cryptoVerify('sha256', inputOf(jws), { key: publicKeyOf(key), dsaEncoding: 'ieee-p1363' }, signatureOf(jws)), true, 'a verifier ignoring crit would');
       assert.equal(await verify(jws, keys, key.kid), false);
     });
