@@ -2,7 +2,6 @@
 // processes (A: api+consumer and two relays; B: api+relay and two consumers); B has its own broker
 // and Postgres, so that they can be killed without touching A. Faults are real: SIGKILL by PID.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
@@ -39,13 +38,8 @@ describe('faults during a stream of certificates', () => {
 
   async function setUp(): Promise<Scenario> {
     const placeA = await freshPlace('fa');
-    const name = `eco_fb_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: postgresB.url() });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    await brokerB.addVhost(name);
-    const placeB = { databaseUrl: postgresB.url(name), amqpUrl: brokerB.url(name) };
+    const placeB = await freshPlace('fb', { postgres: postgresB, rabbit: brokerB });
+    const name = placeB.vhost;
     // Short delays so that recovery fits in a test; the defaults are minutes.
     const tuning = { RELAY_BACKOFF_BASE_MS: '200', RELAY_BACKOFF_MAX_MS: '2000', RELAY_LEASE_SECONDS: '5', RECEIPT_TIMEOUT_SECONDS: '15', CONFIRM_TIMEOUT_MS: '3000', RELAY_POLL_MS: '250' };
     const gateway = (label: string, partyId: string, place: { databaseUrl: string; amqpUrl: string }, role: string) =>

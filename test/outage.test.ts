@@ -2,7 +2,6 @@
 // processes stay up, callers get 503 with Retry-After meanwhile, and every CO arrives exactly once.
 // B runs as a real process on its own Postgres and broker, so they can be stopped without touching A.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
@@ -24,13 +23,8 @@ describe('outages at B under traffic', () => {
   before(async () => {
     [brokerB, postgresB] = await Promise.all([RabbitServer.start(), PostgresServer.start({ fast: true })]);
     const placeA = await freshPlace('oa');
-    const name = `eco_ob_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: postgresB.url() });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    await brokerB.addVhost(name);
-    const placeB = { databaseUrl: postgresB.url(name), amqpUrl: brokerB.url(name) };
+    const placeB = await freshPlace('ob', { postgres: postgresB, rabbit: brokerB });
+    const name = placeB.vhost;
     const tuning = { RELAY_BACKOFF_BASE_MS: '200', RELAY_BACKOFF_MAX_MS: '2000', RELAY_POLL_MS: '250', CONFIRM_TIMEOUT_MS: '3000', RECEIPT_TIMEOUT_SECONDS: '20', JWKS_REFRESH_SECONDS: '1' };
     a = new GatewayProcess(`outage-a-${name}`, { PARTY_ID: A, DATABASE_URL: placeA.databaseUrl, AMQP_URL: placeA.amqpUrl, ...tuning });
     b = new GatewayProcess(`outage-b-${name}`, { PARTY_ID: B, DATABASE_URL: placeB.databaseUrl, AMQP_URL: placeB.amqpUrl, ...tuning });

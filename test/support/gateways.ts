@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { pino } from 'pino';
-import { servicesFromEnv } from '../../scripts/lib/services.ts';
+import { type PostgresServer, type RabbitServer, servicesFromEnv } from '../../scripts/lib/services.ts';
 import { exampleAgreements } from '../../scripts/lib/wiring.ts';
 import { createApiKey } from '../../src/auth/index.ts';
 import { loadConfig } from '../../src/config.ts';
@@ -25,14 +25,18 @@ import { exampleCertificate } from './fixtures.ts';
 export { exampleCertificate };
 
 /** A fresh database and vhost; the names are unique to this call. */
-export async function freshPlace(label: string): Promise<{ databaseUrl: string; amqpUrl: string; vhost: string }> {
+/** On the services `npm test` started, or on a Postgres and broker a test runs (and may stop) itself. */
+export async function freshPlace(
+  label: string,
+  on: { postgres: Pick<PostgresServer, 'url'>; rabbit: Pick<RabbitServer, 'url' | 'addVhost'> } = services,
+): Promise<{ databaseUrl: string; amqpUrl: string; vhost: string }> {
   const name = `eco_${label}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: services.postgres.url() });
+  const admin = new pg.Client({ connectionString: on.postgres.url() });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
-  await services.rabbit.addVhost(name);
-  return { databaseUrl: services.postgres.url(name), amqpUrl: services.rabbit.url(name), vhost: name };
+  await on.rabbit.addVhost(name);
+  return { databaseUrl: on.postgres.url(name), amqpUrl: on.rabbit.url(name), vhost: name };
 }
 
 /** One per test process, so that a gateway restarted on the same database opens its keys again. */
