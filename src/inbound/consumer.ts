@@ -82,7 +82,12 @@ export class Consumer {
       if (this.stopping) return;
       this.log.warn('broker connection lost; reconnecting');
       this.consumer = undefined;
-      this.reconnectTimer = setTimeout(() => void this.start().then(() => this.log.info('consumer reconnected')), 500);
+      this.reconnectTimer = setTimeout(() => {
+        this.start().then(
+          () => this.log.info('consumer reconnected'),
+          (error: unknown) => this.log.error({ err: error }, 'consumer did not reconnect'),
+        );
+      }, 500);
     });
     this.connection = connection;
     const channel = await connection.createConfirmChannel();
