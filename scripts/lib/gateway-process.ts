@@ -32,11 +32,11 @@ export class GatewayProcess {
   readonly logFile: string;
   port?: number;
 
-  /** Output goes to a log file (see tail()), or to ours with `inheritOutput`. */
+  /** Output goes to a log file (see tail()), or to ours with `inheritOutput`; `entry` runs the compiled dist/main.js instead of src/main.ts through tsx. */
   constructor(
     readonly name: string,
     private readonly env: Record<string, string>,
-    private readonly options: { inheritOutput?: boolean } = {},
+    private readonly options: { inheritOutput?: boolean; entry?: 'source' | 'compiled' } = {},
   ) {
     logDir ??= mkdtempSync(join(tmpdir(), 'eco-gateway-logs-'));
     this.logFile = join(logDir, `${name}.log`);
@@ -60,7 +60,8 @@ export class GatewayProcess {
 
   async start(): Promise<void> {
     this.port ??= await freePort();
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const args = this.options.entry === 'compiled' ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];
+    this.child = spawn(process.execPath, args, {
       env: {
         ...process.env,
         LOG_LEVEL: process.env.ECO_TEST_LOG_LEVEL ?? 'warn',
