@@ -61,4 +61,21 @@ describe('production build', () => {
     await gateway.stop();
     assert.equal(gateway.running, false);
   });
+
+  it("has the image's HEALTHCHECK (dist/healthcheck.js) pass on a ready gateway and fail with the reason on a stopped one", async () => {
+    const check = (env: Record<string, string>) =>
+      execFile(process.execPath, ['dist/healthcheck.js'], { env: { ...process.env, NODE_OPTIONS: '', HTTP_HOST: '0.0.0.0', ...env } }).then(
+        () => ({ code: 0, stderr: '' }),
+        (error: { code: number; stderr: string }) => ({ code: error.code, stderr: error.stderr }),
+      );
+    const ready = new GatewayProcess('compiled-health', { PARTY_ID: A, DATABASE_URL: place.databaseUrl, AMQP_URL: place.amqpUrl, NODE_OPTIONS: '' }, { entry: 'compiled' });
+    gateway = ready;
+    await ready.start();
+    assert.deepEqual(await check({ HTTP_PORT: String(ready.port) }), { code: 0, stderr: '' });
+    await ready.stop();
+    const down = await check({ HTTP_PORT: String(ready.port) });
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /\/ready: /);
+    assert.equal((await check({ HTTP_PORT: String(ready.port), ROLE: 'relay,consumer' })).code, 0, 'no API to ask');
+  });
 });
