@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the gateway needs on a fresh Debian/Ubuntu machine with Node 20+:
+# Installs what the gateway needs on a fresh Debian/Ubuntu machine with Node 20+ (22+ supported):
 # RabbitMQ, the Postgres server and Chromium (each skipped when present), then the npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,9 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then
   echo "setup: Node 20 or later is needed (found $(node --version))" >&2
   exit 1
+fi
+if [ "$node_major" -lt 22 ]; then
+  echo "setup: Node $(node --version) is past its end of life: 22, 24 and 26 are supported, 26 (the Active LTS) recommended" >&2
 fi
 
 npm ci --no-audit --no-fund
