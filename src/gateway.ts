@@ -8,12 +8,12 @@ import { installAuth, KeyLookup } from './auth/index.ts';
 import { CertificateService } from './certificates/index.ts';
 import { ClearanceService } from './clearance/index.ts';
 import type { Config } from './config.ts';
-import { createPool, type Db, migrate } from './db/index.ts';
+import { claimDatabase, createPool, type Db, isDatabaseUnavailable, migrate, redactUrl } from './db/index.ts';
 import { countHeld, DeadLetters } from './deadletters/index.ts';
-import { connectWithin } from './exchange/index.ts';
+import { brokerUrls, connectWithin, isBrokerRefusal } from './exchange/index.ts';
 import { buildApp, type Readiness } from './http/index.ts';
 import { Consumer } from './inbound/index.ts';
-import { OwnKeys, Vault } from './keys/index.ts';
+import { OwnKeys, Vault, WrongKeyError } from './keys/index.ts';
 import { Metrics } from './metrics/index.ts';
 import { Outbound, outboxBacklog, Relay, RelayWaker } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
@@ -68,20 +68,75 @@ async function readiness(db: Db, amqpUrl: string, log: Logger): Promise<Readines
   return { postgres, broker };
 }
 
-/** Migrates, makes the first signing key if needed, and starts the configured roles. */
-export async function startGateway(config: Config, log: Logger = createLogger(config)): Promise<Gateway> {
+/**
+ * A start that cannot succeed as configured: the message names the cause and what to do, and is
+ * all an operator needs (no stack trace).
+ */
+export class StartupError extends Error {}
+
+/** The broker addresses of AMQP_URL without their credentials. */
+const brokerAddress = (amqpUrl: string) => brokerUrls(amqpUrl).map(redactUrl).join(', ');
+
+const brokerRefused = (amqpUrl: string, error: unknown) =>
+  new StartupError(
+    `the broker at ${brokerAddress(amqpUrl)} refused the connection (${(error as Error).message.replace(/\s+/g, ' ').slice(0, 200)}): ` +
+      "check AMQP_URL's user, password and vhost, and that the user has permissions on that vhost",
+  );
+
+/** What went wrong at start, as a StartupError when it is one an operator can fix; anything else as it is. */
+function explainStartFailure(config: Config, error: unknown): unknown {
+  if (error instanceof StartupError) return error;
+  const code = (error as { code?: unknown }).code;
+  const where = redactUrl(config.databaseUrl);
+  if (isDatabaseUnavailable(error)) {
+    return new StartupError(
+      `the database at ${where} cannot be reached (${typeof code === 'string' ? code : (error as Error).message}): check DATABASE_URL and that Postgres is running and accepts connections`,
+    );
+  }
+  if (code === '28P01' || code === '28000') return new StartupError(`the database at ${where} refused the login (${(error as Error).message}): check the user and password in DATABASE_URL`);
+  if (code === '3D000') return new StartupError(`the database at ${where} does not exist: create it (CREATE DATABASE) or correct DATABASE_URL`);
+  if (error instanceof WrongKeyError) {
+    return new StartupError(
+      'KEY_ENCRYPTION_KEY does not open the secrets sealed in this database: start with the key this database was first started with ' +
+        '(it is never stored in the database; restore it from where it is kept)',
+    );
+  }
+  return error;
+}
+
+export type StartOptions = {
+  /**
+   * Called when the gateway cannot go on (the broker refuses our credentials on a reconnect);
+   * main.ts logs it and exits. By default it is logged and the gateway stays up.
+   */
+  onFatal?: (error: StartupError) => void;
+};
+
+/**
+ * Migrates, makes the first signing key if needed, and starts the configured roles. A start that
+ * cannot succeed as configured rejects with a StartupError. A broker that is down is waited for in
+ * the background (the API listens meanwhile, and /ready says so); one that refuses us is fatal.
+ */
+export async function startGateway(config: Config, log: Logger = createLogger(config), options: StartOptions = {}): Promise<Gateway> {
   const db = createPool(config.databaseUrl, config.databasePoolSize, log);
   const vault = new Vault(config.keyEncryptionKey);
   const keys = new OwnKeys(db, vault, config.keys);
   const peers = new PeerDirectory(db, { vault, jwksRefreshSeconds: config.jwks.refreshSeconds, jwksMinRefreshSeconds: config.jwks.minRefreshSeconds });
   try {
     await migrate(db);
+    const owner = await claimDatabase(db, config.partyId);
+    if (owner !== config.partyId) {
+      throw new StartupError(
+        `the database at ${redactUrl(config.databaseUrl)} belongs to party ${owner}, not to PARTY_ID ${config.partyId}: point DATABASE_URL at ${config.partyId}'s own database, or correct PARTY_ID`,
+      );
+    }
     await keys.ensureKeys();
     await peers.sealBrokerUrls();
   } catch (error) {
     await db.end();
-    throw error;
+    throw explainStartFailure(config, error);
   }
+  const onFatal = options.onFatal ?? ((error: StartupError) => log.error(error.message));
   const metrics = new Metrics({ backlog: () => outboxBacklog(db), deadLettersHeld: () => countHeld(db) });
   const sealer = new AuditSealer(db, log.child({ role: 'audit' }));
   sealer.start();
@@ -102,6 +157,15 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   const clearance = new ClearanceService(db, peers, agreements, outbound);
   const verifications = new VerificationService(db, config.partyId, peers, outbound);
   const gateway: Gateway = { config, db, log, peers, agreements, keys, certificates, metrics, stop: async () => {} };
+  // Set before the roles start: a start that fails halfway stops what it started.
+  gateway.stop = async () => {
+    await gateway.app?.close();
+    await gateway.relay?.stop();
+    await gateway.consumer?.stop();
+    clearInterval(jwksTimer);
+    await sealer.stop();
+    await db.end();
+  };
 
   if (config.roles.includes('consumer')) {
     const options = {
@@ -112,8 +176,22 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
       maxMessageBytes: config.maxMessageBytes,
       ...config.consumer,
     };
-    gateway.consumer = new Consumer(db, peers, () => keys.decryptionKeys(), outbound, agreements, options, log.child({ role: 'consumer' }), metrics);
-    await gateway.consumer.start();
+    const consumer = new Consumer(db, peers, () => keys.decryptionKeys(), outbound, agreements, options, log.child({ role: 'consumer' }), metrics);
+    consumer.onFatal = (error) => onFatal(brokerRefused(config.amqpUrl, error));
+    gateway.consumer = consumer;
+    try {
+      await consumer.connectOnce();
+    } catch (error) {
+      if (isBrokerRefusal(error)) {
+        await gateway.stop();
+        throw brokerRefused(config.amqpUrl, error);
+      }
+      log.warn({ broker: brokerAddress(config.amqpUrl), reason: (error as Error).message }, 'the broker cannot be reached; the consumer waits for it (the API serves meanwhile and /ready says so)');
+      consumer.start().then(
+        () => log.info('consumer connected to the broker'),
+        (refused: unknown) => onFatal(brokerRefused(config.amqpUrl, refused)),
+      );
+    }
   }
   if (config.roles.includes('relay')) {
     gateway.relay = new Relay(peers, { partyId: config.partyId, databaseUrl: config.databaseUrl, ...config.relay }, log.child({ role: 'relay' }), metrics);
@@ -150,14 +228,6 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
     gateway.url = address.replace('0.0.0.0', '127.0.0.1');
   }
 
-  gateway.stop = async () => {
-    await gateway.app?.close();
-    await gateway.relay?.stop();
-    await gateway.consumer?.stop();
-    clearInterval(jwksTimer);
-    await sealer.stop();
-    await db.end();
-  };
   log.info({ roles: config.roles, url: gateway.url }, 'gateway started');
   return gateway;
 }

@@ -1,6 +1,6 @@
 // Entry point: `npm start` runs api + relay + consumer; ROLE=api (or relay, consumer, a list) runs some.
 import { ConfigError, loadConfig } from './config.ts';
-import { createLogger, guardProcess, startGateway } from './gateway.ts';
+import { createLogger, type Gateway, guardProcess, StartupError, startGateway } from './gateway.ts';
 
 let config: ReturnType<typeof loadConfig>;
 try {
@@ -15,7 +15,18 @@ try {
 
 const log = createLogger(config);
 guardProcess(log);
-const gateway = await startGateway(config, log);
+/** An expected failure: one line saying why and what to do, no stack trace, a non-zero exit. */
+const cannotStart = (error: StartupError): never => {
+  log.fatal(`cannot start: ${error.message}`);
+  process.exit(1);
+};
+let gateway: Gateway;
+try {
+  gateway = await startGateway(config, log, { onFatal: cannotStart });
+} catch (error) {
+  if (error instanceof StartupError) cannotStart(error);
+  throw error;
+}
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

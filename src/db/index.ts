@@ -68,4 +68,24 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect|not queryable|Connection ended/i.test(message);
 }
 
+/**
+ * Records `partyId` as the party this database belongs to, if none is yet, and returns the one
+ * recorded: a caller whose party differs must not use the database.
+ */
+export async function claimDatabase(db: Queryable, partyId: string): Promise<string> {
+  await db.query('INSERT INTO gateway_party (party_id) VALUES ($1) ON CONFLICT DO NOTHING', [partyId]);
+  const { rows } = await db.query<{ party_id: string }>('SELECT party_id FROM gateway_party');
+  return rows[0]!.party_id;
+}
+
+/** A connection URL without its credentials, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
 export { migrate } from './migrate.ts';

@@ -17,6 +17,15 @@ export function brokerUrls(urls: string): string[] {
     .filter(Boolean);
 }
 
+/**
+ * True when the broker answered and refused us (credentials, vhost, permissions): waiting will not
+ * help, unlike a broker that is down. amqplib reports a wrong vhost as "Expected ConnectionOpenOk".
+ */
+export function isBrokerRefusal(error: unknown): boolean {
+  const message = (error as { message?: unknown })?.message;
+  return typeof message === 'string' && /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|Expected ConnectionOpenOk|vhost/i.test(message);
+}
+
 /** The node each address list last connected to: reconnects try it first, then the next ones in turn. */
 const lastGood = new Map<string, number>();
 

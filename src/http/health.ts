@@ -27,7 +27,8 @@ export async function healthRoutes(app: FastifyInstance, options: { partyId: str
       const { postgres, broker } = await options.readiness();
       if (!postgres || !broker) {
         const down = [postgres ? '' : 'Postgres', broker ? '' : 'the broker'].filter(Boolean).join(' and ');
-        throw new EcoError('NOT_READY', `${down} cannot be reached`);
+        // The same members as the 200 answer, each 'ok' or 'down', so that a probe sees which one is down.
+        throw new EcoError('NOT_READY', `${down} cannot be reached`, undefined, { postgres: postgres ? 'ok' : 'down', broker: broker ? 'ok' : 'down' });
       }
       return { status: 'ready' as const, postgres: 'ok' as const, broker: 'ok' as const };
     },

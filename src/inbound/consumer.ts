@@ -9,7 +9,7 @@ import { safeText } from '../dataset/index.ts';
 import { type Db, isDatabaseUnavailable } from '../db/index.ts';
 import { drainDeadLetter, publishDeadLetter } from '../deadletters/index.ts';
 import type { PeerKeys } from '../exchange/index.ts';
-import { bodyDigest, connect, DEAD_QUEUE, declareInbox, INBOUND_QUEUE, messageTypes } from '../exchange/index.ts';
+import { bodyDigest, connect, DEAD_QUEUE, declareInbox, INBOUND_QUEUE, isBrokerRefusal, messageTypes } from '../exchange/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { Outbound } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
@@ -53,14 +53,21 @@ export class Consumer {
     this.receiver = new Receiver(outbound, agreements, options);
   }
 
-  /** Connects (waiting for the broker if it is not up yet) and starts consuming. */
+  /** Told when the broker refuses us (credentials, vhost) while reconnecting: waiting will not help. */
+  onFatal?: (error: unknown) => void;
+
+  /**
+   * Connects (waiting for the broker if it is not up yet) and starts consuming. A broker that
+   * answers and refuses us is not waited for: that error is thrown.
+   */
   async start(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1; !this.stopping; attempt++) {
       try {
         await this.consume();
         return;
       } catch (error) {
         if (this.stopping) return;
+        if (isBrokerRefusal(error)) throw error;
         this.log.warn({ err: error, attempt }, 'broker not reachable; retrying');
         await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
       }
@@ -76,6 +83,11 @@ export class Consumer {
     await this.connection?.close().catch(() => {});
   }
 
+  /** One attempt to connect and consume; throws what the broker (or its absence) said. */
+  async connectOnce(): Promise<void> {
+    await this.consume();
+  }
+
   private async consume(): Promise<void> {
     const connection = await connect(this.options.amqpUrl, `eco-consumer ${this.options.partyId}`, this.log);
     connection.on('close', () => {
@@ -85,7 +97,8 @@ export class Consumer {
       this.reconnectTimer = setTimeout(() => {
         this.start().then(
           () => this.log.info('consumer reconnected'),
-          (error: unknown) => this.log.error({ err: error }, 'consumer did not reconnect'),
+          // Only a broker refusing us ends start(); without an onFatal it is logged.
+          (error: unknown) => (this.onFatal ? this.onFatal(error) : this.log.error({ err: error }, 'consumer did not reconnect')),
         );
       }, 500);
     });

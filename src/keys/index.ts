@@ -1,3 +1,3 @@
 export { type KeyInfo, OwnKeys } from './own-keys.ts';
 export { keyRoutes } from './routes.ts';
-export { Vault } from './vault.ts';
+export { Vault, WrongKeyError } from './vault.ts';

@@ -5,6 +5,9 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
 const PREFIX = 'v1';
 
+/** A sealed value that does not open under this KEY_ENCRYPTION_KEY (another key, or altered). */
+export class WrongKeyError extends Error {}
+
 export class Vault {
   constructor(private readonly key: Buffer) {
     if (key.length !== 32) throw new Error('KEY_ENCRYPTION_KEY must be 32 bytes');
@@ -23,7 +26,11 @@ export class Vault {
     if (prefix !== PREFIX || !iv || !tag || ciphertext === undefined) throw new Error(`${owner} is not sealed`);
     const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url')).setAAD(Buffer.from(owner));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-    return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+    try {
+      return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+    } catch (error) {
+      throw new WrongKeyError(`${owner} does not open under this KEY_ENCRYPTION_KEY`, { cause: error });
+    }
   }
 
   static isSealed(text: string): boolean {

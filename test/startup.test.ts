@@ -1,0 +1,95 @@
+// Start-up failures an operator can fix: the gateway, as a real process, exits non-zero with one
+// log line naming the cause and what to do, and no stack trace. A broker that is merely down is
+// waited for, with the API listening and /ready naming what is down.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
+import { freePort } from '../scripts/lib/services.ts';
+import { A, B, freshPlace, services, startTestGateway, TEST_KEY_ENCRYPTION_KEY } from './support/gateways.ts';
+
+/** Runs src/main.ts to its exit (or kills it after 30 s): its exit code and its output lines. */
+async function runGateway(env: Record<string, string>): Promise<{ code: number | null; lines: string[] }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { ...process.env, HTTP_PORT: '0', LOG_LEVEL: 'info', KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
+  clearTimeout(timer);
+  return { code, lines: output.split('\n').filter(Boolean) };
+}
+
+/** Exactly one line, a fatal pino line whose message matches `expected`, and no stack anywhere. */
+function assertOneLine(result: { code: number | null; lines: string[] }, expected: RegExp): void {
+  assert.equal(result.code, 1, result.lines.join('\n'));
+  assert.equal(result.lines.length, 1, result.lines.join('\n'));
+  const line = JSON.parse(result.lines[0]!) as { level: number; msg: string; err?: unknown; stack?: unknown };
+  assert.equal(line.level, 60);
+  assert.match(line.msg, expected);
+  assert.equal(line.err, undefined);
+  assert.doesNotMatch(result.lines[0]!, /\bat .+:\d+:\d+/);
+}
+
+describe('start-up failures', () => {
+  let place: { databaseUrl: string; amqpUrl: string; vhost: string };
+
+  before(async () => {
+    place = await freshPlace('startup');
+    // A's first start records its party and seals its keys under the test key.
+    const first = await startTestGateway(A, place, { ROLE: 'api' });
+    await first.stop();
+  });
+
+  it('says the database cannot be reached', async () => {
+    const result = await runGateway({ PARTY_ID: A, DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/nowhere`, AMQP_URL: place.amqpUrl });
+    assertOneLine(result, /cannot start: the database at postgres:\/\/127\.0\.0\.1:\d+\/nowhere cannot be reached \(ECONNREFUSED\): check DATABASE_URL/);
+  });
+
+  it('says the KEY_ENCRYPTION_KEY is not the one the database was started with', async () => {
+    const result = await runGateway({ PARTY_ID: A, DATABASE_URL: place.databaseUrl, AMQP_URL: place.amqpUrl, KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') });
+    assertOneLine(result, /cannot start: KEY_ENCRYPTION_KEY does not open the secrets sealed in this database: start with the key this database was first started with/);
+  });
+
+  it('refuses a database that belongs to another party', async () => {
+    const result = await runGateway({ PARTY_ID: B, DATABASE_URL: place.databaseUrl, AMQP_URL: place.amqpUrl });
+    assertOneLine(result, new RegExp(`cannot start: the database at .* belongs to party ${A}, not to PARTY_ID ${B}: point DATABASE_URL at ${B}'s own database, or correct PARTY_ID`));
+  });
+
+  it('ends the start on a vhost that does not exist, instead of waiting forever', async () => {
+    const result = await runGateway({ PARTY_ID: A, DATABASE_URL: place.databaseUrl, AMQP_URL: services.rabbit.url('no_such_vhost') });
+    assertOneLine(result, /cannot start: the broker at amqp:\/\/127\.0\.0\.1:\d+\/no_such_vhost refused the connection .*: check AMQP_URL's user, password and vhost/);
+  });
+
+  it('ends the start on broker credentials that are refused', async () => {
+    const result = await runGateway({ PARTY_ID: A, DATABASE_URL: place.databaseUrl, AMQP_URL: services.rabbit.url(place.vhost, 'guest', 'wrong-password') });
+    assertOneLine(result, /cannot start: the broker at .* refused the connection \(.*ACCESS.REFUSED.*\): check AMQP_URL's user, password and vhost/);
+    assert.doesNotMatch(result.lines[0]!, /wrong-password/);
+  });
+
+  describe('with the broker down', () => {
+    let gateway: GatewayProcess;
+
+    before(async () => {
+      const down = await freshPlace('startup_down');
+      gateway = new GatewayProcess('startup-broker-down', { PARTY_ID: A, DATABASE_URL: down.databaseUrl, AMQP_URL: `amqp://guest:guest@127.0.0.1:${await freePort()}/`, ROLE: 'all' });
+      await gateway.start();
+    });
+    after(() => gateway.stop());
+
+    it('listens, and /ready names the broker as down', async () => {
+      assert.equal((await fetch(`${gateway.url}/health`)).status, 200);
+      const ready = await fetch(`${gateway.url}/ready`);
+      assert.equal(ready.status, 503);
+      const body = (await ready.json()) as Record<string, unknown>;
+      assert.equal(body.postgres, 'ok');
+      assert.equal(body.broker, 'down');
+      assert.equal(body.detail, 'the broker cannot be reached');
+      assert.ok(gateway.running);
+    });
+  });
+});
