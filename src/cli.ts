@@ -1,63 +1,187 @@
-// `npm run eco -- <command>`: operator commands against DATABASE_URL.
-//   api-key create --name NAME --roles admin[,issuer,customs]   prints the key, once
-//   api-key list | api-key revoke ID
-//   peer list | peer suspend PARTY_ID | peer resume PARTY_ID
+// `npm run eco -- <command>`: operator commands against DATABASE_URL. `--help` (overall or per
+// command) needs no database; only `migrate` changes the schema; `--json` prints one JSON value.
 import { parseArgs } from 'node:util';
 import { actors } from './audit/index.ts';
 import { createApiKey, listApiClients, revokeApiKey, roleSchema } from './auth/index.ts';
-import { createPool, migrate } from './db/index.ts';
+import { createPool, type Db, isDatabaseUnavailable, migrate, pendingMigrations, redactUrl } from './db/index.ts';
 import { resumePeer } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
 
-const usage = `usage: npm run eco -- api-key create --name NAME --roles ROLE[,ROLE]
-       npm run eco -- api-key list
-       npm run eco -- api-key revoke ID
-       npm run eco -- peer list
-       npm run eco -- peer suspend PARTY_ID | peer resume PARTY_ID
-roles: ${roleSchema.options.join(', ')}; DATABASE_URL names the gateway's database`;
+type Command = {
+  /** The words naming it, e.g. ['api-key', 'create']. */
+  words: string[];
+  /** Its arguments and options, after the words. */
+  synopsis: string;
+  summary: string;
+  /** Takes one positional argument (an id). */
+  argument?: string;
+  run: (db: Db, input: { arg?: string; name?: string; roles?: string }) => Promise<{ json: unknown; text: string }>;
+};
 
-function fail(message: string): never {
-  console.error(message);
-  process.exit(2);
+/** A refusal of the command as given: a message, exit code 2. */
+class UsageError extends Error {}
+/** The command ran and failed (nothing to revoke, say): a message, exit code 1. */
+class CommandError extends Error {}
+
+const commands: Command[] = [
+  {
+    words: ['migrate'],
+    synopsis: '',
+    summary: 'apply pending database migrations (no other command changes the schema)',
+    run: async (db) => {
+      const applied = await migrate(db);
+      return { json: { applied }, text: applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date' };
+    },
+  },
+  {
+    words: ['api-key', 'create'],
+    synopsis: '--name NAME --roles ROLE[,ROLE]',
+    summary: `create an API key and print it, once (roles: ${roleSchema.options.join(', ')})`,
+    run: async (db, { name, roles: list }) => {
+      const roles = (list ?? '')
+        .split(',')
+        .filter(Boolean)
+        .map((r) => roleSchema.safeParse(r.trim()));
+      if (!name) throw new UsageError('--name is required');
+      if (roles.length === 0 || roles.some((r) => !r.success)) throw new UsageError(`--roles must list one or more of ${roleSchema.options.join(', ')}`);
+      const { client, key } = await createApiKey(
+        db,
+        name,
+        roles.map((r) => r.data!),
+        actors.cli,
+      );
+      console.error(`created API key ${client.id} (${client.name}: ${client.roles.join(', ')}); it is shown once, keep it safe:`);
+      return { json: { id: client.id, name: client.name, roles: client.roles, key }, text: key };
+    },
+  },
+  {
+    words: ['api-key', 'list'],
+    synopsis: '',
+    summary: 'list API keys (never the keys themselves)',
+    run: async (db) => {
+      const clients = await listApiClients(db);
+      return {
+        json: clients,
+        text: clients.map((c) => `${c.id}  ${c.status.padEnd(7)}  eco_${c.keyPrefix}_…  ${c.roles.join(',').padEnd(22)}  ${c.name}`).join('\n'),
+      };
+    },
+  },
+  {
+    words: ['api-key', 'revoke'],
+    synopsis: 'ID',
+    argument: 'ID',
+    summary: 'revoke an API key: it is refused from then on',
+    run: async (db, { arg }) => {
+      if (!(await revokeApiKey(db, arg!, actors.cli))) throw new CommandError(`no active API key ${arg}`);
+      return { json: { id: arg, status: 'revoked' }, text: `revoked ${arg}` };
+    },
+  },
+  {
+    words: ['peer', 'list'],
+    synopsis: '',
+    summary: 'list registered peers',
+    run: async (db) => {
+      const peers = await new PeerDirectory(db).list();
+      return { json: peers, text: peers.map((p) => `${p.partyId.padEnd(16)} ${p.status.padEnd(9)} ${p.amqpUrl}  ${p.agreements.join(',')}`).join('\n') };
+    },
+  },
+  ...(['suspend', 'resume'] as const).map(
+    (verb): Command => ({
+      words: ['peer', verb],
+      synopsis: 'PARTY_ID',
+      argument: 'PARTY_ID',
+      summary: verb === 'suspend' ? 'hold what is sent to a peer until it is resumed' : 'resume a suspended peer: what was held for it is sent',
+      run: async (db, { arg }) => {
+        // Running gateways see it within their peer cache's lifetime (5 s).
+        const peers = new PeerDirectory(db);
+        // Resumed, what was held for it is due now; the relays' next poll sends it (no waking from here).
+        const relays = { wake: () => {} };
+        const peer = verb === 'resume' ? await resumePeer({ db, peers, relays }, arg!, actors.cli) : await peers.setStatus(arg!, 'suspended', actors.cli);
+        if (!peer) throw new CommandError(`no peer ${arg} is registered`);
+        return { json: { partyId: peer.partyId, status: peer.status }, text: `${peer.partyId} is ${peer.status}` };
+      },
+    }),
+  ),
+];
+
+const line = (c: Command) => `npm run eco -- ${[...c.words, c.synopsis].filter(Boolean).join(' ')}`;
+const usage = `usage: ${commands.map(line).join('\n       ')}
+
+options: --json  print the result as JSON; --help  this text, or a command's (npm run eco -- api-key create --help)
+DATABASE_URL names the gateway's database; every command but migrate expects it migrated`;
+const commandUsage = (c: Command) => `usage: ${line(c)}\n\n${c.summary}\n\noptions: --json  print the result as JSON`;
+
+let json = process.argv.includes('--json');
+
+function finish(code: number, message: string): never {
+  if (json) console.error(JSON.stringify({ error: message }));
+  else console.error(message);
+  process.exit(code);
 }
 
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { name: { type: 'string' }, roles: { type: 'string' } } });
-const url = process.env.DATABASE_URL ?? fail('DATABASE_URL is not set');
-const db = createPool(url, 1);
+let parsed: ReturnType<
+  typeof parseArgs<{ allowPositionals: true; options: { name: { type: 'string' }; roles: { type: 'string' }; json: { type: 'boolean' }; help: { type: 'boolean'; short: 'h' } } }>
+>;
 try {
-  await migrate(db);
-  const [noun, verb, arg] = positionals;
-  if (noun === 'api-key' && verb === 'create') {
-    const roles = (values.roles ?? '')
-      .split(',')
-      .filter(Boolean)
-      .map((r) => roleSchema.safeParse(r.trim()));
-    if (!values.name || roles.length === 0 || roles.some((r) => !r.success)) fail(usage);
-    const { client, key } = await createApiKey(
-      db,
-      values.name,
-      roles.map((r) => r.data!),
-      actors.cli,
-    );
-    console.error(`created API key ${client.id} (${client.name}: ${client.roles.join(', ')}); it is shown once, keep it safe:`);
-    console.log(key);
-  } else if (noun === 'api-key' && verb === 'list') {
-    for (const c of await listApiClients(db)) console.log(`${c.id}  ${c.status.padEnd(7)}  eco_${c.keyPrefix}_…  ${c.roles.join(',').padEnd(22)}  ${c.name}`);
-  } else if (noun === 'api-key' && verb === 'revoke' && arg) {
-    console.log((await revokeApiKey(db, arg, actors.cli)) ? `revoked ${arg}` : fail(`no active API key ${arg}`));
-  } else if (noun === 'peer' && verb === 'list') {
-    for (const p of await new PeerDirectory(db).list()) console.log(`${p.partyId.padEnd(16)} ${p.status.padEnd(9)} ${p.amqpUrl}  ${p.agreements.join(',')}`);
-  } else if (noun === 'peer' && (verb === 'suspend' || verb === 'resume') && arg) {
-    // Running gateways see it within their peer cache's lifetime (5 s).
-    const peers = new PeerDirectory(db);
-    // Resumed, what was held for it is due now; the relays' next poll sends it (no waking from here).
-    const relays = { wake: () => {} };
-    const peer = verb === 'resume' ? await resumePeer({ db, peers, relays }, arg, actors.cli) : await peers.setStatus(arg, 'suspended', actors.cli);
-    if (!peer) fail(`no peer ${arg} is registered`);
-    console.log(`${peer.partyId} is ${peer.status}`);
-  } else {
-    fail(usage);
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: { name: { type: 'string' }, roles: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
+} catch (error) {
+  finish(2, `${(error as Error).message}\n\n${usage}`);
+}
+const { positionals, values } = parsed;
+json = values.json ?? false;
+
+if (positionals.length === 0 || positionals[0] === 'help') {
+  if (values.help || positionals[0] === 'help') {
+    console.log(usage);
+    process.exit(0);
   }
+  finish(2, usage);
+}
+const command = commands.find((c) => c.words.every((word, i) => positionals[i] === word));
+if (!command) {
+  const family = commands.filter((c) => c.words[0] === positionals[0]);
+  if (values.help && family.length > 0) {
+    console.log(`usage: ${family.map(line).join('\n       ')}`);
+    process.exit(0);
+  }
+  finish(2, `unknown command: ${positionals.join(' ')}\n\n${usage}`);
+}
+if (values.help) {
+  console.log(commandUsage(command));
+  process.exit(0);
+}
+const extra = positionals.slice(command.words.length);
+if (extra.length !== (command.argument ? 1 : 0)) finish(2, `${command.argument ? `${command.argument} is required, alone` : 'no arguments are taken'}\n\n${commandUsage(command)}`);
+
+const url = process.env.DATABASE_URL;
+if (!url) finish(2, 'DATABASE_URL is not set: it names the gateway database');
+const db = createPool(url, 1, { warn: () => {} });
+let code = 0;
+try {
+  if (command.words[0] !== 'migrate') {
+    const pending = await pendingMigrations(db);
+    if (pending.length > 0) throw new CommandError(`the database at ${redactUrl(url)} has ${pending.length} pending migration(s) (${pending[0]}…): run npm run eco -- migrate first`);
+  }
+  const result = await command.run(db, { arg: extra[0], name: values.name, roles: values.roles });
+  if (json) console.log(JSON.stringify(result.json, null, 2));
+  else if (result.text) console.log(result.text);
+} catch (error) {
+  code = error instanceof UsageError ? 2 : 1;
+  const message =
+    error instanceof UsageError
+      ? `${error.message}\n\n${commandUsage(command)}`
+      : error instanceof CommandError
+        ? error.message
+        : isDatabaseUnavailable(error)
+          ? `the database at ${redactUrl(url)} cannot be reached (${(error as { code?: string }).code ?? (error as Error).message}): check DATABASE_URL and that Postgres is running`
+          : undefined;
+  if (!message) throw error;
+  if (json) console.error(JSON.stringify({ error: message }));
+  else console.error(message);
 } finally {
   await db.end();
 }
+process.exit(code);

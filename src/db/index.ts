@@ -88,4 +88,4 @@ export function redactUrl(url: string): string {
   }
 }
 
-export { migrate } from './migrate.ts';
+export { migrate, pendingMigrations } from './migrate.ts';

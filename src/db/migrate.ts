@@ -7,8 +7,24 @@ import type pg from 'pg';
 const migrationsDir = fileURLToPath(new URL('../../migrations/', import.meta.url));
 const LOCK_ID = 0x6563_6f31; // "eco1"
 
+async function migrationFiles(): Promise<string[]> {
+  return (await readdir(migrationsDir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
+}
+
+/** The migrations not yet applied to the database, in order; all of them on an empty database. */
+export async function pendingMigrations(pool: pg.Pool): Promise<string[]> {
+  const files = await migrationFiles();
+  const { rows } = await pool.query<{ name: string }>('SELECT name FROM schema_migrations').catch((error: { code?: string }) => {
+    // 42P01: no schema_migrations table yet.
+    if (error.code === '42P01') return { rows: [] };
+    throw error;
+  });
+  const applied = new Set(rows.map((r) => r.name));
+  return files.filter((f) => !applied.has(f));
+}
+
 export async function migrate(pool: pg.Pool): Promise<string[]> {
-  const files = (await readdir(migrationsDir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
+  const files = await migrationFiles();
   const client = await pool.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_ID]);
