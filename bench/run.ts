@@ -264,7 +264,7 @@ function rssMB(pid: number): number {
 
 async function heapMB(gateway: GatewayProcess): Promise<number> {
   const text = await (await fetch(`${gateway.url}/metrics`, { headers: gateway.apiHeaders, signal: AbortSignal.timeout(10_000) })).text();
-  return Number(/^eco_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN) / 2 ** 20;
+  return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN) / 2 ** 20;
 }
 
 const TABLES = ['outbox', 'certificates', 'inbox', 'received_certificates', 'audit_log'];

@@ -54,7 +54,8 @@ export class Metrics {
   });
 
   constructor(readers: MetricsReaders) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'eco_' });
+    // Unprefixed: stock dashboards and alerts expect prom-client's standard process_* and nodejs_* names.
+    collectDefaultMetrics({ register: this.registry });
     // Both outbox gauges come from one read per scrape (their collects run together).
     let reading: Promise<Backlog> | undefined;
     const readBacklog = () => (reading ??= readers.backlog().finally(() => setImmediate(() => (reading = undefined))));
