@@ -75,6 +75,8 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
         idempotencyKey: request.headers['idempotency-key'],
         actor: actors.apiClient(request.client),
       });
+      // A replay of an Idempotency-Key issues nothing: only a new certificate is logged.
+      if (created) request.log.info({ certificateNumber: result.number, messageId: result.messageId, peer: result.recipient }, 'certificate issued');
       return reply.code(created ? 201 : 200).send(result);
     },
   );
@@ -111,7 +113,11 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
         response: { 201: issueResultSchema, ...problems(400, 404, 409, 422) },
       },
     },
-    async (request, reply) => reply.code(201).send(await certificates.replace(request.params.number, request.body, actors.apiClient(request.client))),
+    async (request, reply) => {
+      const result = await certificates.replace(request.params.number, request.body, actors.apiClient(request.client));
+      request.log.info({ certificateNumber: result.number, version: result.version, messageId: result.messageId, peer: result.recipient }, 'certificate replaced');
+      return reply.code(201).send(result);
+    },
   );
 
   api.post(
@@ -126,7 +132,11 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
         response: { 200: issueResultSchema, ...problems(400, 404, 409, 422) },
       },
     },
-    async (request) => certificates.cancel(request.params.number, request.body.reason, actors.apiClient(request.client)),
+    async (request) => {
+      const result = await certificates.cancel(request.params.number, request.body.reason, actors.apiClient(request.client));
+      request.log.info({ certificateNumber: result.number, messageId: result.messageId, peer: result.recipient }, 'certificate cancelled');
+      return result;
+    },
   );
 
   api.get(

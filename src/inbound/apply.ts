@@ -7,7 +7,13 @@ import { type ReceiptOutcome, recordReceipt, resendCertificate } from '../outbou
 import { receiveAnswer, receiveRequest } from '../verifications/index.ts';
 import type { Verified } from './checks.ts';
 
-export type Applied = { errors: MessageError[]; note?: ReceiptOutcome; receiptLatencySeconds?: number };
+export type Applied = {
+  errors: MessageError[];
+  note?: ReceiptOutcome;
+  receiptLatencySeconds?: number;
+  /** A receipt: the status it gives the message it answers, that message, and its certificate. */
+  receipt?: { status: string; inReplyTo: string; certificateNumber?: string };
+};
 
 export async function applyMessage(client: DbClient, verified: Verified, bodyText: string, agreements: AgreementBook): Promise<Applied> {
   const { envelope, message, peer } = verified;
@@ -55,8 +61,13 @@ export async function applyMessage(client: DbClient, verified: Verified, bodyTex
     }
     case 'receipt': {
       // Receipts are never answered, so what we make of one is only logged and kept.
-      const { note, latencySeconds } = await recordReceipt(client, { inReplyTo: message.inReplyTo, from: envelope.from, body: message.receipt, jws: bodyText });
-      return { errors: [], note, receiptLatencySeconds: latencySeconds };
+      const { note, latencySeconds, certificateNumber } = await recordReceipt(client, { inReplyTo: message.inReplyTo, from: envelope.from, body: message.receipt, jws: bodyText });
+      return {
+        errors: [],
+        note,
+        receiptLatencySeconds: latencySeconds,
+        receipt: { status: message.receipt.status, inReplyTo: message.inReplyTo, ...(certificateNumber ? { certificateNumber } : {}) },
+      };
     }
   }
 }

@@ -152,9 +152,14 @@ export class Consumer {
     // Acked on the channel that delivered it; if that channel is gone the broker redelivers,
     // and the inbox row makes the redelivery a duplicate.
     if (!settle(channel, message, 'ack')) return;
+    // One line per business event, with the certificate number and message id where there are.
     const fields = { ...handled, peer: handled.peer ?? safeText(String(message.properties.appId), 64), type: safeText(String(message.properties.type), 64) };
-    if (handled.outcome === 'accepted' || handled.outcome === 'duplicate') this.log.info(fields, 'message received');
-    else this.log.warn(fields, 'message refused');
+    if (handled.outcome === 'accepted' && handled.receipt && handled.note === 'recorded') {
+      const { receipt, ...rest } = fields as typeof fields & { receipt: NonNullable<typeof handled.receipt> };
+      this.log.info({ ...rest, receiptMessageId: handled.messageId, messageId: receipt.inReplyTo, status: receipt.status, certificateNumber: receipt.certificateNumber }, 'receipt recorded');
+    } else if (handled.outcome === 'accepted' || handled.outcome === 'duplicate') this.log.info(fields, 'message received');
+    else if (handled.outcome === 'rejected') this.log.info(fields, 'message rejected');
+    else this.log.warn(fields, 'message dead-lettered');
     this.count(handled, message);
     this.onHandled?.(handled);
   }

@@ -17,9 +17,18 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What happened to one delivery, for logs, metrics and tests; `peer` is set once the sender is known. */
 export type Handled = { peer?: string } & (
-  | { outcome: 'accepted'; messageId: string; type: string; receiptId?: string; note?: ReceiptOutcome; receiptLatencySeconds?: number }
+  | {
+      outcome: 'accepted';
+      messageId: string;
+      type: string;
+      receiptId?: string;
+      note?: ReceiptOutcome;
+      receiptLatencySeconds?: number;
+      certificateNumber?: string;
+      receipt?: { status: string; inReplyTo: string; certificateNumber?: string };
+    }
   | { outcome: 'duplicate'; messageId: string; receiptId?: string }
-  | { outcome: 'rejected'; messageId?: string; errors: MessageError[]; receiptId?: string }
+  | { outcome: 'rejected'; messageId?: string; errors: MessageError[]; receiptId?: string; certificateNumber?: string }
   | { outcome: 'dead'; error: { code: DeadLetterCode; message: string }; messageId?: string }
 );
 
@@ -80,12 +89,23 @@ export class Receiver {
     const type = safeText(String(authentic.payload.type), 64);
     const certificateNumber = certificateNumberOf(authentic.payload);
     await auditReceived(client, peer, messageId, { type, status, errors, certificateNumber });
-    if (!messageId) return { outcome: 'rejected', peer, errors, receiptId };
+    if (!messageId) return { outcome: 'rejected', peer, errors, receiptId, ...(certificateNumber ? { certificateNumber } : {}) };
     const inReplyTo = typeof authentic.payload.inReplyTo === 'string' && UUID.test(authentic.payload.inReplyTo) ? authentic.payload.inReplyTo : null;
     await insertInbox(client, { messageId, from: peer, type, digest, body: bodyText, status, errors, inReplyTo, receiptId, certificateNumber });
-    if (errors.length) return { outcome: 'rejected', peer, messageId, errors, receiptId };
-    const { note, receiptLatencySeconds } = 'note' in applied ? applied : { note: undefined, receiptLatencySeconds: undefined };
-    return { outcome: 'accepted', peer, messageId, type, receiptId, ...(note ? { note } : {}), ...(receiptLatencySeconds !== undefined ? { receiptLatencySeconds } : {}) };
+    const number = certificateNumber ? { certificateNumber } : {};
+    if (errors.length) return { outcome: 'rejected', peer, messageId, errors, receiptId, ...number };
+    const { note, receiptLatencySeconds, receipt } = 'note' in applied ? applied : { note: undefined, receiptLatencySeconds: undefined, receipt: undefined };
+    return {
+      outcome: 'accepted',
+      peer,
+      messageId,
+      type,
+      receiptId,
+      ...number,
+      ...(note ? { note } : {}),
+      ...(receiptLatencySeconds !== undefined ? { receiptLatencySeconds } : {}),
+      ...(receipt ? { receipt } : {}),
+    };
   }
 }
 

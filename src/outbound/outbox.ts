@@ -88,9 +88,12 @@ export type ReceiptOutcome = 'recorded' | 'already-recorded' | 'unknown-message'
  * Keeps a peer's receipt as proof of delivery, after checking that it acknowledges the very bytes
  * we sent. A receipt for a message that already has one changes nothing.
  */
-export async function recordReceipt(client: Queryable, receipt: { inReplyTo: string; from: string; body: ReceiptBody; jws: string }): Promise<{ note: ReceiptOutcome; latencySeconds?: number }> {
-  const { rows } = await client.query<{ body: string; status: DeliveryStatus; latency: number }>(
-    'SELECT body, status, extract(epoch FROM clock_timestamp() - created_at)::float8 AS latency FROM outbox WHERE id = $1 AND peer = $2 FOR UPDATE',
+export async function recordReceipt(
+  client: Queryable,
+  receipt: { inReplyTo: string; from: string; body: ReceiptBody; jws: string },
+): Promise<{ note: ReceiptOutcome; latencySeconds?: number; certificateNumber?: string }> {
+  const { rows } = await client.query<{ body: string; status: DeliveryStatus; latency: number; certificate_number: string | null }>(
+    'SELECT body, status, certificate_number, extract(epoch FROM clock_timestamp() - created_at)::float8 AS latency FROM outbox WHERE id = $1 AND peer = $2 FOR UPDATE',
     [receipt.inReplyTo, receipt.from],
   );
   const sent = rows[0];
@@ -106,7 +109,7 @@ export async function recordReceipt(client: Queryable, receipt: { inReplyTo: str
       WHERE id = $1`,
     [receipt.inReplyTo, receipt.body.status, receipt.jws, JSON.stringify(receipt.body.errors)],
   );
-  return { note: 'recorded', latencySeconds: sent.latency };
+  return { note: 'recorded', latencySeconds: sent.latency, ...(sent.certificate_number ? { certificateNumber: sent.certificate_number } : {}) };
 }
 
 export type DeliveryStatus = 'queued' | 'sent' | 'accepted' | 'rejected' | 'dead';
