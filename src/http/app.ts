@@ -1,6 +1,7 @@
 // The fastify app factory: zod validation, problem+json errors, OpenAPI. Routes come from modules.
 
-import { STATUS_CODES } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -16,6 +17,18 @@ import { apiSchemas } from './schemas.ts';
 
 /** What a 503 asks callers to wait before trying again. */
 const RETRY_AFTER_SECONDS = 5;
+
+/** An X-Request-Id a caller (or its proxy) sent is kept if it is this: bounded, and safe in logs and headers. */
+const REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}$/;
+
+/** The caller's X-Request-Id when well-formed, else a new UUID. */
+export function requestId(request: IncomingMessage): string {
+  const sent = request.headers['x-request-id'];
+  return typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
+}
+
+/** Routes the rate limits never count: probes and key discovery must work however busy the API is. */
+const UNLIMITED_ROUTES = new Set(['/health', '/ready', '/.well-known/jwks.json']);
 
 export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
 
@@ -49,6 +62,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
     trustProxy: options.trustProxy ?? false,
+    // Every request log line carries it as reqId; it is echoed in X-Request-Id and in problem bodies.
+    genReqId: requestId,
+    requestIdHeader: false,
     requestTimeout,
     // Node looks for overdue requests every 30 s by default: a short timeout would be up to 30 s late.
     http: { connectionsCheckingInterval: Math.min(1000, Math.ceil(requestTimeout / 2)), headersTimeout: Math.min(60_000, requestTimeout) },
@@ -84,9 +100,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     transformObject: createJsonSchemaTransformObject({ schemaRegistry: apiSchemas }),
   });
 
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const caught = toEcoError(error);
-    const { status, body } = toProblem(caught);
+    const { status, body } = toProblem(caught, request.id);
     if (status === 503) {
       request.log.warn({ err: error, url: request.url }, 'request refused: a dependency is unavailable');
       reply.header('retry-after', String(RETRY_AFTER_SECONDS));
@@ -96,15 +116,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.code(status).type('application/problem+json').send(body);
   });
   app.setNotFoundHandler((request, reply) => {
-    const { status, body } = toProblem(new EcoError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+    const { status, body } = toProblem(new EcoError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id);
     return reply.code(status).type('application/problem+json').send(body);
   });
 
   // Limits are applied by the auth installer, in its order: per address, then per key.
   await app.register(rateLimit, { global: false, timeWindow: 60_000 });
+  const unlessUnlimited =
+    (limit: RateLimit): RateLimit =>
+    async (request) =>
+      UNLIMITED_ROUTES.has(request.routeOptions.url ?? '') ? { isAllowed: true } : limit(request);
   const limits = {
-    perAddress: app.createRateLimit({ max: options.rateLimitPerAddressPerMinute ?? 6000 }),
-    perKey: app.createRateLimit({ max: options.rateLimitPerMinute ?? 6000, keyGenerator: (request) => request.client?.id ?? request.ip }),
+    perAddress: unlessUnlimited(app.createRateLimit({ max: options.rateLimitPerAddressPerMinute ?? 6000 })),
+    perKey: unlessUnlimited(app.createRateLimit({ max: options.rateLimitPerMinute ?? 6000, keyGenerator: (request) => request.client?.id ?? request.ip })),
   };
   const metrics = options.metrics;
   if (metrics) {

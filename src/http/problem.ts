@@ -8,6 +8,8 @@ export type ProblemBody = {
   status: number;
   detail?: string;
   errors?: FieldError[];
+  /** The request's id (its X-Request-Id, or the one made for it): what to quote to an operator. */
+  requestId?: string;
 };
 
 /** The problem `type` of a catalogue code. */
@@ -16,7 +18,7 @@ export function problemType(code: ErrorCode): string {
 }
 
 /** The HTTP status and problem+json body of a catalogue error. */
-export function toProblem(error: EcoError): { status: number; body: ProblemBody } {
+export function toProblem(error: EcoError, requestId?: string): { status: number; body: ProblemBody } {
   const { status, title } = errorCatalogue[error.code];
   return {
     status,
@@ -27,6 +29,7 @@ export function toProblem(error: EcoError): { status: number; body: ProblemBody 
       ...(error.detail ? { detail: error.detail } : {}),
       ...(error.errors ? { errors: error.errors } : {}),
       ...error.extensions,
+      ...(requestId ? { requestId } : {}),
     },
   };
 }

@@ -16,6 +16,7 @@ export const problemSchema = z
     status: z.number().int(),
     detail: z.string().optional(),
     errors: z.array(z.object({ pointer: z.string(), detail: z.string() })).optional(),
+    requestId: z.string().optional().describe("the request's X-Request-Id (the caller's when well-formed, else a UUID made for it); quote it to an operator"),
   })
   .describe('RFC 9457 problem details (application/problem+json)')
   .register(apiSchemas, { id: 'Problem' });

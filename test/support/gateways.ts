@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import amqp from 'amqplib';
 import pg from 'pg';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { type PostgresServer, type RabbitServer, servicesFromEnv } from '../../scripts/lib/services.ts';
 import { exampleAgreements } from '../../scripts/lib/wiring.ts';
 import { createApiKey } from '../../src/auth/index.ts';
@@ -42,7 +42,8 @@ export async function freshPlace(
 /** One per test process, so that a gateway restarted on the same database opens its keys again. */
 export const TEST_KEY_ENCRYPTION_KEY = randomBytes(32).toString('base64');
 
-export async function startTestGateway(partyId: string, place: { databaseUrl: string; amqpUrl: string }, env: Record<string, string> = {}): Promise<Gateway> {
+/** `log` replaces the test logger (to read what the gateway logs). */
+export async function startTestGateway(partyId: string, place: { databaseUrl: string; amqpUrl: string }, env: Record<string, string> = {}, log?: Logger): Promise<Gateway> {
   const config = loadConfig({
     PARTY_ID: partyId,
     DATABASE_URL: place.databaseUrl,
@@ -53,7 +54,7 @@ export async function startTestGateway(partyId: string, place: { databaseUrl: st
     KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY,
     ...env,
   });
-  const gateway = await startGateway(config, pino({ level: config.logLevel, base: { party: partyId } }));
+  const gateway = await startGateway(config, log ?? pino({ level: config.logLevel, base: { party: partyId } }));
   keys.set(gateway, (await createApiKey(gateway.db, 'tests', ['issuer', 'customs', 'admin'])).key);
   return gateway;
 }
@@ -66,9 +67,9 @@ export type Pair = { a: Gateway; b: Gateway; placeA: { databaseUrl: string; amqp
 export { exampleAgreements };
 
 /** Starts A and B, registers the example agreements at both and each as the other's peer, through the admin API. */
-export async function startPair(env: Record<string, string> = {}, options: { encrypt?: boolean } = {}): Promise<Pair> {
+export async function startPair(env: Record<string, string> = {}, options: { encrypt?: boolean; logs?: { a?: Logger; b?: Logger } } = {}): Promise<Pair> {
   const [placeA, placeB] = await Promise.all([freshPlace('a'), freshPlace('b')]);
-  const [a, b] = await Promise.all([startTestGateway(A, placeA, env), startTestGateway(B, placeB, env)]);
+  const [a, b] = await Promise.all([startTestGateway(A, placeA, env, options.logs?.a), startTestGateway(B, placeB, env, options.logs?.b)]);
   await Promise.all([registerAgreements(a), registerAgreements(b)]);
   await registerPeer(a, b, placeB.amqpUrl, options.encrypt);
   await registerPeer(b, a, placeA.amqpUrl, options.encrypt);
