@@ -20,9 +20,14 @@ const cannotStart = (error: StartupError): never => {
   log.fatal(`cannot start: ${error.message}`);
   process.exit(1);
 };
+/** The same for what ends a started gateway (the broker refusing us once it is up). */
+const cannotGoOn = (error: StartupError): never => {
+  log.fatal(`stopping: ${error.message}`);
+  process.exit(1);
+};
 let gateway: Gateway;
 try {
-  gateway = await startGateway(config, log, { onFatal: cannotStart });
+  gateway = await startGateway(config, log, { onFatal: cannotGoOn });
 } catch (error) {
   if (error instanceof StartupError) cannotStart(error);
   throw error;

@@ -4,10 +4,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { connect as connectTcp, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
 import { freePort } from '../scripts/lib/services.ts';
-import { A, B, freshPlace, services, startTestGateway, TEST_KEY_ENCRYPTION_KEY } from './support/gateways.ts';
+import { A, B, eventually, freshPlace, services, startTestGateway, TEST_KEY_ENCRYPTION_KEY } from './support/gateways.ts';
 
 /** Runs src/main.ts to its exit (or kills it after 30 s): its exit code and its output lines. */
 async function runGateway(env: Record<string, string>): Promise<{ code: number | null; lines: string[] }> {
@@ -69,6 +70,72 @@ describe('start-up failures', () => {
     const result = await runGateway({ PARTY_ID: A, DATABASE_URL: place.databaseUrl, AMQP_URL: services.rabbit.url(place.vhost, 'guest', 'wrong-password') });
     assertOneLine(result, /cannot start: the broker at .* refused the connection \(.*ACCESS.REFUSED.*\): check AMQP_URL's user, password and vhost/);
     assert.doesNotMatch(result.lines[0]!, /wrong-password/);
+  });
+
+  describe('with the broker down at start', () => {
+    /** A TCP port that forwards to the test broker once opened: a broker that comes up later. */
+    async function laterBroker(): Promise<{ port: number; open: () => Promise<void>; close: () => void }> {
+      const port = await freePort();
+      const sockets = new Set<Socket>();
+      const server = createServer((socket) => {
+        const upstream = connectTcp(services.rabbit.port, '127.0.0.1');
+        for (const s of [socket, upstream]) {
+          sockets.add(s);
+          s.on('error', () => {});
+        }
+        socket.pipe(upstream).pipe(socket);
+      });
+      return {
+        port,
+        open: () => new Promise((resolve) => server.listen(port, '127.0.0.1', resolve)),
+        close: () => {
+          for (const s of sockets) s.destroy();
+          server.close();
+        },
+      };
+    }
+
+    it('connects the consumer once the broker is up', async () => {
+      const broker = await laterBroker();
+      const place = await freshPlace('startup_later');
+      const gateway = new GatewayProcess('startup-broker-later', {
+        PARTY_ID: A,
+        DATABASE_URL: place.databaseUrl,
+        AMQP_URL: `amqp://guest:guest@127.0.0.1:${broker.port}/${place.vhost}`,
+        LOG_LEVEL: 'info',
+      });
+      try {
+        await gateway.start();
+        assert.equal((await fetch(`${gateway.url}/ready`)).status, 503);
+        await broker.open();
+        await eventually(async () => ((await fetch(`${gateway.url}/ready`)).status === 200 ? true : undefined), '/ready once the broker is up');
+        await eventually(async () => (gateway.tail(200).includes('consumer connected to the broker') ? true : undefined), 'the consumer connected');
+      } finally {
+        await gateway.stop();
+        broker.close();
+      }
+    });
+
+    it('stops with one fatal line when the broker, once up, refuses us', async () => {
+      const broker = await laterBroker();
+      const place = await freshPlace('startup_refused_later');
+      const gateway = new GatewayProcess('startup-refused-later', { PARTY_ID: A, DATABASE_URL: place.databaseUrl, AMQP_URL: `amqp://guest:guest@127.0.0.1:${broker.port}/no_such_vhost` });
+      try {
+        await gateway.start();
+        await broker.open();
+        await eventually(async () => (gateway.running ? undefined : true), 'the gateway to stop', 30_000);
+        const fatal = gateway
+          .tail(200)
+          .split('\n')
+          .filter((l) => l.includes('"level":60'));
+        assert.equal(fatal.length, 1, gateway.tail());
+        assert.match(fatal[0]!, /stopping: the broker at amqp:\/\/127\.0\.0\.1:\d+\/no_such_vhost refused the connection .*check AMQP_URL's user, password and vhost/);
+        assert.doesNotMatch(gateway.tail(200), /\n\s+at .+:\d+:\d+/);
+      } finally {
+        await gateway.stop();
+        broker.close();
+      }
+    });
   });
 
   describe('with the broker down', () => {
