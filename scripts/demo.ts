@@ -45,11 +45,14 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
-/** The operator's first API key, made with the CLI as an operator would (`npm run eco -- api-key create`). */
+/**
+ * The operator's first API key, made with the CLI as an operator would: `npm run eco -- migrate`
+ * (only migrate touches the schema), then `npm run eco -- api-key create`.
+ */
 async function operatorKey(databaseUrl: string): Promise<string> {
-  const { stdout } = await execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'api-key', 'create', '--name', 'demo operator', '--roles', 'admin,issuer,customs'], {
-    env: { ...process.env, DATABASE_URL: databaseUrl },
-  });
+  const cli = (...args: string[]) => execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env: { ...process.env, DATABASE_URL: databaseUrl } });
+  await cli('migrate');
+  const { stdout } = await cli('api-key', 'create', '--name', 'demo operator', '--roles', 'admin,issuer,customs');
   return stdout.trim();
 }
 
