@@ -15,6 +15,7 @@
 //   BENCH_LOOKUP_SECONDS (20), BENCH_LOOKUP_CONCURRENCY (8)
 //   BENCH_SOAK (0: none), BENCH_SOAK_RATE (half of saturation)
 //   BENCH_WAIT_SECONDS (300)    longest wait for the last receipts of a phase
+//   BENCH_STATEMENTS (0)        1: load pg_stat_statements and print the saturation phase's top statements
 // A quick run: BENCH_COS=1000 BENCH_LOOKUP_ROWS=20000 npm run bench (a few minutes).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,7 @@ const LOOKUP_ROWS = Math.max(COS, env('BENCH_LOOKUP_ROWS', 100_000));
 const LOOKUP_SECONDS = env('BENCH_LOOKUP_SECONDS', 20);
 const LOOKUP_CONCURRENCY = env('BENCH_LOOKUP_CONCURRENCY', 8);
 const SOAK = env('BENCH_SOAK', 0);
+const STATEMENTS = env('BENCH_STATEMENTS', 0) > 0;
 const WAIT_MS = env('BENCH_WAIT_SECONDS', 300) * 1000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const PROGRESS_MS = 5000;
@@ -366,16 +368,66 @@ function gitCommit(): string {
   }
 }
 
+type Statement = { side: string; calls: number; perCo: number; totalMs: number; msPerCo: number; rows: number; query: string };
+
+/** pg_stat_statements over one phase of both sides (BENCH_STATEMENTS=1): the statements costing most Postgres time. */
+async function statements(services: Services, label: string, reset: boolean): Promise<{ perSide: Record<string, { calls: number; msPerCo: number }>; top: Statement[] } | undefined> {
+  if (!STATEMENTS) return undefined;
+  const admin = new pg.Client({ connectionString: services.postgres.url() });
+  await admin.connect();
+  try {
+    await admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    if (reset) {
+      await admin.query('SELECT pg_stat_statements_reset()');
+      return undefined;
+    }
+    const { rows } = await admin.query<{ side: string; calls: string; total: number; rows: string; query: string }>(
+      `SELECT right(d.datname, 1) AS side, s.calls, s.total_exec_time AS total, s.rows, s.query
+         FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+        WHERE d.datname IN ($1, $2) ORDER BY s.total_exec_time DESC`,
+      [`bench_${label}_a`, `bench_${label}_b`],
+    );
+    const perSide: Record<string, { calls: number; msPerCo: number }> = {};
+    for (const r of rows) {
+      const side = perSide[r.side] ?? { calls: 0, msPerCo: 0 };
+      perSide[r.side] = side;
+      side.calls += Number(r.calls) / COS;
+      side.msPerCo += r.total / COS;
+    }
+    for (const side of Object.values(perSide)) Object.assign(side, { calls: round(side.calls, 2), msPerCo: round(side.msPerCo, 3) });
+    const top = rows.slice(0, 15).map((r) => ({
+      side: r.side.toUpperCase(),
+      calls: Number(r.calls),
+      perCo: round(Number(r.calls) / COS, 2),
+      totalMs: round(r.total),
+      msPerCo: round(r.total / COS, 3),
+      rows: Number(r.rows),
+      query: r.query.replace(/\s+/g, ' ').slice(0, 110),
+    }));
+    console.log(
+      `  pg_stat_statements, ${label}: per CO ${Object.entries(perSide)
+        .map(([k, v]) => `${k.toUpperCase()} ${v.calls} statements, ${v.msPerCo} ms`)
+        .join('; ')}`,
+    );
+    for (const s of top) console.log(`    ${s.side} ${fmt(s.perCo, 2).padStart(6)}/CO ${fmt(s.msPerCo, 3).padStart(7)} ms/CO  ${s.query}`);
+    return { perSide, top };
+  } finally {
+    await admin.end();
+  }
+}
+
 async function endToEndPhase(services: Services, label: string, mode: { rate: number } | { concurrency: number }, designLimit: number) {
   const pair = await within(120_000, `starting the ${label} gateways`, startPair(services, label));
   try {
+    await statements(services, label, true);
     const r = await endToEnd(pair, mode, label, COS);
     const offered = 'rate' in mode ? `offered ${mode.rate}/s` : `closed loop, ${mode.concurrency} in flight`;
     console.log(
       `  ${label.padEnd(10)} ${offered.padEnd(26)} throughput ${fmt(r.throughput, 1)} COs/s (${fmt((r.throughput / designLimit) * 100, 1)} % of the design limit), ` +
         `issued ${fmt(r.issuedPerSecond, 1)}/s; POST -> receipt p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms, max ${fmt(r.max, 1)} ms`,
     );
-    return { pair, r };
+    const profile = await statements(services, label, false);
+    return { pair, r, profile };
   } catch (error) {
     await pair.stop();
     throw error;
@@ -386,7 +438,7 @@ async function main(): Promise<void> {
   const commit = gitCommit();
   const date = new Date().toISOString();
   console.log(`e-CO gateway benchmark, commit ${commit}, ${date}: ${fmt(COS)} COs per phase, ${CORES} cores, Node ${process.version}`);
-  const services = await startServices(); // durable settings (fsync on), as in production
+  const services = await startServices({ statements: STATEMENTS }); // durable settings (fsync on), as in production
   try {
     console.log('\n(b) raw cost of each step, this machine, this run');
     const envelope = { profile: 'eco/1.0', id: crypto.randomUUID(), type: 'certificate.issued', from: 'KR-KCS', to: 'VN-MOIT', sentAt: new Date().toISOString(), body: example };
@@ -492,6 +544,7 @@ async function main(): Promise<void> {
         seededBySql: lookupResult.stored - COS,
       },
       soak: soakResult ?? { cos: 0, rssSlopeMBPer100k: null },
+      ...(saturationRun.profile ? { statements: { saturation: saturationRun.profile } } : {}),
       sizes: { cos: COS, lookupRows: LOOKUP_ROWS, lookupSeconds: LOOKUP_SECONDS },
       raw: {
         signing: Object.fromEntries(Object.entries(signing).map(([k, v]) => [k, Math.round(v)])),

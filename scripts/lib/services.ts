@@ -146,6 +146,8 @@ async function runAsPostgres(bin: string, args: string[]): Promise<void> {
 export interface PostgresOptions {
   /** Trade durability for speed (tests): fsync and synchronous commit off. */
   fast?: boolean;
+  /** Load pg_stat_statements (profiling: `CREATE EXTENSION pg_stat_statements` to read it). */
+  statements?: boolean;
 }
 
 export class PostgresServer extends LocalServer {
@@ -159,6 +161,7 @@ export class PostgresServer extends LocalServer {
     readonly port: number,
     private readonly fast: boolean,
     owned = true,
+    private readonly statements = false,
   ) {
     super(dir, owned);
   }
@@ -175,7 +178,7 @@ export class PostgresServer extends LocalServer {
   static async start(options: PostgresOptions = {}): Promise<PostgresServer> {
     const dir = mkdtempSync(join(tmpdir(), 'eco-pg-'));
     ownedBy('postgres', dir);
-    const server = new PostgresServer(dir, await freePort(), options.fast ?? false);
+    const server = new PostgresServer(dir, await freePort(), options.fast ?? false, true, options.statements ?? false);
     await runAsPostgres(join(server.bin, 'initdb'), ['-D', server.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
     await server.startProcess();
     return server;
@@ -193,6 +196,7 @@ export class PostgresServer extends LocalServer {
   async startProcess(): Promise<void> {
     const settings = [`-p ${this.port}`, `-k ${this.dir}`, '-c listen_addresses=127.0.0.1', '-c max_connections=300'];
     if (this.fast) settings.push('-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off');
+    if (this.statements) settings.push('-c shared_preload_libraries=pg_stat_statements', '-c pg_stat_statements.track=all');
     await runAsPostgres(join(this.bin, 'pg_ctl'), ['-D', this.dataDir, '-l', join(this.dir, 'postgres.log'), '-w', '-t', '60', '-o', settings.join(' '), 'start']);
   }
 
