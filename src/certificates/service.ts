@@ -14,11 +14,10 @@ import {
   insertIssued,
   issuedVersions,
   lockLatestIssued,
+  lookupVersions,
   markCancelled,
   markReplaced,
-  orphanCancellations,
   type ReportedUtilization,
-  receivedVersions,
   reportedUtilizations,
   type VersionRow,
 } from './store.ts';
@@ -231,13 +230,13 @@ export class CertificateService {
   async find(number: string, issuer?: string): Promise<{ view: CertificateView; jws: string | null }> {
     const own = !issuer || issuer === this.partyId;
     const others = issuer !== this.partyId;
-    const [issued, received, orphans] = await Promise.all([
-      own ? issuedVersions(this.db, this.partyId, number) : [],
-      others ? receivedVersions(this.db, number, issuer) : [],
-      others ? orphanCancellations(this.db, number, issuer) : [],
-    ]);
+    const rows = await lookupVersions(this.db, number, { own: own ? this.partyId : null, others, issuer });
     const byIssuer = new Map<string, VersionRow[]>();
-    for (const row of [...issued, ...received]) byIssuer.set(row.issuer, [...(byIssuer.get(row.issuer) ?? []), row]);
+    const orphans: { issuer: string; reason: string; cancelledAt: Date }[] = [];
+    for (const row of rows) {
+      if (row.orphan) orphans.push({ issuer: row.issuer, reason: row.cancel_reason, cancelledAt: row.cancelled_at });
+      else byIssuer.set(row.issuer, [...(byIssuer.get(row.issuer) ?? []), row]);
+    }
     const issuers = [...byIssuer.keys(), ...orphans.map((o) => o.issuer)];
     if (issuers.length === 0) throw notFound(`no certificate ${number}${issuer ? ` from ${issuer}` : ''} has been issued here or received`);
     if (issuers.length > 1) throw conflict(`certificate number ${number} was issued by several parties (${issuers.join(', ')}): name one with ?issuer=`);

@@ -81,6 +81,38 @@ export async function receivedVersions(db: Queryable, number: string, issuer?: s
   return rows;
 }
 
+/** A row of `lookupVersions`: a version (issued or received), or a cancellation whose certificate has not arrived. */
+export type LookupRow = (VersionRow & { orphan: false }) | { orphan: true; issuer: string; cancel_reason: string; cancelled_at: Date };
+
+/**
+ * A lookup by number in one statement, on one connection: the versions issued here (when `own`
+ * names us), then those received (when `others`; from `issuer` only, if given), each issuer's
+ * newest first, then the cancellations received for a number whose certificate has not arrived.
+ * Each branch is an index scan on `number`; a branch switched off costs nothing (a one-time filter).
+ */
+export async function lookupVersions(db: Queryable, number: string, query: { own: string | null; others: boolean; issuer?: string }): Promise<LookupRow[]> {
+  const { rows } = await db.query<LookupRow>(
+    `SELECT false AS orphan, 0 AS branch, $2::text AS issuer, c.number, c.version, c.kind, c.agreement, c.status, c.dataset, c.jws,
+            c.created_at AS at, c.importing_party AS counterparty, c.cancel_reason, c.cancelled_at
+       FROM certificates c
+      WHERE $2::text IS NOT NULL AND c.number = $1
+     UNION ALL
+     SELECT false, 1, r.issuer_party, r.number, r.version, r.kind, r.agreement, r.status, r.dataset, r.jws, r.received_at,
+            r.issuer_party, x.reason, x.cancelled_at
+       FROM received_certificates r
+       LEFT JOIN received_cancellations x ON x.issuer_party = r.issuer_party AND x.number = r.number
+      WHERE $3::boolean AND r.number = $1 AND ($4::text IS NULL OR r.issuer_party = $4)
+     UNION ALL
+     SELECT true, 2, x.issuer_party, x.number, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, x.reason, x.cancelled_at
+       FROM received_cancellations x
+      WHERE $3::boolean AND x.number = $1 AND ($4::text IS NULL OR x.issuer_party = $4)
+        AND NOT EXISTS (SELECT 1 FROM received_certificates r WHERE r.issuer_party = x.issuer_party AND r.number = x.number)
+      ORDER BY branch, issuer, version DESC`,
+    [number, query.own, query.others, query.issuer ?? null],
+  );
+  return rows;
+}
+
 export type ReceiveOutcome = 'stored' | 'duplicate' | 'conflict';
 
 /**
@@ -162,17 +194,6 @@ export async function currentReceived(db: Queryable, limit: number): Promise<Cur
        LEFT JOIN received_cancellations x ON x.issuer_party = c.issuer_party AND x.number = c.number
       ORDER BY c.received_at DESC LIMIT $1`,
     [limit],
-  );
-  return rows;
-}
-
-/** Cancellations received for a number whose certificate has not arrived (yet). */
-export async function orphanCancellations(db: Queryable, number: string, issuer?: string): Promise<{ issuer: string; reason: string; cancelledAt: Date }[]> {
-  const { rows } = await db.query<{ issuer: string; reason: string; cancelledAt: Date }>(
-    `SELECT c.issuer_party AS issuer, c.reason, c.cancelled_at AS "cancelledAt" FROM received_cancellations c
-      WHERE c.number = $1 AND ($2::text IS NULL OR c.issuer_party = $2)
-        AND NOT EXISTS (SELECT 1 FROM received_certificates r WHERE r.issuer_party = c.issuer_party AND r.number = c.number)`,
-    [number, issuer ?? null],
   );
   return rows;
 }
