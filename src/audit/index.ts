@@ -52,13 +52,18 @@ function linkHash(prevHash: string, position: number, row: RowText): string {
 
 type Sealed = { sealed: number; head?: { position: number; hash: string } };
 
-/** Chains every unsealed row; seals nothing when another process holds the lock. */
-export async function sealPending(db: Db, batch = 1000): Promise<Sealed> {
+/**
+ * Chains every unsealed row. Called directly (an operator's verify, a test) it waits for a sealing
+ * in progress elsewhere, so that what it returns includes everything committed before it; the
+ * background sealer (`wait: false`) seals nothing when another process holds the lock.
+ */
+export async function sealPending(db: Db, batch = 1000, options: { wait?: boolean } = {}): Promise<Sealed> {
+  const lock = options.wait === false ? "SELECT pg_try_advisory_xact_lock(hashtext('eco.audit.seal')) AS ok" : "SELECT true AS ok, pg_advisory_xact_lock(hashtext('eco.audit.seal'))";
   const result: Sealed = { sealed: 0 };
   for (;;) {
     const count = await withTransaction(db, async (client) => {
-      const { rows: lock } = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_xact_lock(hashtext('eco.audit.seal')) AS ok");
-      if (!lock[0]!.ok) return 0;
+      const { rows: locked } = await client.query<{ ok: boolean }>(lock);
+      if (!locked[0]!.ok) return 0;
       const { rows: head } = await client.query<{ position: number; hash: string }>('SELECT position, hash FROM audit_log WHERE position IS NOT NULL ORDER BY position DESC LIMIT 1');
       const { rows } = await client.query<RowText>(`SELECT ${ROW_TEXT} FROM audit_log WHERE position IS NULL ORDER BY id LIMIT $1`, [batch]);
       let position = head[0]?.position ?? 0;
@@ -143,6 +148,16 @@ export async function listAudit(db: Queryable, filter: { actor?: string; action?
   return rows.map((r) => ({ id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action, subject: r.subject ?? undefined, data: r.data, position: r.position, hash: r.hash }));
 }
 
+/**
+ * Whether any entry waits for sealing: one autocommit statement on the partial index
+ * audit_log_unsealed, where sealing opens a transaction of four statements. Idle gateways (and
+ * busy ones between bursts) ask only this each second.
+ */
+async function hasUnsealed(db: Queryable): Promise<boolean> {
+  const { rows } = await db.query<{ pending: boolean }>('SELECT EXISTS (SELECT 1 FROM audit_log WHERE position IS NULL) AS pending');
+  return rows[0]!.pending;
+}
+
 /** Seals every second in the background and logs the new chain head: an anchor kept outside the database. */
 export class AuditSealer {
   private timer?: NodeJS.Timeout;
@@ -166,7 +181,8 @@ export class AuditSealer {
 
   private async tick(): Promise<void> {
     if (this.running) return;
-    this.running = sealPending(this.db)
+    this.running = hasUnsealed(this.db)
+      .then((pending): Promise<Sealed> | Sealed => (pending ? sealPending(this.db, 1000, { wait: false }) : { sealed: 0 }))
       .then(({ sealed, head }) => {
         if (sealed) this.log.info({ sealed, head }, 'audit entries sealed');
       })
