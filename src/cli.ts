@@ -15,7 +15,7 @@ type Command = {
   summary: string;
   /** Takes one positional argument (an id). */
   argument?: string;
-  run: (db: Db, input: { arg?: string; name?: string; roles?: string }) => Promise<{ json: unknown; text: string }>;
+  run: (db: Db, input: { arg?: string; name?: string; roles?: string; rateLimit?: string }) => Promise<{ json: unknown; text: string }>;
 };
 
 /** A refusal of the command as given: a message, exit code 2. */
@@ -35,23 +35,29 @@ const commands: Command[] = [
   },
   {
     words: ['api-key', 'create'],
-    synopsis: '--name NAME --roles ROLE[,ROLE]',
+    synopsis: '--name NAME --roles ROLE[,ROLE] [--rate-limit REQUESTS_PER_MINUTE]',
     summary: `create an API key and print it, once (roles: ${roleSchema.options.join(', ')})`,
-    run: async (db, { name, roles: list }) => {
+    run: async (db, { name, roles: list, rateLimit }) => {
       const roles = (list ?? '')
         .split(',')
         .filter(Boolean)
         .map((r) => roleSchema.safeParse(r.trim()));
       if (!name) throw new UsageError('--name is required');
       if (roles.length === 0 || roles.some((r) => !r.success)) throw new UsageError(`--roles must list one or more of ${roleSchema.options.join(', ')}`);
+      // Its own REST rate limit (a busy customs system); without it, RATE_LIMIT_PER_MINUTE.
+      const rateLimitPerMinute = rateLimit === undefined ? undefined : Number(rateLimit);
+      if (rateLimitPerMinute !== undefined && !(Number.isInteger(rateLimitPerMinute) && rateLimitPerMinute >= 1 && rateLimitPerMinute <= 10_000_000)) {
+        throw new UsageError('--rate-limit is requests a minute, 1 to 10000000');
+      }
       const { client, key } = await createApiKey(
         db,
         name,
         roles.map((r) => r.data!),
         actors.cli,
+        { rateLimitPerMinute },
       );
       console.error(`created API key ${client.id} (${client.name}: ${client.roles.join(', ')}); it is shown once, keep it safe:`);
-      return { json: { id: client.id, name: client.name, roles: client.roles, key }, text: key };
+      return { json: { id: client.id, name: client.name, roles: client.roles, rateLimitPerMinute: client.rateLimitPerMinute, key }, text: key };
     },
   },
   {
@@ -62,7 +68,9 @@ const commands: Command[] = [
       const clients = await listApiClients(db);
       return {
         json: clients,
-        text: clients.map((c) => `${c.id}  ${c.status.padEnd(7)}  eco_${c.keyPrefix}_…  ${c.roles.join(',').padEnd(22)}  ${c.name}`).join('\n'),
+        text: clients
+          .map((c) => `${c.id}  ${c.status.padEnd(7)}  eco_${c.keyPrefix}_…  ${c.roles.join(',').padEnd(22)}  ${c.name}${c.rateLimitPerMinute ? `  (${c.rateLimitPerMinute}/min)` : ''}`)
+          .join('\n'),
       };
     },
   },
@@ -120,12 +128,15 @@ function finish(code: number, message: string): never {
 }
 
 let parsed: ReturnType<
-  typeof parseArgs<{ allowPositionals: true; options: { name: { type: 'string' }; roles: { type: 'string' }; json: { type: 'boolean' }; help: { type: 'boolean'; short: 'h' } } }>
+  typeof parseArgs<{
+    allowPositionals: true;
+    options: { name: { type: 'string' }; roles: { type: 'string' }; 'rate-limit': { type: 'string' }; json: { type: 'boolean' }; help: { type: 'boolean'; short: 'h' } };
+  }>
 >;
 try {
   parsed = parseArgs({
     allowPositionals: true,
-    options: { name: { type: 'string' }, roles: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { name: { type: 'string' }, roles: { type: 'string' }, 'rate-limit': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
 } catch (error) {
   finish(2, `${(error as Error).message}\n\n${usage}`);
@@ -165,7 +176,7 @@ try {
     const pending = await pendingMigrations(db);
     if (pending.length > 0) throw new CommandError(`the database at ${redactUrl(url)} has ${pending.length} pending migration(s) (${pending[0]}…): run npm run eco -- migrate first`);
   }
-  const result = await command.run(db, { arg: extra[0], name: values.name, roles: values.roles });
+  const result = await command.run(db, { arg: extra[0], name: values.name, roles: values.roles, rateLimit: values['rate-limit'] });
   if (json) console.log(JSON.stringify(result.json, null, 2));
   else if (result.text) console.log(result.text);
 } catch (error) {

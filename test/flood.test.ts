@@ -99,6 +99,42 @@ describe('unauthenticated floods', () => {
     assert.equal((await call(gateway, `Bearer ${other}`)).status, 200, 'another key has its own bucket');
   });
 
+  it('gives a key created with its own rate limit that limit, the others the default', async () => {
+    const gateway = await start({ RATE_LIMIT_PER_MINUTE: '3' });
+    const { key: admin } = await createApiKey(gateway.db, 'operator', ['admin']);
+    // Through the API, as an operator would, and read back.
+    const created = await fetch(`${gateway.url}/admin/api-keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'busy customs', roles: ['customs'], rateLimitPerMinute: 8 }),
+    });
+    assert.equal(created.status, 201);
+    const { key: busy, client } = (await created.json()) as { key: string; client: { id: string; rateLimitPerMinute: number | null } };
+    assert.equal(client.rateLimitPerMinute, 8);
+    const listed = await fetch(`${gateway.url}/admin/api-keys`, { headers: { authorization: `Bearer ${admin}` } });
+    const clients = ((await listed.json()) as { clients: { id: string; rateLimitPerMinute: number | null }[] }).clients;
+    assert.equal(clients.find((c) => c.id === client.id)?.rateLimitPerMinute, 8);
+    assert.equal(clients.find((c) => c.id !== client.id)?.rateLimitPerMinute, null, 'no limit of its own: the default');
+    // The operator's key had 3 requests a minute and has used 2.
+    assert.equal((await call(gateway, `Bearer ${admin}`)).status, 200);
+    assert.equal((await call(gateway, `Bearer ${admin}`)).status, 429);
+    for (let i = 0; i < 8; i++) assert.equal((await call(gateway, `Bearer ${busy}`, '/certificates/NONE')).status, 404, `request ${i + 1} of 8`);
+    const past = await call(gateway, `Bearer ${busy}`, '/certificates/NONE');
+    assert.equal(past.status, 429);
+    assert.match(past.contentType, /problem\+json/);
+    // A limit outside 1 to 10,000,000 is refused.
+    const { key: roomy } = await createApiKey(gateway.db, 'roomy operator', ['admin'], undefined, { rateLimitPerMinute: 100 });
+    for (const rateLimitPerMinute of [0, -1, 1.5, 20_000_000]) {
+      const refused = await fetch(`${gateway.url}/admin/api-keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${roomy}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'x', roles: ['customs'], rateLimitPerMinute }),
+      });
+      await refused.arrayBuffer();
+      assert.equal(refused.status, 400, String(rateLimitPerMinute));
+    }
+  });
+
   it('keeps a bounded number of keys in its cache, unknown ones included', async () => {
     const gateway = started[0]!;
     const auth = await import('../src/auth/index.ts');

@@ -12,31 +12,56 @@ export const roles = ['issuer', 'customs', 'admin'] as const;
 export type Role = (typeof roles)[number];
 export const roleSchema = z.enum(roles);
 
-export type ApiClient = { id: string; name: string; keyPrefix: string; roles: Role[]; status: 'active' | 'revoked'; createdAt: string };
+export type ApiClient = {
+  id: string;
+  name: string;
+  keyPrefix: string;
+  roles: Role[];
+  status: 'active' | 'revoked';
+  createdAt: string;
+  /** Its own REST requests a minute; null: RATE_LIMIT_PER_MINUTE. */
+  rateLimitPerMinute: number | null;
+};
 
 const hash = (key: string) => createHash('sha256').update(key).digest('hex');
 
-export async function createApiKey(db: Db, name: string, clientRoles: Role[], actor: string = actors.system): Promise<{ client: ApiClient; key: string }> {
+export async function createApiKey(
+  db: Db,
+  name: string,
+  clientRoles: Role[],
+  actor: string = actors.system,
+  options: { rateLimitPerMinute?: number } = {},
+): Promise<{ client: ApiClient; key: string }> {
+  const rateLimitPerMinute = options.rateLimitPerMinute ?? null;
   const prefix = randomBytes(4).toString('hex');
   const key = `eco_${prefix}_${randomBytes(32).toString('base64url')}`;
   const id = randomUUID();
   const { rows } = await audited(
     db,
     (client) =>
-      client.query<{ created_at: Date }>('INSERT INTO api_clients (id, name, key_hash, key_prefix, roles) VALUES ($1, $2, $3, $4, $5) RETURNING created_at', [
+      client.query<{ created_at: Date }>('INSERT INTO api_clients (id, name, key_hash, key_prefix, roles, rate_limit_per_minute) VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at', [
         id,
         name,
         hash(key),
         prefix,
         clientRoles,
+        rateLimitPerMinute,
       ]),
-    () => ({ actor, action: 'api-key.created', subject: id, data: { name, roles: clientRoles, keyPrefix: prefix } }),
+    () => ({ actor, action: 'api-key.created', subject: id, data: { name, roles: clientRoles, keyPrefix: prefix, ...(rateLimitPerMinute ? { rateLimitPerMinute } : {}) } }),
   );
-  return { client: { id, name, keyPrefix: prefix, roles: clientRoles, status: 'active', createdAt: rows[0]!.created_at.toISOString() }, key };
+  return { client: { id, name, keyPrefix: prefix, roles: clientRoles, status: 'active', createdAt: rows[0]!.created_at.toISOString(), rateLimitPerMinute }, key };
 }
 
-type Row = { id: string; name: string; key_prefix: string; roles: Role[]; status: ApiClient['status']; created_at: Date };
-const toClient = (r: Row): ApiClient => ({ id: r.id, name: r.name, keyPrefix: r.key_prefix, roles: r.roles, status: r.status, createdAt: r.created_at.toISOString() });
+type Row = { id: string; name: string; key_prefix: string; roles: Role[]; status: ApiClient['status']; created_at: Date; rate_limit_per_minute: number | null };
+const toClient = (r: Row): ApiClient => ({
+  id: r.id,
+  name: r.name,
+  keyPrefix: r.key_prefix,
+  roles: r.roles,
+  status: r.status,
+  createdAt: r.created_at.toISOString(),
+  rateLimitPerMinute: r.rate_limit_per_minute,
+});
 
 export async function listApiClients(db: Queryable): Promise<ApiClient[]> {
   const { rows } = await db.query<Row>('SELECT * FROM api_clients ORDER BY created_at');

@@ -8,7 +8,15 @@ import { apiSchemas, problems } from '../http/index.ts';
 import { createApiKey, listApiClients, revokeApiKey, roleSchema } from './api-keys.ts';
 
 const clientSchema = z
-  .object({ id: z.uuid(), name: z.string(), keyPrefix: z.string(), roles: z.array(roleSchema), status: z.enum(['active', 'revoked']), createdAt: z.string() })
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    keyPrefix: z.string(),
+    roles: z.array(roleSchema),
+    status: z.enum(['active', 'revoked']),
+    createdAt: z.string(),
+    rateLimitPerMinute: z.number().int().positive().nullable().describe('its own REST requests a minute; null: the gateway default (RATE_LIMIT_PER_MINUTE)'),
+  })
   .register(apiSchemas, { id: 'ApiClient' });
 
 export async function authRoutes(app: FastifyInstance, options: { db: Db }): Promise<void> {
@@ -21,11 +29,16 @@ export async function authRoutes(app: FastifyInstance, options: { db: Db }): Pro
       schema: {
         summary: 'Create an API key for a caller with roles; the key is in this answer only',
         tags: ['admin'],
-        body: z.object({ name: z.string().trim().min(1).max(200), roles: z.array(roleSchema).min(1).max(roleSchema.options.length) }),
+        body: z.object({
+          name: z.string().trim().min(1).max(200),
+          roles: z.array(roleSchema).min(1).max(roleSchema.options.length),
+          rateLimitPerMinute: z.number().int().min(1).max(10_000_000).describe('REST requests a minute for this key, e.g. for a busy customs system; default RATE_LIMIT_PER_MINUTE').optional(),
+        }),
         response: { 201: z.object({ client: clientSchema, key: z.string().describe('shown once; only its hash is kept') }), ...problems(400) },
       },
     },
-    async (request, reply) => reply.code(201).send(await createApiKey(db, request.body.name, request.body.roles, actors.apiClient(request.client))),
+    async (request, reply) =>
+      reply.code(201).send(await createApiKey(db, request.body.name, request.body.roles, actors.apiClient(request.client), { rateLimitPerMinute: request.body.rateLimitPerMinute })),
   );
 
   api.get('/admin/api-keys', { schema: { summary: 'API clients (never their keys)', tags: ['admin'], response: { 200: z.object({ clients: z.array(clientSchema) }) } } }, async () => ({

@@ -128,7 +128,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       UNLIMITED_ROUTES.has(request.routeOptions.url ?? '') ? { isAllowed: true } : limit(request);
   const limits = {
     perAddress: unlessUnlimited(app.createRateLimit({ max: options.rateLimitPerAddressPerMinute ?? 6000 })),
-    perKey: unlessUnlimited(app.createRateLimit({ max: options.rateLimitPerMinute ?? 6000, keyGenerator: (request) => request.client?.id ?? request.ip })),
+    // A key created with its own limit (api_clients.rate_limit_per_minute) has it; others the default.
+    perKey: unlessUnlimited(
+      app.createRateLimit({
+        max: (request) => (request as { client?: { rateLimitPerMinute: number | null } }).client?.rateLimitPerMinute ?? options.rateLimitPerMinute ?? 6000,
+        keyGenerator: (request) => request.client?.id ?? request.ip,
+      }),
+    ),
   };
   const metrics = options.metrics;
   if (metrics) {
