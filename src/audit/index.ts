@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { safeJson, safeText } from '../dataset/index.ts';
-import { type Db, type DbClient, type Queryable, withTransaction } from '../db/index.ts';
+import { type Db, type DbClient, prepared, type Queryable, withTransaction } from '../db/index.ts';
 
 export type AuditEntry = { actor: string; action: string; subject?: string; data?: Record<string, unknown> };
 
@@ -18,12 +18,14 @@ export const actors = {
 
 /** Entries often carry what a caller or peer sent: made safe to store here, so no caller can forget. */
 export async function audit(db: Queryable, entry: AuditEntry): Promise<void> {
-  await db.query('INSERT INTO audit_log (actor, action, subject, data) VALUES ($1, $2, $3, $4)', [
-    safeText(entry.actor, 300),
-    safeText(entry.action, 100),
-    entry.subject === undefined ? null : safeText(entry.subject, 300),
-    JSON.stringify(safeJson(entry.data ?? {})),
-  ]);
+  await db.query(
+    prepared('audit.insert', 'INSERT INTO audit_log (actor, action, subject, data) VALUES ($1, $2, $3, $4)', [
+      safeText(entry.actor, 300),
+      safeText(entry.action, 100),
+      entry.subject === undefined ? null : safeText(entry.subject, 300),
+      JSON.stringify(safeJson(entry.data ?? {})),
+    ]),
+  );
 }
 
 /**

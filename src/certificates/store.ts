@@ -1,7 +1,7 @@
 // SQL for both certificate tables: issued here (exporting side) and received (importing side).
 
 import type { Certificate } from '../dataset/index.ts';
-import type { Queryable } from '../db/index.ts';
+import { prepared, type Queryable } from '../db/index.ts';
 
 export type CertificateStatus = 'valid' | 'replaced' | 'cancelled';
 
@@ -27,9 +27,12 @@ export async function insertIssued(
 ): Promise<void> {
   const c = row.certificate;
   await client.query(
-    `INSERT INTO certificates (number, version, kind, agreement, importing_party, dataset, message_id, jws, idempotency_key, idempotency_digest)
+    prepared(
+      'certificates.insert',
+      `INSERT INTO certificates (number, version, kind, agreement, importing_party, dataset, message_id, jws, idempotency_key, idempotency_digest)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [c.number, c.version, c.kind, c.agreement ?? null, row.importingParty, JSON.stringify(c), row.sent.messageId, row.sent.bytes, row.idempotency?.key ?? null, row.idempotency?.digest ?? null],
+      [c.number, c.version, c.kind, c.agreement ?? null, row.importingParty, JSON.stringify(c), row.sent.messageId, row.sent.bytes, row.idempotency?.key ?? null, row.idempotency?.digest ?? null],
+    ),
   );
 }
 
@@ -92,7 +95,9 @@ export type LookupRow = (VersionRow & { orphan: false }) | { orphan: true; issue
  */
 export async function lookupVersions(db: Queryable, number: string, query: { own: string | null; others: boolean; issuer?: string }): Promise<LookupRow[]> {
   const { rows } = await db.query<LookupRow>(
-    `SELECT false AS orphan, 0 AS branch, $2::text AS issuer, c.number, c.version, c.kind, c.agreement, c.status, c.dataset, c.jws,
+    prepared(
+      'certificates.lookup',
+      `SELECT false AS orphan, 0 AS branch, $2::text AS issuer, c.number, c.version, c.kind, c.agreement, c.status, c.dataset, c.jws,
             c.created_at AS at, c.importing_party AS counterparty, c.cancel_reason, c.cancelled_at
        FROM certificates c
       WHERE $2::text IS NOT NULL AND c.number = $1
@@ -108,7 +113,8 @@ export async function lookupVersions(db: Queryable, number: string, query: { own
       WHERE $3::boolean AND x.number = $1 AND ($4::text IS NULL OR x.issuer_party = $4)
         AND NOT EXISTS (SELECT 1 FROM received_certificates r WHERE r.issuer_party = x.issuer_party AND r.number = x.number)
       ORDER BY branch, issuer, version DESC`,
-    [number, query.own, query.others, query.issuer ?? null],
+      [number, query.own, query.others, query.issuer ?? null],
+    ),
   );
   return rows;
 }
@@ -122,9 +128,12 @@ export type ReceiveOutcome = 'stored' | 'duplicate' | 'conflict';
 export async function insertReceived(client: Queryable, row: { issuer: string; certificate: Certificate; rawDataset: unknown; jws: string; messageId: string }): Promise<ReceiveOutcome> {
   const c = row.certificate;
   const inserted = await client.query(
-    `INSERT INTO received_certificates (issuer_party, number, version, kind, agreement, dataset, jws, message_id)
+    prepared(
+      'received.insert',
+      `INSERT INTO received_certificates (issuer_party, number, version, kind, agreement, dataset, jws, message_id)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-    [row.issuer, c.number, c.version, c.kind, c.agreement ?? null, JSON.stringify(row.rawDataset), row.jws, row.messageId],
+      [row.issuer, c.number, c.version, c.kind, c.agreement ?? null, JSON.stringify(row.rawDataset), row.jws, row.messageId],
+    ),
   );
   if (inserted.rowCount === 1) return 'stored';
   const { rows } = await client.query<{ same: boolean }>('SELECT dataset = $4::jsonb AS same FROM received_certificates WHERE issuer_party = $1 AND number = $2 AND version = $3', [
@@ -155,19 +164,22 @@ export async function insertCancellation(client: Queryable, row: { issuer: strin
  * other's uncommitted rows (both versions 'valid'; two drawdowns from different versions).
  */
 export async function lockReceived(client: Queryable, issuer: string, number: string): Promise<void> {
-  await client.query("SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2))", [issuer, number]);
+  await client.query(prepared('received.lock', "SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2))", [issuer, number]));
 }
 
 export async function refreshReceivedStatuses(client: Queryable, issuer: string, number: string): Promise<void> {
   await lockReceived(client, issuer, number);
   await client.query(
-    `UPDATE received_certificates r
+    prepared(
+      'received.statuses',
+      `UPDATE received_certificates r
         SET status = CASE WHEN r.version < m.current THEN 'replaced'
                           WHEN EXISTS (SELECT 1 FROM received_cancellations c WHERE c.issuer_party = $1 AND c.number = $2) THEN 'cancelled'
                           ELSE 'valid' END
        FROM (SELECT max(version) AS current FROM received_certificates WHERE issuer_party = $1 AND number = $2) m
       WHERE r.issuer_party = $1 AND r.number = $2`,
-    [issuer, number],
+      [issuer, number],
+    ),
   );
 }
 

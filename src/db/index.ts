@@ -5,6 +5,15 @@ export type DbClient = pg.PoolClient;
 /** Anything that runs a query: the pool, or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool, 'query'>;
 
+/**
+ * A statement of the per-message path, prepared once per connection under `name`: Postgres parses
+ * and plans it once per connection, not on every call (it is one of a dozen such statements per
+ * CO). Names are unique per text; the plans are generic after five calls, as for any prepared one.
+ */
+export function prepared(name: string, text: string, values: unknown[]): pg.QueryConfig {
+  return { name: `eco.${name}`, text, values };
+}
+
 // bigint counts come back as strings by default; ours stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 

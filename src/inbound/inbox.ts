@@ -1,6 +1,6 @@
 // The inbox table's SQL: one row per authenticated message received (its id is the dedupe key),
 // with the verdict and the receipt we answered it with; and the operators' reads of it.
-import type { Queryable } from '../db/index.ts';
+import { prepared, type Queryable } from '../db/index.ts';
 import type { MessageError } from '../exchange/index.ts';
 import { type MessageFilter, messageSearchSql } from '../outbound/index.ts';
 
@@ -42,8 +42,8 @@ const toReceived = (r: Row): ReceivedMessage => ({
  * both store it, and returns the earlier row's receipt if the message was received before.
  */
 export async function claimMessage(client: Queryable, messageId: string): Promise<{ receiptId: string | null } | undefined> {
-  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [messageId]);
-  const { rows } = await client.query<{ receipt_id: string | null }>('SELECT receipt_id FROM inbox WHERE message_id = $1', [messageId]);
+  await client.query(prepared('inbox.lock', 'SELECT pg_advisory_xact_lock(hashtext($1))', [messageId]));
+  const { rows } = await client.query<{ receipt_id: string | null }>(prepared('inbox.find', 'SELECT receipt_id FROM inbox WHERE message_id = $1', [messageId]));
   return rows[0] && { receiptId: rows[0].receipt_id };
 }
 
@@ -63,9 +63,12 @@ export async function insertInbox(
   },
 ): Promise<void> {
   await client.query(
-    `INSERT INTO inbox (message_id, from_party, type, digest, body, status, errors, in_reply_to, receipt_id, certificate_number)
+    prepared(
+      'inbox.insert',
+      `INSERT INTO inbox (message_id, from_party, type, digest, body, status, errors, in_reply_to, receipt_id, certificate_number)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [row.messageId, row.from, row.type, row.digest, row.body, row.status, JSON.stringify(row.errors), row.inReplyTo, row.receiptId ?? null, row.certificateNumber ?? null],
+      [row.messageId, row.from, row.type, row.digest, row.body, row.status, JSON.stringify(row.errors), row.inReplyTo, row.receiptId ?? null, row.certificateNumber ?? null],
+    ),
   );
 }
 

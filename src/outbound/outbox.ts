@@ -1,7 +1,7 @@
 // The outbox: one row per message to send, written in the same transaction as the state change
 // it announces, so that nothing is announced that was not stored and nothing stored goes unsent.
 // Callers wake the relays (RelayWaker) once their transaction has committed.
-import type { Queryable } from '../db/index.ts';
+import { prepared, type Queryable } from '../db/index.ts';
 import type { MessageError } from '../exchange/index.ts';
 import { bodyDigest, buildEnvelope, type MessageType, type PeerKeys, type ReceiptBody, type SigningKey, seal } from '../exchange/index.ts';
 
@@ -25,14 +25,16 @@ export async function enqueue(client: Queryable, key: SigningKey, message: Outbo
   const { from, to, type, inReplyTo } = message;
   const envelope = buildEnvelope({ type, from, to: to.partyId, inReplyTo, body: message.body as Record<string, unknown> });
   const bytes = await seal(envelope, key, to);
-  await client.query('INSERT INTO outbox (id, peer, type, certificate_number, body, expects_receipt) VALUES ($1, $2, $3, $4, $5, $6)', [
-    envelope.id,
-    to.partyId,
-    type,
-    message.certificateNumber ?? null,
-    bytes,
-    type !== 'receipt', // PROFILE: every message but a receipt is answered with one
-  ]);
+  await client.query(
+    prepared('outbox.insert', 'INSERT INTO outbox (id, peer, type, certificate_number, body, expects_receipt) VALUES ($1, $2, $3, $4, $5, $6)', [
+      envelope.id,
+      to.partyId,
+      type,
+      message.certificateNumber ?? null,
+      bytes,
+      type !== 'receipt', // PROFILE: every message but a receipt is answered with one
+    ]),
+  );
   return { messageId: envelope.id, bytes };
 }
 
@@ -93,8 +95,11 @@ export async function recordReceipt(
   receipt: { inReplyTo: string; from: string; body: ReceiptBody; jws: string },
 ): Promise<{ note: ReceiptOutcome; latencySeconds?: number; certificateNumber?: string }> {
   const { rows } = await client.query<{ body: string; status: DeliveryStatus; latency: number; certificate_number: string | null }>(
-    'SELECT body, status, certificate_number, extract(epoch FROM clock_timestamp() - created_at)::float8 AS latency FROM outbox WHERE id = $1 AND peer = $2 FOR UPDATE',
-    [receipt.inReplyTo, receipt.from],
+    prepared(
+      'outbox.receipt-lock',
+      'SELECT body, status, certificate_number, extract(epoch FROM clock_timestamp() - created_at)::float8 AS latency FROM outbox WHERE id = $1 AND peer = $2 FOR UPDATE',
+      [receipt.inReplyTo, receipt.from],
+    ),
   );
   const sent = rows[0];
   if (!sent) return { note: 'unknown-message' };
@@ -105,9 +110,12 @@ export async function recordReceipt(
   }
   if (sent.status === 'accepted' || sent.status === 'rejected') return { note: 'already-recorded' };
   await client.query(
-    `UPDATE outbox SET status = $2, receipt = $3, receipt_errors = $4, receipt_at = now(), last_error = NULL, next_attempt_at = 'infinity'
+    prepared(
+      'outbox.receipt',
+      `UPDATE outbox SET status = $2, receipt = $3, receipt_errors = $4, receipt_at = now(), last_error = NULL, next_attempt_at = 'infinity'
       WHERE id = $1`,
-    [receipt.inReplyTo, receipt.body.status, receipt.jws, JSON.stringify(receipt.body.errors)],
+      [receipt.inReplyTo, receipt.body.status, receipt.jws, JSON.stringify(receipt.body.errors)],
+    ),
   );
   return { note: 'recorded', latencySeconds: sent.latency, ...(sent.certificate_number ? { certificateNumber: sent.certificate_number } : {}) };
 }

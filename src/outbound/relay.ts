@@ -5,7 +5,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { Db } from '../db/index.ts';
+import { type Db, prepared } from '../db/index.ts';
 import { ConfirmPublisher, connect, INBOUND_EXCHANGE, PublishError } from '../exchange/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
@@ -124,12 +124,15 @@ export class Relay {
    */
   async relayBatch(): Promise<number> {
     const { rows } = await this.db.query<ClaimedRow>(
-      `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
+      prepared(
+        'relay.claim',
+        `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
         WHERE id IN (SELECT id FROM outbox WHERE status IN ('queued', 'sent') AND next_attempt_at <= now()
                       ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
        RETURNING id, peer, type, body, attempts, last_error,
                  attempts > $3 OR created_at < now() - make_interval(secs => $4) AS expired`,
-      [this.options.batchSize, this.options.leaseSeconds, this.options.maxAttempts, this.options.maxAgeSeconds],
+        [this.options.batchSize, this.options.leaseSeconds, this.options.maxAttempts, this.options.maxAgeSeconds],
+      ),
     );
     if (rows.length === 0) return 0;
     const expired = rows.filter((r) => r.expired);
@@ -147,10 +150,13 @@ export class Relay {
     if (sent.length) {
       // A receipt may already have arrived (accepted/rejected): only queued or sent rows change.
       await this.db.query(
-        `UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL,
+        prepared(
+          'relay.sent',
+          `UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL,
                 next_attempt_at = CASE WHEN expects_receipt THEN now() + make_interval(secs => $2) ELSE 'infinity' END
           WHERE id = ANY($1) AND status IN ('queued', 'sent')`,
-        [sent.map((r) => r.id), this.options.receiptTimeoutSeconds],
+          [sent.map((r) => r.id), this.options.receiptTimeoutSeconds],
+        ),
       );
       for (const row of sent) {
         this.log.info({ messageId: row.id, peer: row.peer, type: row.type, attempts: row.attempts }, 'message sent');
