@@ -130,15 +130,38 @@ async function endToEnd(pair: Pair, mode: { rate: number } | { concurrency: numb
   const postedAt = new Map<string, number>();
   const epochOffset = Date.now() - performance.now();
   let issued = 0;
+  let retried = 0;
   const issueOne = async (i: number) => {
     const t0 = performance.now();
-    const response = await fetch(`${pair.a.url}/certificates`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...pair.a.apiHeaders },
-      body: JSON.stringify({ ...example, number: `BENCH-${label}-${i}` }),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
+    const number = `BENCH-${label}-${i}`;
+    const post = () =>
+      fetch(`${pair.a.url}/certificates`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...pair.a.apiHeaders },
+        body: JSON.stringify({ ...example, number }),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    // A connection refused or reset under overload (the machine is shared) is tried again, at most
+    // twice; where the lost attempt had issued the CO, the retry's 409 is followed by reading its
+    // message id at A. Its latency still counts from the first attempt.
+    let response: Response;
+    let attempt = 1;
+    for (; ; attempt++) {
+      try {
+        response = await post();
+        break;
+      } catch (error) {
+        if (attempt === 3 || (error as Error).name === 'TimeoutError') throw error;
+        retried++;
+        await sleep(500);
+      }
+    }
     const body = (await response.json()) as { messageId?: string };
+    if (attempt > 1 && response.status === 409) {
+      const { rows } = await pair.dbA.query<{ id: string }>('SELECT message_id AS id FROM certificates WHERE number = $1 AND version = 1', [number]);
+      body.messageId = rows[0]?.id;
+      if (body.messageId) response = new Response(null, { status: 201 });
+    }
     if (response.status !== 201 || !body.messageId) throw new Error(`issue failed: ${response.status} ${JSON.stringify(body)}`);
     postedAt.set(body.messageId, t0 + epochOffset);
     issued++;
@@ -151,7 +174,7 @@ async function endToEnd(pair: Pair, mode: { rate: number } | { concurrency: numb
     const now = performance.now();
     const recent = ((accepted - lastAccepted) * 1000) / (now - lastAt);
     [lastAccepted, lastAt] = [accepted, now];
-    return `issued ${fmt(issued)} / ${fmt(count)}, accepted ${fmt(accepted)} (${fmt(recent, 1)}/s lately)`;
+    return `issued ${fmt(issued)} / ${fmt(count)}, accepted ${fmt(accepted)} (${fmt(recent, 1)}/s lately)${retried ? `, ${retried} POSTs retried` : ''}`;
   });
   try {
     if ('rate' in mode) {
@@ -368,10 +391,14 @@ function gitCommit(): string {
   }
 }
 
-type Statement = { side: string; calls: number; perCo: number; totalMs: number; msPerCo: number; rows: number; query: string };
+type Statement = { side: string; calls: number; perCo: number; totalMs: number; msPerCo: number; planMsPerCo: number; rows: number; query: string };
 
 /** pg_stat_statements over one phase of both sides (BENCH_STATEMENTS=1): the statements costing most Postgres time. */
-async function statements(services: Services, label: string, reset: boolean): Promise<{ perSide: Record<string, { calls: number; msPerCo: number }>; top: Statement[] } | undefined> {
+async function statements(
+  services: Services,
+  label: string,
+  reset: boolean,
+): Promise<{ perSide: Record<string, { calls: number; msPerCo: number; planMsPerCo: number }>; top: Statement[] } | undefined> {
   if (!STATEMENTS) return undefined;
   const admin = new pg.Client({ connectionString: services.postgres.url() });
   await admin.connect();
@@ -381,35 +408,37 @@ async function statements(services: Services, label: string, reset: boolean): Pr
       await admin.query('SELECT pg_stat_statements_reset()');
       return undefined;
     }
-    const { rows } = await admin.query<{ side: string; calls: string; total: number; rows: string; query: string }>(
-      `SELECT right(d.datname, 1) AS side, s.calls, s.total_exec_time AS total, s.rows, s.query
+    const { rows } = await admin.query<{ side: string; calls: string; total: number; plan: number; rows: string; query: string }>(
+      `SELECT right(d.datname, 1) AS side, s.calls, s.total_exec_time AS total, s.total_plan_time AS plan, s.rows, s.query
          FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
-        WHERE d.datname IN ($1, $2) ORDER BY s.total_exec_time DESC`,
+        WHERE d.datname IN ($1, $2) ORDER BY s.total_exec_time + s.total_plan_time DESC`,
       [`bench_${label}_a`, `bench_${label}_b`],
     );
-    const perSide: Record<string, { calls: number; msPerCo: number }> = {};
+    const perSide: Record<string, { calls: number; msPerCo: number; planMsPerCo: number }> = {};
     for (const r of rows) {
-      const side = perSide[r.side] ?? { calls: 0, msPerCo: 0 };
+      const side = perSide[r.side] ?? { calls: 0, msPerCo: 0, planMsPerCo: 0 };
       perSide[r.side] = side;
       side.calls += Number(r.calls) / COS;
       side.msPerCo += r.total / COS;
+      side.planMsPerCo += r.plan / COS;
     }
-    for (const side of Object.values(perSide)) Object.assign(side, { calls: round(side.calls, 2), msPerCo: round(side.msPerCo, 3) });
+    for (const side of Object.values(perSide)) Object.assign(side, { calls: round(side.calls, 2), msPerCo: round(side.msPerCo, 3), planMsPerCo: round(side.planMsPerCo, 3) });
     const top = rows.slice(0, 15).map((r) => ({
       side: r.side.toUpperCase(),
       calls: Number(r.calls),
       perCo: round(Number(r.calls) / COS, 2),
       totalMs: round(r.total),
       msPerCo: round(r.total / COS, 3),
+      planMsPerCo: round(r.plan / COS, 3),
       rows: Number(r.rows),
       query: r.query.replace(/\s+/g, ' ').slice(0, 110),
     }));
     console.log(
       `  pg_stat_statements, ${label}: per CO ${Object.entries(perSide)
-        .map(([k, v]) => `${k.toUpperCase()} ${v.calls} statements, ${v.msPerCo} ms`)
+        .map(([k, v]) => `${k.toUpperCase()} ${v.calls} statements, ${v.msPerCo} ms executing, ${v.planMsPerCo} ms planning`)
         .join('; ')}`,
     );
-    for (const s of top) console.log(`    ${s.side} ${fmt(s.perCo, 2).padStart(6)}/CO ${fmt(s.msPerCo, 3).padStart(7)} ms/CO  ${s.query}`);
+    for (const s of top) console.log(`    ${s.side} ${fmt(s.perCo, 2).padStart(6)}/CO ${fmt(s.msPerCo, 3).padStart(7)} ms/CO ${fmt(s.planMsPerCo, 3).padStart(6)} plan  ${s.query}`);
     return { perSide, top };
   } finally {
     await admin.end();

@@ -196,7 +196,7 @@ export class PostgresServer extends LocalServer {
   async startProcess(): Promise<void> {
     const settings = [`-p ${this.port}`, `-k ${this.dir}`, '-c listen_addresses=127.0.0.1', '-c max_connections=300'];
     if (this.fast) settings.push('-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off');
-    if (this.statements) settings.push('-c shared_preload_libraries=pg_stat_statements', '-c pg_stat_statements.track=all');
+    if (this.statements) settings.push('-c shared_preload_libraries=pg_stat_statements', '-c pg_stat_statements.track=all', '-c pg_stat_statements.track_planning=on');
     await runAsPostgres(join(this.bin, 'pg_ctl'), ['-D', this.dataDir, '-l', join(this.dir, 'postgres.log'), '-w', '-t', '60', '-o', settings.join(' '), 'start']);
   }
 
