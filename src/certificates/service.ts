@@ -211,7 +211,7 @@ export class CertificateService {
 
   /** The named recipient, or the one active peer of the import country. */
   private async recipientFor(certificate: Certificate, named?: string): Promise<KnownPeer> {
-    const candidates = named ? [named] : (await this.peers.list()).filter((p) => p.status === 'active' && p.countries.includes(certificate.importCountry)).map((p) => p.partyId);
+    const candidates = named ? [named] : (await this.peers.cachedList()).filter((p) => p.status === 'active' && p.countries.includes(certificate.importCountry)).map((p) => p.partyId);
     if (candidates.length === 1) {
       const peer = await this.peers.find(candidates[0]!);
       if (peer?.status !== 'active') throw unprocessable(`${candidates[0]} is not an active registered peer`, [{ pointer: '/recipient', detail: 'unknown peer' }]);

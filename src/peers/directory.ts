@@ -151,6 +151,7 @@ export class PeerDirectory {
   private readonly lastFetch = new Map<string, number>();
   private readonly refreshing = new Map<string, Promise<KnownPeer | undefined>>();
   private readonly ttlMs: number;
+  private listed?: { peers: Peer[]; at: number };
 
   constructor(
     private readonly db: Db,
@@ -179,6 +180,18 @@ export class PeerDirectory {
     return rows.map(toPeer);
   }
 
+  /**
+   * Every peer, as read within the cache's TTL: for choosing a CO's recipient on every issue (it
+   * was a query per CO, the costliest to plan of the issue path). Changes made through this
+   * directory are seen at once; another process's within the TTL, as with find().
+   */
+  async cachedList(): Promise<Peer[]> {
+    if (this.listed && Date.now() - this.listed.at < this.ttlMs) return this.listed.peers;
+    const peers = await this.list();
+    this.listed = { peers, at: Date.now() };
+    return peers;
+  }
+
   /** Creates or updates a peer; a JWKS URL is fetched now so that a bad one is refused at once. */
   async upsert(partyId: string, input: PeerInput, actor: string): Promise<Peer> {
     partyIdSchema.parse(partyId);
@@ -202,6 +215,7 @@ export class PeerDirectory {
       data: { ...input, jwks: undefined, amqpUrl: redactUrl(input.amqpUrl), kids },
     }));
     this.cache.delete(partyId);
+    this.listed = undefined;
     return toPeer(rows[0]!);
   }
 
@@ -236,6 +250,7 @@ export class PeerDirectory {
       ({ rows: changed }) => (changed[0] ? { actor, action: status === 'suspended' ? 'peer.suspended' : 'peer.resumed', subject: partyId } : undefined),
     );
     this.cache.delete(partyId);
+    this.listed = undefined;
     return rows[0] && toPeer(rows[0]);
   }
 
@@ -271,6 +286,7 @@ export class PeerDirectory {
       () => (changed ? { actor: 'system', action: 'peer.keys-refreshed', subject: partyId, data: { before: [...before], after } } : undefined),
     );
     this.cache.delete(partyId);
+    this.listed = undefined;
     return this.find(partyId);
   }
 
