@@ -3,7 +3,7 @@
 // into .eco/node/<major>/, kept there for the next run; then the unit layer and a few integration
 // files run on it, against one Postgres and RabbitMQ started for all of them.
 //   ECO_NODE_MAJORS=22,24,26   the majors (default: these)
-//   ECO_NODE_INTEGRATION=test/push.test.ts,...   the integration files (default: test/push.test.ts)
+//   ECO_NODE_INTEGRATION=test/e2e/push.test.ts,...   the integration files (default: test/e2e/push.test.ts)
 import { execFile as execFileCb, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -12,7 +12,7 @@ import { SERVICES_ENV, startServices } from './lib/services.ts';
 
 const execFile = promisify(execFileCb);
 const majors = (process.env.ECO_NODE_MAJORS ?? '22,24,26').split(',').filter(Boolean);
-const integration = (process.env.ECO_NODE_INTEGRATION ?? 'test/push.test.ts').split(',').filter(Boolean);
+const integration = (process.env.ECO_NODE_INTEGRATION ?? 'test/e2e/push.test.ts').split(',').filter(Boolean);
 const unit = readdirSync('test/unit')
   .filter((name) => name.endsWith('.test.ts'))
   .map((name) => join('test/unit', name))

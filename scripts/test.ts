@@ -15,11 +15,12 @@ function testFiles(dir: string): string[] {
     .sort();
 }
 
-// `npm test -- some.test.ts --test-name-pattern=x`: files to run (default: all), flags for node --test.
+// `npm test -- some.test.ts --test-name-pattern=x`: files or folders to run (default: all of test/),
+// flags for node --test. `npm run test:integration` and `npm run test:e2e` pass their layer's folder.
 const args = process.argv.slice(2);
 const flags = args.filter((a) => a.startsWith('--'));
 const only = args.filter((a) => !a.startsWith('--'));
-const files = only.length ? only : testFiles('test');
+const files = (only.length ? only : ['test']).flatMap((path) => (statSync(path).isDirectory() ? testFiles(path) : [path]));
 const started = Date.now();
 const services = await startServices({ fast: true });
 console.log(`# services up in ${Date.now() - started} ms: postgres :${services.postgres.port}, rabbitmq :${services.rabbit.port}`);

@@ -2,8 +2,8 @@
 // even under concurrent confirmations, and utilization reported back to the issuing party A.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Certificate } from '../src/dataset/index.ts';
-import { api, B, count, eventually, exampleAgreements, exampleCertificate, issueAndWait, type Pair, registerPeer, startPair } from './support/gateways.ts';
+import type { Certificate } from '../../src/dataset/index.ts';
+import { api, B, count, eventually, exampleAgreements, exampleCertificate, issueAndWait, type Pair, registerPeer, startPair } from '../support/gateways.ts';
 
 describe('import clearance', () => {
   let pair: Pair;

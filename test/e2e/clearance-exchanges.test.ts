@@ -1,8 +1,8 @@
 // Clearance across two real gateways: a verification round trip, a Pull round trip, risk flags.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Certificate } from '../src/dataset/index.ts';
-import { A, api, eventually, exampleAgreements, exampleCertificate, issueAndWait, type Pair, startPair } from './support/gateways.ts';
+import type { Certificate } from '../../src/dataset/index.ts';
+import { A, api, eventually, exampleAgreements, exampleCertificate, issueAndWait, type Pair, startPair } from '../support/gateways.ts';
 
 describe('clearance exchanges between gateways', () => {
   let pair: Pair;

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
-import { sign } from '../src/exchange/jose.ts';
-import type { Handled } from '../src/inbound/index.ts';
-import { A, B, count, eventually, exampleCertificate, inboxOfB, type Pair, startPair } from './support/gateways.ts';
+import { sign } from '../../src/exchange/jose.ts';
+import type { Handled } from '../../src/inbound/index.ts';
+import { A, B, count, eventually, exampleCertificate, inboxOfB, type Pair, startPair } from '../support/gateways.ts';
 
 describe("a hostile or buggy peer at B's inbox", () => {
   let pair: Pair;

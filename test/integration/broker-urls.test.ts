@@ -2,11 +2,11 @@
 // comma-separated URLs, and connect() fails over to the next node when one refuses.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { freePort } from '../scripts/lib/services.ts';
-import { ConfigError, loadConfig } from '../src/config.ts';
-import { brokerUrls, connect } from '../src/exchange/amqp.ts';
-import { peerInputSchema, redactUrl } from '../src/peers/index.ts';
-import { services } from './support/gateways.ts';
+import { freePort } from '../../scripts/lib/services.ts';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+import { brokerUrls, connect } from '../../src/exchange/amqp.ts';
+import { peerInputSchema, redactUrl } from '../../src/peers/index.ts';
+import { services } from '../support/gateways.ts';
 
 describe('broker URL lists', () => {
   const env = { PARTY_ID: 'KR-KCS', DATABASE_URL: 'postgres://localhost/eco', KEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64') };

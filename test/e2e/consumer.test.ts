@@ -2,9 +2,9 @@
 // never acked unprocessed, and ends on eco.dead with the reason; nothing is stored half-way.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { buildEnvelope } from '../src/exchange/envelope.ts';
-import { sign } from '../src/exchange/jose.ts';
-import { A, api, B, count, deadLetterAt, eventually, exampleCertificate, freshPlace, type Pair, peekQueue, publishRaw, startPair, startTestGateway } from './support/gateways.ts';
+import { buildEnvelope } from '../../src/exchange/envelope.ts';
+import { sign } from '../../src/exchange/jose.ts';
+import { A, api, B, count, deadLetterAt, eventually, exampleCertificate, freshPlace, type Pair, peekQueue, publishRaw, startPair, startTestGateway } from '../support/gateways.ts';
 
 describe('consumer on a failing database', () => {
   let pair: Pair;

@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { buildEnvelope, type Envelope } from '../src/exchange/envelope.ts';
-import { generateSigningKey, importJwks, type SigningKey, sign, verify } from '../src/exchange/jose.ts';
-import { bodyDigest } from '../src/exchange/receipt.ts';
-import type { Handled } from '../src/inbound/index.ts';
-import { A, api, B, count, eventually, exampleCertificate, type Pair, publishRaw, startPair } from './support/gateways.ts';
+import { buildEnvelope, type Envelope } from '../../src/exchange/envelope.ts';
+import { generateSigningKey, importJwks, type SigningKey, sign, verify } from '../../src/exchange/jose.ts';
+import { bodyDigest } from '../../src/exchange/receipt.ts';
+import type { Handled } from '../../src/inbound/index.ts';
+import { A, api, B, count, eventually, exampleCertificate, type Pair, publishRaw, startPair } from '../support/gateways.ts';
 
 type Receipt = { jws: string; payload: Envelope & { body: { status: string; digest: string; errors: { code: string; path?: string }[] } } };
 

@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { createApiKey, type Role } from '../src/auth/index.ts';
-import type { Gateway } from '../src/gateway.ts';
-import { A, api, freshPlace, startTestGateway } from './support/gateways.ts';
+import { createApiKey, type Role } from '../../src/auth/index.ts';
+import type { Gateway } from '../../src/gateway.ts';
+import { A, api, freshPlace, startTestGateway } from '../support/gateways.ts';
 
 const execFile = promisify(execFileCb);
 
@@ -80,7 +80,7 @@ describe('API authentication and roles', () => {
   });
 
   it('has a row in the matrix for every operation of openapi.yaml', () => {
-    const document = parse(readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8'));
+    const document = parse(readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8'));
     const operations = Object.entries(document.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
     assert.deepEqual(operations.sort(), Object.keys(matrix).sort());
   });

@@ -2,7 +2,7 @@
 // whatever the route, and a CO is issued only for this gateway's own country.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { A, api, B, exampleCertificate, issueAndWait, type Pair, startPair } from './support/gateways.ts';
+import { A, api, B, exampleCertificate, issueAndWait, type Pair, startPair } from '../support/gateways.ts';
 
 describe('REST input Postgres could not keep, and countries at issue', () => {
   let pair: Pair;

@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { buildEnvelope, type Envelope } from '../src/exchange/envelope.ts';
-import { generateSigningKey, type SigningKey, sign } from '../src/exchange/jose.ts';
-import { A, B, count, deadLetterAt, exampleCertificate, inboxOfB, type Pair, startPair } from './support/gateways.ts';
+import { buildEnvelope, type Envelope } from '../../src/exchange/envelope.ts';
+import { generateSigningKey, type SigningKey, sign } from '../../src/exchange/jose.ts';
+import { A, B, count, deadLetterAt, exampleCertificate, inboxOfB, type Pair, startPair } from '../support/gateways.ts';
 
 describe('receiver checks at B', () => {
   let pair: Pair;

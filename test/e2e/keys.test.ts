@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../src/config.ts';
-import { buildEnvelope } from '../src/exchange/envelope.ts';
-import { generateSigningKey, sign } from '../src/exchange/jose.ts';
-import { type Gateway, startGateway } from '../src/gateway.ts';
-import { A, api, B, count, eventually, exampleCertificate, freshPlace, publishRaw, registerAgreements, startTestGateway } from './support/gateways.ts';
+import { loadConfig } from '../../src/config.ts';
+import { buildEnvelope } from '../../src/exchange/envelope.ts';
+import { generateSigningKey, sign } from '../../src/exchange/jose.ts';
+import { type Gateway, startGateway } from '../../src/gateway.ts';
+import { A, api, B, count, eventually, exampleCertificate, freshPlace, publishRaw, registerAgreements, startTestGateway } from '../support/gateways.ts';
 
 /** Registers `peer` at `at` by its JWKS URL, as two real gateways would, so that rotations reach `at`. */
 async function registerByUrl(at: Gateway, peer: Gateway, peerAmqpUrl: string): Promise<void> {

@@ -6,8 +6,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
-import { A, freshPlace } from './support/gateways.ts';
+import { GatewayProcess } from '../../scripts/lib/gateway-process.ts';
+import { A, freshPlace } from '../support/gateways.ts';
 
 const execFile = promisify(execFileCb);
 

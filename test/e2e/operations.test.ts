@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { buildEnvelope } from '../src/exchange/envelope.ts';
-import { sign } from '../src/exchange/jose.ts';
-import { A, api, B, count, deadLetterAt, eventually, exampleCertificate, inboxOfB, issueAndWait, type Pair, publishRaw, startPair } from './support/gateways.ts';
+import { buildEnvelope } from '../../src/exchange/envelope.ts';
+import { sign } from '../../src/exchange/jose.ts';
+import { A, api, B, count, deadLetterAt, eventually, exampleCertificate, inboxOfB, issueAndWait, type Pair, publishRaw, startPair } from '../support/gateways.ts';
 
 const LIMIT = 64 * 1024;
 

@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
-import { PostgresServer, RabbitServer } from '../scripts/lib/services.ts';
-import { wire } from '../scripts/lib/wiring.ts';
-import { sealPending, verifyChain } from '../src/audit/index.ts';
-import { A, B, exampleCertificate, freshPlace } from './support/gateways.ts';
+import { GatewayProcess } from '../../scripts/lib/gateway-process.ts';
+import { PostgresServer, RabbitServer } from '../../scripts/lib/services.ts';
+import { wire } from '../../scripts/lib/wiring.ts';
+import { sealPending, verifyChain } from '../../src/audit/index.ts';
+import { A, B, exampleCertificate, freshPlace } from '../support/gateways.ts';
 
 const STREAM = Number(process.env.ECO_FAULT_STREAM ?? 2000);
 

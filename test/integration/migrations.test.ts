@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { createPool, migrate } from '../src/db/index.ts';
-import { freshPlace } from './support/gateways.ts';
+import { createPool, migrate } from '../../src/db/index.ts';
+import { freshPlace } from '../support/gateways.ts';
 
-const migrationsDir = new URL('../migrations/', import.meta.url);
+const migrationsDir = new URL('../../migrations/', import.meta.url);
 
 describe('migration 014: certificates keep their own sent bytes', () => {
   const pools: ReturnType<typeof createPool>[] = [];

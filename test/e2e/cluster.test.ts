@@ -8,11 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
 import pg from 'pg';
-import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
-import { RabbitCluster, type RabbitServer } from '../scripts/lib/services.ts';
-import { wire } from '../scripts/lib/wiring.ts';
-import { declareInbox, INBOUND_QUEUE } from '../src/exchange/amqp.ts';
-import { A, B, exampleCertificate, freshPlace, services } from './support/gateways.ts';
+import { GatewayProcess } from '../../scripts/lib/gateway-process.ts';
+import { RabbitCluster, type RabbitServer } from '../../scripts/lib/services.ts';
+import { wire } from '../../scripts/lib/wiring.ts';
+import { declareInbox, INBOUND_QUEUE } from '../../src/exchange/amqp.ts';
+import { A, B, exampleCertificate, freshPlace, services } from '../support/gateways.ts';
 
 const STREAM = Number(process.env.ECO_CLUSTER_STREAM ?? 1000);
 const DOWN_MS = Number(process.env.ECO_CLUSTER_DOWN_MS ?? 5000);

@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium } from 'playwright-core';
-import { buildEnvelope } from '../src/exchange/envelope.ts';
-import { sign } from '../src/exchange/jose.ts';
-import { exampleCertificate } from './support/fixtures.ts';
-import { A, api, B, count, deadLetterAt, eventually, issueAndWait, type Pair, publishRaw, startPair } from './support/gateways.ts';
+import { buildEnvelope } from '../../src/exchange/envelope.ts';
+import { sign } from '../../src/exchange/jose.ts';
+import { exampleCertificate } from '../support/fixtures.ts';
+import { A, api, B, count, deadLetterAt, eventually, issueAndWait, type Pair, publishRaw, startPair } from '../support/gateways.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 

@@ -1,8 +1,8 @@
 // Replace and cancel, in order and out of order; agreement rules at issue and at receipt.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Certificate } from '../src/dataset/index.ts';
-import { api, B, count, eventually, exampleCertificate, inboxOfB, type Pair, startPair } from './support/gateways.ts';
+import type { Certificate } from '../../src/dataset/index.ts';
+import { api, B, count, eventually, exampleCertificate, inboxOfB, type Pair, startPair } from '../support/gateways.ts';
 
 describe('certificate lifecycle and agreements', () => {
   let pair: Pair;

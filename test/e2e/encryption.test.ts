@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import jose from 'node-jose';
-import { generateEncryptionKey } from '../src/exchange/jose.ts';
-import { A, api, B, count, eventually, exampleCertificate, inboxOfB, type Pair, startPair } from './support/gateways.ts';
+import { generateEncryptionKey } from '../../src/exchange/jose.ts';
+import { A, api, B, count, eventually, exampleCertificate, inboxOfB, type Pair, startPair } from '../support/gateways.ts';
 
 describe('encrypted exchange', () => {
   let pair: Pair;

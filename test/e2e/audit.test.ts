@@ -2,8 +2,8 @@
 // and a changed or removed entry is reported as the first broken link.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { sealPending, verifyChain } from '../src/audit/index.ts';
-import { A, api, B, eventually, issueAndWait, type Pair, startPair } from './support/gateways.ts';
+import { sealPending, verifyChain } from '../../src/audit/index.ts';
+import { A, api, B, eventually, issueAndWait, type Pair, startPair } from '../support/gateways.ts';
 
 describe('audit log', () => {
   let pair: Pair;

@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createApiKey } from '../src/auth/index.ts';
-import type { Gateway } from '../src/gateway.ts';
-import { A, freshPlace, startTestGateway } from './support/gateways.ts';
+import { createApiKey } from '../../src/auth/index.ts';
+import type { Gateway } from '../../src/gateway.ts';
+import { A, freshPlace, startTestGateway } from '../support/gateways.ts';
 
 const madeUpKey = () => `eco_${randomBytes(4).toString('hex')}_${randomBytes(32).toString('base64url')}`;
 
@@ -137,7 +137,7 @@ describe('unauthenticated floods', () => {
 
   it('keeps a bounded number of keys in its cache, unknown ones included', async () => {
     const gateway = started[0]!;
-    const auth = await import('../src/auth/index.ts');
+    const auth = await import('../../src/auth/index.ts');
     const { KeyLookup } = auth as unknown as { KeyLookup: new (...args: unknown[]) => { find(key: string): Promise<unknown>; readonly size: number } };
     assert.equal(typeof KeyLookup, 'function', 'auth exports its bounded key cache');
     const lookups = countKeyLookups(gateway);

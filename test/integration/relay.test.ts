@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
-import { declareInbox } from '../src/exchange/amqp.ts';
-import type { Gateway } from '../src/gateway.ts';
-import { A, api, B, eventually, exampleAgreements, exampleCertificate, freshPlace, peekQueue, registerAgreements, services, startTestGateway } from './support/gateways.ts';
+import { declareInbox } from '../../src/exchange/amqp.ts';
+import type { Gateway } from '../../src/gateway.ts';
+import { A, api, B, eventually, exampleAgreements, exampleCertificate, freshPlace, peekQueue, registerAgreements, services, startTestGateway } from '../support/gateways.ts';
 
 describe('relay', () => {
   let a: Gateway;

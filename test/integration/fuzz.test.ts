@@ -8,11 +8,11 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parse } from 'yaml';
-import { createApiKey } from '../src/auth/index.ts';
-import type { Gateway } from '../src/gateway.ts';
-import { A, api, B, exampleCertificate, freshPlace, registerAgreements, startTestGateway } from './support/gateways.ts';
+import { createApiKey } from '../../src/auth/index.ts';
+import type { Gateway } from '../../src/gateway.ts';
+import { A, api, B, exampleCertificate, freshPlace, registerAgreements, startTestGateway } from '../support/gateways.ts';
 
-const document = parse(readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8'));
+const document = parse(readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8'));
 const operations = Object.entries(document.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
   Object.keys(methods).map((method) => ({ method: method.toUpperCase(), path })),
 );

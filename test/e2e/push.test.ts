@@ -1,8 +1,8 @@
 // Issue -> relay -> B's broker -> B's consumer -> lookup at B, on real Postgres and RabbitMQ.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { migrate } from '../src/db/index.ts';
-import { A, api, B, count, eventually, exampleCertificate, type Pair, startPair } from './support/gateways.ts';
+import { migrate } from '../../src/db/index.ts';
+import { A, api, B, count, eventually, exampleCertificate, type Pair, startPair } from '../support/gateways.ts';
 
 describe('push model: a CO issued at A can be looked up at B', () => {
   let pair: Pair;

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { Gateway } from '../src/gateway.ts';
-import { A, api, B, freshPlace, startTestGateway } from './support/gateways.ts';
+import type { Gateway } from '../../src/gateway.ts';
+import { A, api, B, freshPlace, startTestGateway } from '../support/gateways.ts';
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
 

@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createApiKey } from '../src/auth/index.ts';
-import type { Gateway } from '../src/gateway.ts';
-import { A, api, B, count, exampleCertificate, freshPlace, registerAgreements, startTestGateway } from './support/gateways.ts';
+import { createApiKey } from '../../src/auth/index.ts';
+import type { Gateway } from '../../src/gateway.ts';
+import { A, api, B, count, exampleCertificate, freshPlace, registerAgreements, startTestGateway } from '../support/gateways.ts';
 
 describe('REST hardening', () => {
   let gateway: Gateway;

@@ -8,9 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
 import fc from 'fast-check';
-import { buildEnvelope, messageTypes } from '../src/exchange/envelope.ts';
-import { type SigningKey, sign } from '../src/exchange/jose.ts';
-import { A, B, count, eventually, exampleCertificate, type Pair, startPair } from './support/gateways.ts';
+import { buildEnvelope, messageTypes } from '../../src/exchange/envelope.ts';
+import { type SigningKey, sign } from '../../src/exchange/jose.ts';
+import { A, B, count, eventually, exampleCertificate, type Pair, startPair } from '../support/gateways.ts';
 
 const MESSAGES = Number(process.env.FUZZ_INBOX_MESSAGES ?? 400);
 

@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
-import { PostgresServer, RabbitServer } from '../scripts/lib/services.ts';
-import { wire } from '../scripts/lib/wiring.ts';
-import { A, B, exampleCertificate, freshPlace } from './support/gateways.ts';
+import { GatewayProcess } from '../../scripts/lib/gateway-process.ts';
+import { PostgresServer, RabbitServer } from '../../scripts/lib/services.ts';
+import { wire } from '../../scripts/lib/wiring.ts';
+import { A, B, exampleCertificate, freshPlace } from '../support/gateways.ts';
 
 /** Longer than every background period here: JWKS refresh (1 s below), audit sealing (1 s), relay poll, caches (5 s). */
 const OUTAGE_MS = 8000;
