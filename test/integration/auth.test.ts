@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { createApiKey, type Role } from '../../src/auth/index.ts';
 import type { Gateway } from '../../src/gateway.ts';
-import { A, api, freshPlace, startTestGateway } from '../support/gateways.ts';
+import { A, freshPlace, inject, startTestGateway } from '../support/gateways.ts';
 
 const execFile = promisify(execFileCb);
 
@@ -89,7 +89,7 @@ describe('API authentication and roles', () => {
     it(`${operation}: ${allowed === 'public' ? 'public' : allowed.join(' or ')}`, async () => {
       const [method, path] = operation.split(' ') as [string, string];
       const body = method === 'GET' || method === 'DELETE' ? undefined : {};
-      const call = (authorization: string) => api(gateway, method, concrete(path), body, { authorization });
+      const call = (authorization: string) => inject(gateway, method, concrete(path), body, { authorization });
       const anonymous = await call('');
       if (allowed === 'public') {
         assert.equal(anonymous.status, 200);
@@ -114,7 +114,7 @@ describe('API authentication and roles', () => {
       env: { ...process.env, DATABASE_URL: gateway.config.databaseUrl },
     });
     const key = stdout.trim();
-    assert.equal((await api(gateway, 'GET', '/admin/peers', undefined, { authorization: `Bearer ${key}` })).status, 200);
+    assert.equal((await inject(gateway, 'GET', '/admin/peers', undefined, { authorization: `Bearer ${key}` })).status, 200);
     const refused = execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'api-key', 'create', '--name', 'x', '--roles', 'root'], {
       env: { ...process.env, DATABASE_URL: gateway.config.databaseUrl },
     });
@@ -122,10 +122,10 @@ describe('API authentication and roles', () => {
   });
 
   it('suspends and resumes a peer from the CLI, audited as the CLI', async () => {
-    const registered = await api(gateway, 'PUT', '/admin/peers/VN-MOIT', { name: 'VN', amqpUrl: 'amqp://127.0.0.1:9/', jwks: await gateway.keys.jwks() });
+    const registered = await inject(gateway, 'PUT', '/admin/peers/VN-MOIT', { name: 'VN', amqpUrl: 'amqp://127.0.0.1:9/', jwks: await gateway.keys.jwks() });
     assert.equal(registered.status, 200);
     const cli = (...args: string[]) => execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'peer', ...args], { env: { ...process.env, DATABASE_URL: gateway.config.databaseUrl } });
-    const statusOf = async () => (await api(gateway, 'GET', '/admin/peers')).body.peers.find((p: { partyId: string }) => p.partyId === 'VN-MOIT').status;
+    const statusOf = async () => (await inject(gateway, 'GET', '/admin/peers')).body.peers.find((p: { partyId: string }) => p.partyId === 'VN-MOIT').status;
     assert.match((await cli('suspend', 'VN-MOIT')).stdout, /VN-MOIT is suspended/);
     assert.equal(await statusOf(), 'suspended');
     await cli('resume', 'VN-MOIT');
@@ -139,16 +139,16 @@ describe('API authentication and roles', () => {
   });
 
   it('shows a key once, keeps only its hash, and refuses it once revoked', async () => {
-    const created = await api(gateway, 'POST', '/admin/api-keys', { name: 'back-office', roles: ['issuer'] }, { authorization: `Bearer ${keys.admin}` });
+    const created = await inject(gateway, 'POST', '/admin/api-keys', { name: 'back-office', roles: ['issuer'] }, { authorization: `Bearer ${keys.admin}` });
     assert.equal(created.status, 201);
     assert.match(created.body.key, /^eco_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/);
     const stored = await gateway.db.query('SELECT key_hash FROM api_clients WHERE id = $1', [created.body.client.id]);
     assert.notEqual(stored.rows[0].key_hash, created.body.key);
-    const listed = await api(gateway, 'GET', '/admin/api-keys', undefined, { authorization: `Bearer ${keys.admin}` });
+    const listed = await inject(gateway, 'GET', '/admin/api-keys', undefined, { authorization: `Bearer ${keys.admin}` });
     assert.ok(!JSON.stringify(listed.body).includes(created.body.key), 'never listed');
-    const use = () => api(gateway, 'GET', '/verifications', undefined, { authorization: `Bearer ${created.body.key}` });
+    const use = () => inject(gateway, 'GET', '/verifications', undefined, { authorization: `Bearer ${created.body.key}` });
     assert.equal((await use()).status, 200);
-    assert.equal((await api(gateway, 'DELETE', `/admin/api-keys/${created.body.client.id}`, undefined, { authorization: `Bearer ${keys.admin}` })).status, 204);
+    assert.equal((await inject(gateway, 'DELETE', `/admin/api-keys/${created.body.client.id}`, undefined, { authorization: `Bearer ${keys.admin}` })).status, 204);
     await new Promise((r) => setTimeout(r, 5100)); // the key cache's lifetime
     assert.equal((await use()).status, 401);
   });

@@ -1,5 +1,6 @@
 // Floods of made-up API keys (issue 11): limited per client address before authentication, the
 // Authorization header parsed strictly, the per-key limit keyed on the key, the key cache bounded.
+// Over real HTTP, not app.inject: the limits are per client address and per connection, as a socket has them.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';

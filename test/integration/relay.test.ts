@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
 import { declareInbox } from '../../src/exchange/amqp.ts';
 import type { Gateway } from '../../src/gateway.ts';
-import { A, api, B, eventually, exampleAgreements, exampleCertificate, freshPlace, peekQueue, registerAgreements, services, startTestGateway } from '../support/gateways.ts';
+import { A, B, eventually, exampleAgreements, exampleCertificate, freshPlace, inject, peekQueue, registerAgreements, services, startTestGateway } from '../support/gateways.ts';
 
 describe('relay', () => {
   let a: Gateway;
@@ -28,20 +28,20 @@ describe('relay', () => {
 
   async function registerB(amqpUrl: string): Promise<void> {
     const jwks = { keys: [{ kty: 'EC', kid: 'peer-key', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] };
-    const response = await api(a, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl, jwks, agreements: Object.keys(exampleAgreements) });
+    const response = await inject(a, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl, jwks, agreements: Object.keys(exampleAgreements) });
     assert.equal(response.status, 200, JSON.stringify(response.body));
   }
 
   it("retries a message the peer's broker cannot take and marks it dead after the attempt limit, visible to operators", async () => {
     await registerB(peerPlace.amqpUrl); // a vhost where B's inbox exchange does not exist
-    const issued = await api(a, 'POST', '/certificates', exampleCertificate());
+    const issued = await inject(a, 'POST', '/certificates', exampleCertificate());
     const dead = await eventually(async () => {
-      const r = await api(a, 'GET', `/messages/${issued.body.messageId}`);
+      const r = await inject(a, 'GET', `/messages/${issued.body.messageId}`);
       return r.body.status === 'dead' ? r.body : undefined;
     }, 'the message to be given up');
     assert.equal(dead.attempts, 4, 'three attempts, then the claim that gives up');
     assert.match(dead.lastError, /given up after 3 attempts: channel closed before confirm: .*NOT_FOUND - no exchange 'eco.inbound'/);
-    const listing = await api(a, 'GET', '/admin/messages?status=dead');
+    const listing = await inject(a, 'GET', '/admin/messages?status=dead');
     assert.equal(listing.status, 200);
     assert.ok(listing.body.counts.dead >= 1);
     assert.ok(listing.body.messages.some((m: { messageId: string }) => m.messageId === issued.body.messageId));
@@ -52,13 +52,13 @@ describe('relay', () => {
     await declareInbox(await connection.createConfirmChannel(), B);
     await connection.close();
     await registerB(place.amqpUrl);
-    const resent = await api(a, 'POST', `/admin/messages/${issued.body.messageId}/resend`);
+    const resent = await inject(a, 'POST', `/admin/messages/${issued.body.messageId}/resend`);
     assert.equal(resent.status, 200);
     await eventually(
       async () => ((await peekQueue(place.amqpUrl, 'eco.inbound')).some((m) => m.properties.messageId === issued.body.messageId) ? true : undefined),
       "the resent message at B's broker",
     );
-    assert.equal((await api(a, 'POST', `/admin/messages/${issued.body.messageId}/resend`)).status, 409, 'only dead messages');
+    assert.equal((await inject(a, 'POST', `/admin/messages/${issued.body.messageId}/resend`)).status, 409, 'only dead messages');
   });
 
   it('delivers as a peer broker user that may only write to eco.inbound, and that user can do nothing else', async () => {
@@ -69,7 +69,7 @@ describe('relay', () => {
     const vhost = decodeURIComponent(new URL(place.amqpUrl).pathname.slice(1));
     const peerUrl = await services.rabbit.addPeerUser(vhost, `kr-${vhost}`, 'secret');
     await registerB(peerUrl);
-    const issued = await api(a, 'POST', '/certificates', exampleCertificate());
+    const issued = await inject(a, 'POST', '/certificates', exampleCertificate());
     await eventually(async () => ((await peekQueue(place.amqpUrl, 'eco.inbound')).some((m) => m.properties.messageId === issued.body.messageId) ? true : undefined), "the message in B's inbox");
 
     const connection = await amqp.connect(peerUrl);
@@ -92,9 +92,9 @@ describe('relay', () => {
     await (await connection.createChannel()).assertExchange('eco.inbound', 'direct', { durable: true });
     await connection.close();
     await registerB(place.amqpUrl);
-    const issued = await api(a, 'POST', '/certificates', exampleCertificate());
+    const issued = await inject(a, 'POST', '/certificates', exampleCertificate());
     const dead = await eventually(async () => {
-      const r = await api(a, 'GET', `/messages/${issued.body.messageId}`);
+      const r = await inject(a, 'GET', `/messages/${issued.body.messageId}`);
       return r.body.status === 'dead' ? r.body : undefined;
     }, 'the message to be given up');
     assert.match(dead.lastError, /no queue bound for routing key VN-MOIT/);
@@ -107,8 +107,8 @@ describe('relay', () => {
     await declareInbox(await connection.createConfirmChannel(), B);
     await connection.close();
     await registerB(place.amqpUrl);
-    const issued = await api(a, 'POST', '/certificates', exampleCertificate());
-    await eventually(async () => ((await api(a, 'GET', `/messages/${issued.body.messageId}`)).body.attempts >= 2 ? true : undefined), 'a resend');
+    const issued = await inject(a, 'POST', '/certificates', exampleCertificate());
+    await eventually(async () => ((await inject(a, 'GET', `/messages/${issued.body.messageId}`)).body.attempts >= 2 ? true : undefined), 'a resend');
     const copies = await eventually(async () => {
       const messages = (await peekQueue(place.amqpUrl, 'eco.inbound')).filter((m) => m.properties.messageId === issued.body.messageId);
       return messages.length >= 2 ? messages : undefined;

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Gateway } from '../../src/gateway.ts';
-import { A, api, B, freshPlace, startTestGateway } from '../support/gateways.ts';
+import { A, B, freshPlace, inject, startTestGateway } from '../support/gateways.ts';
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
 
@@ -20,20 +20,20 @@ describe('secrets through the admin API', () => {
     await gateway.stop();
   });
 
-  const peer = async (amqpUrl: string, extra: object = {}) => api(gateway, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl, jwks: await gateway.keys.jwks(), ...extra });
+  const peer = async (amqpUrl: string, extra: object = {}) => inject(gateway, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl, jwks: await gateway.keys.jwks(), ...extra });
 
   it('refuses a JWKS with any private member, pointing at it, and stores nothing', async () => {
     const [publicJwk] = (await gateway.keys.jwks()).keys;
     for (const member of PRIVATE_MEMBERS) {
       const jwks = { keys: [publicJwk, { ...publicJwk, kid: 'leaked', [member]: member === 'oth' ? [{ r: 'x', d: 'y', t: 'z' }] : 'c2VjcmV0' }] };
-      const response = await api(gateway, 'PUT', '/admin/peers/JP-LEAK', { name: 'leak', amqpUrl: 'amqp://h/x', jwks });
+      const response = await inject(gateway, 'PUT', '/admin/peers/JP-LEAK', { name: 'leak', amqpUrl: 'amqp://h/x', jwks });
       assert.ok([400, 422].includes(response.status), `${member}: ${response.status}`);
       assert.match(response.contentType, /problem\+json/);
       assert.ok(
         response.body.errors.some((e: { pointer: string }) => e.pointer === `/jwks/keys/1/${member}`),
         `${member}: ${JSON.stringify(response.body.errors)}`,
       );
-      assert.equal((await api(gateway, 'GET', '/admin/peers/JP-LEAK')).status, 404, 'never stored');
+      assert.equal((await inject(gateway, 'GET', '/admin/peers/JP-LEAK')).status, 404, 'never stored');
     }
   });
 
@@ -52,7 +52,7 @@ describe('secrets through the admin API', () => {
     await gateway.db.query("DELETE FROM schema_migrations WHERE name = '009_public_peer_keys.sql'");
     await gateway.stop();
     gateway = await startTestGateway(A, place, { ROLE: 'api' });
-    const shown = await api(gateway, 'GET', `/admin/peers/${B}`);
+    const shown = await inject(gateway, 'GET', `/admin/peers/${B}`);
     assert.equal(shown.status, 200);
     assert.deepEqual(shown.body.jwks, { keys: [publicJwk] });
   });
@@ -67,8 +67,8 @@ describe('secrets through the admin API', () => {
     ];
     for (const [url, shown, secrets] of cases) {
       assert.equal((await peer(url)).status, 200, url);
-      const listed = await api(gateway, 'GET', '/admin/peers');
-      const one = await api(gateway, 'GET', `/admin/peers/${B}`);
+      const listed = await inject(gateway, 'GET', '/admin/peers');
+      const one = await inject(gateway, 'GET', `/admin/peers/${B}`);
       assert.equal(listed.body.peers.find((p: { partyId: string }) => p.partyId === B).amqpUrl, shown);
       assert.equal(one.body.amqpUrl, shown);
       const { rows } = await gateway.db.query("SELECT data::text AS data FROM audit_log WHERE action = 'peer.registered' ORDER BY id DESC LIMIT 1");
@@ -91,7 +91,7 @@ describe('secrets through the admin API', () => {
     gateway = await startTestGateway(A, place, { ROLE: 'api' });
     assert.ok(!(await stored()).includes('legacy-pw'), await stored());
     assert.equal((await gateway.peers.find(B))?.brokerUrl, 'amqp://u:legacy-pw@h/x');
-    assert.equal((await api(gateway, 'GET', `/admin/peers/${B}`)).body.amqpUrl, 'amqp://u:***@h/x');
+    assert.equal((await inject(gateway, 'GET', `/admin/peers/${B}`)).body.amqpUrl, 'amqp://u:***@h/x');
   });
 
   it('says only that a JWKS URL could not be fetched, never what it answered', async () => {
@@ -107,7 +107,7 @@ describe('secrets through the admin API', () => {
       ];
       for (const next of answers) {
         answer = next;
-        const response = await api(gateway, 'PUT', '/admin/peers/JP-PROBE', { name: 'probe', amqpUrl: 'amqp://h/x', jwksUrl: `${base}/jwks` });
+        const response = await inject(gateway, 'PUT', '/admin/peers/JP-PROBE', { name: 'probe', amqpUrl: 'amqp://h/x', jwksUrl: `${base}/jwks` });
         assert.equal(response.status, 422, JSON.stringify(response.body));
         assert.match(response.contentType, /problem\+json/);
         const text = JSON.stringify(response.body).replaceAll(base, '');
@@ -116,9 +116,9 @@ describe('secrets through the admin API', () => {
       }
       // Registered while it served a JWKS, then refreshed while it serves something else.
       answer = { status: 200, type: 'application/json', body: JSON.stringify(await gateway.keys.jwks()) };
-      assert.equal((await api(gateway, 'PUT', '/admin/peers/JP-PROBE', { name: 'probe', amqpUrl: 'amqp://h/x', jwksUrl: `${base}/jwks` })).status, 200);
+      assert.equal((await inject(gateway, 'PUT', '/admin/peers/JP-PROBE', { name: 'probe', amqpUrl: 'amqp://h/x', jwksUrl: `${base}/jwks` })).status, 200);
       answer = answers[0]!;
-      const refreshed = await api(gateway, 'POST', '/admin/peers/JP-PROBE/refresh-keys');
+      const refreshed = await inject(gateway, 'POST', '/admin/peers/JP-PROBE/refresh-keys');
       assert.equal(refreshed.status, 422);
       assert.ok(!JSON.stringify(refreshed.body).includes('internal-admin-panel'), JSON.stringify(refreshed.body));
     } finally {

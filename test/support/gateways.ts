@@ -107,6 +107,24 @@ export async function api(gateway: Gateway, method: string, path: string, body?:
   return { status: response.status, contentType, body: contentType.includes('json') && text ? JSON.parse(text) : text };
 }
 
+/**
+ * api() without a socket: the same request through fastify's `app.inject`, the same answer's shape.
+ * For integration tests, which need one gateway's behaviour but not its HTTP server's.
+ */
+export async function inject(gateway: Gateway, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; contentType: string }> {
+  if (!gateway.app) throw new Error(`gateway ${gateway.config.partyId} serves no API (ROLE ${gateway.config.roles.join(',')})`);
+  const { authorization = `Bearer ${keys.get(gateway)}`, ...rest } = headers;
+  const response = await gateway.app.inject({
+    method: method as 'GET',
+    url: path,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(authorization ? { authorization } : {}), ...rest },
+    payload: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const contentType = String(response.headers['content-type'] ?? '');
+  const text = response.body;
+  return { status: response.statusCode, contentType, body: contentType.includes('json') && text ? JSON.parse(text) : text };
+}
+
 export async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
