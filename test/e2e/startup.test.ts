@@ -6,9 +6,9 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect as connectTcp, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
-import { freePort } from '../scripts/lib/services.ts';
-import { A, B, eventually, freshPlace, services, startTestGateway, TEST_KEY_ENCRYPTION_KEY } from './support/gateways.ts';
+import { GatewayProcess } from '../../scripts/lib/gateway-process.ts';
+import { freePort } from '../../scripts/lib/services.ts';
+import { A, B, eventually, freshPlace, services, startTestGateway, TEST_KEY_ENCRYPTION_KEY } from '../support/gateways.ts';
 
 /** Runs src/main.ts to its exit (or kills it after 30 s): its exit code and its output lines. */
 async function runGateway(env: Record<string, string>): Promise<{ code: number | null; lines: string[] }> {

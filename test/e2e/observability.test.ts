@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { type Logger, pino } from 'pino';
-import type { Gateway } from '../src/gateway.ts';
-import { A, api, eventually, exampleCertificate, freshPlace, inboxOfB, type Pair, startPair, startTestGateway } from './support/gateways.ts';
+import type { Gateway } from '../../src/gateway.ts';
+import { A, api, eventually, exampleCertificate, freshPlace, inboxOfB, type Pair, startPair, startTestGateway } from '../support/gateways.ts';
 
 type Line = Record<string, unknown> & { msg?: string; level: number };
 

@@ -5,8 +5,8 @@ import { execFile as execFileCallback } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import type { Gateway } from '../src/gateway.ts';
-import { A, api, freshPlace, startTestGateway } from './support/gateways.ts';
+import type { Gateway } from '../../src/gateway.ts';
+import { A, freshPlace, inject, startTestGateway } from '../support/gateways.ts';
 
 const execFile = promisify(execFileCallback);
 
@@ -105,7 +105,7 @@ describe('CLI', () => {
 
     before(async () => {
       gateway = await startTestGateway(A, await freshPlace('cli'), { ROLE: 'api' });
-      const registered = await api(gateway, 'PUT', '/admin/peers/VN-MOIT', { name: 'VN', amqpUrl: 'amqp://127.0.0.1:9/', jwks: await gateway.keys.jwks() });
+      const registered = await inject(gateway, 'PUT', '/admin/peers/VN-MOIT', { name: 'VN', amqpUrl: 'amqp://127.0.0.1:9/', jwks: await gateway.keys.jwks() });
       assert.equal(registered.status, 200);
     });
     after(() => gateway?.stop());
