@@ -5,7 +5,6 @@
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { AgreementBook } from '../agreements/index.ts';
-import { safeText } from '../dataset/index.ts';
 import { type Db, isDatabaseUnavailable } from '../db/index.ts';
 import { drainDeadLetter, publishDeadLetter } from '../deadletters/index.ts';
 import type { PeerKeys } from '../exchange/index.ts';
@@ -153,7 +152,8 @@ export class Consumer {
     // and the inbox row makes the redelivery a duplicate.
     if (!settle(channel, message, 'ack')) return;
     // One line per business event, with the certificate number and message id where there are.
-    const fields = { ...handled, peer: handled.peer ?? safeText(String(message.properties.appId), 64), type: safeText(String(message.properties.type), 64) };
+    // Logged as received: pino escapes whatever a property holds, and shortstr properties are at most 255 bytes.
+    const fields = { ...handled, peer: handled.peer ?? message.properties.appId, type: message.properties.type };
     if (handled.outcome === 'accepted' && handled.receipt && handled.note === 'recorded') {
       const { receipt, ...rest } = fields as typeof fields & { receipt: NonNullable<typeof handled.receipt> };
       this.log.info({ ...rest, receiptMessageId: handled.messageId, messageId: receipt.inReplyTo, status: receipt.status, certificateNumber: receipt.certificateNumber }, 'receipt recorded');
@@ -185,7 +185,7 @@ export class Consumer {
       return;
     }
     try {
-      await publishDeadLetter(channel, message, { code: 'PROCESSING_FAILED', message: safeText(String((error as Error)?.message ?? error), 500) });
+      await publishDeadLetter(channel, message, { code: 'PROCESSING_FAILED', message: String((error as Error)?.message ?? error) });
       settle(channel, message, 'ack');
     } catch (deadLetterError) {
       // Not even a copy could be published: rejected without requeue, the broker dead-letters it
