@@ -3,17 +3,15 @@
 import { z } from 'zod';
 import { type Agreement, validUntil } from '../agreements/index.ts';
 import type { Certificate } from '../dataset/index.ts';
-import { fromScaled, partyIdSchema, toScaled } from '../dataset/index.ts';
+import { certificateNumberSchema, decimalSchema as decimal, fromScaled, partyIdSchema, toScaled } from '../dataset/index.ts';
 
 /** What origin is claimed for: preference under an agreement, or a non-preferential measure. */
 export const claimPurposes = ['preference', 'quota', 'trade-remedy', 'origin-marking', 'statistics'] as const;
 
-const decimal = z.string().regex(/^\d{1,18}(\.\d{1,6})?$/, 'must be a non-negative decimal string such as "120.5"');
-
 export const claimSchema = z
   .object({
     declarationRef: z.string().trim().min(1).max(70),
-    certificateNumber: z.string().regex(/^[A-Za-z0-9/.-]{1,35}$/),
+    certificateNumber: certificateNumberSchema,
     issuer: partyIdSchema.optional().describe('issuing party, where numbers of two issuers clash'),
     certificateVersion: z
       .number()

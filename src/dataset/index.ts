@@ -4,5 +4,5 @@
 export { countriesOf, countrySchema, isCountry, isPartyId, partyIdSchema } from './codes.ts';
 export { fromScaled, sumDecimals, toScaled } from './decimal.ts';
 export { toPointer } from './pointer.ts';
-export { type Certificate, certificateKinds, certificateNumberSchema, certificateSchema } from './schema.ts';
+export { type Certificate, certificateKinds, certificateNumberSchema, certificateSchema, decimalSchema } from './schema.ts';
 export { findUnsafeText, isSafeText, MAX_JSON_DEPTH, safeJson, safeText, type TextProblem } from './text.ts';

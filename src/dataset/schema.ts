@@ -15,7 +15,9 @@ const currency = coded(/^[A-Z]{3}$/, (code) => currencyCodes.code(code) !== unde
 const locode = coded(/^[A-Z]{2}[A-Z2-9]{3}$/, (code) => isCountry(code.slice(0, 2)), 'must be a UN/LOCODE such as KRPUS (ISO country + 3 letters or digits 2-9)');
 const transportModes = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] as const; // UN/ECE Rec. 19
 const date = z.iso.date('must be a date YYYY-MM-DD');
-const decimal = z.string().regex(/^\d{1,18}(\.\d{1,6})?$/, 'must be a non-negative decimal string such as "1200.50"');
+/** Decimals travel as strings (PROFILE): up to 18 integer and 6 fraction digits. */
+export const decimalSchema = z.string().regex(/^\d{1,18}(\.\d{1,6})?$/, 'must be a non-negative decimal string such as "1200.50"');
+const decimal = decimalSchema;
 const unitCode = z.string().regex(/^[A-Z0-9]{2,3}$/, 'must be a UN/ECE Rec. 20 unit code such as KGM');
 const text = (max: number) => z.string().trim().min(1).max(max);
 const measure = z.object({ value: decimal, unit: unitCode });

@@ -1,11 +1,9 @@
 // The body of each message type (PROFILE "Message types"): one zod schema per type, used to check
 // inbound messages and to publish asyncapi.yaml.
 import { z } from 'zod';
-import { certificateNumberSchema, certificateSchema } from '../dataset/index.ts';
+import { certificateNumberSchema, certificateSchema, decimalSchema as decimal } from '../dataset/index.ts';
 import type { MessageType } from './envelope.ts';
 import { receiptBodySchema } from './receipt.ts';
-
-const decimal = z.string().regex(/^\d{1,18}(\.\d{1,6})?$/, 'must be a non-negative decimal string');
 
 export const cancellationBodySchema = z
   .object({ certificateNumber: certificateNumberSchema, reason: z.string().trim().min(1).max(1000), cancelledAt: z.iso.datetime({ offset: true }) })

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
-import { partyIdSchema } from '../dataset/index.ts';
+import { certificateNumberSchema, partyIdSchema } from '../dataset/index.ts';
 import { apiSchemas, problems } from '../http/index.ts';
 import type { VerificationService } from './service.ts';
 
@@ -36,7 +36,7 @@ export async function verificationRoutes(app: FastifyInstance, options: { verifi
         summary: 'Importing side: ask the issuing party to verify a received CO (verification.requested)',
         tags: ['verifications'],
         body: z.object({
-          certificateNumber: z.string().regex(/^[A-Za-z0-9/.-]{1,35}$/),
+          certificateNumber: certificateNumberSchema,
           issuer: partyIdSchema,
           reasons: z.array(z.string().trim().min(1).max(200)).min(1).max(20),
           questions: z.string().max(4000).default(''),
