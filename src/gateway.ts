@@ -193,39 +193,48 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
       );
     }
   }
-  if (config.roles.includes('relay')) {
-    gateway.relay = new Relay(peers, { partyId: config.partyId, databaseUrl: config.databaseUrl, ...config.relay }, log.child({ role: 'relay' }), metrics);
-    await gateway.relay.start();
-  }
-  if (config.roles.includes('api')) {
-    const app = await buildApp({
-      logger: log.child({ role: 'api' }),
-      partyId: config.partyId,
-      auth: (app, limits) => installAuth(app, new KeyLookup(db), limits),
-      rateLimitPerMinute: config.rateLimitPerMinute,
-      rateLimitPerAddressPerMinute: config.rateLimitPerAddressPerMinute,
-      trustProxy: config.trustProxy,
-      bodyLimitBytes: config.httpBodyLimitBytes,
-      requestTimeoutMs: config.httpRequestTimeoutMs,
-      metrics,
-      routes: apiRoutes({
+  try {
+    if (config.roles.includes('relay')) {
+      gateway.relay = new Relay(peers, { partyId: config.partyId, databaseUrl: config.databaseUrl, ...config.relay }, log.child({ role: 'relay' }), metrics);
+      await gateway.relay.start();
+    }
+    if (config.roles.includes('api')) {
+      const app = await buildApp({
+        logger: log.child({ role: 'api' }),
         partyId: config.partyId,
-        db,
-        certificates,
-        clearance,
-        verifications,
-        peers,
-        keys,
-        agreements,
-        relays: relayWaker,
-        readiness: () => readiness(db, config.amqpUrl, log),
-        deadLetters: new DeadLetters(db, config.partyId, config.amqpUrl, log.child({ role: 'api' })),
+        auth: (app, limits) => installAuth(app, new KeyLookup(db), limits),
+        rateLimitPerMinute: config.rateLimitPerMinute,
+        rateLimitPerAddressPerMinute: config.rateLimitPerAddressPerMinute,
+        trustProxy: config.trustProxy,
+        bodyLimitBytes: config.httpBodyLimitBytes,
+        requestTimeoutMs: config.httpRequestTimeoutMs,
         metrics,
-      }),
-    });
-    const address = await app.listen({ host: config.http.host, port: config.http.port });
-    gateway.app = app;
-    gateway.url = address.replace('0.0.0.0', '127.0.0.1');
+        routes: apiRoutes({
+          partyId: config.partyId,
+          db,
+          certificates,
+          clearance,
+          verifications,
+          peers,
+          keys,
+          agreements,
+          relays: relayWaker,
+          readiness: () => readiness(db, config.amqpUrl, log),
+          deadLetters: new DeadLetters(db, config.partyId, config.amqpUrl, log.child({ role: 'api' })),
+          metrics,
+        }),
+      });
+      const address = await app.listen({ host: config.http.host, port: config.http.port });
+      gateway.app = app;
+      gateway.url = address.replace('0.0.0.0', '127.0.0.1');
+    }
+  } catch (error) {
+    // Whatever started before is stopped, so that a failed start leaves no connection or loop behind.
+    await gateway.stop().catch(() => {}); // the start's own error is the one to report
+    if ((error as { code?: unknown }).code === 'EADDRINUSE') {
+      throw new StartupError(`${config.http.host}:${config.http.port} is already in use: stop what listens there or set HTTP_HOST/HTTP_PORT`);
+    }
+    throw error;
   }
 
   log.info({ roles: config.roles, url: gateway.url }, 'gateway started');

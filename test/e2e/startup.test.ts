@@ -56,6 +56,18 @@ describe('start-up failures', () => {
     assertOneLine(result, /cannot start: KEY_ENCRYPTION_KEY does not open the secrets sealed in this database: start with the key this database was first started with/);
   });
 
+  it('says the HTTP port is taken, in one line', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = String((taken.address() as { port: number }).port);
+    try {
+      const result = await runGateway({ PARTY_ID: A, DATABASE_URL: place.databaseUrl, AMQP_URL: place.amqpUrl, ROLE: 'api,relay', HTTP_HOST: '127.0.0.1', HTTP_PORT: port });
+      assertOneLine(result, new RegExp(`cannot start: 127\\.0\\.0\\.1:${port} is already in use`));
+    } finally {
+      taken.close();
+    }
+  });
+
   it('refuses a database that belongs to another party', async () => {
     const result = await runGateway({ PARTY_ID: B, DATABASE_URL: place.databaseUrl, AMQP_URL: place.amqpUrl });
     assertOneLine(result, new RegExp(`cannot start: the database at .* belongs to party ${A}, not to PARTY_ID ${B}: point DATABASE_URL at ${B}'s own database, or correct PARTY_ID`));
