@@ -167,12 +167,13 @@ export class PostgresServer extends LocalServer {
   }
 
   /** A server started by another process (the test runner), described by `describe()`. */
-  static attach(described: { dir: string; port: number; fast: boolean }): PostgresServer {
-    return new PostgresServer(described.dir, described.port, described.fast, false);
+  static attach(described: { dir: string; port: number; fast: boolean; statements?: boolean }): PostgresServer {
+    return new PostgresServer(described.dir, described.port, described.fast, false, described.statements);
   }
 
-  describe(): { dir: string; port: number; fast: boolean } {
-    return { dir: this.dir, port: this.port, fast: this.fast };
+  /** Enough for attach() to restart it as it was started. */
+  describe(): { dir: string; port: number; fast: boolean; statements: boolean } {
+    return { dir: this.dir, port: this.port, fast: this.fast, statements: this.statements };
   }
 
   static async start(options: PostgresOptions = {}): Promise<PostgresServer> {
