@@ -152,6 +152,8 @@ export class PeerDirectory {
   private readonly refreshing = new Map<string, Promise<KnownPeer | undefined>>();
   private readonly ttlMs: number;
   private listed?: { peers: Peer[]; at: number };
+  /** Bumped by every change made here: a list read before a change is not kept after it. */
+  private generation = 0;
 
   constructor(
     private readonly db: Db,
@@ -185,10 +187,16 @@ export class PeerDirectory {
    * was a query per CO, the costliest to plan of the issue path). Changes made through this
    * directory are seen at once; another process's within the TTL, as with find().
    */
+  private forgetList(): void {
+    this.listed = undefined;
+    this.generation++;
+  }
+
   async cachedList(): Promise<Peer[]> {
     if (this.listed && Date.now() - this.listed.at < this.ttlMs) return this.listed.peers;
+    const generation = this.generation;
     const peers = await this.list();
-    this.listed = { peers, at: Date.now() };
+    if (generation === this.generation) this.listed = { peers, at: Date.now() };
     return peers;
   }
 
@@ -215,7 +223,7 @@ export class PeerDirectory {
       data: { ...input, jwks: undefined, amqpUrl: redactUrl(input.amqpUrl), kids },
     }));
     this.cache.delete(partyId);
-    this.listed = undefined;
+    this.forgetList();
     return toPeer(rows[0]!);
   }
 
@@ -250,7 +258,7 @@ export class PeerDirectory {
       ({ rows: changed }) => (changed[0] ? { actor, action: status === 'suspended' ? 'peer.suspended' : 'peer.resumed', subject: partyId } : undefined),
     );
     this.cache.delete(partyId);
-    this.listed = undefined;
+    this.forgetList();
     return rows[0] && toPeer(rows[0]);
   }
 
@@ -286,7 +294,7 @@ export class PeerDirectory {
       () => (changed ? { actor: 'system', action: 'peer.keys-refreshed', subject: partyId, data: { before: [...before], after } } : undefined),
     );
     this.cache.delete(partyId);
-    this.listed = undefined;
+    this.forgetList();
     return this.find(partyId);
   }
 
