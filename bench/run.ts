@@ -16,6 +16,7 @@
 //   BENCH_SOAK (0: none), BENCH_SOAK_RATE (half of saturation)
 //   BENCH_WAIT_SECONDS (300)    longest wait for the last receipts of a phase
 //   BENCH_STATEMENTS (0)        1: load pg_stat_statements and print the saturation phase's top statements
+//   BENCH_SATURATION_ONLY (0)   1: stop after the saturation phase, write nothing (for profiling one change)
 // A quick run: BENCH_COS=1000 BENCH_LOOKUP_ROWS=20000 npm run bench (a few minutes).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,8 @@ import { readExample } from '../scripts/lib/examples.ts';
 import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
 import { startServices } from '../scripts/lib/services.ts';
 import { wire } from '../scripts/lib/wiring.ts';
+import { coreMsPer, cpuSeconds } from './cpu.ts';
+import { type Reply, request } from './http.ts';
 import { commitRate, publishRate, signingRates } from './raw.ts';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -36,6 +39,7 @@ const LOOKUP_SECONDS = env('BENCH_LOOKUP_SECONDS', 20);
 const LOOKUP_CONCURRENCY = env('BENCH_LOOKUP_CONCURRENCY', 8);
 const SOAK = env('BENCH_SOAK', 0);
 const STATEMENTS = env('BENCH_STATEMENTS', 0) > 0;
+const SATURATION_ONLY = env('BENCH_SATURATION_ONLY', 0) > 0;
 const WAIT_MS = env('BENCH_WAIT_SECONDS', 300) * 1000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const PROGRESS_MS = 5000;
@@ -93,8 +97,9 @@ async function startPair(services: Services, label: string): Promise<Pair> {
   for (const side of ['a', 'b']) await services.rabbit.addVhost(`bench_${label}_${side}`);
   const place = (side: string) => ({ DATABASE_URL: services.postgres.url(`bench_${label}_${side}`), AMQP_URL: services.rabbit.url(`bench_${label}_${side}`) });
   const common = { LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '20', RATE_LIMIT_PER_MINUTE: UNLIMITED, RATE_LIMIT_PER_ADDRESS_PER_MINUTE: UNLIMITED };
-  const a = new GatewayProcess(`bench-${label}-a`, { PARTY_ID: 'KR-KCS', ...place('a'), ...common });
-  const b = new GatewayProcess(`bench-${label}-b`, { PARTY_ID: 'VN-MOIT', ...place('b'), ...common });
+  // The compiled output, as `npm start` runs it in production (built at the start of the run).
+  const a = new GatewayProcess(`bench-${label}-a`, { PARTY_ID: 'KR-KCS', ...place('a'), ...common }, { entry: 'compiled' });
+  const b = new GatewayProcess(`bench-${label}-b`, { PARTY_ID: 'VN-MOIT', ...place('b'), ...common }, { entry: 'compiled' });
   await Promise.all([a.start(), b.start()]);
   await within(
     60_000,
@@ -120,7 +125,7 @@ async function acceptedAtA(pair: Pair): Promise<number> {
   return rows[0]!.n;
 }
 
-type EndToEnd = { count: number; issuedPerSecond: number; throughput: number; p50: number; p99: number; max: number };
+type EndToEnd = { count: number; issuedPerSecond: number; throughput: number; p50: number; p99: number; max: number; cpuMsPerCo?: Record<string, number> };
 
 /**
  * Issues `count` COs at A, at a fixed rate or as fast as `concurrency` requests in flight allow, and
@@ -135,16 +140,16 @@ async function endToEnd(pair: Pair, mode: { rate: number } | { concurrency: numb
     const t0 = performance.now();
     const number = `BENCH-${label}-${i}`;
     const post = () =>
-      fetch(`${pair.a.url}/certificates`, {
+      request(`${pair.a.url}/certificates`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...pair.a.apiHeaders },
         body: JSON.stringify({ ...example, number }),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        timeoutMs: REQUEST_TIMEOUT_MS,
       });
     // A connection refused or reset under overload (the machine is shared) is tried again, at most
     // twice; where the lost attempt had issued the CO, the retry's 409 is followed by reading its
     // message id at A. Its latency still counts from the first attempt.
-    let response: Response;
+    let response: Reply;
     let attempt = 1;
     for (; ; attempt++) {
       try {
@@ -156,13 +161,14 @@ async function endToEnd(pair: Pair, mode: { rate: number } | { concurrency: numb
         await sleep(500);
       }
     }
-    const body = (await response.json()) as { messageId?: string };
-    if (attempt > 1 && response.status === 409) {
+    const body = JSON.parse(response.body) as { messageId?: string };
+    let status = response.status;
+    if (attempt > 1 && status === 409) {
       const { rows } = await pair.dbA.query<{ id: string }>('SELECT message_id AS id FROM certificates WHERE number = $1 AND version = 1', [number]);
       body.messageId = rows[0]?.id;
-      if (body.messageId) response = new Response(null, { status: 201 });
+      if (body.messageId) status = 201;
     }
-    if (response.status !== 201 || !body.messageId) throw new Error(`issue failed: ${response.status} ${JSON.stringify(body)}`);
+    if (status !== 201 || !body.messageId) throw new Error(`issue failed: ${status} ${JSON.stringify(body)}`);
     postedAt.set(body.messageId, t0 + epochOffset);
     issued++;
   };
@@ -236,13 +242,13 @@ async function seedReceived(pair: Pair, label: string, from: number, rows: numbe
   await pair.dbB.query('ANALYZE received_certificates');
 }
 
-async function lookup(pair: Pair, label: string, rows: number) {
+async function lookup(services: Services, pair: Pair, label: string, rows: number) {
   const { rows: stored } = await pair.dbB.query<{ n: number }>('SELECT count(*)::int AS n FROM received_certificates');
   const get = async () => {
     const number = `BENCH-${label}-${Math.floor(Math.random() * rows)}`;
     const t0 = performance.now();
-    const response = await fetch(`${pair.b.url}/certificates/${number}`, { headers: pair.b.apiHeaders, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-    const body = (await response.json()) as { number?: string };
+    const response = await request(`${pair.b.url}/certificates/${number}`, { headers: pair.b.apiHeaders, timeoutMs: REQUEST_TIMEOUT_MS });
+    const body = JSON.parse(response.body) as { number?: string };
     if (response.status !== 200 || body.number !== number) throw new Error(`lookup of ${number}: ${response.status} ${JSON.stringify(body).slice(0, 300)}`);
     return performance.now() - t0;
   };
@@ -251,6 +257,8 @@ async function lookup(pair: Pair, label: string, rows: number) {
   const warmUpEnd = performance.now() + 2000;
   const end = warmUpEnd + LOOKUP_SECONDS * 1000;
   const stopProgress = progress('lookup', () => `${fmt(latencies.length)} lookups measured`);
+  let cpuBefore: Record<string, number> | undefined;
+  const warmedUp = setTimeout(() => (cpuBefore = cpuByComponent(services, pair)), warmUpEnd - performance.now());
   try {
     await Promise.all(
       Array.from({ length: LOOKUP_CONCURRENCY }, async () => {
@@ -263,11 +271,14 @@ async function lookup(pair: Pair, label: string, rows: number) {
       }),
     );
   } finally {
+    clearTimeout(warmedUp);
     stopProgress();
   }
   const seconds = (performance.now() - warmUpEnd) / 1000;
+  const cpuMsPerLookup = cpuBefore && coreMsPer(cpuBefore, cpuByComponent(services, pair), latencies.length);
   latencies.sort((x, y) => x - y);
   return {
+    cpuMsPerLookup,
     stored: stored[0]!.n,
     concurrency: LOOKUP_CONCURRENCY,
     requests: latencies.length,
@@ -423,7 +434,7 @@ async function statements(
       side.planMsPerCo += r.plan / COS;
     }
     for (const side of Object.values(perSide)) Object.assign(side, { calls: round(side.calls, 2), msPerCo: round(side.msPerCo, 3), planMsPerCo: round(side.planMsPerCo, 3) });
-    const top = rows.slice(0, 15).map((r) => ({
+    const top = rows.slice(0, SATURATION_ONLY ? 40 : 15).map((r) => ({
       side: r.side.toUpperCase(),
       calls: Number(r.calls),
       perCo: round(Number(r.calls) / COS, 2),
@@ -445,18 +456,37 @@ async function statements(
   }
 }
 
+/** "A 2.1 ms, B 1.4 ms, ...; 7.6 core-ms in all, so 263/s would fill 2 cores" */
+function cpuLine(msPer: Record<string, number>, digits: number): string {
+  const total = Object.values(msPer).reduce((sum, ms) => sum + ms, 0);
+  const parts = Object.entries(msPer).map(([name, ms]) => `${name} ${fmt(ms, digits)} ms`);
+  return `${parts.join(', ')}; ${fmt(total, digits)} core-ms in all, so ${fmt((CORES * 1000) / total)}/s would fill ${CORES} cores`;
+}
+
+/** CPU seconds so far of each process taking part: the gateways, the services, this generator. */
+function cpuByComponent(services: Services, pair: Pair): Record<string, number> {
+  const usage = process.cpuUsage();
+  return {
+    ...cpuSeconds({ A: pair.a.pid, B: pair.b.pid, postgres: services.postgres.pid, rabbitmq: services.rabbit.pid }),
+    generator: (usage.user + usage.system) / 1e6,
+  };
+}
+
 async function endToEndPhase(services: Services, label: string, mode: { rate: number } | { concurrency: number }, designLimit: number) {
   const pair = await within(120_000, `starting the ${label} gateways`, startPair(services, label));
   try {
     await statements(services, label, true);
+    const cpuBefore = cpuByComponent(services, pair);
     const r = await endToEnd(pair, mode, label, COS);
+    const cpu = coreMsPer(cpuBefore, cpuByComponent(services, pair), COS);
     const offered = 'rate' in mode ? `offered ${mode.rate}/s` : `closed loop, ${mode.concurrency} in flight`;
     console.log(
       `  ${label.padEnd(10)} ${offered.padEnd(26)} throughput ${fmt(r.throughput, 1)} COs/s (${fmt((r.throughput / designLimit) * 100, 1)} % of the design limit), ` +
         `issued ${fmt(r.issuedPerSecond, 1)}/s; POST -> receipt p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms, max ${fmt(r.max, 1)} ms`,
     );
+    console.log(`  ${''.padEnd(10)} CPU per CO: ${cpuLine(cpu, 2)}`);
     const profile = await statements(services, label, false);
-    return { pair, r, profile };
+    return { pair, r: { ...r, cpuMsPerCo: cpu }, profile };
   } catch (error) {
     await pair.stop();
     throw error;
@@ -467,6 +497,7 @@ async function main(): Promise<void> {
   const commit = gitCommit();
   const date = new Date().toISOString();
   console.log(`e-CO gateway benchmark, commit ${commit}, ${date}: ${fmt(COS)} COs per phase, ${CORES} cores, Node ${process.version}`);
+  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
   const services = await startServices({ statements: STATEMENTS }); // durable settings (fsync on), as in production
   try {
     console.log('\n(b) raw cost of each step, this machine, this run');
@@ -509,16 +540,21 @@ async function main(): Promise<void> {
     console.log(`\n(a) end to end: POST /certificates at A -> B's accepted receipt recorded at A, ${fmt(COS)} COs each`);
     const saturationRun = await endToEndPhase(services, 'saturation', { concurrency: CONCURRENCY }, designLimit);
     const saturation = saturationRun.r;
+    if (SATURATION_ONLY) {
+      await saturationRun.pair.stop();
+      return;
+    }
 
     console.log(`\n(c) lookup at the importing side: GET /certificates/{number} at B, closed loop, ${LOOKUP_CONCURRENCY} in flight, ${LOOKUP_SECONDS} s`);
     let lookupResult: Awaited<ReturnType<typeof lookup>>;
     try {
       console.log(`  ${fmt(COS)} COs stored by the saturation run; seeding up to ${fmt(LOOKUP_ROWS)} by SQL (copies of one received CO under new numbers, not sent)`);
       await within(600_000, 'seeding', seedReceived(saturationRun.pair, 'saturation', COS, LOOKUP_ROWS));
-      lookupResult = await within((LOOKUP_SECONDS + 60) * 1000, 'lookup', lookup(saturationRun.pair, 'saturation', LOOKUP_ROWS));
+      lookupResult = await within((LOOKUP_SECONDS + 60) * 1000, 'lookup', lookup(services, saturationRun.pair, 'saturation', LOOKUP_ROWS));
       console.log(
         `  over ${fmt(lookupResult.stored)} stored COs: ${fmt(lookupResult.rps)} req/s, p50 ${fmt(lookupResult.p50, 2)} ms, p99 ${fmt(lookupResult.p99, 2)} ms, max ${fmt(lookupResult.max, 1)} ms (${fmt(lookupResult.requests)} requests)`,
       );
+      if (lookupResult.cpuMsPerLookup) console.log(`  CPU per lookup: ${cpuLine(lookupResult.cpuMsPerLookup, 3)}`);
     } finally {
       await saturationRun.pair.stop();
     }
@@ -546,7 +582,7 @@ async function main(): Promise<void> {
       console.log(`  latency over the soak: p50 ${fmt(soakResult.latency.p50, 1)} ms, p99 ${fmt(soakResult.latency.p99, 1)} ms, max ${fmt(soakResult.latency.max, 1)} ms`);
     }
 
-    const e2e = (r: EndToEnd) => ({ p50: round(r.p50), p99: round(r.p99), max: round(r.max), throughput: round(r.throughput), issuedPerSecond: round(r.issuedPerSecond) });
+    const e2e = (r: EndToEnd) => ({ p50: round(r.p50), p99: round(r.p99), max: round(r.max), throughput: round(r.throughput), issuedPerSecond: round(r.issuedPerSecond), cpuMsPerCo: r.cpuMsPerCo });
     const result = {
       commit,
       date,
@@ -560,6 +596,7 @@ async function main(): Promise<void> {
         p50: round(saturation.p50),
         p99: round(saturation.p99),
         max: round(saturation.max),
+        cpuMsPerCo: saturation.cpuMsPerCo,
       },
       fixed100: { rate: RATE, ...e2e(fixed100Run.r) },
       fixedHalf: { rate: halfRate, ...e2e(fixedHalfRun.r) },
@@ -571,6 +608,7 @@ async function main(): Promise<void> {
         stored: lookupResult.stored,
         concurrency: lookupResult.concurrency,
         seededBySql: lookupResult.stored - COS,
+        cpuMsPerLookup: lookupResult.cpuMsPerLookup,
       },
       soak: soakResult ?? { cos: 0, rssSlopeMBPer100k: null },
       ...(saturationRun.profile ? { statements: { saturation: saturationRun.profile } } : {}),

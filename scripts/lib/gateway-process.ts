@@ -60,7 +60,9 @@ export class GatewayProcess {
 
   async start(): Promise<void> {
     this.port ??= await freePort();
-    const args = this.options.entry === 'compiled' ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];
+    // ECO_GATEWAY_NODE_ARGS: extra node flags for every gateway process, e.g. '--cpu-prof' to profile a benchmark.
+    const nodeArgs = process.env.ECO_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const args = [...nodeArgs, ...(this.options.entry === 'compiled' ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'])];
     this.child = spawn(process.execPath, args, {
       env: {
         ...process.env,
