@@ -124,18 +124,28 @@ export type ReceiveOutcome = 'stored' | 'duplicate' | 'conflict';
 /**
  * Stores a received version. The same issuer, number and version again is a duplicate when the
  * content is the same (jsonb equality ignores key order and spacing) and a conflict otherwise.
+ * A stored version is 'valid' as inserted; only where other versions or a cancellation were there
+ * before are the statuses derived again (most certificates arrive once).
  */
 export async function insertReceived(client: Queryable, row: { issuer: string; certificate: Certificate; rawDataset: unknown; jws: string; messageId: string }): Promise<ReceiveOutcome> {
   const c = row.certificate;
-  const inserted = await client.query(
+  // Taken first, so that what the insert reads of this certificate's rows is all committed.
+  await lockReceived(client, row.issuer, c.number);
+  // The RETURNING subqueries read the statement's snapshot, which does not hold the row it inserts.
+  const inserted = await client.query<{ alone: boolean }>(
     prepared(
       'received.insert',
       `INSERT INTO received_certificates (issuer_party, number, version, kind, agreement, dataset, jws, message_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING
+     RETURNING NOT EXISTS (SELECT 1 FROM received_certificates WHERE issuer_party = $1 AND number = $2)
+           AND NOT EXISTS (SELECT 1 FROM received_cancellations WHERE issuer_party = $1 AND number = $2) AS alone`,
       [row.issuer, c.number, c.version, c.kind, c.agreement ?? null, JSON.stringify(row.rawDataset), row.jws, row.messageId],
     ),
   );
-  if (inserted.rowCount === 1) return 'stored';
+  if (inserted.rowCount === 1) {
+    if (!inserted.rows[0]!.alone) await updateReceivedStatuses(client, row.issuer, c.number);
+    return 'stored';
+  }
   const { rows } = await client.query<{ same: boolean }>('SELECT dataset = $4::jsonb AS same FROM received_certificates WHERE issuer_party = $1 AND number = $2 AND version = $3', [
     row.issuer,
     c.number,
@@ -155,10 +165,6 @@ export async function insertCancellation(client: Queryable, row: { issuer: strin
 }
 
 /**
- * Derives every received version's status from what has arrived, whatever the order: the highest
- * version is current (cancelled if a cancellation arrived, valid otherwise), all others replaced.
- */
-/**
  * Serialises the transactions that change one received certificate, until commit: a new version
  * or cancellation arriving, a drawdown. Without it two concurrent transactions each miss the
  * other's uncommitted rows (both versions 'valid'; two drawdowns from different versions).
@@ -167,8 +173,17 @@ export async function lockReceived(client: Queryable, issuer: string, number: st
   await client.query(prepared('received.lock', "SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2))", [issuer, number]));
 }
 
+/** Under lockReceived, derives the statuses again (see updateReceivedStatuses). */
 export async function refreshReceivedStatuses(client: Queryable, issuer: string, number: string): Promise<void> {
   await lockReceived(client, issuer, number);
+  await updateReceivedStatuses(client, issuer, number);
+}
+
+/**
+ * Derives every received version's status from what has arrived, whatever the order: the highest
+ * version is current (cancelled if a cancellation arrived, valid otherwise), all others replaced.
+ */
+async function updateReceivedStatuses(client: Queryable, issuer: string, number: string): Promise<void> {
   await client.query(
     prepared(
       'received.statuses',

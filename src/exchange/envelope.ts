@@ -30,10 +30,11 @@ export const envelopeSchema = z.object({
 });
 export type Envelope = z.infer<typeof envelopeSchema>;
 
-export function buildEnvelope(fields: { type: MessageType; from: string; to: string; body: Record<string, unknown>; inReplyTo?: string }): Envelope {
+/** `id` is made here unless the caller had to know it before (a receipt its inbox row names). */
+export function buildEnvelope(fields: { id?: string; type: MessageType; from: string; to: string; body: Record<string, unknown>; inReplyTo?: string }): Envelope {
   return {
     profile: PROFILE_VERSION,
-    id: randomUUID(),
+    id: fields.id ?? randomUUID(),
     type: fields.type,
     from: fields.from,
     to: fields.to,

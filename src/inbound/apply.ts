@@ -27,7 +27,6 @@ export async function applyMessage(client: DbClient, verified: Verified, bodyTex
       if (outcome === 'conflict') {
         return { errors: [messageError('CONFLICTING_CERTIFICATE', `${envelope.from} ${co.number} version ${co.version} was received before with other content`, '/body')] };
       }
-      await refreshReceivedStatuses(client, envelope.from, co.number);
       return { errors: [] };
     }
     case 'certificate.cancelled': {

@@ -37,39 +37,42 @@ const toReceived = (r: Row): ReceivedMessage => ({
   receiptId: r.receipt_id,
 });
 
-/**
- * Within the transaction: serialises on the message id, so two consumers handling copies do not
- * both store it, and returns the earlier row's receipt if the message was received before.
- */
-export async function claimMessage(client: Queryable, messageId: string): Promise<{ receiptId: string | null } | undefined> {
-  await client.query(prepared('inbox.lock', 'SELECT pg_advisory_xact_lock(hashtext($1))', [messageId]));
-  const { rows } = await client.query<{ receipt_id: string | null }>(prepared('inbox.find', 'SELECT receipt_id FROM inbox WHERE message_id = $1', [messageId]));
-  return rows[0] && { receiptId: rows[0].receipt_id };
-}
+export type InboxRow = {
+  messageId: string;
+  from: string;
+  type: string;
+  digest: string;
+  body: string;
+  inReplyTo: string | null;
+  /** The receipt that will answer it, queued later in the same transaction (none for a receipt). */
+  receiptId: string | undefined;
+  certificateNumber: string | undefined;
+};
 
-export async function insertInbox(
-  client: Queryable,
-  row: {
-    messageId: string;
-    from: string;
-    type: string;
-    digest: string;
-    body: string;
-    status: 'accepted' | 'rejected';
-    errors: MessageError[];
-    inReplyTo: string | null;
-    receiptId: string | undefined;
-    certificateNumber: string | undefined;
-  },
-): Promise<void> {
-  await client.query(
+/**
+ * First in the message's transaction: its inbox row, recorded as accepted (settleInbox records
+ * a rejection). The primary key deduplicates: a copy being handled concurrently waits on it until
+ * the first commits, so two consumers never both store one message. Returns the earlier row's
+ * receipt, and inserts nothing, when the message was received before.
+ */
+export async function claimMessage(client: Queryable, row: InboxRow): Promise<{ receiptId: string | null } | undefined> {
+  const { rowCount } = await client.query(
     prepared(
-      'inbox.insert',
-      `INSERT INTO inbox (message_id, from_party, type, digest, body, status, errors, in_reply_to, receipt_id, certificate_number)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [row.messageId, row.from, row.type, row.digest, row.body, row.status, JSON.stringify(row.errors), row.inReplyTo, row.receiptId ?? null, row.certificateNumber ?? null],
+      'inbox.claim',
+      `INSERT INTO inbox (message_id, from_party, type, digest, body, status, in_reply_to, receipt_id, certificate_number)
+     VALUES ($1, $2, $3, $4, $5, 'accepted', $6, $7, $8) ON CONFLICT (message_id) DO NOTHING`,
+      [row.messageId, row.from, row.type, row.digest, row.body, row.inReplyTo, row.receiptId ?? null, row.certificateNumber ?? null],
     ),
   );
+  if (rowCount === 1) return undefined;
+  const { rows } = await client.query<{ receipt_id: string | null }>(prepared('inbox.find', 'SELECT receipt_id FROM inbox WHERE message_id = $1', [row.messageId]));
+  return { receiptId: rows[0]?.receipt_id ?? null };
+}
+
+/** The verdict, where it is a rejection: the row claimMessage wrote says accepted. */
+export async function settleInbox(client: Queryable, messageId: string, errors: MessageError[]): Promise<void> {
+  if (errors.length === 0) return;
+  await client.query(prepared('inbox.reject', "UPDATE inbox SET status = 'rejected', errors = $2 WHERE message_id = $1", [messageId, JSON.stringify(errors)]));
 }
 
 const COLUMNS = 'message_id, type, from_party, status, certificate_number, received_at, errors, receipt_id';

@@ -1,6 +1,7 @@
 // One received message's transaction: PROFILE checks 4-6, what the message changes, the inbox row
 // that deduplicates it, its audit entry and the signed receipt that answers it, committed together.
 // Nothing here knows AMQP: the consumer acks once this has committed.
+import { randomUUID } from 'node:crypto';
 import type { AgreementBook } from '../agreements/index.ts';
 import { actors, audit } from '../audit/index.ts';
 import { safeText } from '../dataset/index.ts';
@@ -11,7 +12,7 @@ import type { Outbound, OutboxWriter, ReceiptOutcome } from '../outbound/index.t
 import type { KnownPeer } from '../peers/index.ts';
 import { applyMessage } from './apply.ts';
 import { type Authentic, type Rejected, validate } from './checks.ts';
-import { claimMessage, insertInbox } from './inbox.ts';
+import { claimMessage, settleInbox } from './inbox.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -55,7 +56,7 @@ export class Receiver {
     const inReplyTo = [refused.messageId, delivered.messageId].find((id): id is string => typeof id === 'string' && UUID.test(id));
     const receiptId = await this.outbound.transaction(async (client, outbox) => {
       await auditReceived(client, refused.peer.partyId, inReplyTo, { type: delivered.type, status: 'rejected', errors: refused.errors });
-      return refused.isReceipt ? undefined : sendReceipt(outbox, refused.peer, inReplyTo, { status: 'rejected', digest, errors: refused.errors });
+      return refused.isReceipt ? undefined : sendReceipt(outbox, refused.peer, undefined, inReplyTo, { status: 'rejected', digest, errors: refused.errors });
     });
     return { outcome: 'rejected', peer: refused.peer.partyId, messageId: inReplyTo, errors: refused.errors, receiptId };
   }
@@ -71,27 +72,29 @@ export class Receiver {
 
   private async store(client: DbClient, outbox: OutboxWriter, authentic: Authentic, digest: string): Promise<Handled> {
     const bodyText = authentic.jws;
+    const peer = authentic.peer.partyId;
     const messageId = authentic.messageId && UUID.test(authentic.messageId) ? authentic.messageId : undefined;
+    const type = safeText(String(authentic.payload.type), 64);
+    const certificateNumber = certificateNumberOf(authentic.payload);
+    // Named before it is queued: the inbox row, written first, names it.
+    const receiptId = authentic.isReceipt ? undefined : randomUUID();
     if (messageId) {
-      const earlier = await claimMessage(client, messageId);
+      const inReplyTo = typeof authentic.payload.inReplyTo === 'string' && UUID.test(authentic.payload.inReplyTo) ? authentic.payload.inReplyTo : null;
+      const earlier = await claimMessage(client, { messageId, from: peer, type, digest, body: bodyText, inReplyTo, receiptId, certificateNumber });
       if (earlier) {
         // PROFILE: a duplicate is not stored again and gets the same receipt again.
         if (earlier.receiptId) await outbox.requeue(earlier.receiptId);
-        return { outcome: 'duplicate', peer: authentic.peer.partyId, messageId, receiptId: earlier.receiptId ?? undefined };
+        return { outcome: 'duplicate', peer, messageId, receiptId: earlier.receiptId ?? undefined };
       }
     }
     const verdict = validate(authentic, this.options);
     const applied = verdict.outcome === 'verified' ? await applyMessage(client, verdict, bodyText, this.agreements) : { errors: verdict.errors };
     const errors = messageId ? applied.errors : [messageError('SCHEMA_INVALID', 'id must be a UUID', '/id')];
     const status = errors.length ? 'rejected' : 'accepted';
-    const receiptId = authentic.isReceipt ? undefined : await sendReceipt(outbox, authentic.peer, messageId, { status, digest, errors });
-    const peer = authentic.peer.partyId;
-    const type = safeText(String(authentic.payload.type), 64);
-    const certificateNumber = certificateNumberOf(authentic.payload);
+    if (receiptId) await sendReceipt(outbox, authentic.peer, receiptId, messageId, { status, digest, errors });
     await auditReceived(client, peer, messageId, { type, status, errors, certificateNumber });
     if (!messageId) return { outcome: 'rejected', peer, errors, receiptId, ...(certificateNumber ? { certificateNumber } : {}) };
-    const inReplyTo = typeof authentic.payload.inReplyTo === 'string' && UUID.test(authentic.payload.inReplyTo) ? authentic.payload.inReplyTo : null;
-    await insertInbox(client, { messageId, from: peer, type, digest, body: bodyText, status, errors, inReplyTo, receiptId, certificateNumber });
+    await settleInbox(client, messageId, errors);
     const number = certificateNumber ? { certificateNumber } : {};
     if (errors.length) return { outcome: 'rejected', peer, messageId, errors, receiptId, ...number };
     const { note, receiptLatencySeconds, receipt } = 'note' in applied ? applied : { note: undefined, receiptLatencySeconds: undefined, receipt: undefined };
@@ -115,8 +118,8 @@ function auditReceived(client: DbClient, peer: string, messageId: string | undef
 }
 
 /** Queues a signed receipt inside the caller's transaction. */
-async function sendReceipt(outbox: OutboxWriter, to: KnownPeer, inReplyTo: string | undefined, body: ReceiptBody): Promise<string> {
-  return (await outbox.send({ to, type: 'receipt', inReplyTo, body })).messageId;
+async function sendReceipt(outbox: OutboxWriter, to: KnownPeer, id: string | undefined, inReplyTo: string | undefined, body: ReceiptBody): Promise<string> {
+  return (await outbox.send({ id, to, type: 'receipt', inReplyTo, body })).messageId;
 }
 
 function certificateNumberOf(payload: Record<string, unknown>): string | undefined {

@@ -8,6 +8,8 @@ import { bodyDigest, buildEnvelope, type MessageType, type PeerKeys, type Receip
 export const OUTBOX_CHANNEL = 'eco_outbox';
 
 export type OutboxMessage = {
+  /** Made when queued, unless given. */
+  id?: string;
   from: string;
   to: { partyId: string; encrypt: boolean; keys: PeerKeys };
   type: MessageType;
@@ -22,8 +24,8 @@ export type OutboxMessage = {
  * those exact bytes: every attempt sends them. Returns the message id and those bytes.
  */
 export async function enqueue(client: Queryable, key: SigningKey, message: OutboxMessage): Promise<{ messageId: string; bytes: string }> {
-  const { from, to, type, inReplyTo } = message;
-  const envelope = buildEnvelope({ type, from, to: to.partyId, inReplyTo, body: message.body as Record<string, unknown> });
+  const { id, from, to, type, inReplyTo } = message;
+  const envelope = buildEnvelope({ id, type, from, to: to.partyId, inReplyTo, body: message.body as Record<string, unknown> });
   const bytes = await seal(envelope, key, to);
   await client.query(
     prepared('outbox.insert', 'INSERT INTO outbox (id, peer, type, certificate_number, body, expects_receipt) VALUES ($1, $2, $3, $4, $5, $6)', [

@@ -11,6 +11,8 @@ import { enqueue, requeue } from './outbox.ts';
 export type Recipient = { partyId: string; encrypt: boolean; keys: PeerKeys };
 
 export type Outgoing = {
+  /** The message id, when the caller must name it before it is queued (made here otherwise). */
+  id?: string;
   to: Recipient;
   type: MessageType;
   body: object;
@@ -51,8 +53,8 @@ export class Outbound {
     const result = await withTransaction(this.db, (client) =>
       work(client, {
         send: async (message) => {
-          const { to, type, body, inReplyTo, certificateNumber } = message;
-          const sent = await enqueue(client, key, { from: this.partyId, to, type, body, inReplyTo, certificateNumber });
+          const { id, to, type, body, inReplyTo, certificateNumber } = message;
+          const sent = await enqueue(client, key, { id, from: this.partyId, to, type, body, inReplyTo, certificateNumber });
           if (message.audit) await audit(client, message.audit(sent.messageId));
           queued = true;
           return sent;

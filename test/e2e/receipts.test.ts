@@ -156,6 +156,42 @@ describe('receipts', () => {
     assert.equal(await count(pair.a, "inbox WHERE type = 'receipt' AND in_reply_to = $1", [envelope.id]), 1);
   });
 
+  it('stores a message delivered many times at once exactly once, answering every copy with the one receipt', async () => {
+    const handledAtB: Handled[] = [];
+    pair.b.consumer!.onHandled = (h) => handledAtB.push(h);
+    try {
+      const envelope = fromA();
+      const jws = await sign(envelope, aKey);
+      const copies = 8;
+      await Promise.all(Array.from({ length: copies }, () => publishRaw(pair.placeB.amqpUrl, B, jws, { appId: A, messageId: envelope.id, type: 'certificate.issued' })));
+      const handled = await eventually(async () => {
+        const mine = handledAtB.filter((h) => 'messageId' in h && h.messageId === envelope.id);
+        return mine.length === copies ? mine : undefined;
+      }, 'every copy handled at B');
+      const accepted = handled.filter((h) => h.outcome === 'accepted');
+      assert.equal(accepted.length, 1, 'one copy is stored');
+      assert.equal(handled.filter((h) => h.outcome === 'duplicate').length, copies - 1);
+      const receiptIds = new Set(handled.map((h) => ('receiptId' in h ? h.receiptId : undefined)));
+      assert.equal(receiptIds.size, 1, 'every copy names the same receipt');
+      const { rows } = await pair.b.db.query<{ status: string; receipt_id: string }>('SELECT status, receipt_id FROM inbox WHERE message_id = $1', [envelope.id]);
+      assert.deepEqual(rows, [{ status: 'accepted', receipt_id: [...receiptIds][0] }]);
+      assert.equal(await count(pair.b, 'received_certificates WHERE message_id = $1', [envelope.id]), 1);
+      assert.equal(await count(pair.b, "outbox WHERE type = 'receipt' AND id = $1", [[...receiptIds][0]]), 1, 'one receipt row, sent again for each copy');
+    } finally {
+      pair.b.consumer!.onHandled = undefined;
+    }
+  });
+
+  it('keeps a rejected message in the inbox as rejected, with the errors its receipt gave', async () => {
+    const envelope = fromA({ body: { ...exampleCertificate(), exportCountry: 'ZZ' } });
+    const receipt = await answerTo(await sign(envelope, aKey), envelope.id);
+    assert.equal(receipt.status, 'rejected');
+    const { rows } = await pair.b.db.query<{ status: string; errors: { code: string }[] }>('SELECT status, errors FROM inbox WHERE message_id = $1', [envelope.id]);
+    assert.equal(rows[0]?.status, 'rejected');
+    assert.deepEqual(codes(rows[0]!), codes(receipt));
+    assert.equal(await count(pair.b, 'received_certificates WHERE message_id = $1', [envelope.id]), 0);
+  });
+
   it('marks the message rejected at the sender when the receiver rejects it, keeping the errors', async () => {
     const certificate = exampleCertificate();
     // B already holds a different version 1 under this number (received earlier, say, from a forger who had A's key).
