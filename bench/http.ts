@@ -5,7 +5,7 @@ import http from 'node:http';
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
-export type Reply = { status: number; body: string };
+export type Reply = { status: number; headers: http.IncomingHttpHeaders; body: string };
 
 /** One request; rejects on a socket error or after `timeoutMs` (the error's name is then TimeoutError). */
 export function request(url: string, options: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs: number }): Promise<Reply> {
@@ -16,7 +16,7 @@ export function request(url: string, options: { method?: string; headers?: Recor
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', reject);
       },
     );

@@ -13,7 +13,8 @@
 //   BENCH_CONCURRENCY (32)      requests in flight at saturation
 //   BENCH_LOOKUP_ROWS (100000)  COs stored at B for the lookup (the saturation run's, then seeded by SQL)
 //   BENCH_LOOKUP_SECONDS (20), BENCH_LOOKUP_CONCURRENCY (8)
-//   BENCH_SOAK (0: none), BENCH_SOAK_RATE (half of saturation)
+//   BENCH_SOAK (0: none), BENCH_SOAK_RATE (half of saturation; 100 with BENCH_SOAK_ONLY)
+//   BENCH_SOAK_ONLY (0)         1: the soak alone, written to <date>-<commit>-soak.json
 //   BENCH_WAIT_SECONDS (300)    longest wait for the last receipts of a phase
 //   BENCH_STATEMENTS (0)        1: load pg_stat_statements and print the saturation phase's top statements
 //   BENCH_SATURATION_ONLY (0)   1: stop after the saturation phase, write nothing (for profiling one change)
@@ -40,8 +41,10 @@ const LOOKUP_CONCURRENCY = env('BENCH_LOOKUP_CONCURRENCY', 8);
 const SOAK = env('BENCH_SOAK', 0);
 const STATEMENTS = env('BENCH_STATEMENTS', 0) > 0;
 const SATURATION_ONLY = env('BENCH_SATURATION_ONLY', 0) > 0;
+const SOAK_ONLY = env('BENCH_SOAK_ONLY', 0) > 0 && SOAK > 0;
 const WAIT_MS = env('BENCH_WAIT_SECONDS', 300) * 1000;
 const REQUEST_TIMEOUT_MS = 30_000;
+const MAX_IN_FLIGHT = 256;
 const PROGRESS_MS = 5000;
 const SAMPLE_MS = 10_000;
 const CORES = cpus().length;
@@ -146,20 +149,21 @@ async function endToEnd(pair: Pair, mode: { rate: number } | { concurrency: numb
         body: JSON.stringify({ ...example, number }),
         timeoutMs: REQUEST_TIMEOUT_MS,
       });
-    // A connection refused or reset under overload (the machine is shared) is tried again, at most
-    // twice; where the lost attempt had issued the CO, the retry's 409 is followed by reading its
-    // message id at A. Its latency still counts from the first attempt.
-    let response: Reply;
+    // Under overload (the machine is shared) a connection refused or reset is tried again, and a 503
+    // after its Retry-After, as a client should, a few times; where a lost attempt had issued the
+    // CO, the retry's 409 is followed by reading its message id at A. Latency counts from the first attempt.
+    let response: Reply | undefined;
     let attempt = 1;
     for (; ; attempt++) {
       try {
         response = await post();
-        break;
+        if (response.status !== 503 || attempt === 5) break;
+        await sleep(Number(response.headers['retry-after'] ?? 1) * 1000);
       } catch (error) {
-        if (attempt === 3 || (error as Error).name === 'TimeoutError') throw error;
-        retried++;
+        if (attempt === 5 || (error as Error).name === 'TimeoutError') throw error;
         await sleep(500);
       }
+      retried++;
     }
     const body = JSON.parse(response.body) as { messageId?: string };
     let status = response.status;
@@ -184,13 +188,26 @@ async function endToEnd(pair: Pair, mode: { rate: number } | { concurrency: numb
   });
   try {
     if ('rate' in mode) {
-      const inFlight: Promise<void>[] = [];
-      for (let i = 0; i < count; i++) {
+      // Open loop at the rate, but with at most MAX_IN_FLIGHT requests outstanding: a gateway that
+      // falls behind (a busy shared machine) slows the offered rate, and that shows in issuedPerSecond,
+      // instead of piling up requests until they time out.
+      const inFlight = new Set<Promise<void>>();
+      let failure: unknown;
+      for (let i = 0; i < count && !failure; i++) {
         const wait = started + (i * 1000) / mode.rate - performance.now();
         if (wait > 0) await sleep(wait);
-        inFlight.push(issueOne(i));
+        while (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
+        const one: Promise<void> = issueOne(i).then(
+          () => void inFlight.delete(one),
+          (error: unknown) => {
+            inFlight.delete(one);
+            failure ??= error;
+          },
+        );
+        inFlight.add(one);
       }
       await Promise.all(inFlight);
+      if (failure) throw failure;
     } else {
       let next = 0;
       await Promise.all(
@@ -493,6 +510,32 @@ async function endToEndPhase(services: Services, label: string, mode: { rate: nu
   }
 }
 
+/** The soak phase, printed; with BENCH_SOAK_ONLY=1 the run is this alone (it takes half an hour at 100/s). */
+async function runSoak(services: Services, rate: number) {
+  console.log(`\n(d) soak: ${fmt(SOAK)} COs at ${rate}/s, every gateway process's RSS and heap and the table sizes every ${SAMPLE_MS / 1000} s`);
+  const soakResult = await soak(services, SOAK, rate);
+  const short = SOAK < 50_000 ? ' (a short soak: start-up growth dominates these; the target needs 200,000 or more)' : '';
+  console.log(`  slopes per 100,000 COs accepted, past the first 10 %${short}:`);
+  for (const [name, p] of Object.entries(soakResult.processes)) console.log(`    gateway ${name}: RSS ${p.rssSlopeMBPer100k ?? 'n/a'} MB, heap ${p.heapSlopeMBPer100k ?? 'n/a'} MB`);
+  console.log(
+    `    tables: ${Object.entries(soakResult.tableSlopeMBPer100k)
+      .map(([k, v]) => `${k} ${v ?? 'n/a'} MB`)
+      .join(', ')}`,
+  );
+  console.log(
+    `  latency over the soak: p50 ${fmt(soakResult.latency.p50, 1)} ms, p99 ${fmt(soakResult.latency.p99, 1)} ms, max ${fmt(soakResult.latency.max, 1)} ms, throughput ${fmt(soakResult.throughput, 1)} COs/s`,
+  );
+  return soakResult;
+}
+
+function writeResult(name: string, result: object): void {
+  const dir = new URL('./results/', import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  const file = new URL(name, dir);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\nwrote ${file.pathname}`);
+}
+
 async function main(): Promise<void> {
   const commit = gitCommit();
   const date = new Date().toISOString();
@@ -500,6 +543,11 @@ async function main(): Promise<void> {
   execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
   const services = await startServices({ statements: STATEMENTS }); // durable settings (fsync on), as in production
   try {
+    if (SOAK_ONLY) {
+      const soakResult = await runSoak(services, env('BENCH_SOAK_RATE', 100));
+      writeResult(`${date.slice(0, 10)}-${commit}-soak.json`, { commit, date, cores: CORES, node: process.version, soak: soakResult });
+      return;
+    }
     console.log('\n(b) raw cost of each step, this machine, this run');
     const envelope = { profile: 'eco/1.0', id: crypto.randomUUID(), type: 'certificate.issued', from: 'KR-KCS', to: 'VN-MOIT', sentAt: new Date().toISOString(), body: example };
     const signing = await within(120_000, 'signing rates', signingRates(envelope));
@@ -566,21 +614,7 @@ async function main(): Promise<void> {
     const fixedHalfRun = await endToEndPhase(services, 'half', { rate: halfRate }, designLimit);
     await fixedHalfRun.pair.stop();
 
-    let soakResult: Awaited<ReturnType<typeof soak>> | undefined;
-    if (SOAK > 0) {
-      const rate = env('BENCH_SOAK_RATE', halfRate);
-      console.log(`\n(d) soak: ${fmt(SOAK)} COs at ${rate}/s, every gateway process's RSS and heap and the table sizes every ${SAMPLE_MS / 1000} s`);
-      soakResult = await soak(services, SOAK, rate);
-      const short = SOAK < 50_000 ? ' (a short soak: start-up growth dominates these; the target needs 200,000 or more)' : '';
-      console.log(`  slopes per 100,000 COs accepted, past the first 10 %${short}:`);
-      for (const [name, p] of Object.entries(soakResult.processes)) console.log(`    gateway ${name}: RSS ${p.rssSlopeMBPer100k ?? 'n/a'} MB, heap ${p.heapSlopeMBPer100k ?? 'n/a'} MB`);
-      console.log(
-        `    tables: ${Object.entries(soakResult.tableSlopeMBPer100k)
-          .map(([k, v]) => `${k} ${v ?? 'n/a'} MB`)
-          .join(', ')}`,
-      );
-      console.log(`  latency over the soak: p50 ${fmt(soakResult.latency.p50, 1)} ms, p99 ${fmt(soakResult.latency.p99, 1)} ms, max ${fmt(soakResult.latency.max, 1)} ms`);
-    }
+    const soakResult = SOAK > 0 ? await runSoak(services, env('BENCH_SOAK_RATE', halfRate)) : undefined;
 
     const e2e = (r: EndToEnd) => ({ p50: round(r.p50), p99: round(r.p99), max: round(r.max), throughput: round(r.throughput), issuedPerSecond: round(r.issuedPerSecond), cpuMsPerCo: r.cpuMsPerCo });
     const result = {
@@ -626,11 +660,7 @@ async function main(): Promise<void> {
         })),
       },
     };
-    const dir = new URL('./results/', import.meta.url);
-    mkdirSync(dir, { recursive: true });
-    const file = new URL(`${date.slice(0, 10)}-${commit}.json`, dir);
-    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-    console.log(`\nwrote ${file.pathname}`);
+    writeResult(`${date.slice(0, 10)}-${commit}.json`, result);
   } finally {
     await within(120_000, 'stopping the services', services.stop());
   }
