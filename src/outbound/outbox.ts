@@ -3,7 +3,7 @@
 // Callers wake the relays (RelayWaker) once their transaction has committed.
 import { prepared, type Queryable } from '../db/index.ts';
 import type { MessageError } from '../exchange/index.ts';
-import { bodyDigest, buildEnvelope, type MessageType, type PeerKeys, type ReceiptBody, type SigningKey, seal } from '../exchange/index.ts';
+import { buildEnvelope, type MessageType, type PeerKeys, type ReceiptBody, type SigningKey, seal } from '../exchange/index.ts';
 
 export const OUTBOX_CHANNEL = 'eco_outbox';
 
@@ -96,29 +96,30 @@ export async function recordReceipt(
   client: Queryable,
   receipt: { inReplyTo: string; from: string; body: ReceiptBody; jws: string },
 ): Promise<{ note: ReceiptOutcome; latencySeconds?: number; certificateNumber?: string }> {
-  const { rows } = await client.query<{ body: string; status: DeliveryStatus; latency: number; certificate_number: string | null }>(
+  // One statement: the row is locked, the digest of the bytes we sent (bodyDigest, in SQL) compared,
+  // and the receipt recorded only where it matches and the message had none.
+  const { rows } = await client.query<{ status: DeliveryStatus; matches: boolean; latency: number; certificate_number: string | null }>(
     prepared(
-      'outbox.receipt-lock',
-      'SELECT body, status, certificate_number, extract(epoch FROM clock_timestamp() - created_at)::float8 AS latency FROM outbox WHERE id = $1 AND peer = $2 FOR UPDATE',
-      [receipt.inReplyTo, receipt.from],
+      'outbox.receipt',
+      `WITH sent AS (
+         SELECT id, status, certificate_number, created_at,
+                translate(rtrim(encode(sha256(convert_to(body, 'UTF8')), 'base64'), '='), '+/', '-_') = $3 AS matches
+           FROM outbox WHERE id = $1 AND peer = $2 FOR UPDATE),
+       recorded AS (
+         UPDATE outbox o SET status = $4, receipt = $5, receipt_errors = $6, receipt_at = now(), last_error = NULL, next_attempt_at = 'infinity'
+           FROM sent WHERE o.id = sent.id AND sent.matches AND sent.status NOT IN ('accepted', 'rejected'))
+       SELECT status, matches, certificate_number, extract(epoch FROM clock_timestamp() - created_at)::float8 AS latency FROM sent`,
+      [receipt.inReplyTo, receipt.from, receipt.body.digest, receipt.body.status, receipt.jws, JSON.stringify(receipt.body.errors)],
     ),
   );
   const sent = rows[0];
   if (!sent) return { note: 'unknown-message' };
-  if (bodyDigest(sent.body) !== receipt.body.digest) {
+  if (!sent.matches) {
     // The peer acknowledged other bytes than ours: no proof; the message stays due for a resend.
     await client.query('UPDATE outbox SET last_error = $2 WHERE id = $1', [receipt.inReplyTo, `receipt digest ${receipt.body.digest} does not match the message sent`]);
     return { note: 'digest-mismatch' };
   }
   if (sent.status === 'accepted' || sent.status === 'rejected') return { note: 'already-recorded' };
-  await client.query(
-    prepared(
-      'outbox.receipt',
-      `UPDATE outbox SET status = $2, receipt = $3, receipt_errors = $4, receipt_at = now(), last_error = NULL, next_attempt_at = 'infinity'
-      WHERE id = $1`,
-      [receipt.inReplyTo, receipt.body.status, receipt.jws, JSON.stringify(receipt.body.errors)],
-    ),
-  );
   return { note: 'recorded', latencySeconds: sent.latency, ...(sent.certificate_number ? { certificateNumber: sent.certificate_number } : {}) };
 }
 
