@@ -45,6 +45,8 @@ const SOAK_ONLY = env('BENCH_SOAK_ONLY', 0) > 0 && SOAK > 0;
 const WAIT_MS = env('BENCH_WAIT_SECONDS', 300) * 1000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_IN_FLIGHT = 256;
+/** How long one CO is tried again for (503 after its Retry-After, a lost connection) before the run fails. */
+const RETRY_FOR_MS = 120_000;
 const PROGRESS_MS = 5000;
 const SAMPLE_MS = 10_000;
 const CORES = cpus().length;
@@ -154,13 +156,14 @@ async function endToEnd(pair: Pair, mode: { rate: number } | { concurrency: numb
     // CO, the retry's 409 is followed by reading its message id at A. Latency counts from the first attempt.
     let response: Reply | undefined;
     let attempt = 1;
+    const giveUpAt = t0 + RETRY_FOR_MS;
     for (; ; attempt++) {
       try {
         response = await post();
-        if (response.status !== 503 || attempt === 5) break;
+        if (response.status !== 503 || performance.now() > giveUpAt) break;
         await sleep(Number(response.headers['retry-after'] ?? 1) * 1000);
       } catch (error) {
-        if (attempt === 5 || (error as Error).name === 'TimeoutError') throw error;
+        if (performance.now() > giveUpAt || (error as Error).name === 'TimeoutError') throw error;
         await sleep(500);
       }
       retried++;
