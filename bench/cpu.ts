@@ -32,10 +32,11 @@ function parentsByPid(): Map<number, number> {
 }
 
 /**
- * CPU seconds of each root process and its live descendants. Children that exited and were reaped
- * are in their parent's cutime/cstime, so nothing is counted twice or lost (Postgres backends).
+ * CPU seconds of each component: its root processes and their live descendants. Children that
+ * exited and were reaped are in their parent's cutime/cstime, so nothing is counted twice or lost
+ * (Postgres backends).
  */
-export function cpuSeconds(roots: Record<string, number | undefined>): Record<string, number> {
+export function cpuSeconds(components: Record<string, (number | undefined)[]>): Record<string, number> {
   const result: Record<string, number> = {};
   let parents: Map<number, number>;
   try {
@@ -43,12 +44,12 @@ export function cpuSeconds(roots: Record<string, number | undefined>): Record<st
   } catch {
     return result; // no /proc
   }
-  for (const [name, root] of Object.entries(roots)) {
-    if (!root) continue;
+  for (const [name, pids] of Object.entries(components)) {
+    const roots = new Set(pids.filter((pid): pid is number => pid !== undefined));
     let total = 0;
     for (const pid of parents.keys()) {
       for (let p: number | undefined = pid; p && p > 1; p = parents.get(p)) {
-        if (p === root) {
+        if (roots.has(p)) {
           total += ownSeconds(pid);
           break;
         }

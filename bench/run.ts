@@ -4,6 +4,7 @@
 //   (a) end to end, POST /certificates at A -> B's accepted receipt recorded at A:
 //       saturation (closed loop), a fixed 100/s, and a fixed half of saturation;
 //   (c) lookup at the importing side, GET /certificates/{number}, closed loop, over stored COs;
+//   (e) saturation with one process per role (api, relay, consumer) per side, and with N;
 //   (d) with BENCH_SOAK=N, a soak of N COs at a fixed rate, sampling every gateway process's RSS
 //       and heap and the table sizes every 10 s, and the slope of each.
 // Not part of `npm test`; the machine is shared and noisy, so read the ratios within one run.
@@ -17,6 +18,7 @@
 //   BENCH_SOAK_ONLY (0)         1: the soak alone, written to <date>-<commit>-soak.json
 //   BENCH_WAIT_SECONDS (300)    longest wait for the last receipts of a phase
 //   BENCH_STATEMENTS (0)        1: load pg_stat_statements and print the saturation phase's top statements
+//   BENCH_PER_ROLE (2)          (e): saturation with 1, then with this many processes per role and side
 //   BENCH_SATURATION_ONLY (0)   1: stop after the saturation phase, write nothing (for profiling one change)
 // A quick run: BENCH_COS=1000 BENCH_LOOKUP_ROWS=20000 npm run bench (a few minutes).
 import { execFileSync } from 'node:child_process';
@@ -41,6 +43,7 @@ const LOOKUP_CONCURRENCY = env('BENCH_LOOKUP_CONCURRENCY', 8);
 const SOAK = env('BENCH_SOAK', 0);
 const STATEMENTS = env('BENCH_STATEMENTS', 0) > 0;
 const SATURATION_ONLY = env('BENCH_SATURATION_ONLY', 0) > 0;
+const PER_ROLE = env('BENCH_PER_ROLE', 2);
 const SOAK_ONLY = env('BENCH_SOAK_ONLY', 0) > 0 && SOAK > 0;
 const WAIT_MS = env('BENCH_WAIT_SECONDS', 300) * 1000;
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -92,9 +95,17 @@ function progress(label: string, status: () => Promise<string> | string): () => 
 const UNLIMITED = String(1_000_000_000);
 
 type Services = Awaited<ReturnType<typeof startServices>>;
-type Pair = { a: GatewayProcess; b: GatewayProcess; dbA: pg.Pool; dbB: pg.Pool; stop: () => Promise<void> };
+/**
+ * Two gateways. `a` and `b` are each side's first API process; `apisA` all of A's, which the load
+ * generator takes turns with; `sideA`/`sideB` every process of a side, for CPU and stopping.
+ */
+type Pair = { a: GatewayProcess; b: GatewayProcess; apisA: GatewayProcess[]; sideA: GatewayProcess[]; sideB: GatewayProcess[]; dbA: pg.Pool; dbB: pg.Pool; stop: () => Promise<void> };
 
-async function startPair(services: Services, label: string): Promise<Pair> {
+/**
+ * Starts and wires a pair. `perRole` 0: one process per side doing everything (ROLE=all, the
+ * default deployment); n: per side n API, n relay and n consumer processes against one database.
+ */
+async function startPair(services: Services, label: string, perRole = 0): Promise<Pair> {
   const admin = new pg.Client({ connectionString: services.postgres.url() });
   await admin.connect();
   for (const side of ['a', 'b']) await admin.query(`CREATE DATABASE bench_${label}_${side}`);
@@ -103,26 +114,42 @@ async function startPair(services: Services, label: string): Promise<Pair> {
   const place = (side: string) => ({ DATABASE_URL: services.postgres.url(`bench_${label}_${side}`), AMQP_URL: services.rabbit.url(`bench_${label}_${side}`) });
   const common = { LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '20', RATE_LIMIT_PER_MINUTE: UNLIMITED, RATE_LIMIT_PER_ADDRESS_PER_MINUTE: UNLIMITED };
   // The compiled output, as `npm start` runs it in production (built at the start of the run).
-  const a = new GatewayProcess(`bench-${label}-a`, { PARTY_ID: 'KR-KCS', ...place('a'), ...common }, { entry: 'compiled' });
-  const b = new GatewayProcess(`bench-${label}-b`, { PARTY_ID: 'VN-MOIT', ...place('b'), ...common }, { entry: 'compiled' });
-  await Promise.all([a.start(), b.start()]);
-  await within(
-    60_000,
-    'wiring the gateways',
-    wire({ partyId: 'KR-KCS', url: a.url, amqpUrl: place('a').AMQP_URL, apiKey: a.apiKey }, { partyId: 'VN-MOIT', url: b.url, amqpUrl: place('b').AMQP_URL, apiKey: b.apiKey }),
-  );
+  const processes = (side: 'a' | 'b', partyId: string, roles: string[]) =>
+    roles.map((role, i) => new GatewayProcess(`bench-${label}-${side}-${role}-${i}`, { PARTY_ID: partyId, ...place(side), ...common, ROLE: role }, { entry: 'compiled' }));
+  const roles = (role: string) => Array.from({ length: perRole }, () => role);
+  const apisA = processes('a', 'KR-KCS', perRole ? roles('api') : ['all']);
+  const apisB = processes('b', 'VN-MOIT', perRole ? roles('api') : ['all']);
+  const workersA = processes('a', 'KR-KCS', [...roles('relay'), ...roles('consumer')]);
+  const workersB = processes('b', 'VN-MOIT', [...roles('relay'), ...roles('consumer')]);
+  const [a, b] = [apisA[0]!, apisB[0]!];
+  const sideA = [...apisA, ...workersA];
+  const sideB = [...apisB, ...workersB];
+  const all = [...sideA, ...sideB];
+  try {
+    // API processes first: the relays and consumers then start with the peers already registered.
+    await Promise.all([...apisA, ...apisB].map((p) => p.start()));
+    await within(
+      60_000,
+      'wiring the gateways',
+      wire({ partyId: 'KR-KCS', url: a.url, amqpUrl: place('a').AMQP_URL, apiKey: a.apiKey }, { partyId: 'VN-MOIT', url: b.url, amqpUrl: place('b').AMQP_URL, apiKey: b.apiKey }),
+    );
+    await Promise.all([...workersA, ...workersB].map((p) => p.start()));
+  } catch (error) {
+    await Promise.all(all.map((p) => p.kill()));
+    throw error;
+  }
   const dbA = new pg.Pool({ connectionString: place('a').DATABASE_URL, max: 2 });
   const dbB = new pg.Pool({ connectionString: place('b').DATABASE_URL, max: 2 });
   // An idle client hearing Postgres shut down must not end the run (the figures are written by then).
   for (const pool of [dbA, dbB]) pool.on('error', () => {});
   const stop = async () => {
-    await within(60_000, `stopping the ${label} gateways`, Promise.all([a.stop(), b.stop()])).catch(async (error: Error) => {
+    await within(60_000, `stopping the ${label} gateways`, Promise.all(all.map((p) => p.stop()))).catch(async (error: Error) => {
       console.log(`    ${error.message}: killing them`);
-      await Promise.all([a.kill(), b.kill()]);
+      await Promise.all(all.map((p) => p.kill()));
     });
     await Promise.all([dbA.end(), dbB.end()]);
   };
-  return { a, b, dbA, dbB, stop };
+  return { a, b, apisA, sideA, sideB, dbA, dbB, stop };
 }
 
 async function acceptedAtA(pair: Pair): Promise<number> {
@@ -144,10 +171,11 @@ async function endToEnd(pair: Pair, mode: { rate: number } | { concurrency: numb
   const issueOne = async (i: number) => {
     const t0 = performance.now();
     const number = `BENCH-${label}-${i}`;
+    const api = pair.apisA[i % pair.apisA.length]!;
     const post = () =>
-      request(`${pair.a.url}/certificates`, {
+      request(`${api.url}/certificates`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...pair.a.apiHeaders },
+        headers: { 'content-type': 'application/json', ...api.apiHeaders },
         body: JSON.stringify({ ...example, number }),
         timeoutMs: REQUEST_TIMEOUT_MS,
       });
@@ -487,13 +515,13 @@ function cpuLine(msPer: Record<string, number>, digits: number): string {
 function cpuByComponent(services: Services, pair: Pair): Record<string, number> {
   const usage = process.cpuUsage();
   return {
-    ...cpuSeconds({ A: pair.a.pid, B: pair.b.pid, postgres: services.postgres.pid, rabbitmq: services.rabbit.pid }),
+    ...cpuSeconds({ A: pair.sideA.map((p) => p.pid), B: pair.sideB.map((p) => p.pid), postgres: [services.postgres.pid], rabbitmq: [services.rabbit.pid] }),
     generator: (usage.user + usage.system) / 1e6,
   };
 }
 
-async function endToEndPhase(services: Services, label: string, mode: { rate: number } | { concurrency: number }, designLimit: number) {
-  const pair = await within(120_000, `starting the ${label} gateways`, startPair(services, label));
+async function endToEndPhase(services: Services, label: string, mode: { rate: number } | { concurrency: number }, designLimit: number, perRole = 0) {
+  const pair = await within(120_000, `starting the ${label} gateways`, startPair(services, label, perRole));
   try {
     await statements(services, label, true);
     const cpuBefore = cpuByComponent(services, pair);
@@ -617,9 +645,17 @@ async function main(): Promise<void> {
     const fixedHalfRun = await endToEndPhase(services, 'half', { rate: halfRate }, designLimit);
     await fixedHalfRun.pair.stop();
 
+    const e2e = (r: EndToEnd) => ({ p50: round(r.p50), p99: round(r.p99), max: round(r.max), throughput: round(r.throughput), issuedPerSecond: round(r.issuedPerSecond), cpuMsPerCo: r.cpuMsPerCo });
+    console.log(`\n(e) scaling out on one machine: saturation with 1 and with ${PER_ROLE} processes per role (api, relay, consumer) per side, one database each`);
+    const perRoleRuns: Record<string, ReturnType<typeof e2e>> = {};
+    for (const n of [1, PER_ROLE]) {
+      const run = await endToEndPhase(services, `roles${n}`, { concurrency: CONCURRENCY }, designLimit, n);
+      await run.pair.stop();
+      perRoleRuns[String(n)] = e2e(run.r);
+    }
+
     const soakResult = SOAK > 0 ? await runSoak(services, env('BENCH_SOAK_RATE', halfRate)) : undefined;
 
-    const e2e = (r: EndToEnd) => ({ p50: round(r.p50), p99: round(r.p99), max: round(r.max), throughput: round(r.throughput), issuedPerSecond: round(r.issuedPerSecond), cpuMsPerCo: r.cpuMsPerCo });
     const result = {
       commit,
       date,
@@ -647,6 +683,7 @@ async function main(): Promise<void> {
         seededBySql: lookupResult.stored - COS,
         cpuMsPerLookup: lookupResult.cpuMsPerLookup,
       },
+      processesPerRole: perRoleRuns,
       soak: soakResult ?? { cos: 0, rssSlopeMBPer100k: null },
       ...(saturationRun.profile ? { statements: { saturation: saturationRun.profile } } : {}),
       sizes: { cos: COS, lookupRows: LOOKUP_ROWS, lookupSeconds: LOOKUP_SECONDS },
