@@ -1,6 +1,7 @@
 // The e-CO dataset: its schema (PROFILE.md "The certificate"), the code lists it checks against,
 // decimal arithmetic, and text Postgres can keep. A leaf: it imports no module of the gateway.
 
+export { type CodeList, codeLists, type ListName, loadCodeLists } from './code-lists.ts';
 export { countriesOf, countrySchema, isCountry, isPartyId, partyIdSchema } from './codes.ts';
 export { fromScaled, sumDecimals, toScaled } from './decimal.ts';
 export { toPointer } from './pointer.ts';

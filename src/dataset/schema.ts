@@ -2,23 +2,38 @@
 // Model's CO Derived Information Package. One schema serves REST input and inbound messages.
 import currencyCodes from 'currency-codes';
 import { z } from 'zod';
+import { type CodeList, codeLists } from './code-lists.ts';
 import { countrySchema, isCountry, partyIdSchema } from './codes.ts';
 import { fromScaled, sumDecimals, toScaled } from './decimal.ts';
 
-// Code lists: ISO 3166-1 and ISO 4217 come from maintained packages. No maintained npm package
-// carries UN/ECE Rec. 20 (units), Rec. 21 (package kinds) or UN/LOCODE, so those are checked by
-// format (and a LOCODE's country part against ISO 3166-1); Rec. 19 has ten codes, all listed here.
+// Code lists: ISO 3166-1 and ISO 4217 come from maintained packages; UN/ECE Rec. 20 (units) and
+// Rec. 21 (package kinds) are vendored in code-lists/ (docs/code-lists.md); Rec. 19 has ten codes,
+// all listed here. UN/LOCODE is not vendored yet: a LOCODE is checked by format and its country
+// part against ISO 3166-1, and by the list itself once code-lists/ holds it.
 // The format first (it bounds the length, and shows in the contract), then the list.
 const coded = (format: RegExp, inList: (code: string) => boolean, message: string) => z.string().regex(format, { error: message, abort: true }).refine(inList, message);
+/** A code of a vendored UN/ECE list: the message names the code, the list and its edition. */
+const listed = (format: RegExp, formatMessage: string, list: CodeList, what: string) =>
+  z
+    .string()
+    .regex(format, { error: formatMessage, abort: true })
+    .refine((code) => list.has(code), { error: (issue) => `${what} '${String(issue.input)}' is not in ${list.name}, ${list.edition}` });
 const country = countrySchema;
 const currency = coded(/^[A-Z]{3}$/, (code) => currencyCodes.code(code) !== undefined, 'must be an ISO 4217 currency code such as USD');
-const locode = coded(/^[A-Z]{2}[A-Z2-9]{3}$/, (code) => isCountry(code.slice(0, 2)), 'must be a UN/LOCODE such as KRPUS (ISO country + 3 letters or digits 2-9)');
+const locodeFormat = /^[A-Z]{2}[A-Z2-9]{3}$/;
+const locodeMessage = 'must be a UN/LOCODE such as KRPUS (ISO country + 3 letters or digits 2-9)';
+const locode = codeLists.unlocode ? listed(locodeFormat, locodeMessage, codeLists.unlocode, 'location') : coded(locodeFormat, (code) => isCountry(code.slice(0, 2)), locodeMessage);
+const required = (list: CodeList | undefined, name: string): CodeList => {
+  if (!list) throw new Error(`the ${name} code list is missing from src/dataset/code-lists/ (see docs/code-lists.md)`);
+  return list;
+};
+const unitCode = listed(/^[A-Z0-9]{2,3}$/, 'must be a UN/ECE Rec. 20 unit code such as KGM', required(codeLists.rec20, 'UN/ECE Rec. 20'), 'unit');
+const packageKind = listed(/^[A-Z0-9]{2}$/, 'must be a UN/ECE Rec. 21 package code such as CT', required(codeLists.rec21, 'UN/ECE Rec. 21'), 'package kind');
 const transportModes = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] as const; // UN/ECE Rec. 19
 const date = z.iso.date('must be a date YYYY-MM-DD');
 /** Decimals travel as strings (PROFILE): up to 18 integer and 6 fraction digits. */
 export const decimalSchema = z.string().regex(/^\d{1,18}(\.\d{1,6})?$/, 'must be a non-negative decimal string such as "1200.50"');
 const decimal = decimalSchema;
-const unitCode = z.string().regex(/^[A-Z0-9]{2,3}$/, 'must be a UN/ECE Rec. 20 unit code such as KGM');
 const text = (max: number) => z.string().trim().min(1).max(max);
 const measure = z.object({ value: decimal, unit: unitCode });
 const amount = z.object({ amount: decimal, currency });
@@ -55,7 +70,7 @@ const item = z.object({
   packages: z
     .object({
       count: z.number().int().min(0),
-      kind: z.string().regex(/^[A-Z0-9]{2}$/, 'must be a UN/ECE Rec. 21 package code such as CT'),
+      kind: packageKind,
       marks: text(512).optional(),
     })
     .optional(),

@@ -81,6 +81,20 @@ describe('receiver checks at B', () => {
     assert.equal(await storedAtB(), before);
   });
 
+  it('rejects a unit or package kind off the UN/ECE lists with SCHEMA_INVALID at its path, naming the list', async () => {
+    const before = await storedAtB();
+    const co = exampleCertificate();
+    const bad = { ...co, items: [{ ...co.items[0]!, quantity: { value: '1200', unit: 'ZZZ' }, packages: { count: 40, kind: 'XX' } }] };
+    const result = await deliver(await sign(envelopeFromA({ body: bad }), aKey));
+    assert.equal(result.outcome, 'rejected');
+    const errors = result.outcome === 'rejected' ? result.errors : [];
+    assert.deepEqual(errors.map((e) => [e.code, e.path, e.message]).sort(), [
+      ['SCHEMA_INVALID', '/body/items/0/packages/kind', "package kind 'XX' is not in UN/ECE Recommendation 21, Revision 12 (2021)"],
+      ['SCHEMA_INVALID', '/body/items/0/quantity/unit', "unit 'ZZZ' is not in UN/ECE Recommendation 20, Revision 17 (2021)"],
+    ]);
+    assert.equal(await storedAtB(), before);
+  });
+
   it('dead-letters an unknown sender with UNKNOWN_SENDER in x-eco-error, and stores nothing', async () => {
     const before = await storedAtB();
     const stranger = await generateSigningKey();

@@ -87,6 +87,28 @@ describe('push model: a CO issued at A can be looked up at B', () => {
     assert.equal(await count(pair.a, 'outbox'), outboxBefore);
   });
 
+  it('refuses a unit or package kind that is not in UN/ECE Rec. 20 / Rec. 21, at its pointer, on issue and on validate', async () => {
+    const co = exampleCertificate();
+    const body = { ...co, items: [{ ...co.items[0]!, quantity: { value: '1200', unit: 'ZZZ' }, packages: { count: 40, kind: 'XX' } }] };
+    const before = await count(pair.a, 'certificates');
+    for (const path of ['/certificates/validate', '/certificates']) {
+      const response = await api(pair.a, 'POST', path, body);
+      assert.equal(response.status, 400, path);
+      assert.match(response.contentType, /^application\/problem\+json/);
+      assert.deepEqual(
+        response.body.errors.map((e: { pointer: string; detail: string }) => [e.pointer, e.detail]).sort(),
+        [
+          ['/items/0/packages/kind', "package kind 'XX' is not in UN/ECE Recommendation 21, Revision 12 (2021)"],
+          ['/items/0/quantity/unit', "unit 'ZZZ' is not in UN/ECE Recommendation 20, Revision 17 (2021)"],
+        ],
+        path,
+      );
+    }
+    assert.equal(await count(pair.a, 'certificates'), before);
+    const real = { ...co, items: [{ ...co.items[0]!, quantity: { value: '1200', unit: 'C62' }, packages: { count: 40, kind: 'BX' } }] };
+    assert.equal((await api(pair.a, 'POST', '/certificates/validate', real)).status, 200);
+  });
+
   it('answers 400 for a body that is not JSON, and 404 problem+json for an unknown number', async () => {
     const notJson = await api(pair.a, 'POST', '/certificates', '{"number": ');
     assert.equal(notJson.status, 400);
