@@ -31,7 +31,7 @@ import { startServices } from '../scripts/lib/services.ts';
 import { wire } from '../scripts/lib/wiring.ts';
 import { coreMsPer, cpuSeconds } from './cpu.ts';
 import { type Reply, request } from './http.ts';
-import { commitRate, publishRate, signingRates } from './raw.ts';
+import { commitRate, publishRate, signingRates, statementRate } from './raw.ts';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const COS = env('BENCH_COS', env('BENCH_COUNT', 5000));
@@ -585,6 +585,7 @@ async function main(): Promise<void> {
     await services.rabbit.addVhost('bench_raw');
     const publish = await within(120_000, 'publish rate', publishRate(services.rabbit.url('bench_raw'), JSON.stringify(envelope).length * 1.4));
     const commitsPerSecond = await within(60_000, 'commit rate', commitRate(services.postgres.url()));
+    const statementsPerSecond = await within(60_000, 'statement rate', statementRate(services.postgres.url()));
     console.log(`  ${'ES256, 1 core'.padEnd(34)} ${'sign/s'.padStart(8)}   ${'verify/s'.padStart(8)}`);
     for (const [label, signs, verifies] of [
       ['raw node:crypto (the floor)', signing.cryptoSign, signing.cryptoVerify],
@@ -597,14 +598,20 @@ async function main(): Promise<void> {
     // One CO in our flow: A signs the CO, B verifies it and signs a receipt, A verifies the receipt
     // (2 signs, 2 verifies, with the gateway's own sign()/verify(), the path production runs); the
     // relays publish the CO and the receipt (2 confirmed publishes); three transactions commit
-    // (issue at A, store + receipt at B, receipt at A). Claims and 'sent' updates are batched per up
-    // to 200 rows and left out. Crypto rates are per core; the broker's and Postgres's were
-    // measured with the whole machine, so they cost CORES core-seconds per operation.
+    // (issue at A, store + receipt at B, receipt at A), each a statement with its commit, and the
+    // other statements of those transactions are 11 round trips:
+    //   issue at A:      BEGIN, INSERT outbox, INSERT audit_log (+ INSERT certificates, committed)
+    //   receive at B:    BEGIN, INSERT inbox (dedupes), lock, INSERT received, INSERT outbox (receipt) (+ INSERT audit_log)
+    //   receipt at A:    BEGIN, INSERT inbox (dedupes), UPDATE outbox (the receipt) (+ INSERT audit_log)
+    // Claims and 'sent' updates are batched per up to 200 rows and left out. Crypto rates are per
+    // core; the broker's and Postgres's were measured with the whole machine, so they cost CORES
+    // core-seconds per operation.
     const steps = [
       { step: 'ES256 sign, gateway sign()', perCo: 2, rate: signing.gatewaySign, coreSeconds: 1 / signing.gatewaySign },
       { step: 'ES256 verify, gateway verify()', perCo: 2, rate: signing.gatewayVerify, coreSeconds: 1 / signing.gatewayVerify },
       { step: 'confirmed publish, quorum queue', perCo: 2, rate: publish, coreSeconds: CORES / publish },
       { step: 'Postgres commit, 8 concurrent', perCo: 3, rate: commitsPerSecond, coreSeconds: CORES / commitsPerSecond },
+      { step: 'Postgres statement, 8 concurrent', perCo: 11, rate: statementsPerSecond, coreSeconds: CORES / statementsPerSecond },
     ];
     const coreSecondsPerCo = steps.reduce((sum, s) => sum + s.perCo * s.coreSeconds, 0);
     const designLimit = CORES / coreSecondsPerCo;
@@ -691,6 +698,7 @@ async function main(): Promise<void> {
         signing: Object.fromEntries(Object.entries(signing).map(([k, v]) => [k, Math.round(v)])),
         publishPerSecond: Math.round(publish),
         commitsPerSecond: Math.round(commitsPerSecond),
+        statementsPerSecond: Math.round(statementsPerSecond),
         steps: steps.map((s) => ({
           step: s.step,
           perCo: s.perCo,
