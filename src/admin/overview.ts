@@ -3,7 +3,7 @@
 import type { Queryable } from '../db/index.ts';
 import type { DeadLetter, DeadLetters } from '../deadletters/index.ts';
 import { inboundTraffic } from '../inbound/index.ts';
-import { type Backlog, type DeliveryStatus, outboundTraffic, outboxBacklog } from '../outbound/index.ts';
+import { type Backlog, type DeliveryError, type DeliveryStatus, lastDeliveryErrors, outboundTraffic, outboxBacklog } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
 import { type MessageRecord, searchMessages } from './messages.ts';
 
@@ -19,6 +19,8 @@ export type PeerOverview = {
   lastReceivedAt: string | null;
   sent: Record<DeliveryStatus, number>;
   received: { accepted: number; rejected: number };
+  /** The latest delivery error of a message to it still retrying or dead: the reason for its health. */
+  lastError: DeliveryError | null;
 };
 export type Overview = {
   partyId: string;
@@ -41,6 +43,10 @@ export async function overview(db: Queryable, partyId: string, peers: PeerDirect
     searchMessages(db, { direction: 'outbound', status: 'rejected', limit: 10 }),
     searchMessages(db, { direction: 'inbound', status: 'rejected', limit: 10 }),
   ]);
+  const errors = await lastDeliveryErrors(
+    db,
+    registered.map((peer) => peer.partyId),
+  );
   const empty = { queued: 0, sent: 0, accepted: 0, rejected: 0, dead: 0 };
   return {
     partyId,
@@ -59,6 +65,7 @@ export async function overview(db: Queryable, partyId: string, peers: PeerDirect
         lastReceivedAt: into?.lastAt ?? null,
         sent,
         received: { accepted: into?.accepted ?? 0, rejected: into?.rejected ?? 0 },
+        lastError: errors.get(peer.partyId) ?? null,
       };
     }),
     backlog,

@@ -93,6 +93,16 @@ const overviewSchema = z
         lastReceivedAt: z.string().nullable(),
         sent: deliveryCounts,
         received: z.object({ accepted: z.number(), rejected: z.number() }),
+        lastError: z
+          .object({
+            message: z.string(),
+            at: z.string().nullable().describe('when it happened (ISO 8601, UTC); null if recorded before the gateway kept the time'),
+            messageId: z.uuid(),
+            status: z.enum(['queued', 'sent', 'accepted', 'rejected', 'dead']),
+            attempts: z.number().int(),
+          })
+          .nullable()
+          .describe('the latest delivery error of a message to this peer still retrying or dead'),
       }),
     ),
     backlog: z.object({ queued: z.number(), awaitingReceipt: z.number(), dead: z.number(), oldestPendingSeconds: z.number() }),

@@ -2,9 +2,11 @@ export { resendDead, resumePeer } from './operations.ts';
 export {
   type Backlog,
   type Delivery,
+  type DeliveryError,
   type DeliveryStatus,
   deliveriesFor,
   findDelivery,
+  lastDeliveryErrors,
   listDeliveries,
   type MessageFilter,
   messageSearchSql,

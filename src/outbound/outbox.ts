@@ -106,7 +106,7 @@ export async function recordReceipt(
                 translate(rtrim(encode(sha256(convert_to(body, 'UTF8')), 'base64'), '='), '+/', '-_') = $3 AS matches
            FROM outbox WHERE id = $1 AND peer = $2 FOR UPDATE),
        recorded AS (
-         UPDATE outbox o SET status = $4, receipt = $5, receipt_errors = $6, receipt_at = now(), last_error = NULL, next_attempt_at = 'infinity'
+         UPDATE outbox o SET status = $4, receipt = $5, receipt_errors = $6, receipt_at = now(), last_error = NULL, last_error_at = NULL, next_attempt_at = 'infinity'
            FROM sent WHERE o.id = sent.id AND sent.matches AND sent.status NOT IN ('accepted', 'rejected'))
        SELECT status, matches, certificate_number, extract(epoch FROM clock_timestamp() - created_at)::float8 AS latency FROM sent`,
       [receipt.inReplyTo, receipt.from, receipt.body.digest, receipt.body.status, receipt.jws, JSON.stringify(receipt.body.errors)],
@@ -116,7 +116,7 @@ export async function recordReceipt(
   if (!sent) return { note: 'unknown-message' };
   if (!sent.matches) {
     // The peer acknowledged other bytes than ours: no proof; the message stays due for a resend.
-    await client.query('UPDATE outbox SET last_error = $2 WHERE id = $1', [receipt.inReplyTo, `receipt digest ${receipt.body.digest} does not match the message sent`]);
+    await client.query('UPDATE outbox SET last_error = $2, last_error_at = now() WHERE id = $1', [receipt.inReplyTo, `receipt digest ${receipt.body.digest} does not match the message sent`]);
     return { note: 'digest-mismatch' };
   }
   if (sent.status === 'accepted' || sent.status === 'rejected') return { note: 'already-recorded' };
@@ -228,6 +228,25 @@ export async function listDeliveries(db: Queryable, filter: MessageFilter): Prom
   const { where, params } = messageSearchSql({ id: 'id', peer: 'peer', at: 'created_at' }, filter);
   const { rows } = await db.query<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM outbox ${where}`, params);
   return rows.map(toDelivery);
+}
+
+export type DeliveryError = { message: string; at: string | null; messageId: string; status: DeliveryStatus; attempts: number };
+
+/**
+ * Each peer's latest delivery error among the messages still carrying one (retrying, or dead): why
+ * the console shows it retrying or failing, and since when. `at` is null for an error recorded
+ * before the time was. Through the partial index outbox_last_error, one row per peer.
+ */
+export async function lastDeliveryErrors(db: Queryable, peers: string[]): Promise<Map<string, DeliveryError>> {
+  const { rows } = await db.query<{ peer: string; id: string; status: DeliveryStatus; attempts: number; last_error: string; last_error_at: Date | null }>(
+    `SELECT p.peer, e.id, e.status, e.attempts, e.last_error, e.last_error_at
+       FROM unnest($1::text[]) AS p(peer)
+       CROSS JOIN LATERAL (SELECT id, status, attempts, last_error, last_error_at FROM outbox
+                            WHERE outbox.peer = p.peer AND last_error IS NOT NULL
+                            ORDER BY last_error_at DESC NULLS LAST LIMIT 1) AS e`,
+    [peers],
+  );
+  return new Map(rows.map((r) => [r.peer, { message: r.last_error, at: r.last_error_at?.toISOString() ?? null, messageId: r.id, status: r.status, attempts: r.attempts }]));
 }
 
 export type PeerTraffic = { peer: string; counts: Record<DeliveryStatus, number>; retrying: number; lastAt: string | null };

@@ -152,7 +152,7 @@ export class Relay {
       await this.db.query(
         prepared(
           'relay.sent',
-          `UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL,
+          `UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL, last_error_at = NULL,
                 next_attempt_at = CASE WHEN expects_receipt THEN now() + make_interval(secs => $2) ELSE 'infinity' END
           WHERE id = ANY($1) AND status IN ('queued', 'sent')`,
           [sent.map((r) => r.id), this.options.receiptTimeoutSeconds],
@@ -168,7 +168,7 @@ export class Relay {
       if (!error) continue;
       const delay = backoffMs(row.attempts, this.options.backoffBaseMs, this.options.backoffMaxMs);
       this.log.warn({ messageId: row.id, peer: row.peer, type: row.type, attempts: row.attempts, retryInMs: delay, err: error.message }, 'publish failed; will retry');
-      await this.db.query("UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3 WHERE id = $1 AND status IN ('queued', 'sent')", [
+      await this.db.query("UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3, last_error_at = now() WHERE id = $1 AND status IN ('queued', 'sent')", [
         row.id,
         delay / 1000,
         error.message,
@@ -179,7 +179,7 @@ export class Relay {
 
   private async giveUp(rows: ClaimedRow[]): Promise<void> {
     await this.db.query(
-      `UPDATE outbox SET status = 'dead', next_attempt_at = 'infinity',
+      `UPDATE outbox SET status = 'dead', next_attempt_at = 'infinity', last_error_at = now(),
               last_error = 'given up after ' || (attempts - 1) || ' attempts: ' || coalesce(last_error, 'no receipt')
         WHERE id = ANY($1) AND status IN ('queued', 'sent')`,
       [rows.map((r) => r.id)],

@@ -45,6 +45,13 @@ describe('relay', () => {
     assert.equal(listing.status, 200);
     assert.ok(listing.body.counts.dead >= 1);
     assert.ok(listing.body.messages.some((m: { messageId: string }) => m.messageId === issued.body.messageId));
+    // The console's overview gives the peer's latest error and when it happened.
+    const failing = (await inject(a, 'GET', '/admin/overview')).body.peers.find((p: { partyId: string }) => p.partyId === B);
+    assert.equal(failing.health, 'failing');
+    assert.deepEqual({ ...failing.lastError, at: undefined }, { message: dead.lastError, messageId: issued.body.messageId, status: 'dead', attempts: 4, at: undefined });
+    const { rows } = await a.db.query<{ at: Date }>('SELECT last_error_at AS at FROM outbox WHERE id = $1', [issued.body.messageId]);
+    assert.equal(failing.lastError.at, rows[0]!.at.toISOString());
+    assert.ok(Math.abs(Date.parse(failing.lastError.at) - Date.now()) < 60_000, failing.lastError.at);
 
     // Once the peer is reachable, an operator sends it again: same id, fresh attempts.
     const place = await freshPlace('rr');
@@ -58,6 +65,11 @@ describe('relay', () => {
       async () => ((await peekQueue(place.amqpUrl, 'eco.inbound')).some((m) => m.properties.messageId === issued.body.messageId) ? true : undefined),
       "the resent message at B's broker",
     );
+    const confirmed = await eventually(async () => {
+      const peer = (await inject(a, 'GET', '/admin/overview')).body.peers.find((p: { partyId: string }) => p.partyId === B);
+      return peer.lastError === null ? peer : undefined;
+    }, "the peer's error cleared once its broker confirmed the message");
+    assert.notEqual(confirmed.health, 'failing');
     assert.equal((await inject(a, 'POST', `/admin/messages/${issued.body.messageId}/resend`)).status, 409, 'only dead messages');
   });
 
