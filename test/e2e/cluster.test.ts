@@ -62,7 +62,15 @@ describe("B's inbox on a 3-node RabbitMQ cluster", () => {
     const urlB = ordered.map((n) => n.url(vhostB)).join(',');
     const placeB = { databaseUrl: services.postgres.url(vhostB), amqpUrl: urlB };
 
-    const tuning = { RELAY_BACKOFF_BASE_MS: '200', RELAY_BACKOFF_MAX_MS: '2000', RELAY_LEASE_SECONDS: '5', RECEIPT_TIMEOUT_SECONDS: '15', CONFIRM_TIMEOUT_MS: '3000', RELAY_POLL_MS: '250' };
+    const tuning = {
+      RELAY_BACKOFF_BASE_MS: '200',
+      RELAY_BACKOFF_MAX_MS: '2000',
+      RELAY_LEASE_SECONDS: '5',
+      RECEIPT_TIMEOUT_SECONDS: '15',
+      CONFIRM_TIMEOUT_MS: '3000',
+      RELAY_POLL_MS: '250',
+      RELAY_MAX_ATTEMPTS: '1000',
+    };
     const gateway = (label: string, partyId: string, place: { databaseUrl: string; amqpUrl: string }, role: string) => {
       const p = new GatewayProcess(`${label}-${vhostB}`, { PARTY_ID: partyId, DATABASE_URL: place.databaseUrl, AMQP_URL: place.amqpUrl, ROLE: role, ...tuning });
       processes.push(p);

@@ -40,8 +40,18 @@ describe('faults during a stream of certificates', () => {
     const placeA = await freshPlace('fa');
     const placeB = await freshPlace('fb', { postgres: postgresB, rabbit: brokerB });
     const name = placeB.vhost;
-    // Short delays so that recovery fits in a test; the defaults are minutes.
-    const tuning = { RELAY_BACKOFF_BASE_MS: '200', RELAY_BACKOFF_MAX_MS: '2000', RELAY_LEASE_SECONDS: '5', RECEIPT_TIMEOUT_SECONDS: '15', CONFIRM_TIMEOUT_MS: '3000', RELAY_POLL_MS: '250' };
+    // Short delays so that recovery fits in a test; the defaults are minutes. With delays this short
+    // the default 25 attempts would last only about 40 s, less than a busy machine can take to bring
+    // B back: giving up is not what these scenarios test (the relay and console tests do).
+    const tuning = {
+      RELAY_BACKOFF_BASE_MS: '200',
+      RELAY_BACKOFF_MAX_MS: '2000',
+      RELAY_LEASE_SECONDS: '5',
+      RECEIPT_TIMEOUT_SECONDS: '15',
+      CONFIRM_TIMEOUT_MS: '3000',
+      RELAY_POLL_MS: '250',
+      RELAY_MAX_ATTEMPTS: '1000',
+    };
     const gateway = (label: string, partyId: string, place: { databaseUrl: string; amqpUrl: string }, role: string) =>
       new GatewayProcess(`${label}-${name}`, { PARTY_ID: partyId, DATABASE_URL: place.databaseUrl, AMQP_URL: place.amqpUrl, ROLE: role, ...tuning });
     const s: Scenario = {

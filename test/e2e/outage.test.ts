@@ -25,7 +25,15 @@ describe('outages at B under traffic', () => {
     const placeA = await freshPlace('oa');
     const placeB = await freshPlace('ob', { postgres: postgresB, rabbit: brokerB });
     const name = placeB.vhost;
-    const tuning = { RELAY_BACKOFF_BASE_MS: '200', RELAY_BACKOFF_MAX_MS: '2000', RELAY_POLL_MS: '250', CONFIRM_TIMEOUT_MS: '3000', RECEIPT_TIMEOUT_SECONDS: '20', JWKS_REFRESH_SECONDS: '1' };
+    const tuning = {
+      RELAY_BACKOFF_BASE_MS: '200',
+      RELAY_BACKOFF_MAX_MS: '2000',
+      RELAY_POLL_MS: '250',
+      CONFIRM_TIMEOUT_MS: '3000',
+      RECEIPT_TIMEOUT_SECONDS: '20',
+      JWKS_REFRESH_SECONDS: '1',
+      RELAY_MAX_ATTEMPTS: '1000',
+    };
     a = new GatewayProcess(`outage-a-${name}`, { PARTY_ID: A, DATABASE_URL: placeA.databaseUrl, AMQP_URL: placeA.amqpUrl, ...tuning });
     // Two deliveries and a message is given up as unprocessable: held messages must not spend them.
     b = new GatewayProcess(`outage-b-${name}`, { PARTY_ID: B, DATABASE_URL: placeB.databaseUrl, AMQP_URL: placeB.amqpUrl, CONSUMER_MAX_DELIVERIES: '2', ...tuning });
