@@ -1,4 +1,5 @@
-// Environment -> typed configuration, validated once at start. Every variable is listed in the README.
+// Environment -> typed configuration, validated once at start. Every variable is listed in
+// docs/operations.md (configuration reference) and in .env.example.
 import { z } from 'zod';
 import { countriesOf, countrySchema, partyIdSchema } from './dataset/index.ts';
 
@@ -68,7 +69,7 @@ const envSchema = z.object({
   HTTP_REQUEST_TIMEOUT_MS: int(30_000),
 });
 
-/** Every variable the gateway reads (the README lists each). */
+/** Every variable the gateway reads (docs/operations.md and .env.example list each). */
 export const configVariables = Object.keys(envSchema.shape);
 
 export type Config = {

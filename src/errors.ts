@@ -1,11 +1,11 @@
 // The error catalogue: every error the gateway answers a caller with, by a stable code. Services
 // throw `EcoError`s and know nothing of HTTP; http/ turns them into problem+json (RFC 9457) in one
 // place, with `type` = PROBLEM_BASE + the entry's slug. Codes and slugs never change once
-// published: callers branch on them. Each one is listed in the README ("Problem types").
+// published: callers branch on them. Each one is listed in docs/rest-api.md ("Problem types").
 
 export const PROBLEM_BASE = 'https://eco-gateway.dev/problems/';
 /** Where the catalogue is documented, for the `doc` of each entry. */
-const DOC = 'README.md#problem-types';
+const DOC = 'docs/rest-api.md#problem-types';
 
 type Entry = { status: number; slug: string; title: string; doc: string };
 const entry = (status: number, slug: string, title: string): Entry => ({ status, slug, title, doc: DOC });

@@ -1,7 +1,7 @@
 // Starts real Postgres and RabbitMQ natively (no Docker engine on these machines), on free
 // ports, in temporary folders, and stops them again. Used by `npm test`, the demo and the benchmark.
 import { execFile as execFileCb, execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -240,13 +240,26 @@ export class RabbitServer extends LocalServer {
     return { dir: this.dir, port: this.port, distPort: this.distPort };
   }
 
-  static async start(): Promise<RabbitServer> {
+  /** With `tls`, also an amqps listener on `tls.port` with that certificate and key (PEM files, copied into the broker's folder). */
+  static async start(options: { tls?: { port: number; certFile: string; keyFile: string } } = {}): Promise<RabbitServer> {
     const dir = mkdtempSync(join(tmpdir(), 'eco-rabbit-'));
     const server = new RabbitServer(dir, await freePort(), await freePort());
     for (const sub of ['', 'mnesia', 'log']) ownedBy(isRoot ? 'rabbitmq' : userInfo().username, join(dir, sub));
     writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
     // The broker refuses larger publishes outright (the gateway's own MAX_MESSAGE_BYTES is 4 MiB).
-    writeFileSync(join(dir, 'rabbitmq.conf'), `max_message_size = ${BROKER_MAX_MESSAGE_BYTES}\n`);
+    let config = `max_message_size = ${BROKER_MAX_MESSAGE_BYTES}\n`;
+    if (options.tls) {
+      // Readable by the rabbitmq user the server switches to; no client certificates asked for.
+      for (const [file, name] of [
+        [options.tls.certFile, 'server.pem'],
+        [options.tls.keyFile, 'server-key.pem'],
+      ] as const) {
+        copyFileSync(file, join(dir, name));
+        chmodSync(join(dir, name), 0o644);
+      }
+      config += `listeners.ssl.default = ${options.tls.port}\nssl_options.certfile = ${join(dir, 'server.pem')}\nssl_options.keyfile = ${join(dir, 'server-key.pem')}\nssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n`;
+    }
+    writeFileSync(join(dir, 'rabbitmq.conf'), config);
     if (isRoot) ownedBy('rabbitmq', join(dir, 'enabled_plugins'));
     await server.startProcess();
     return server;

@@ -1,4 +1,4 @@
-// The error catalogue: stable, unique problem types, each one documented in the README.
+// The error catalogue: stable, unique problem types, each one documented in docs/rest-api.md.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
@@ -10,10 +10,10 @@ describe('error catalogue', () => {
     assert.equal(new Set(slugs).size, slugs.length);
   });
 
-  it('lists every code, status and type in the README', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  it('lists every code, status and type in docs/rest-api.md', () => {
+    const readme = readFileSync(new URL('../../docs/rest-api.md', import.meta.url), 'utf8');
     for (const [code, e] of Object.entries(errorCatalogue)) {
-      assert.ok(readme.includes(`| \`${code}\` | ${e.status} | \`${e.slug}\` | ${e.title} |`), `${code} is missing from the README's problem types`);
+      assert.ok(readme.includes(`| \`${code}\` | ${e.status} | \`${e.slug}\` | ${e.title} |`), `${code} is missing from the problem types in docs/rest-api.md`);
     }
   });
 });
