@@ -65,6 +65,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Every request log line carries it as reqId; it is echoed in X-Request-Id and in problem bodies.
     genReqId: requestId,
     requestIdHeader: false,
+    // One access line per request (onResponse below) instead of fastify's two.
+    disableRequestLogging: true,
     requestTimeout,
     // Node looks for overdue requests every 30 s by default: a short timeout would be up to 30 s late.
     http: { connectionsCheckingInterval: Math.min(1000, Math.ceil(requestTimeout / 2)), headersTimeout: Math.min(60_000, requestTimeout) },
@@ -136,6 +138,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       }),
     ),
   };
+  // The access log: one line per request once answered. Probes and scrapes, which come every few
+  // seconds from the orchestrator and Prometheus, at debug.
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url;
+    const fields = { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
+    if (route === '/health' || route === '/ready' || route === '/metrics') request.log.debug(fields, 'request');
+    else request.log.info(fields, 'request');
+  });
   const metrics = options.metrics;
   if (metrics) {
     // Labelled by route pattern, not URL: numbers and ids in paths would make every series unique.

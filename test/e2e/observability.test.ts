@@ -43,8 +43,10 @@ describe('observability', () => {
       assert.equal(response.status, 401);
       assert.equal(((await response.json()) as { requestId: string }).requestId, id);
       const lines = logA.lines.filter((l) => l.reqId === id);
-      assert.ok(lines.some((l) => l.msg === 'incoming request'));
-      assert.ok(lines.some((l) => l.msg === 'request completed'));
+      const access = lines.filter((l) => l.msg === 'request');
+      assert.equal(access.length, 1, 'one access line per request');
+      assert.deepEqual({ method: access[0]!.method, url: access[0]!.url, statusCode: access[0]!.statusCode }, { method: 'GET', url: '/certificates/NOPE-1', statusCode: 401 });
+      assert.equal(typeof access[0]!.ms, 'number');
     });
 
     it('makes a UUID when there is none, or the one sent is too long or unsafe', async () => {
