@@ -35,9 +35,17 @@ export type WarnLog = { warn(fields: object, message: string): void };
 const consoleLog: WarnLog = { warn: (fields, message) => console.warn(message, fields) };
 
 /**
+ * How long one node has to open a connection (TCP and the AMQP handshake). A node that died
+ * without refusing (its host gone, packets dropped, a hung broker) would otherwise hold a
+ * failover for the system's TCP timeout, about two minutes, before the next node is tried.
+ */
+export const NODE_CONNECT_TIMEOUT_MS = 5000;
+
+/**
  * Nagle off: with it on, every publish -> confirm round trip waits ~44 ms. `url` may list several
  * nodes of one cluster (comma-separated): the first that accepts the connection is used, starting
- * with the one that worked last time, so a lost node costs one refused connection per reconnect.
+ * with the one that worked last time, so a lost node costs one refused connection per reconnect,
+ * or NODE_CONNECT_TIMEOUT_MS for one that does not answer at all.
  */
 export async function connect(url: string, name: string, log: WarnLog = consoleLog): Promise<ChannelModel> {
   const urls = brokerUrls(url);
@@ -46,7 +54,7 @@ export async function connect(url: string, name: string, log: WarnLog = consoleL
   for (let i = 0; i < urls.length; i++) {
     const index = (first + i) % urls.length;
     try {
-      const connection = await amqp.connect(urls[index]!, { noDelay: true, clientProperties: { connection_name: name } });
+      const connection = await amqp.connect(urls[index]!, { noDelay: true, timeout: NODE_CONNECT_TIMEOUT_MS, clientProperties: { connection_name: name } });
       // Without a listener an 'error' event would take the process down; 'close' follows and is handled by owners.
       connection.on('error', (error: Error) => log.warn({ err: error, connection: name }, 'broker connection error; it closes'));
       if (urls.length > 1) lastGood.set(url, index);

@@ -1,10 +1,11 @@
 // A broker address may list the nodes of a cluster (issue 14): AMQP_URL and a peer's amqpUrl take
 // comma-separated URLs, and connect() fails over to the next node when one refuses.
 import assert from 'node:assert/strict';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { freePort } from '../../scripts/lib/services.ts';
 import { ConfigError, loadConfig } from '../../src/config.ts';
-import { brokerUrls, connect } from '../../src/exchange/amqp.ts';
+import { brokerUrls, connect, NODE_CONNECT_TIMEOUT_MS } from '../../src/exchange/amqp.ts';
 import { peerInputSchema, redactUrl } from '../../src/peers/index.ts';
 import { services } from '../support/gateways.ts';
 
@@ -39,5 +40,27 @@ describe('broker URL lists', () => {
     // Again: the node that worked last is tried first.
     await (await connect(`${dead},${live}`, 'eco-test failover')).close();
     await assert.rejects(connect(`${dead},${dead}`, 'eco-test none'), /ECONNREFUSED/);
+  });
+
+  it('connect() gives a node that accepts and then says nothing NODE_CONNECT_TIMEOUT_MS, then tries the next', async () => {
+    // A hung node: TCP accepted, the AMQP handshake never answered (as a host gone dark mid-path).
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => void sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const vhost = `eco_silent_${process.pid}`;
+      await services.rabbit.addVhost(vhost);
+      const hung = `amqp://guest:guest@127.0.0.1:${(silent.address() as AddressInfo).port}/${vhost}`;
+      const started = Date.now();
+      const connection = await connect(`${hung},${services.rabbit.url(vhost)}`, 'eco-test silent node');
+      const took = Date.now() - started;
+      await connection.close();
+      assert.ok(sockets.size >= 1, 'the silent node was tried first');
+      assert.ok(took >= NODE_CONNECT_TIMEOUT_MS - 100 && took < NODE_CONNECT_TIMEOUT_MS + 10_000, `connected after ${took} ms`);
+      await assert.rejects(connect(hung, 'eco-test silent only'), /ETIMEDOUT/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 });
