@@ -14,6 +14,7 @@ import type { VerificationService } from '../verifications/index.ts';
 import { countryOptions, currencyOptions, modeOptions, packageOptions, unitOptions } from './codes.ts';
 import {
   type FormState,
+  fieldAt,
   fieldId,
   forKind,
   fromCertificate,
@@ -36,7 +37,17 @@ export type IssuerDeps = { db: Db; partyId: string; certificates: CertificateSer
 const isKind = (k: unknown): k is Kind => typeof k === 'string' && (kinds as readonly string[]).includes(k);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-type Mode = { replace?: { number: string; version: number }; draft?: string };
+/** What the error summary calls a field: its section or item, and its label. */
+function fieldLabel(pointer: string, t: (key: string, vars?: Record<string, string | number>) => string): string {
+  const field = fieldAt(pointer);
+  const item = /^\/items\/(\d+)\//.exec(pointer);
+  if (!field) return pointer;
+  if (item) return `${t('form.item', { n: Number(item[1]) + 1 })}: ${t(field.label)}`;
+  const section = sections.find((s) => s.fields.includes(field));
+  return section ? `${t(section.legend)}: ${t(field.label)}` : t(field.label);
+}
+
+type Mode = { replace?: { number: string; version: number; recipient: string }; draft?: string };
 
 export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDeps): void {
   const { page, guard } = portal;
@@ -67,7 +78,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
       byField: placed.byField,
       general: placed.general,
       errorCount: (outcome.errors ?? []).length,
-      errorLinks: [...placed.byField.entries()].map(([pointer, messages]) => ({ id: fieldId(pointer), pointer, messages })),
+      errorLinks: [...placed.byField.entries()].map(([pointer, messages]) => ({ id: fieldId(pointer), label: fieldLabel(pointer, request.portal.t), messages })),
       notice: outcome.notice,
       fieldId,
       maxItems: MAX_ITEMS,
@@ -135,7 +146,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
       if (!number.success) throw new EcoError('VALIDATION', 'bad number');
       const { view } = await deps.certificates.find(number.data, deps.partyId);
       if (view.direction !== 'issued' || view.version === null) throw notFound('not issued here');
-      mode.replace = { number: number.data, version: view.version };
+      mode.replace = { number: number.data, version: view.version, recipient: view.counterparty };
     }
     const action = body.action ?? 'check';
     const t = request.portal.t;
@@ -166,9 +177,10 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     const recipient = state.recipient || undefined;
     try {
       if (action !== 'issue') {
-        const peer = mode.replace ? undefined : await deps.certificates.check(certificate, recipient);
-        if (mode.replace) await deps.certificates.check({ ...certificate, replaces: { number: mode.replace.number, version: mode.replace.version } }, undefined);
-        return renderForm(request, reply, state, mode, { notice: t('form.valid', { recipient: peer?.partyId ?? '' }) });
+        // A replacement goes where the current version went; CertificateService.replace checks it the same way.
+        const checked = mode.replace ? { ...certificate, replaces: { number: mode.replace.number, version: mode.replace.version } } : certificate;
+        const peer = await deps.certificates.check(checked, mode.replace ? mode.replace.recipient : recipient);
+        return renderForm(request, reply, state, mode, { notice: t('form.valid', { recipient: peer.partyId }) });
       }
       const result = mode.replace
         ? await deps.certificates.replace(mode.replace.number, certificate, actorOf(request))
@@ -208,7 +220,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     if (!number.success) throw notFound('no such certificate');
     const { view } = await deps.certificates.find(number.data, deps.partyId);
     if (view.direction !== 'issued' || !view.certificate || view.version === null) throw notFound('not issued here');
-    return renderForm(request, reply, fromCertificate(view.certificate), { replace: { number: view.number, version: view.version } });
+    return renderForm(request, reply, fromCertificate(view.certificate), { replace: { number: view.number, version: view.version, recipient: view.counterparty } });
   });
 
   app.post(`${PREFIX}/certificates/:number/cancel`, { preHandler: issuer }, async (request, reply) => {
