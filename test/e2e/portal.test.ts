@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createUser } from '../../src/portal/index.ts';
-import { A, B, count, eventually, type Pair, startPair } from '../support/gateways.ts';
+import { A, B, count, eventually, issueAndWait, type Pair, startPair } from '../support/gateways.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const execFile = promisify(execFileCb);
@@ -47,6 +47,8 @@ async function signIn(page: Page, url: string, username: string, password = PASS
 describe('web portal in headless Chromium', () => {
   let pair: Pair;
   let browser: Browser;
+  /** The issuer's page at A, signed in by the first test and reused by later ones. */
+  let issuerPage: Page;
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });
     pair = await startPair();
@@ -67,7 +69,7 @@ describe('web portal in headless Chromium', () => {
     });
     await createUser(pair.b.db, { username: 'customs.vn', displayName: 'Nguyen Van An', roles: ['customs'], password: PASSWORD });
 
-    const issuerPage = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
+    issuerPage = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
     const failures: string[] = [];
     issuerPage.on('pageerror', (error) => failures.push(error.message));
 
@@ -160,13 +162,19 @@ describe('web portal in headless Chromium', () => {
     await assertAccessible(customsPage, 'received certificate');
     await shot(customsPage, 'customs-certificate');
 
-    await customsPage.fill('#declarationRef', 'VN-DECL-0001');
+    // A claim without a declaration reference is refused at its field; nothing is checked.
     await customsPage.fill('#items-0-quantity', '1000');
+    await customsPage.click('#run-check');
+    await customsPage.waitForSelector('#declarationRef-error');
+    assert.equal(await count(pair.b, 'clearance_checks'), 0);
+    // The declared importer is not the CO's: a finding that refers the claim, which can still be drawn down.
+    await customsPage.fill('#declarationRef', 'VN-DECL-0001');
+    await customsPage.fill('#importerId', 'VN9999999999');
     await customsPage.fill('#items-1-quantity', '300');
     await customsPage.click('#run-check');
     await customsPage.waitForSelector('#decision');
-    assert.equal(((await customsPage.textContent('#decision')) ?? '').trim(), 'accept');
-    assert.match((await customsPage.textContent('#findings')) ?? '', /No findings|[A-Z_]+/);
+    assert.equal(((await customsPage.textContent('#decision')) ?? '').trim(), 'refer to an officer');
+    assert.match((await customsPage.textContent('#findings')) ?? '', /IMPORTER_MISMATCH.*Saigon Industrial Supply JSC/s);
     await assertAccessible(customsPage, 'check result');
     await customsPage.click('#confirm');
     await customsPage.waitForSelector('#confirmed');
@@ -193,7 +201,97 @@ describe('web portal in headless Chromium', () => {
       return document.body.dataset.injected ?? 'no';
     })()`);
     assert.equal(injected, 'no');
+
+    // Customs asks the issuer to verify; the issuer answers it from its own portal.
+    await customsPage.goto(`${pair.b.url}/portal/lookup?number=${number}`);
+    await customsPage.fill('#reasons', 'Importer differs from the declaration');
+    await customsPage.click('#request-verification');
+    await customsPage.waitForSelector('#our-requests');
+    await eventually(async () => {
+      await issuerPage.goto(`${pair.a.url}/portal/verifications`);
+      return (await issuerPage.locator('article', { hasText: number }).count()) ? true : undefined;
+    }, 'the verification request at A');
+    await assertAccessible(issuerPage, 'verification requests');
+    await shot(issuerPage, 'issuer-verifications');
+    await issuerPage.locator('article', { hasText: number }).getByLabel('partially confirmed').check();
+    await issuerPage.locator('article', { hasText: number }).getByLabel('Findings').fill('The consignee changed after issue');
+    await issuerPage.locator('article', { hasText: number }).getByRole('button', { name: 'Send the answer' }).click();
+    await eventually(async () => {
+      await customsPage.goto(`${pair.b.url}/portal/verifications`);
+      return /partially confirmed: The consignee changed after issue/.test((await customsPage.textContent('#our-requests')) ?? '') ? true : undefined;
+    }, 'the answer at B');
     assert.deepEqual(failures, []);
     assert.equal(A, pair.a.config.partyId);
+  });
+
+  it('saves and resumes a draft, removes an item row, speaks French, and fits a phone', async () => {
+    await createUser(pair.a.db, { username: 'drafter', displayName: 'Kim Min-jun', roles: ['issuer'], password: PASSWORD });
+    const phone = await (await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true })).newPage();
+    await signIn(phone, pair.a.url!, 'drafter');
+    await phone.waitForURL(/\/portal\/certificates$/);
+    await phone.goto(`${pair.a.url}/portal/certificates/new?kind=origin-declaration&lang=fr`);
+    assert.equal(await phone.getAttribute('html', 'lang'), 'fr');
+    await shot(phone, 'issuer-form-phone-fr');
+    assert.ok(await phone.getByLabel("Numéro d'autorisation de l'exportateur").isVisible(), 'the fields of an origin declaration, labelled in French');
+    await phone.fill('#f-number', 'KR-DRAFT-1');
+    await phone.click('#add-item');
+    await phone.fill('#f-items-0-description', 'first');
+    await phone.fill('#f-items-1-description', 'second');
+    await phone.click('button[value="remove:0"]');
+    await phone.waitForFunction('document.querySelectorAll("fieldset.item").length === 1');
+    assert.equal(await phone.inputValue('#f-items-0-description'), 'second', 'the rows after a removed one move up');
+    await phone.click('#save');
+    await phone.waitForSelector('#form-notice');
+    await assertAccessible(phone, 'form on a phone, in French');
+    await shot(phone, 'issuer-form-phone-fr');
+    const width = (await phone.evaluate('document.documentElement.scrollWidth')) as number;
+    assert.ok(width <= 390, `no horizontal scrolling on a phone (${width} px)`);
+
+    await phone.goto(`${pair.a.url}/portal/drafts`);
+    await phone.getByRole('link', { name: 'KR-DRAFT-1' }).click();
+    assert.equal(await phone.inputValue('#f-number'), 'KR-DRAFT-1');
+    assert.equal(await phone.inputValue('#f-items-0-description'), 'second');
+    assert.equal(await count(pair.a, "portal_drafts WHERE number = 'KR-DRAFT-1'"), 1);
+
+    // Idle past the timeout: the session is over, and the next page asks to sign in again.
+    await pair.a.db.query("UPDATE portal_sessions SET last_seen_at = now() - interval '31 minutes' WHERE user_id = (SELECT id FROM portal_users WHERE username = 'drafter')");
+    await phone.goto(`${pair.a.url}/portal/drafts`);
+    assert.match(phone.url(), /\/portal\/sign-in\?next=%2Fportal%2Fdrafts$/);
+  });
+
+  it('replaces a certificate (version 2) and cancels it from its page; B follows', async () => {
+    const co = await issueAndWait(pair);
+    await issuerPage.goto(`${pair.a.url}/portal/certificates/${co.number}/replace`);
+    assert.equal(await issuerPage.inputValue('#f-items-0-quantity-value'), co.items[0]!.quantity.value, 'the form starts from the current version');
+    await issuerPage.fill('#f-items-0-quantity-value', '1150');
+    await issuerPage.click('#issue');
+    await issuerPage.waitForSelector('#notice');
+    assert.match((await issuerPage.textContent('#history')) ?? '', /2: valid.*1: replaced/s);
+    await issuerPage.fill('#cancel-reason', 'Issued in error: consignment split');
+    await issuerPage.getByRole('button', { name: 'Cancel the certificate' }).click();
+    await issuerPage.waitForSelector('#notice');
+    assert.match((await issuerPage.textContent('#status')) ?? '', /cancelled.*consignment split/s);
+    await eventually(async () => {
+      const { rows } = await pair.b.db.query<{ version: number; status: string }>('SELECT version, status FROM received_certificates WHERE number = $1 ORDER BY version', [co.number]);
+      return rows.map((r) => `${r.version}:${r.status}`).join(',') === '1:replaced,2:cancelled' ? true : undefined;
+    }, 'the replacement and the cancellation at B');
+    const actors = await pair.a.db.query<{ action: string; actor: string }>("SELECT action, actor FROM audit_log WHERE subject = $1 AND action LIKE 'certificate.%' ORDER BY id", [co.number]);
+    assert.deepEqual(
+      actors.rows.map((r) => `${r.action} ${r.actor}`),
+      ['certificate.issued api:tests#' + actors.rows[0]!.actor.split('#')[1], 'certificate.replaced portal:issuer.kr', 'certificate.cancelled portal:issuer.kr'],
+    );
+  });
+
+  it('locks an account after repeated wrong passwords, even for the right one', async () => {
+    await createUser(pair.a.db, { username: 'guessed', displayName: 'Target', roles: ['issuer'], password: PASSWORD });
+    const page = await browser.newPage();
+    for (let i = 0; i < 5; i++) {
+      await signIn(page, pair.a.url!, 'guessed', `wrong-${i}-password`);
+      await page.waitForSelector('#sign-in-error');
+    }
+    await signIn(page, pair.a.url!, 'guessed');
+    await page.waitForSelector('#sign-in-error');
+    assert.match((await page.textContent('#sign-in-error')) ?? '', /locked/);
+    assert.equal(await count(pair.a, "audit_log WHERE action = 'portal.locked-out'"), 1);
   });
 });
