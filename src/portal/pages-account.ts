@@ -7,6 +7,9 @@ import type { VerificationService } from '../verifications/index.ts';
 import { closeSession, createUser, LOCKOUT, listUsers, openSession, setUserStatus, signIn, type UserRole, userProblems, userRoles } from './accounts.ts';
 import { formFields, type Portal, PREFIX } from './plugin.ts';
 
+/** Sign-in attempts a minute from one client address. */
+export const SIGN_IN_PER_MINUTE = 30;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Where a signed-in user starts: their role's main list. */
@@ -31,8 +34,9 @@ export function accountPages(app: FastifyInstance, portal: Portal, deps: { db: D
     return page(request, reply, 'sign-in', { title: request.portal.t('signIn.title'), next: safeNext(q.next) ?? '', username: '', signedOut: q.signedOut === '1' });
   });
 
-  // At most 10 tries a minute from one address, on top of the per-account lockout.
-  app.post(`${PREFIX}/sign-in`, { config: { rateLimit: { max: 10, timeWindow: 60_000 } } }, async (request, reply) => {
+  // At most 30 tries a minute from one address (an office behind one NAT address signs in at 9:00),
+  // on top of the per-account lockout that stops guessing one password.
+  app.post(`${PREFIX}/sign-in`, { config: { rateLimit: { max: SIGN_IN_PER_MINUTE, timeWindow: 60_000 } } }, async (request, reply) => {
     checkCsrf(request);
     const body = formFields(request.body);
     const username = (body.username ?? '').trim().toLowerCase().slice(0, 64);
@@ -59,6 +63,11 @@ export function accountPages(app: FastifyInstance, portal: Portal, deps: { db: D
     const ours = user.roles.includes('customs') ? await deps.verifications.list({ role: 'requester' }) : [];
     const notice = (request.query as Record<string, unknown>).notice;
     return page(request, reply, 'verifications', { title: request.portal.t('ver.title'), toAnswer, ours, notice: typeof notice === 'string' ? notice.slice(0, 300) : undefined });
+  });
+
+  // Any other path under /portal: a page saying so, not the API's problem+json.
+  app.get(`${PREFIX}/*`, async () => {
+    throw notFound('');
   });
 
   const admin = guard('admin');

@@ -9,6 +9,7 @@ import { type CertificateService, listIssued } from '../certificates/index.ts';
 import { certificateNumberSchema } from '../dataset/index.ts';
 import type { Db } from '../db/index.ts';
 import { EcoError, type FieldError, notFound } from '../errors.ts';
+import { findDelivery } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
 import type { VerificationService } from '../verifications/index.ts';
 import { countryOptions, currencyOptions, modeOptions, packageOptions, unitOptions } from './codes.ts';
@@ -63,7 +64,9 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     outcome: { errors?: FieldError[]; notice?: string; focus?: string } = {},
   ) {
     const lang = request.portal.lang;
-    const placed = placeErrors(outcome.errors ?? [], state);
+    // The schema's "required" in the user's language; other details as the services word them.
+    const errors = (outcome.errors ?? []).map((e) => (e.detail === 'required' ? { ...e, detail: request.portal.t('form.required') } : e));
+    const placed = placeErrors(errors, state);
     const agreements: Agreement[] = await deps.agreements.list();
     const peers = (await deps.peers.cachedList()).filter((p) => p.status === 'active');
     const title = mode.replace
@@ -213,6 +216,14 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
       .type('application/jose')
       .header('content-disposition', `attachment; filename="${number.data.replace(/[^A-Za-z0-9.-]/g, '_')}.jws"`)
       .send(jws);
+  });
+
+  /** The peer's signed receipt of a message about one of our certificates, as it was received. */
+  app.get(`${PREFIX}/messages/:id/receipt`, { preHandler: issuer }, async (request, reply) => {
+    const { id } = request.params as { id: string };
+    const delivery = UUID.test(id) ? await findDelivery(deps.db, id) : undefined;
+    if (!delivery?.receipt || !delivery.certificateNumber) throw notFound('no receipt for that message');
+    return reply.type('application/jose').header('content-disposition', `attachment; filename="receipt-${id}.jws"`).send(delivery.receipt);
   });
 
   app.get(`${PREFIX}/certificates/:number/replace`, { preHandler: issuer }, async (request, reply) => {
