@@ -63,10 +63,30 @@ describe('web portal in headless Chromium', () => {
   });
 
   it('issues a CO with two items at A (a wrong HS code flagged at its field), and clears it at B with a drawdown', async () => {
-    // The first user comes from the CLI, as an operator makes it; the others from createUser.
-    await execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'user', 'create', '--name', 'issuer.kr', '--roles', 'issuer', '--display-name', 'Lee Seo-yeon'], {
+    // The first user, an admin, comes from the CLI, as an operator makes it; the admin makes the issuer.
+    await execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'user', 'create', '--name', 'admin.kr', '--roles', 'admin', '--display-name', 'Park Ji-ho'], {
       env: { ...process.env, DATABASE_URL: pair.placeA.databaseUrl, ECO_USER_PASSWORD: PASSWORD },
     });
+    const adminPage = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
+    await signIn(adminPage, pair.a.url!, 'admin.kr');
+    await adminPage.waitForURL(/\/portal\/users$/);
+    await adminPage.fill('#u-username', 'issuer.kr');
+    await adminPage.fill('#u-displayName', 'Lee Seo-yeon');
+    await adminPage.fill('#u-password', 'short');
+    await adminPage.check('#u-role-issuer');
+    await adminPage.click('form[aria-labelledby=create-title] button[type=submit]');
+    await adminPage.waitForSelector('#u-password-error');
+    await adminPage.fill('#u-password', PASSWORD);
+    await adminPage.click('form[aria-labelledby=create-title] button[type=submit]');
+    await adminPage.waitForSelector('#notice');
+    await adminPage.waitForSelector('#users th:has-text("issuer.kr")');
+    await assertAccessible(adminPage, 'users');
+    await shot(adminPage, 'admin-users');
+    const created = await pair.a.db.query<{ actor: string }>("SELECT actor FROM audit_log WHERE action = 'portal-user.created' ORDER BY id");
+    assert.deepEqual(
+      created.rows.map((r) => r.actor),
+      ['cli', 'portal:admin.kr'],
+    );
     await createUser(pair.b.db, { username: 'customs.vn', displayName: 'Nguyen Van An', roles: ['customs'], password: PASSWORD });
 
     issuerPage = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
@@ -78,7 +98,7 @@ describe('web portal in headless Chromium', () => {
     await issuerPage.waitForSelector('#sign-in-error');
     await assertAccessible(issuerPage, 'sign-in (refused)');
     await shot(issuerPage, 'sign-in');
-    assert.equal(await count(pair.a, 'portal_sessions'), 0);
+    assert.equal(await count(pair.a, "portal_sessions s JOIN portal_users u ON u.id = s.user_id WHERE u.username = 'issuer.kr'"), 0);
 
     await signIn(issuerPage, pair.a.url!, 'issuer.kr');
     await issuerPage.waitForURL(/\/portal\/certificates$/);
@@ -139,6 +159,8 @@ describe('web portal in headless Chromium', () => {
     await shot(issuerPage, 'issuer-list');
     await issuerPage.goto(`${pair.a.url}/portal/certificates/${number}`);
     await assertAccessible(issuerPage, 'issued certificate');
+    const receipt = await issuerPage.request.get(`${pair.a.url}${await issuerPage.getAttribute('#deliveries a', 'href')}`);
+    assert.equal(JSON.parse(Buffer.from((await receipt.text()).split('.')[1]!, 'base64url').toString()).body.status, 'accepted', "B's signed receipt");
     await shot(issuerPage, 'issuer-certificate');
     const download = await issuerPage.request.get(`${pair.a.url}/portal/certificates/${number}/jws`);
     assert.equal(download.headers()['content-type'], 'application/jose');
@@ -154,6 +176,7 @@ describe('web portal in headless Chromium', () => {
     await assertAccessible(customsPage, 'received list');
     await shot(customsPage, 'customs-received');
     await customsPage.goto(`${pair.b.url}/portal/lookup`);
+    await assertAccessible(customsPage, 'look-up');
     await customsPage.fill('#lookup-number', number);
     await customsPage.click('button[type=submit].primary');
     await customsPage.waitForSelector('#summary');
@@ -192,6 +215,15 @@ describe('web portal in headless Chromium', () => {
     assert.equal(await count(pair.a, "portal_drafts WHERE number = 'KR-NO-CSRF'"), 0);
     const wrongToken = await issuerPage.request.post(`${pair.a.url}/portal/certificates/form`, { form: { _csrf: 'x'.repeat(43), kind: 'preferential', items: '1', action: 'save' } });
     assert.equal(wrongToken.status(), 403);
+    // Text Postgres cannot keep is refused as the REST API refuses it (400), before any route sees it.
+    const csrf = await issuerPage.getAttribute('input[name=_csrf]', 'value');
+    const nul = await issuerPage.request.post(`${pair.a.url}/portal/certificates/form`, { form: { _csrf: csrf!, kind: 'preferential', items: '1', action: 'save', '/number': 'KR-NUL\u0000' } });
+    assert.equal(nul.status(), 400);
+    assert.match(await nul.text(), /cannot be accepted/);
+    assert.equal(await count(pair.a, "portal_drafts WHERE number LIKE 'KR-NUL%'"), 0);
+    const unknown = await customsPage.goto(`${pair.b.url}/portal/no-such-page`);
+    assert.equal(unknown?.status(), 404);
+    assert.match(unknown?.headers()['content-type'] ?? '', /text\/html/);
 
     // The Content-Security-Policy runs no script, not even one the page's DOM is given.
     const injected = await customsPage.evaluate(`(() => {
@@ -248,6 +280,7 @@ describe('web portal in headless Chromium', () => {
     assert.ok(width <= 390, `no horizontal scrolling on a phone (${width} px)`);
 
     await phone.goto(`${pair.a.url}/portal/drafts`);
+    await assertAccessible(phone, 'drafts');
     await phone.getByRole('link', { name: 'KR-DRAFT-1' }).click();
     assert.equal(await phone.inputValue('#f-number'), 'KR-DRAFT-1');
     assert.equal(await phone.inputValue('#f-items-0-description'), 'second');
