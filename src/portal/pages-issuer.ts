@@ -133,7 +133,10 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
 
   app.post(`${PREFIX}/drafts/:id/delete`, { preHandler: issuer }, async (request, reply) => {
     const { id } = request.params as { id: string };
-    if (UUID.test(id)) await deps.db.query('DELETE FROM portal_drafts WHERE id = $1 AND owner = $2', [id, request.portal.user!.id]);
+    if (UUID.test(id)) {
+      const { rowCount } = await deps.db.query('DELETE FROM portal_drafts WHERE id = $1 AND owner = $2', [id, request.portal.user!.id]);
+      if (rowCount) await audit(deps.db, { actor: actorOf(request), action: 'portal.draft-deleted', subject: id });
+    }
     return reply.redirect(`${PREFIX}/drafts`, 303);
   });
 

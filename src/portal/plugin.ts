@@ -72,6 +72,8 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
     request.portal = { lang, t: translator(lang), csrf: '' };
   });
   app.addHook('preHandler', async (request, reply) => {
+    // The stylesheet needs no session: no database round trip for it.
+    if (request.url.startsWith(`${PREFIX}/static/`)) return;
     const id = request.cookies[SESSION_COOKIE];
     if (id && COOKIE_ID.test(id)) {
       const user = await sessionUser(db, id, limits);

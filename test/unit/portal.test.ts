@@ -1,6 +1,7 @@
 // The portal's pure parts: the string catalogue is complete in both languages, and the form maps
 // rows and errors to the fields they belong to.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fieldId, placeErrors, readForm, removeItem, toCertificate } from '../../src/portal/form.ts';
 import { catalogue } from '../../src/portal/messages.ts';
@@ -11,6 +12,18 @@ describe('portal catalogue', () => {
     for (const [lang, messages] of Object.entries(catalogue)) {
       for (const [key, text] of Object.entries(messages)) assert.ok(text.trim(), `${lang} ${key}`);
     }
+  });
+
+  it('has every key the templates and form name literally', () => {
+    const views = new URL('../../src/portal/views/', import.meta.url);
+    const sources = [
+      ...readdirSync(views).map((f) => readFileSync(new URL(f, views), 'utf8')),
+      ...['form.ts', 'pages-issuer.ts', 'pages-customs.ts', 'pages-account.ts'].map((f) => readFileSync(new URL(`../../src/portal/${f}`, import.meta.url), 'utf8')),
+    ];
+    const used = new Set(sources.flatMap((text) => [...text.matchAll(/\bt\('([a-zA-Z.-]*[a-zA-Z])'/g), ...text.matchAll(/'((?:field|section|form|users|signIn)\.[a-zA-Z]+)'/g)].map((m) => m[1]!)));
+    assert.ok(used.size > 50, `found ${used.size} keys`);
+    const missing = [...used].filter((key) => !(key in catalogue.en));
+    assert.deepEqual(missing, []);
   });
 });
 
