@@ -326,5 +326,17 @@ describe('web portal in headless Chromium', () => {
     await page.waitForSelector('#sign-in-error');
     assert.match((await page.textContent('#sign-in-error')) ?? '', /locked/);
     assert.equal(await count(pair.a, "audit_log WHERE action = 'portal.locked-out'"), 1);
+
+    // Guessing across accounts from one address meets the per-address limit (last: it holds for a minute).
+    await page.goto(`${pair.a.url}/portal/sign-in`);
+    const token = (await page.getAttribute('input[name=_csrf]', 'value'))!;
+    let status = 0;
+    for (let i = 0; i < 40 && status !== 429; i++) {
+      const response = await page.request.post(`${pair.a.url}/portal/sign-in`, { form: { _csrf: token, username: `someone${i}`, password: 'a guess of a password' } });
+      status = response.status();
+      if (status === 429) assert.match(await response.text(), /Too many attempts/);
+      else assert.equal(status, 401);
+    }
+    assert.equal(status, 429);
   });
 });
