@@ -2,7 +2,8 @@
 // Starts Postgres and RabbitMQ natively, runs gateway KR-KCS (exporting) and VN-MOIT (importing)
 // as two processes with their own database and vhost, wires them as peers through the admin API,
 // issues a CO at KR, waits until VN has it, prints what VN's customs lookup returns and KR's
-// delivery status, and stops everything it started.
+// delivery status, makes the web portal's demo users and prints the portal's addresses; at a
+// terminal it then keeps the gateways up for the portal until Enter is pressed, and stops everything it started.
 // With DEMO_KR_URL, DEMO_VN_URL, DEMO_KR_AMQP, DEMO_VN_AMQP, DEMO_KR_DATABASE_URL and
 // DEMO_VN_DATABASE_URL set (docker compose), it starts nothing and runs the same exchange against
 // those gateways, making its operator keys with the CLI.
@@ -54,6 +55,38 @@ async function operatorKey(databaseUrl: string): Promise<string> {
   await cli('migrate');
   const { stdout } = await cli('api-key', 'create', '--name', 'demo operator', '--roles', 'admin,issuer,customs');
   return stdout.trim();
+}
+
+/** The portal's demo users, one a role, with one password: made with the CLI, as an operator makes the first user. */
+const DEMO_PASSWORD = 'demo-portal-2026';
+const demoUsers = {
+  [EXPORTER]: [
+    ['kr.issuer', 'issuer', 'Lee Seo-yeon'],
+    ['kr.admin', 'admin', 'Park Ji-ho'],
+  ],
+  [IMPORTER]: [
+    ['vn.customs', 'customs', 'Nguyen Van An'],
+    ['vn.admin', 'admin', 'Tran Thi Mai'],
+  ],
+} as const;
+
+async function portalUsers(partyId: keyof typeof demoUsers, databaseUrl: string): Promise<void> {
+  for (const [name, role, displayName] of demoUsers[partyId]) {
+    await execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'user', 'create', '--name', name, '--roles', role, '--display-name', displayName], {
+      env: { ...process.env, DATABASE_URL: databaseUrl, ECO_USER_PASSWORD: DEMO_PASSWORD },
+    }).catch((error: { stderr?: string }) => {
+      // Run again against the same gateways (compose): the user is there already.
+      if (!/exists/.test(error.stderr ?? '')) throw error;
+    });
+  }
+}
+
+function printPortal(gateways: { partyId: string; url: string }[]): void {
+  step('the web portal: sign in as these users (password for all of them: ' + DEMO_PASSWORD + ')');
+  for (const g of gateways) {
+    const users = demoUsers[g.partyId as keyof typeof demoUsers].map(([name, role]) => `${name} (${role})`).join(', ');
+    console.log(`${g.partyId}: ${g.url}/portal  users ${users}`);
+  }
 }
 
 /** `peerUrl`: how the other gateway reaches our inbox, as its own broker user (write to eco.inbound only). */
@@ -164,6 +197,9 @@ async function main(): Promise<void> {
     const vn = { partyId: IMPORTER, url: DEMO_VN_URL, amqpUrl: DEMO_VN_AMQP, apiKey: await operatorKey(DEMO_VN_DATABASE_URL) };
     for (const g of [kr, vn]) await waitFor(`gateway ${g.partyId} at ${g.url}`, async () => ((await call(g, 'GET', '/health')).status === 200 ? true : undefined), 120_000);
     await exchange(kr, vn);
+    await portalUsers(EXPORTER, DEMO_KR_DATABASE_URL);
+    await portalUsers(IMPORTER, DEMO_VN_DATABASE_URL);
+    printPortal([kr, vn]);
     return;
   }
 
@@ -186,6 +222,16 @@ async function main(): Promise<void> {
     gateways.push(await startGateway(EXPORTER, services.postgres.url('eco_kr'), services.rabbit.url('kr'), krReachedByVn));
     gateways.push(await startGateway(IMPORTER, services.postgres.url('eco_vn'), services.rabbit.url('vn'), vnReachedByKr));
     await exchange(gateways[0]!, gateways[1]!);
+    await portalUsers(EXPORTER, services.postgres.url('eco_kr'));
+    await portalUsers(IMPORTER, services.postgres.url('eco_vn'));
+    printPortal(gateways);
+    // At a terminal the gateways stay up for a person to try the portal; DEMO_EXIT=1 (or no terminal) stops at once.
+    if (process.stdin.isTTY && process.env.DEMO_EXIT !== '1') {
+      console.log('\nthe gateways stay up for the portal: press Enter to stop them and the services');
+      process.stdin.resume();
+      await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+      process.stdin.pause();
+    }
   } finally {
     await Promise.all(gateways.map((g) => g.process?.stop()));
     await services.stop();

@@ -1,11 +1,14 @@
 // `npm run eco -- <command>`: operator commands against DATABASE_URL. `--help` (overall or per
 // command) needs no database; only `migrate` changes the schema; `--json` prints one JSON value.
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { actors } from './audit/index.ts';
 import { createApiKey, listApiClients, revokeApiKey, roleSchema } from './auth/index.ts';
 import { createPool, type Db, isDatabaseUnavailable, migrate, pendingMigrations, redactUrl } from './db/index.ts';
+import { EcoError } from './errors.ts';
 import { resumePeer } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
+import { createUser, listUsers, PASSWORD_MAX, PASSWORD_MIN, userRoles } from './portal/index.ts';
 
 type Command = {
   /** The words naming it, e.g. ['api-key', 'create']. */
@@ -15,13 +18,15 @@ type Command = {
   summary: string;
   /** Takes one positional argument (an id). */
   argument?: string;
-  run: (db: Db, input: { arg?: string; name?: string; roles?: string; rateLimit?: string }) => Promise<{ json: unknown; text: string }>;
+  run: (db: Db, input: { arg?: string; name?: string; roles?: string; rateLimit?: string; displayName?: string }) => Promise<{ json: unknown; text: string }>;
 };
 
 /** A refusal of the command as given: a message, exit code 2. */
 class UsageError extends Error {}
 /** The command ran and failed (nothing to revoke, say): a message, exit code 1. */
 class CommandError extends Error {}
+
+const PASSWORD_MIN_TEXT = `${PASSWORD_MIN}-${PASSWORD_MAX} characters`;
 
 const commands: Command[] = [
   {
@@ -85,6 +90,39 @@ const commands: Command[] = [
     },
   },
   {
+    words: ['user', 'create'],
+    synopsis: '--name USERNAME --roles ROLE[,ROLE] [--display-name NAME]',
+    summary: `create a web portal (/portal) user (roles: ${userRoles.join(', ')}); the password is ECO_USER_PASSWORD (${PASSWORD_MIN_TEXT}) or, without it, a random one printed once`,
+    run: async (db, { name, roles: list, displayName }) => {
+      if (!name) throw new UsageError('--name is required (3-64 characters of a-z 0-9 . _ -)');
+      const roles = (list ?? '')
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean);
+      if (roles.length === 0 || roles.some((r) => !(userRoles as readonly string[]).includes(r))) throw new UsageError(`--roles must list one or more of ${userRoles.join(', ')}`);
+      const given = process.env.ECO_USER_PASSWORD;
+      const password = given ?? randomBytes(15).toString('base64url');
+      try {
+        const user = await createUser(db, { username: name, displayName: displayName ?? name, roles: roles as (typeof userRoles)[number][], password }, actors.cli);
+        if (given) return { json: { id: user.id, username: user.username, roles: user.roles }, text: `created portal user ${user.username} (${user.roles.join(', ')})` };
+        console.error(`created portal user ${user.username} (${user.roles.join(', ')}); its password is shown once, keep it safe:`);
+        return { json: { id: user.id, username: user.username, roles: user.roles, password }, text: password };
+      } catch (error) {
+        if (error instanceof EcoError) throw new UsageError([error.detail, ...(error.errors ?? []).map((e) => `${e.pointer.slice(1)} ${e.detail}`)].join(': '));
+        throw error;
+      }
+    },
+  },
+  {
+    words: ['user', 'list'],
+    synopsis: '',
+    summary: 'list web portal users (never their passwords)',
+    run: async (db) => {
+      const users = await listUsers(db);
+      return { json: users, text: users.map((u) => `${u.username.padEnd(24)} ${u.status.padEnd(8)} ${u.roles.join(',').padEnd(22)} ${u.displayName}`).join('\n') };
+    },
+  },
+  {
     words: ['peer', 'list'],
     synopsis: '',
     summary: 'list registered peers',
@@ -130,13 +168,27 @@ function finish(code: number, message: string): never {
 let parsed: ReturnType<
   typeof parseArgs<{
     allowPositionals: true;
-    options: { name: { type: 'string' }; roles: { type: 'string' }; 'rate-limit': { type: 'string' }; json: { type: 'boolean' }; help: { type: 'boolean'; short: 'h' } };
+    options: {
+      name: { type: 'string' };
+      roles: { type: 'string' };
+      'rate-limit': { type: 'string' };
+      'display-name': { type: 'string' };
+      json: { type: 'boolean' };
+      help: { type: 'boolean'; short: 'h' };
+    };
   }>
 >;
 try {
   parsed = parseArgs({
     allowPositionals: true,
-    options: { name: { type: 'string' }, roles: { type: 'string' }, 'rate-limit': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      name: { type: 'string' },
+      roles: { type: 'string' },
+      'rate-limit': { type: 'string' },
+      'display-name': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
 } catch (error) {
   finish(2, `${(error as Error).message}\n\n${usage}`);
@@ -176,7 +228,7 @@ try {
     const pending = await pendingMigrations(db);
     if (pending.length > 0) throw new CommandError(`the database at ${redactUrl(url)} has ${pending.length} pending migration(s) (${pending[0]}…): run npm run eco -- migrate first`);
   }
-  const result = await command.run(db, { arg: extra[0], name: values.name, roles: values.roles, rateLimit: values['rate-limit'] });
+  const result = await command.run(db, { arg: extra[0], name: values.name, roles: values.roles, rateLimit: values['rate-limit'], displayName: values['display-name'] });
   if (json) console.log(JSON.stringify(result.json, null, 2));
   else if (result.text) console.log(result.text);
 } catch (error) {

@@ -17,6 +17,7 @@ import { OwnKeys, Vault, WrongKeyError } from './keys/index.ts';
 import { Metrics } from './metrics/index.ts';
 import { Outbound, outboxBacklog, Relay, RelayWaker } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
+import { portalRoutes } from './portal/index.ts';
 import { VerificationService } from './verifications/index.ts';
 
 export type Gateway = {
@@ -209,20 +210,24 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
         bodyLimitBytes: config.httpBodyLimitBytes,
         requestTimeoutMs: config.httpRequestTimeoutMs,
         metrics,
-        routes: apiRoutes({
-          partyId: config.partyId,
-          db,
-          certificates,
-          clearance,
-          verifications,
-          peers,
-          keys,
-          agreements,
-          relays: relayWaker,
-          readiness: () => readiness(db, config.amqpUrl, log),
-          deadLetters: new DeadLetters(db, config.partyId, config.amqpUrl, log.child({ role: 'api' })),
-          metrics,
-        }),
+        routes: [
+          ...apiRoutes({
+            partyId: config.partyId,
+            db,
+            certificates,
+            clearance,
+            verifications,
+            peers,
+            keys,
+            agreements,
+            relays: relayWaker,
+            readiness: () => readiness(db, config.amqpUrl, log),
+            deadLetters: new DeadLetters(db, config.partyId, config.amqpUrl, log.child({ role: 'api' })),
+            metrics,
+          }),
+          // The web portal (/portal) for authorities without a back-office: the same services, its own sessions.
+          (app) => portalRoutes(app, { db, partyId: config.partyId, certificates, clearance, verifications, peers, agreements, secret: config.keyEncryptionKey }),
+        ],
       });
       const address = await app.listen({ host: config.http.host, port: config.http.port });
       gateway.app = app;

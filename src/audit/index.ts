@@ -12,6 +12,8 @@ export type AuditEntry = { actor: string; action: string; subject?: string; data
 export const actors = {
   apiClient: (client: { name: string; keyPrefix: string } | undefined) => (client ? `api:${client.name}#${client.keyPrefix}` : 'api:anonymous'),
   peer: (partyId: string) => `peer:${partyId}`,
+  /** A person signed in to the web portal (/portal), by user name. */
+  portalUser: (username: string) => `portal:${username}`,
   system: 'system',
   cli: 'cli',
 };

@@ -266,3 +266,53 @@ export async function reportedUtilizations(db: Queryable, number: string): Promi
   );
   return rows.map((r) => ({ reportedBy: r.from_party, declarationRef: r.declaration_ref, items: r.items, clearedAt: r.cleared_at.toISOString() }));
 }
+
+/** A certificate issued here as a list shows it: its current version and the latest message about it. */
+export type IssuedSummary = {
+  number: string;
+  version: number;
+  kind: string;
+  status: CertificateStatus;
+  recipient: string;
+  issuedAt: Date;
+  delivery: { type: string; status: string; receiptAt: Date | null; errors: { code: string; message: string; pointer?: string }[] } | null;
+};
+
+/** Exporting side: the latest certificates issued here (current versions), with their last delivery. */
+export async function listIssued(db: Queryable, filter: { number?: string; status?: CertificateStatus; limit: number }): Promise<IssuedSummary[]> {
+  type Row = Omit<IssuedSummary, 'delivery'> & { d_type: string | null; d_status: string | null; d_receipt_at: Date | null; d_errors: NonNullable<IssuedSummary['delivery']>['errors'] | null };
+  const { rows } = await db.query<Row>(
+    `SELECT c.number, c.version, c.kind, c.status, c.importing_party AS recipient, c.created_at AS "issuedAt",
+            o.type AS d_type, o.status AS d_status, o.receipt_at AS d_receipt_at, o.receipt_errors AS d_errors
+       FROM (SELECT DISTINCT ON (number) * FROM certificates
+              WHERE ($1::text IS NULL OR number ILIKE '%' || $1 || '%') ORDER BY number, version DESC) c
+       LEFT JOIN LATERAL (SELECT type, status, receipt_at, receipt_errors FROM outbox
+                           WHERE certificate_number = c.number AND type IN ('certificate.issued', 'certificate.replaced', 'certificate.cancelled')
+                           ORDER BY created_at DESC LIMIT 1) o ON true
+      WHERE ($2::text IS NULL OR c.status = $2)
+      ORDER BY c.created_at DESC LIMIT $3`,
+    [filter.number ?? null, filter.status ?? null, filter.limit],
+  );
+  return rows.map(({ d_type, d_status, d_receipt_at, d_errors, ...r }) => ({
+    ...r,
+    delivery: d_type && d_status ? { type: d_type, status: d_status, receiptAt: d_receipt_at, errors: d_errors ?? [] } : null,
+  }));
+}
+
+/** Importing side: the current version of received certificates, newest first, filtered. */
+export async function listReceived(
+  db: Queryable,
+  filter: { number?: string; issuer?: string; status?: CertificateStatus; since?: string; limit: number },
+): Promise<{ issuer: string; number: string; version: number; kind: string; status: CertificateStatus; receivedAt: Date; exporter: string; items: number }[]> {
+  const { rows } = await db.query(
+    `SELECT c.issuer_party AS issuer, c.number, c.version, c.kind, c.status, c.received_at AS "receivedAt",
+            c.dataset->'exporter'->>'name' AS exporter, jsonb_array_length(c.dataset->'items') AS items
+       FROM (SELECT DISTINCT ON (issuer_party, number) * FROM received_certificates
+              WHERE ($1::text IS NULL OR number ILIKE '%' || $1 || '%') AND ($2::text IS NULL OR issuer_party = $2)
+              ORDER BY issuer_party, number, version DESC) c
+      WHERE ($3::text IS NULL OR c.status = $3) AND ($4::date IS NULL OR c.received_at >= $4::date)
+      ORDER BY c.received_at DESC LIMIT $5`,
+    [filter.number ?? null, filter.issuer ?? null, filter.status ?? null, filter.since ?? null, filter.limit],
+  );
+  return rows;
+}
