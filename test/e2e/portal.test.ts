@@ -2,12 +2,15 @@
 // wrong HS code flagged at its field, fixes it and issues; the CO shows as accepted by B. A customs
 // officer at B finds it, runs a declaration check and confirms the drawdown. A wrong password, a
 // post without its CSRF token and a customs user on an issuer page are refused; axe-core finds no
-// serious or critical violation on any page; each main page is saved to docs/screenshots/.
+// serious or critical violation on any page; each main page is saved as a screenshot (see SHOTS).
 import assert from 'node:assert/strict';
 import { execFile as execFileCb } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createUser } from '../../src/portal/index.ts';
@@ -16,7 +19,9 @@ import { A, B, count, eventually, issueAndWait, type Pair, startPair } from '../
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const execFile = promisify(execFileCb);
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const SHOTS = new URL('../../docs/screenshots/', import.meta.url);
+// The README's screenshots are remade with ECO_SCREENSHOTS=docs (npm run screenshots); an
+// ordinary run writes them to a temporary folder, so that `npm test` leaves the tree as it was.
+const SHOTS = process.env.ECO_SCREENSHOTS === 'docs' ? fileURLToPath(new URL('../../docs/screenshots/', import.meta.url)) : mkdtempSync(join(tmpdir(), 'eco-portal-shots-'));
 const PASSWORD = 'correct horse battery staple';
 
 type AxeViolation = { id: string; impact: string | null; help: string; nodes: { target: string[] }[] };
@@ -34,7 +39,7 @@ async function assertAccessible(page: Page, what: string): Promise<void> {
 }
 
 async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: new URL(`${name}.png`, SHOTS).pathname, fullPage: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
 async function signIn(page: Page, url: string, username: string, password = PASSWORD): Promise<void> {
