@@ -12,7 +12,7 @@ import { GatewayProcess } from '../../scripts/lib/gateway-process.ts';
 import { RabbitCluster, type RabbitServer } from '../../scripts/lib/services.ts';
 import { wire } from '../../scripts/lib/wiring.ts';
 import { declareInbox, INBOUND_QUEUE } from '../../src/exchange/amqp.ts';
-import { A, B, exampleCertificate, freshPlace, services } from '../support/gateways.ts';
+import { A, B, exampleCertificate, FAST_RECOVERY, freshPlace, services } from '../support/gateways.ts';
 
 const STREAM = Number(process.env.ECO_CLUSTER_STREAM ?? 1000);
 const DOWN_MS = Number(process.env.ECO_CLUSTER_DOWN_MS ?? 5000);
@@ -62,17 +62,8 @@ describe("B's inbox on a 3-node RabbitMQ cluster", () => {
     const urlB = ordered.map((n) => n.url(vhostB)).join(',');
     const placeB = { databaseUrl: services.postgres.url(vhostB), amqpUrl: urlB };
 
-    const tuning = {
-      RELAY_BACKOFF_BASE_MS: '200',
-      RELAY_BACKOFF_MAX_MS: '2000',
-      RELAY_LEASE_SECONDS: '5',
-      RECEIPT_TIMEOUT_SECONDS: '15',
-      CONFIRM_TIMEOUT_MS: '3000',
-      RELAY_POLL_MS: '250',
-      RELAY_MAX_ATTEMPTS: '1000',
-    };
     const gateway = (label: string, partyId: string, place: { databaseUrl: string; amqpUrl: string }, role: string) => {
-      const p = new GatewayProcess(`${label}-${vhostB}`, { PARTY_ID: partyId, DATABASE_URL: place.databaseUrl, AMQP_URL: place.amqpUrl, ROLE: role, ...tuning });
+      const p = new GatewayProcess(`${label}-${vhostB}`, { PARTY_ID: partyId, DATABASE_URL: place.databaseUrl, AMQP_URL: place.amqpUrl, ROLE: role, ...FAST_RECOVERY });
       processes.push(p);
       return p;
     };

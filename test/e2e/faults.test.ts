@@ -8,7 +8,7 @@ import { GatewayProcess } from '../../scripts/lib/gateway-process.ts';
 import { PostgresServer, RabbitServer } from '../../scripts/lib/services.ts';
 import { wire } from '../../scripts/lib/wiring.ts';
 import { sealPending, verifyChain } from '../../src/audit/index.ts';
-import { A, B, exampleCertificate, freshPlace } from '../support/gateways.ts';
+import { A, B, exampleCertificate, FAST_RECOVERY, freshPlace } from '../support/gateways.ts';
 
 const STREAM = Number(process.env.ECO_FAULT_STREAM ?? 2000);
 
@@ -40,20 +40,8 @@ describe('faults during a stream of certificates', () => {
     const placeA = await freshPlace('fa');
     const placeB = await freshPlace('fb', { postgres: postgresB, rabbit: brokerB });
     const name = placeB.vhost;
-    // Short delays so that recovery fits in a test; the defaults are minutes. With delays this short
-    // the default 25 attempts would last only about 40 s, less than a busy machine can take to bring
-    // B back: giving up is not what these scenarios test (the relay and console tests do).
-    const tuning = {
-      RELAY_BACKOFF_BASE_MS: '200',
-      RELAY_BACKOFF_MAX_MS: '2000',
-      RELAY_LEASE_SECONDS: '5',
-      RECEIPT_TIMEOUT_SECONDS: '15',
-      CONFIRM_TIMEOUT_MS: '3000',
-      RELAY_POLL_MS: '250',
-      RELAY_MAX_ATTEMPTS: '1000',
-    };
     const gateway = (label: string, partyId: string, place: { databaseUrl: string; amqpUrl: string }, role: string) =>
-      new GatewayProcess(`${label}-${name}`, { PARTY_ID: partyId, DATABASE_URL: place.databaseUrl, AMQP_URL: place.amqpUrl, ROLE: role, ...tuning });
+      new GatewayProcess(`${label}-${name}`, { PARTY_ID: partyId, DATABASE_URL: place.databaseUrl, AMQP_URL: place.amqpUrl, ROLE: role, ...FAST_RECOVERY });
     const s: Scenario = {
       aMain: gateway('a-main', A, placeA, 'api,consumer'),
       aRelays: [gateway('a-relay1', A, placeA, 'relay'), gateway('a-relay2', A, placeA, 'relay')],

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { GatewayProcess } from '../../scripts/lib/gateway-process.ts';
 import { PostgresServer, RabbitServer } from '../../scripts/lib/services.ts';
 import { wire } from '../../scripts/lib/wiring.ts';
-import { A, B, exampleCertificate, freshPlace } from '../support/gateways.ts';
+import { A, B, exampleCertificate, FAST_RECOVERY, freshPlace } from '../support/gateways.ts';
 
 /** Longer than every background period here: JWKS refresh (1 s below), audit sealing (1 s), relay poll, caches (5 s). */
 const OUTAGE_MS = 8000;
@@ -25,15 +25,7 @@ describe('outages at B under traffic', () => {
     const placeA = await freshPlace('oa');
     const placeB = await freshPlace('ob', { postgres: postgresB, rabbit: brokerB });
     const name = placeB.vhost;
-    const tuning = {
-      RELAY_BACKOFF_BASE_MS: '200',
-      RELAY_BACKOFF_MAX_MS: '2000',
-      RELAY_POLL_MS: '250',
-      CONFIRM_TIMEOUT_MS: '3000',
-      RECEIPT_TIMEOUT_SECONDS: '20',
-      JWKS_REFRESH_SECONDS: '1',
-      RELAY_MAX_ATTEMPTS: '1000',
-    };
+    const tuning = { ...FAST_RECOVERY, RECEIPT_TIMEOUT_SECONDS: '20', JWKS_REFRESH_SECONDS: '1' };
     a = new GatewayProcess(`outage-a-${name}`, { PARTY_ID: A, DATABASE_URL: placeA.databaseUrl, AMQP_URL: placeA.amqpUrl, ...tuning });
     // Two deliveries and a message is given up as unprocessable: held messages must not spend them.
     b = new GatewayProcess(`outage-b-${name}`, { PARTY_ID: B, DATABASE_URL: placeB.databaseUrl, AMQP_URL: placeB.amqpUrl, CONSUMER_MAX_DELIVERIES: '2', ...tuning });

@@ -316,7 +316,7 @@ describe('web portal in headless Chromium', () => {
     const actors = await pair.a.db.query<{ action: string; actor: string }>("SELECT action, actor FROM audit_log WHERE subject = $1 AND action LIKE 'certificate.%' ORDER BY id", [co.number]);
     assert.deepEqual(
       actors.rows.map((r) => `${r.action} ${r.actor}`),
-      ['certificate.issued api:tests#' + actors.rows[0]!.actor.split('#')[1], 'certificate.replaced portal:issuer.kr', 'certificate.cancelled portal:issuer.kr'],
+      [`certificate.issued api:tests#${actors.rows[0]!.actor.split('#')[1]}`, 'certificate.replaced portal:issuer.kr', 'certificate.cancelled portal:issuer.kr'],
     );
   });
 

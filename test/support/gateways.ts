@@ -40,6 +40,22 @@ export async function freshPlace(
 }
 
 /** One per test process, so that a gateway restarted on the same database opens its keys again. */
+/**
+ * Relay settings for fault scenarios: short delays so that recovery fits in a test (the defaults
+ * are minutes). With delays this short the default 25 attempts would last only about 40 s, less
+ * than a busy machine can take to bring a peer back: giving up is not what those scenarios test
+ * (the relay and console tests do).
+ */
+export const FAST_RECOVERY = {
+  RELAY_BACKOFF_BASE_MS: '200',
+  RELAY_BACKOFF_MAX_MS: '2000',
+  RELAY_LEASE_SECONDS: '5',
+  RECEIPT_TIMEOUT_SECONDS: '15',
+  CONFIRM_TIMEOUT_MS: '3000',
+  RELAY_POLL_MS: '250',
+  RELAY_MAX_ATTEMPTS: '1000',
+};
+
 export const TEST_KEY_ENCRYPTION_KEY = randomBytes(32).toString('base64');
 
 /** `log` replaces the test logger (to read what the gateway logs). */
