@@ -18,6 +18,7 @@ export async function agreementRoutes(app: FastifyInstance, options: { agreement
     '/admin/agreements/:code',
     {
       schema: {
+        operationId: 'saveAgreement',
         summary: 'Create or update an agreement: parties, CO kinds, origin criteria, validity, retroactive issuance',
         tags: ['admin'],
         params: z.object({ code: codeSchema }),
@@ -28,13 +29,17 @@ export async function agreementRoutes(app: FastifyInstance, options: { agreement
     async (request) => agreements.upsert(request.params.code, request.body, actors.apiClient(request.client)),
   );
 
-  api.get('/admin/agreements', { schema: { summary: 'List agreements', tags: ['admin'], response: { 200: z.object({ agreements: z.array(agreementSchema) }) } } }, async () => ({
-    agreements: await agreements.list(),
-  }));
+  api.get(
+    '/admin/agreements',
+    { schema: { operationId: 'listAgreements', summary: 'List agreements', tags: ['admin'], response: { 200: z.object({ agreements: z.array(agreementSchema) }) } } },
+    async () => ({
+      agreements: await agreements.list(),
+    }),
+  );
 
   api.get(
     '/admin/agreements/:code',
-    { schema: { summary: 'One agreement', tags: ['admin'], params: z.object({ code: codeSchema }), response: { 200: agreementSchema, ...problems(400, 404) } } },
+    { schema: { operationId: 'getAgreement', summary: 'One agreement', tags: ['admin'], params: z.object({ code: codeSchema }), response: { 200: agreementSchema, ...problems(400, 404) } } },
     async (request) => {
       const agreement = await agreements.find(request.params.code);
       if (!agreement) throw notFound(`no agreement ${request.params.code}`);

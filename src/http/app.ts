@@ -6,14 +6,14 @@ import type { Socket } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { createJsonSchemaTransform, createJsonSchemaTransformObject, hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { findUnsafeText, toPointer } from '../dataset/index.ts';
 import { isDatabaseUnavailable } from '../db/index.ts';
 import { EcoError, type ErrorCode, type FieldError, invalid } from '../errors.ts';
 import type { Metrics } from '../metrics/index.ts';
+import { documentOptions, UNLIMITED_ROUTES } from './document.ts';
 import { toProblem } from './problem.ts';
-import { apiSchemas } from './schemas.ts';
 
 /** What a 503 asks callers to wait before trying again. */
 const RETRY_AFTER_SECONDS = 5;
@@ -26,9 +26,6 @@ export function requestId(request: IncomingMessage): string {
   const sent = request.headers['x-request-id'];
   return typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
 }
-
-/** Routes the rate limits never count: probes and key discovery must work however busy the API is. */
-const UNLIMITED_ROUTES = new Set(['/health', '/ready', '/.well-known/jwks.json']);
 
 export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
 
@@ -74,31 +71,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
 
   // Registered before the routes, or they would be missing from the document.
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'e-CO gateway',
-        version: '0.1.0',
-        description:
-          'Exchange of electronic Certificates of Origin between two customs/issuing authorities (WCO Interconnectivity Framework, Push model). ' +
-          'Gateway-to-gateway traffic goes over AMQP as PROFILE.md fixes it; this is the REST API for back-offices, customs systems and operators.',
-      },
-      tags: [
-        { name: 'certificates', description: 'issue and look up certificates of origin' },
-        { name: 'clearance', description: 'import clearance: declaration checks and drawdown' },
-        { name: 'verifications', description: 'verification requests between importing and issuing parties' },
-        { name: 'messages', description: 'delivery status and receipts of what we sent' },
-        { name: 'admin', description: 'operators: peers, keys, messages, dead letters, audit, metrics, console' },
-        { name: 'keys', description: 'public keys' },
-        { name: 'health', description: 'liveness' },
-      ],
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key (eco_…) created with the CLI or POST /admin/api-keys' } } },
-      security: [{ apiKey: [] }],
-    },
-    transform: createJsonSchemaTransform({ schemaRegistry: apiSchemas }),
-    transformObject: createJsonSchemaTransformObject({ schemaRegistry: apiSchemas }),
-  });
+  await app.register(swagger, documentOptions);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
