@@ -1,4 +1,5 @@
-// The fastify app factory: zod validation, problem+json errors, OpenAPI. Routes come from modules.
+// The fastify app factory: zod validation, problem+json errors, OpenAPI (served with its reference
+// page). Routes come from modules.
 
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
@@ -14,6 +15,7 @@ import { EcoError, type ErrorCode, type FieldError, invalid } from '../errors.ts
 import type { Metrics } from '../metrics/index.ts';
 import { documentOptions, UNLIMITED_ROUTES } from './document.ts';
 import { toProblem } from './problem.ts';
+import { referenceRoutes } from './reference.ts';
 
 /** What a 503 asks callers to wait before trying again. */
 const RETRY_AFTER_SECONDS = 5;
@@ -133,6 +135,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }
   });
   for (const routes of options.routes) await app.register(routes);
+  await app.register(referenceRoutes);
   return app;
 }
 
