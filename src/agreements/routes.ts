@@ -3,12 +3,15 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import { notFound } from '../errors.ts';
-import { apiSchemas, problems } from '../http/index.ts';
+import { apiSchemas, exampleFile, problems } from '../http/index.ts';
 import { type AgreementBook, agreementInputSchema, agreementCodeSchema as codeSchema, findingSeveritiesSchema } from './book.ts';
 
 // A component, not inline: route schemas leave out zod metadata such as maxProperties.
 apiSchemas.add(findingSeveritiesSchema, { id: 'FindingSeverities' });
 const agreementSchema = agreementInputSchema.extend({ code: z.string() }).register(apiSchemas, { id: 'Agreement' });
+
+/** The document's example: an agreement of examples/agreements.json, as the demo registers it. */
+const agreementExample = exampleFile<{ agreements: Record<string, Record<string, unknown>> }>('agreements.json').agreements['KR-VN-FTA'];
 
 export async function agreementRoutes(app: FastifyInstance, options: { agreements: AgreementBook }): Promise<void> {
   const { agreements } = options;
@@ -24,6 +27,7 @@ export async function agreementRoutes(app: FastifyInstance, options: { agreement
         params: z.object({ code: codeSchema }),
         body: agreementInputSchema,
         response: { 200: agreementSchema, ...problems(400) },
+        examples: { body: agreementExample, 200: { ...agreementInputSchema.parse(agreementExample), code: 'KR-VN-FTA' } },
       },
     },
     async (request) => agreements.upsert(request.params.code, request.body, actors.apiClient(request.client)),
