@@ -51,6 +51,20 @@ const certificateViewSchema = z
 
 // The document's examples: the example CO of examples/, and what issuing it answers.
 const certificateExample = exampleFile('certificate.json');
+const certificateViewExample = {
+  number: certificateExample.number,
+  issuer: 'KR-KCS',
+  direction: 'issued',
+  version: 1,
+  status: 'valid',
+  kind: 'preferential',
+  agreement: 'KR-VN-FTA',
+  counterparty: 'VN-MOIT',
+  signatureVerified: true,
+  certificate: certificateExample,
+  cancellation: null,
+  history: [{ version: 1, status: 'valid', at: '2026-11-24T09:30:00.000Z' }],
+};
 const issueResultExample = { number: certificateExample.number, version: 1, status: 'valid', recipient: 'VN-MOIT', messageId: '0b8e3c52-6a1f-4d2e-9c47-5f1a2b3c4d5e', delivery: { status: 'queued' } };
 
 export async function certificateRoutes(app: FastifyInstance, options: { certificates: CertificateService }): Promise<void> {
@@ -162,6 +176,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
         querystring: z.object({ issuer: partyIdSchema.optional().describe('issuing party, where numbers of two issuers clash') }),
         produces: ['application/json', 'application/jose'],
         response: { 200: certificateViewSchema, ...problems(400, 404, 409) },
+        examples: { 200: certificateViewExample },
       },
     },
     async (request, reply) => {
