@@ -61,7 +61,7 @@ function hookStatuses(url: string, roles: Roles, schema: JsonSchema): number[] {
   return statuses;
 }
 
-/** 429 and 503 say how long to wait before trying again, on the answers that say so. */
+/** The Retry-After header of 429 (the rate limits) and 503 answers (the error handler). */
 const retryAfter = { 'Retry-After': { description: 'seconds to wait before trying again', type: 'integer', minimum: 0, maximum: 3600 } };
 
 const zodTransform = createJsonSchemaTransform({ schemaRegistry: apiSchemas });
