@@ -171,6 +171,9 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
       schema: {
         operationId: 'getCertificate',
         summary: 'Look a certificate up by number: current version, status, history (original JWS with Accept: application/jose)',
+        description:
+          'With `Accept: application/jose` (exactly) the answer is the current version as its issuer signed it, a compact JWS, when there is one; ' +
+          'otherwise, and by default, the JSON view. 409 when two issuers use the number: name one with `issuer`.',
         tags: ['certificates'],
         params: numberParams,
         querystring: z.object({ issuer: partyIdSchema.optional().describe('issuing party, where numbers of two issuers clash') }),

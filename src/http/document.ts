@@ -42,7 +42,7 @@ function problemExamples(status: number): Record<string, { summary: string; valu
   return Object.fromEntries(
     codes.map((code) => {
       const { body } = toProblem(new EcoError(code), '3f2c1a9e-5b7d-4c1e-9a8b-2d6f0e4c7b15');
-      return [errorCatalogue[code].slug, { summary: errorCatalogue[code].title, value: body }];
+      return [errorCatalogue[code].slug, { summary: `${errorCatalogue[code].title} (${code})`, value: body }];
     }),
   );
 }
