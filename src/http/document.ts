@@ -140,8 +140,9 @@ type Answer = { description: string; headers?: unknown; content: Record<string, 
 type Operation = { responses: Record<string, Answer | { $ref: string }>; requestBody?: Answer; [BODY_EXAMPLE]?: unknown };
 
 /**
- * The request body's example goes in place. Error answers with the plain Problem schema become shared ones (components/responses, one per
- * status, with an example per problem type of that status); the others get their examples in place.
+ * Puts the request body's example in place. Error answers with the plain Problem schema become
+ * shared ones (components/responses, one per status, with an example per problem type of that
+ * status); the others get their examples in place.
  */
 function shareProblemAnswers(document: { components: { responses?: Record<string, unknown> }; paths: Record<string, Record<string, Operation>> }): void {
   const shared: Record<number, unknown> = {};
