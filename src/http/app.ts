@@ -6,7 +6,7 @@ import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { findUnsafeText, toPointer } from '../dataset/index.ts';
@@ -68,6 +68,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Node looks for overdue requests every 30 s by default: a short timeout would be up to 30 s late.
     http: { connectionsCheckingInterval: Math.min(1000, Math.ceil(requestTimeout / 2)), headersTimeout: Math.min(60_000, requestTimeout) },
     clientErrorHandler,
+    // What the router refuses before any hook runs (a malformed URL, a path parameter over
+    // maxParamLength) is answered like every other error: problem+json, with the request's id.
+    frameworkErrors: (error, request, reply) => answerError(error, request, reply.header('x-request-id', request.id)),
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -79,17 +82,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const caught = toEcoError(error);
-    const { status, body } = toProblem(caught, request.id);
-    if (status === 503) {
-      request.log.warn({ err: error, url: request.url }, 'request refused: a dependency is unavailable');
-      reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-    } else if (status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
-    // The cause of a refusal may say more than the caller may know (what a peer's JWKS URL answered): the log keeps it.
-    else if (caught.cause) request.log.warn({ err: caught.cause, url: request.url }, caught.message);
-    return reply.code(status).type('application/problem+json').send(body);
-  });
+  app.setErrorHandler(answerError);
   app.setNotFoundHandler((request, reply) => {
     const { status, body } = toProblem(new EcoError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id);
     return reply.code(status).type('application/problem+json').send(body);
@@ -137,6 +130,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   for (const routes of options.routes) await app.register(routes);
   await app.register(referenceRoutes);
   return app;
+}
+
+/** Every error a request ends with, as problem+json: catalogue errors as they are, anything else mapped to one. */
+function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const caught = toEcoError(error);
+  const { status, body } = toProblem(caught, request.id);
+  if (status === 503) {
+    request.log.warn({ err: error, url: request.url }, 'request refused: a dependency is unavailable');
+    reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+  } else if (status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
+  // The cause of a refusal may say more than the caller may know (what a peer's JWKS URL answered): the log keeps it.
+  else if (caught.cause) request.log.warn({ err: caught.cause, url: request.url }, caught.message);
+  return reply.code(status).type('application/problem+json').send(body);
 }
 
 /**

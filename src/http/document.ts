@@ -55,6 +55,8 @@ function hookStatuses(url: string, roles: Roles, schema: JsonSchema): number[] {
   const statuses = [408];
   if (schema.body || schema.querystring || schema.params || schema.headers) statuses.push(400);
   if (schema.body) statuses.push(413, 415);
+  // The router refuses a path parameter over fastify's maxParamLength (100) before any hook.
+  if (schema.params) statuses.push(414);
   // The API key is looked up in Postgres: an unreachable database is a 503 before the route runs.
   if (roles !== 'public') statuses.push(401, 403, 503);
   if (!UNLIMITED_ROUTES.has(url)) statuses.push(429);
