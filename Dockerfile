@@ -7,6 +7,8 @@ ARG NODE_VERSION=26
 FROM node:${NODE_VERSION}-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The workspace of the OpenAPI client test (its dev dependencies only): npm ci needs its package.json.
+COPY tools/openapi-client/package.json ./tools/openapi-client/
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build
@@ -15,9 +17,12 @@ FROM node:${NODE_VERSION}-slim AS runtime
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
+COPY tools/openapi-client/package.json ./tools/openapi-client/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-# dist/db/migrate.js reads ../../migrations/: /app/migrations.
+# dist/db/migrate.js reads ../../migrations/: /app/migrations. The served OpenAPI document's
+# examples come from ../../examples/.
 COPY migrations ./migrations
+COPY examples ./examples
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 8080

@@ -122,6 +122,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminDeps): Pro
     '/admin/messages',
     {
       schema: {
+        operationId: 'searchMessages',
         summary: 'Search messages in both directions, newest first; every filter given must match',
         tags: ['admin'],
         querystring: z.object({
@@ -155,6 +156,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminDeps): Pro
     '/admin/messages/:messageId',
     {
       schema: {
+        operationId: 'getMessage',
         summary: "One message, sent or received, with its envelope and receipt (the peer's, or the one we answered with)",
         tags: ['admin'],
         params: z.object({ messageId: z.uuid() }),
@@ -172,6 +174,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminDeps): Pro
     '/admin/audit',
     {
       schema: {
+        operationId: 'listAuditEntries',
         summary: 'Audit entries, newest first',
         tags: ['admin'],
         querystring: z.object({
@@ -189,7 +192,14 @@ export async function adminRoutes(app: FastifyInstance, options: AdminDeps): Pro
 
   api.get(
     '/admin/audit/verify',
-    { schema: { summary: 'Seal what is pending, then recompute the hash chain and report the first broken link', tags: ['admin'], response: { 200: chainReportSchema } } },
+    {
+      schema: {
+        operationId: 'verifyAuditChain',
+        summary: 'Seal what is pending, then recompute the hash chain and report the first broken link',
+        tags: ['admin'],
+        response: { 200: chainReportSchema },
+      },
+    },
     async () => {
       await sealPending(db);
       return verifyChain(db);
@@ -198,7 +208,14 @@ export async function adminRoutes(app: FastifyInstance, options: AdminDeps): Pro
 
   api.get(
     '/admin/overview',
-    { schema: { summary: 'Peers and their health, traffic per peer (24 h), backlog, dead letters, recent messages and rejections', tags: ['admin'], response: { 200: overviewSchema } } },
+    {
+      schema: {
+        operationId: 'getOverview',
+        summary: 'Peers and their health, traffic per peer (24 h), backlog, dead letters, recent messages and rejections',
+        tags: ['admin'],
+        response: { 200: overviewSchema },
+      },
+    },
     async () => overview(db, partyId, peers, deadLetters),
   );
 
@@ -206,9 +223,11 @@ export async function adminRoutes(app: FastifyInstance, options: AdminDeps): Pro
     '/metrics',
     {
       schema: {
+        operationId: 'getMetrics',
         summary: 'Prometheus metrics (text exposition format); scrape with an admin key as bearer token',
         tags: ['admin'],
-        response: { 200: z.string().describe('Prometheus text format') },
+        produces: ['text/plain'],
+        response: { 200: z.string().describe('Prometheus text exposition format (version 0.0.4)') },
       },
     },
     async (_request, reply) =>
@@ -224,9 +243,11 @@ export async function adminRoutes(app: FastifyInstance, options: AdminDeps): Pro
       config: { roles: 'public' },
       schema: {
         security: [],
+        operationId: 'getConsole',
         summary: 'The operator console (HTML); it asks for an admin API key and calls the admin API with it',
         tags: ['admin'],
-        response: { 200: z.string().describe('text/html') },
+        produces: ['text/html'],
+        response: { 200: z.string().describe('the console page') },
       },
     },
     async (_request, reply) => reply.type('text/html; charset=utf-8').header('content-security-policy', consolePolicy).serializer(String).send(consolePage),

@@ -27,6 +27,7 @@ export async function authRoutes(app: FastifyInstance, options: { db: Db }): Pro
     '/admin/api-keys',
     {
       schema: {
+        operationId: 'createApiKey',
         summary: 'Create an API key for a caller with roles; the key is in this answer only',
         tags: ['admin'],
         body: z.object({
@@ -41,13 +42,17 @@ export async function authRoutes(app: FastifyInstance, options: { db: Db }): Pro
       reply.code(201).send(await createApiKey(db, request.body.name, request.body.roles, actors.apiClient(request.client), { rateLimitPerMinute: request.body.rateLimitPerMinute })),
   );
 
-  api.get('/admin/api-keys', { schema: { summary: 'API clients (never their keys)', tags: ['admin'], response: { 200: z.object({ clients: z.array(clientSchema) }) } } }, async () => ({
-    clients: await listApiClients(db),
-  }));
+  api.get(
+    '/admin/api-keys',
+    { schema: { operationId: 'listApiClients', summary: 'API clients (never their keys)', tags: ['admin'], response: { 200: z.object({ clients: z.array(clientSchema) }) } } },
+    async () => ({
+      clients: await listApiClients(db),
+    }),
+  );
 
   api.delete(
     '/admin/api-keys/:id',
-    { schema: { summary: 'Revoke an API key', tags: ['admin'], params: z.object({ id: z.uuid() }), response: { 204: z.null(), ...problems(400, 404) } } },
+    { schema: { operationId: 'revokeApiKey', summary: 'Revoke an API key', tags: ['admin'], params: z.object({ id: z.uuid() }), response: { 204: z.null(), ...problems(400, 404) } } },
     async (request, reply) => {
       if (!(await revokeApiKey(db, request.params.id, actors.apiClient(request.client)))) throw notFound(`no active API key ${request.params.id}`);
       return reply.code(204).send(null);

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import { certificateNumberSchema, certificateSchema, partyIdSchema } from '../dataset/index.ts';
-import { apiSchemas, problems } from '../http/index.ts';
+import { apiSchemas, exampleFile, problems } from '../http/index.ts';
 import { deliverySchema } from '../outbound/index.ts';
 import type { CertificateService } from './service.ts';
 
@@ -49,6 +49,24 @@ const certificateViewSchema = z
   })
   .register(apiSchemas, { id: 'CertificateView' });
 
+// The document's examples: the example CO of examples/, and what issuing it answers.
+const certificateExample = exampleFile('certificate.json');
+const certificateViewExample = {
+  number: certificateExample.number,
+  issuer: 'KR-KCS',
+  direction: 'issued',
+  version: 1,
+  status: 'valid',
+  kind: 'preferential',
+  agreement: 'KR-VN-FTA',
+  counterparty: 'VN-MOIT',
+  signatureVerified: true,
+  certificate: certificateExample,
+  cancellation: null,
+  history: [{ version: 1, status: 'valid', at: '2026-11-24T09:30:00.000Z' }],
+};
+const issueResultExample = { number: certificateExample.number, version: 1, status: 'valid', recipient: 'VN-MOIT', messageId: '0b8e3c52-6a1f-4d2e-9c47-5f1a2b3c4d5e', delivery: { status: 'queued' } };
+
 export async function certificateRoutes(app: FastifyInstance, options: { certificates: CertificateService }): Promise<void> {
   const { certificates } = options;
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -58,6 +76,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
     {
       config: { roles: ['issuer'] },
       schema: {
+        operationId: 'issueCertificate',
         summary: 'Issue a certificate of origin and push it to the importing party',
         description:
           '422 with a pointer per broken rule of its agreement, and at /issuedAt when the CO would already be expired ' +
@@ -67,6 +86,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
         querystring: z.object({ recipient: partyIdSchema.optional().describe('importing party; needed only when several peers serve the import country') }),
         body: certificateSchema,
         response: { 200: issueResultSchema, 201: issueResultSchema, ...problems(400, 409, 422) },
+        examples: { body: certificateExample, 200: issueResultExample, 201: issueResultExample },
       },
     },
     async (request, reply) => {
@@ -86,11 +106,13 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
     {
       config: { roles: ['issuer'] },
       schema: {
+        operationId: 'validateCertificate',
         summary: 'Run every check of an issue without issuing: lets a back-office test its integration',
         tags: ['certificates'],
         querystring: z.object({ recipient: partyIdSchema.optional() }),
         body: certificateSchema,
         response: { 200: z.object({ valid: z.literal(true), recipient: z.string() }), ...problems(400, 422) },
+        examples: { body: certificateExample, 200: { valid: true, recipient: 'VN-MOIT' } },
       },
     },
     async (request) => {
@@ -106,11 +128,13 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
     {
       config: { roles: ['issuer'] },
       schema: {
+        operationId: 'replaceCertificate',
         summary: 'Issue version n+1 of a certificate (sent as certificate.replaced); the body is the new version',
         tags: ['certificates'],
         params: numberParams,
         body: certificateSchema,
         response: { 201: issueResultSchema, ...problems(400, 404, 409, 422) },
+        examples: { body: { ...certificateExample, version: 2 }, 201: { ...issueResultExample, version: 2 } },
       },
     },
     async (request, reply) => {
@@ -125,6 +149,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
     {
       config: { roles: ['issuer'] },
       schema: {
+        operationId: 'cancelCertificate',
         summary: 'Cancel a certificate (sent as certificate.cancelled with the reason)',
         tags: ['certificates'],
         params: numberParams,
@@ -144,11 +169,17 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
     {
       config: { roles: ['customs', 'issuer'] },
       schema: {
+        operationId: 'getCertificate',
         summary: 'Look a certificate up by number: current version, status, history (original JWS with Accept: application/jose)',
+        description:
+          'With `Accept: application/jose` (exactly) the answer is the current version as its issuer signed it, a compact JWS, when there is one; ' +
+          'otherwise, and by default, the JSON view. 409 when two issuers use the number: name one with `issuer`.',
         tags: ['certificates'],
         params: numberParams,
         querystring: z.object({ issuer: partyIdSchema.optional().describe('issuing party, where numbers of two issuers clash') }),
+        produces: ['application/json', 'application/jose'],
         response: { 200: certificateViewSchema, ...problems(400, 404, 409) },
+        examples: { 200: certificateViewExample },
       },
     },
     async (request, reply) => {

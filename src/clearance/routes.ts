@@ -45,6 +45,7 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
     {
       config: { roles: ['customs'] },
       schema: {
+        operationId: 'checkClaim',
         summary: "Check a declaration's claim against the CO it cites: decision (accept, refer, reject) and findings",
         description:
           'With `confirm: true` a claim not rejected is drawn down at once (see the confirm operation). A claim that loses the drawdown to another ' +
@@ -62,6 +63,7 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
     {
       config: { roles: ['customs'] },
       schema: {
+        operationId: 'listRiskFlaggedCertificates',
         summary: 'Received COs with risk flags (cancelled after shipment, many replacements, fully used, retroactive, value outliers), newest first',
         tags: ['clearance'],
         response: {
@@ -85,7 +87,7 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
 
   api.get(
     '/clearance/checks/:id',
-    { config: { roles: ['customs'] }, schema: { summary: 'One check', tags: ['clearance'], params, response: { 200: checkViewSchema, ...problems(400, 404) } } },
+    { config: { roles: ['customs'] }, schema: { operationId: 'getClearanceCheck', summary: 'One check', tags: ['clearance'], params, response: { 200: checkViewSchema, ...problems(400, 404) } } },
     async (request) => clearance.find(request.params.id),
   );
 
@@ -94,6 +96,7 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
     {
       config: { roles: ['customs'] },
       schema: {
+        operationId: 'confirmClearanceCheck',
         summary: 'The declaration used the CO: draw the quantities down (atomically) and tell the issuing party',
         description:
           'The claim is assessed again under a lock on the CO. When it is rejected now (another declaration drew the quantity down first: ' +

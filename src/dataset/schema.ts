@@ -60,12 +60,15 @@ const attestation = z.object({ place: text(70), date, signatory });
 const invoice = z.object({ number: text(35), date: date.optional() });
 
 const item = z.object({
-  itemNumber: z.number().int().min(1).max(9999),
-  description: text(512),
-  hsCode: z.string().regex(/^\d{6,10}$/, 'must be an HS code of 6 to 10 digits'),
-  originCountry: country,
-  originCriterion: text(35).optional(),
-  quantity: measure,
+  itemNumber: z.number().int().min(1).max(9999).describe('unique within the certificate; quantities drawn down at clearance refer to it'),
+  description: text(512).describe('description of the goods'),
+  hsCode: z
+    .string()
+    .regex(/^\d{6,10}$/, 'must be an HS code of 6 to 10 digits')
+    .describe('Harmonized System code, 6 to 10 digits'),
+  originCountry: country.describe('country of origin of the goods (ISO 3166-1 alpha-2)'),
+  originCriterion: text(35).optional().describe("the agreement's origin criterion met (WO, PE, CTH, RVC40, …); required unless kind is non-preferential"),
+  quantity: measure.describe('quantity in a UN/ECE Rec. 20 unit; what clearance draws down'),
   grossWeight: measure.optional(),
   packages: z
     .object({
@@ -80,17 +83,17 @@ const item = z.object({
 
 export const certificateSchema = z
   .object({
-    number: certificateNumberSchema,
-    version: z.number().int().min(1),
-    kind: z.enum(certificateKinds),
-    agreement: text(35).optional(),
-    issuedAt: date,
-    issuer: z.object({ partyId: partyIdSchema, name: text(256) }),
-    exporter: party,
-    producer: party.optional(),
-    importer: party.optional(),
-    exportCountry: country,
-    importCountry: country,
+    number: certificateNumberSchema.describe("the issuer's certificate number: unique per issuer, the same in every version"),
+    version: z.number().int().min(1).describe('1 when issued; a replacement has a higher version'),
+    kind: z.enum(certificateKinds).describe('preferential (under an agreement), non-preferential, or an origin declaration by an approved exporter'),
+    agreement: text(35).optional().describe('code of the trade agreement (GET /admin/agreements); required unless kind is non-preferential'),
+    issuedAt: date.describe('date of issue (YYYY-MM-DD)'),
+    issuer: z.object({ partyId: partyIdSchema, name: text(256) }).describe('the issuing authority; partyId is the gateway that signs and sends the certificate'),
+    exporter: party.describe('the exporter (consignor)'),
+    producer: party.optional().describe('the producer, when not the exporter'),
+    importer: party.optional().describe('the importer (consignee)'),
+    exportCountry: country.describe("country of export: the issuer's (ISO 3166-1 alpha-2)"),
+    importCountry: country.describe("country of import: the receiving party's (ISO 3166-1 alpha-2)"),
     transport: z
       .object({
         mode: z.enum(transportModes, 'must be a UN/ECE Rec. 19 transport mode code (0-9)').optional(),
@@ -101,7 +104,7 @@ export const certificateSchema = z
       })
       .optional(),
     invoice: invoice.optional(),
-    items: z.array(item).min(1).max(999),
+    items: z.array(item).min(1).max(999).describe('the goods, 1 to 999 items'),
     remarks: z.string().max(2000).optional(),
     totals: z
       .object({ packages: z.number().int().min(0).optional(), grossWeight: measure.optional(), value: amount.optional() })
@@ -116,10 +119,13 @@ export const certificateSchema = z
         cumulation: z.boolean().optional(),
       })
       .optional(),
-    exporterAuthorization: text(35).optional(),
-    exporterDeclaration: attestation.optional(),
-    certification: attestation.optional(),
-    replaces: z.object({ number: certificateNumberSchema, version: z.number().int().min(1) }).optional(),
+    exporterAuthorization: text(35).optional().describe("the approved exporter's authorization number; required when kind is origin-declaration"),
+    exporterDeclaration: attestation.optional().describe("the exporter's declaration: place, date, signatory"),
+    certification: attestation.optional().describe("the issuing authority's certification: place, date, signatory; required unless kind is origin-declaration"),
+    replaces: z
+      .object({ number: certificateNumberSchema, version: z.number().int().min(1) })
+      .optional()
+      .describe('the version this one replaces (certificate.replaced only)'),
   })
   .superRefine((co, ctx) => {
     const preferential = co.kind !== 'non-preferential';

@@ -33,6 +33,7 @@ export async function deadLetterRoutes(app: FastifyInstance, options: { deadLett
     '/admin/dead-letters',
     {
       schema: {
+        operationId: 'listDeadLetters',
         summary: 'Received messages no peer could be answered for, newest first',
         tags: ['admin'],
         querystring: z.object({ status: statusSchema.optional(), limit: z.coerce.number().int().min(1).max(500).default(100) }),
@@ -46,6 +47,7 @@ export async function deadLetterRoutes(app: FastifyInstance, options: { deadLett
     '/admin/dead-letters/:id',
     {
       schema: {
+        operationId: 'getDeadLetter',
         summary: 'One dead letter: AMQP properties, body as received and, where it parses, its JWS header and payload (unverified)',
         tags: ['admin'],
         params,
@@ -65,7 +67,7 @@ export async function deadLetterRoutes(app: FastifyInstance, options: { deadLett
   for (const [step, summary] of Object.entries(steps) as [keyof typeof steps, string][]) {
     api.post(
       `/admin/dead-letters/:id/${step}`,
-      { schema: { summary, tags: ['admin'], params, response: { 200: deadLetterSchema, ...problems(400, 404, 409) } } },
+      { schema: { operationId: `${step}DeadLetter`, summary, tags: ['admin'], params, response: { 200: deadLetterSchema, ...problems(400, 404, 409) } } },
       async (request) => (await deadLetters[step](request.params.id, actors.apiClient(request.client))) ?? notFoundLetter(request.params.id),
     );
   }

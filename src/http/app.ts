@@ -1,19 +1,21 @@
-// The fastify app factory: zod validation, problem+json errors, OpenAPI. Routes come from modules.
+// The fastify app factory: zod validation, problem+json errors, OpenAPI (served with its reference
+// page). Routes come from modules.
 
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { createJsonSchemaTransform, createJsonSchemaTransformObject, hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { findUnsafeText, toPointer } from '../dataset/index.ts';
 import { isDatabaseUnavailable } from '../db/index.ts';
 import { EcoError, type ErrorCode, type FieldError, invalid } from '../errors.ts';
 import type { Metrics } from '../metrics/index.ts';
+import { documentOptions, UNLIMITED_ROUTES } from './document.ts';
 import { toProblem } from './problem.ts';
-import { apiSchemas } from './schemas.ts';
+import { referenceRoutes } from './reference.ts';
 
 /** What a 503 asks callers to wait before trying again. */
 const RETRY_AFTER_SECONDS = 5;
@@ -26,9 +28,6 @@ export function requestId(request: IncomingMessage): string {
   const sent = request.headers['x-request-id'];
   return typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
 }
-
-/** Routes the rate limits never count: probes and key discovery must work however busy the API is. */
-const UNLIMITED_ROUTES = new Set(['/health', '/ready', '/.well-known/jwks.json']);
 
 export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
 
@@ -66,57 +65,26 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     genReqId: requestId,
     requestIdHeader: false,
     // One access line per request (onResponse below) instead of fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     requestTimeout,
     // Node looks for overdue requests every 30 s by default: a short timeout would be up to 30 s late.
     http: { connectionsCheckingInterval: Math.min(1000, Math.ceil(requestTimeout / 2)), headersTimeout: Math.min(60_000, requestTimeout) },
     clientErrorHandler,
+    // What the router refuses before any hook runs (a malformed URL, a path parameter over
+    // maxParamLength) is answered like every other error: problem+json, with the request's id.
+    frameworkErrors: (error, request, reply) => answerError(error, request, reply.header('x-request-id', request.id)),
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
   // Registered before the routes, or they would be missing from the document.
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'e-CO gateway',
-        version: '0.1.0',
-        description:
-          'Exchange of electronic Certificates of Origin between two customs/issuing authorities (WCO Interconnectivity Framework, Push model). ' +
-          'Gateway-to-gateway traffic goes over AMQP as PROFILE.md fixes it; this is the REST API for back-offices, customs systems and operators.',
-      },
-      tags: [
-        { name: 'certificates', description: 'issue and look up certificates of origin' },
-        { name: 'clearance', description: 'import clearance: declaration checks and drawdown' },
-        { name: 'verifications', description: 'verification requests between importing and issuing parties' },
-        { name: 'messages', description: 'delivery status and receipts of what we sent' },
-        { name: 'admin', description: 'operators: peers, keys, messages, dead letters, audit, metrics, console' },
-        { name: 'keys', description: 'public keys' },
-        { name: 'health', description: 'liveness' },
-      ],
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key (eco_…) created with the CLI or POST /admin/api-keys' } } },
-      security: [{ apiKey: [] }],
-    },
-    transform: createJsonSchemaTransform({ schemaRegistry: apiSchemas }),
-    transformObject: createJsonSchemaTransformObject({ schemaRegistry: apiSchemas }),
-  });
+  await app.register(swagger, documentOptions);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const caught = toEcoError(error);
-    const { status, body } = toProblem(caught, request.id);
-    if (status === 503) {
-      request.log.warn({ err: error, url: request.url }, 'request refused: a dependency is unavailable');
-      reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-    } else if (status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
-    // The cause of a refusal may say more than the caller may know (what a peer's JWKS URL answered): the log keeps it.
-    else if (caught.cause) request.log.warn({ err: caught.cause, url: request.url }, caught.message);
-    return reply.code(status).type('application/problem+json').send(body);
-  });
+  app.setErrorHandler(answerError);
   app.setNotFoundHandler((request, reply) => {
     const { status, body } = toProblem(new EcoError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id);
     return reply.code(status).type('application/problem+json').send(body);
@@ -170,7 +138,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }
   });
   for (const routes of options.routes) await app.register(routes);
+  await app.register(referenceRoutes);
   return app;
+}
+
+/** Every error a request ends with, as problem+json: catalogue errors as they are, anything else mapped to one. */
+function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const caught = toEcoError(error);
+  const { status, body } = toProblem(caught, request.id);
+  if (status === 503) {
+    request.log.warn({ err: error, url: request.url }, 'request refused: a dependency is unavailable');
+    reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+  } else if (status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
+  // The cause of a refusal may say more than the caller may know (what a peer's JWKS URL answered): the log keeps it.
+  else if (caught.cause) request.log.warn({ err: caught.cause, url: request.url }, caught.message);
+  return reply.code(status).type('application/problem+json').send(body);
 }
 
 /**

@@ -2,6 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { EcoError } from '../errors.ts';
+import { toProblem } from './problem.ts';
+import { apiSchemas, problemSchema } from './schemas.ts';
+
+const up = z.enum(['ok', 'down']);
+/** The NOT_READY problem names the dependency that is down, in the members of the 200 answer. */
+const notReadySchema = problemSchema.extend({ postgres: up, broker: up }).register(apiSchemas, { id: 'NotReadyProblem' });
 
 export type Readiness = { postgres: boolean; broker: boolean };
 
@@ -9,7 +15,10 @@ export async function healthRoutes(app: FastifyInstance, options: { partyId: str
   const api = app.withTypeProvider<ZodTypeProvider>();
   api.get(
     '/health',
-    { config: { roles: 'public' }, schema: { summary: 'Liveness', tags: ['health'], security: [], response: { 200: z.object({ status: z.literal('ok'), party: z.string() }) } } },
+    {
+      config: { roles: 'public' },
+      schema: { operationId: 'getHealth', summary: 'Liveness', tags: ['health'], security: [], response: { 200: z.object({ status: z.literal('ok'), party: z.string() }) } },
+    },
     async () => ({ status: 'ok' as const, party: options.partyId }),
   );
   api.get(
@@ -17,10 +26,15 @@ export async function healthRoutes(app: FastifyInstance, options: { partyId: str
     {
       config: { roles: 'public' },
       schema: {
+        operationId: 'getReadiness',
         summary: 'Readiness: Postgres and our broker reachable (503 otherwise)',
         tags: ['health'],
         security: [],
-        response: { 200: z.object({ status: z.literal('ready'), postgres: z.literal('ok'), broker: z.literal('ok') }) },
+        response: { 200: z.object({ status: z.literal('ready'), postgres: z.literal('ok'), broker: z.literal('ok') }), 503: notReadySchema },
+        examples: {
+          200: { status: 'ready', postgres: 'ok', broker: 'ok' },
+          503: toProblem(new EcoError('NOT_READY', 'the broker cannot be reached', undefined, { postgres: 'ok', broker: 'down' })).body,
+        },
       },
     },
     async () => {

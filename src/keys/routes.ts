@@ -33,9 +33,11 @@ export async function keyRoutes(app: FastifyInstance, options: { keys: OwnKeys }
       config: { roles: 'public' },
       schema: {
         security: [],
+        operationId: 'getJwks',
         summary: 'Our public keys (RFC 7517): peers verify our signatures and encrypt to us with them',
         tags: ['keys'],
-        response: { 200: z.object({ keys: z.array(jwkSchema) }).register(apiSchemas, { id: 'Jwks' }) },
+        // Public, but read from Postgres: 503 when it cannot be reached.
+        response: { 200: z.object({ keys: z.array(jwkSchema) }).register(apiSchemas, { id: 'Jwks' }), ...problems(503) },
       },
     },
     async (_request, reply) => {
@@ -45,14 +47,19 @@ export async function keyRoutes(app: FastifyInstance, options: { keys: OwnKeys }
     },
   );
 
-  api.get('/admin/keys', { schema: { summary: 'Our signing and encryption keys with their lifecycle', tags: ['admin'], response: { 200: z.object({ keys: z.array(keySchema) }) } } }, async () => ({
-    keys: await keys.list(),
-  }));
+  api.get(
+    '/admin/keys',
+    { schema: { operationId: 'listKeys', summary: 'Our signing and encryption keys with their lifecycle', tags: ['admin'], response: { 200: z.object({ keys: z.array(keySchema) }) } } },
+    async () => ({
+      keys: await keys.list(),
+    }),
+  );
 
   api.post(
     '/admin/keys',
     {
       schema: {
+        operationId: 'createKey',
         summary: 'Create a key: published in our JWKS at once, used only once activated',
         tags: ['admin'],
         body: z.object({ use: z.enum(['sig', 'enc']) }),
@@ -70,7 +77,7 @@ export async function keyRoutes(app: FastifyInstance, options: { keys: OwnKeys }
   for (const [step, summary] of Object.entries(steps) as [keyof typeof steps, string][]) {
     api.post(
       `/admin/keys/:kid/${step}`,
-      { schema: { summary, tags: ['admin'], params: z.object({ kid: z.string().min(1).max(200) }), response: { 200: keySchema, ...problems(400, 404, 409) } } },
+      { schema: { operationId: `${step}Key`, summary, tags: ['admin'], params: z.object({ kid: z.string().min(1).max(200) }), response: { 200: keySchema, ...problems(400, 404, 409) } } },
       async (request): Promise<KeyInfo> => keys[step](request.params.kid, actors.apiClient(request.client)),
     );
   }

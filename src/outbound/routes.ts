@@ -35,7 +35,10 @@ export async function outboundRoutes(app: FastifyInstance, options: { db: Db; re
 
   api.get(
     '/messages/:messageId',
-    { config: { roles: ['issuer', 'admin'] }, schema: { summary: 'Delivery status of one message we sent', tags: ['messages'], params, response: { 200: deliverySchema, ...problems(400, 404) } } },
+    {
+      config: { roles: ['issuer', 'admin'] },
+      schema: { operationId: 'getDelivery', summary: 'Delivery status of one message we sent', tags: ['messages'], params, response: { 200: deliverySchema, ...problems(400, 404) } },
+    },
     async (request) => {
       const delivery = await findDelivery(db, request.params.messageId);
       if (!delivery) throw notFound(`no message ${request.params.messageId} was sent from here`);
@@ -49,10 +52,12 @@ export async function outboundRoutes(app: FastifyInstance, options: { db: Db; re
     {
       config: { roles: ['issuer', 'admin'] },
       schema: {
+        operationId: 'getReceipt',
         summary: "The peer's signed receipt for a message (application/jose): the proof of delivery",
         tags: ['messages'],
         params,
-        response: { 200: z.string().describe('compact JWS'), ...problems(400, 404) },
+        produces: ['application/jose'],
+        response: { 200: z.string().describe('the receipt as the peer signed it: a compact JWS (RFC 7515)'), ...problems(400, 404) },
       },
     },
     async (request, reply) => {
@@ -66,6 +71,7 @@ export async function outboundRoutes(app: FastifyInstance, options: { db: Db; re
     '/admin/messages/:messageId/resend',
     {
       schema: {
+        operationId: 'resendMessage',
         summary: 'Send a dead message again: same id, same bytes, attempts counted afresh',
         tags: ['admin'],
         params,

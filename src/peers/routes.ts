@@ -41,6 +41,7 @@ export async function peerRoutes(app: FastifyInstance, options: PeerRouteDeps): 
     '/admin/peers/:partyId',
     {
       schema: {
+        operationId: 'registerPeer',
         summary: 'Register or update a peer gateway (its broker, its keys, the agreements both are party to)',
         tags: ['admin'],
         params: z.object({ partyId: partyIdSchema }),
@@ -51,7 +52,7 @@ export async function peerRoutes(app: FastifyInstance, options: PeerRouteDeps): 
     async (request) => view(await peers.upsert(request.params.partyId, request.body, actors.apiClient(request.client))),
   );
 
-  api.get('/admin/peers', { schema: { summary: 'List registered peers', tags: ['admin'], response: { 200: z.object({ peers: z.array(peerViewSchema) }) } } }, async () => ({
+  api.get('/admin/peers', { schema: { operationId: 'listPeers', summary: 'List registered peers', tags: ['admin'], response: { 200: z.object({ peers: z.array(peerViewSchema) }) } } }, async () => ({
     peers: (await peers.list()).map(view),
   }));
 
@@ -59,6 +60,7 @@ export async function peerRoutes(app: FastifyInstance, options: PeerRouteDeps): 
     '/admin/peers/:partyId',
     {
       schema: {
+        operationId: 'getPeer',
         summary: 'One registered peer',
         tags: ['admin'],
         params: z.object({ partyId: partyIdSchema }),
@@ -81,6 +83,7 @@ export async function peerRoutes(app: FastifyInstance, options: PeerRouteDeps): 
       `/admin/peers/:partyId/${step}`,
       {
         schema: {
+          operationId: `${step}Peer`,
           summary: step === 'suspend' ? 'Suspend a peer: its messages are refused and nothing is sent to it' : 'Resume a suspended peer; what was held for it is sent',
           tags: ['admin'],
           params,
@@ -101,6 +104,7 @@ export async function peerRoutes(app: FastifyInstance, options: PeerRouteDeps): 
     '/admin/peers/:partyId/refresh-keys',
     {
       schema: {
+        operationId: 'refreshPeerKeys',
         summary: "Read the peer's JWKS from its URL now (it is also re-read on an unknown kid and periodically)",
         tags: ['admin'],
         params,
@@ -121,6 +125,7 @@ export async function peerRoutes(app: FastifyInstance, options: PeerRouteDeps): 
     '/admin/peers/:partyId/ping',
     {
       schema: {
+        operationId: 'pingPeer',
         summary: "Connection test: publish a ping the peer's broker returns unrouted (nothing reaches its consumer)",
         tags: ['admin'],
         params,

@@ -33,6 +33,7 @@ export async function verificationRoutes(app: FastifyInstance, options: { verifi
     {
       config: { roles: ['customs'] },
       schema: {
+        operationId: 'requestVerification',
         summary: 'Importing side: ask the issuing party to verify a received CO (verification.requested)',
         tags: ['verifications'],
         body: z.object({
@@ -52,6 +53,7 @@ export async function verificationRoutes(app: FastifyInstance, options: { verifi
     {
       config: { roles: ['customs', 'issuer'] },
       schema: {
+        operationId: 'listVerifications',
         summary: "Verification requests: the issuing side's back-office lists the open ones with ?role=verifier&status=open",
         tags: ['verifications'],
         querystring: z.object({ role: z.enum(['requester', 'verifier']).optional(), status: z.enum(['open', 'answered']).optional() }),
@@ -63,7 +65,10 @@ export async function verificationRoutes(app: FastifyInstance, options: { verifi
 
   api.get(
     '/verifications/:id',
-    { config: { roles: ['customs', 'issuer'] }, schema: { summary: 'One verification request', tags: ['verifications'], params, response: { 200: verificationSchema, ...problems(400, 404) } } },
+    {
+      config: { roles: ['customs', 'issuer'] },
+      schema: { operationId: 'getVerification', summary: 'One verification request', tags: ['verifications'], params, response: { 200: verificationSchema, ...problems(400, 404) } },
+    },
     async (request) => verifications.find(request.params.id),
   );
 
@@ -72,6 +77,7 @@ export async function verificationRoutes(app: FastifyInstance, options: { verifi
     {
       config: { roles: ['issuer'] },
       schema: {
+        operationId: 'answerVerification',
         summary: 'Issuing side: answer a request (verification.answered)',
         tags: ['verifications'],
         params,

@@ -36,6 +36,17 @@ describe('REST hardening', () => {
     assert.equal(await count(gateway, 'certificates WHERE number = $1', [certificate.number]), 1);
   });
 
+  it('answers what the router refuses (a too long path parameter, a malformed URL) as problem+json with the request id', async () => {
+    const long = await inject(gateway, 'GET', `/certificates/${'A'.repeat(200)}`, undefined, { 'x-request-id': 'router-414' });
+    assert.equal(long.status, 414);
+    assert.match(long.contentType, /^application\/problem\+json/);
+    assert.deepEqual([long.body.type, long.body.requestId], ['https://eco-gateway.dev/problems/fst-err-max-param-length', 'router-414']);
+    const malformed = await inject(gateway, 'GET', '/certificates/%E0%A4%A');
+    assert.equal(malformed.status, 400);
+    assert.match(malformed.contentType, /^application\/problem\+json/);
+    assert.equal(malformed.body.type, 'https://eco-gateway.dev/problems/fst-err-bad-url');
+  });
+
   it('refuses an oversized request body with 413 problem+json, before reading it', async () => {
     const response = await inject(gateway, 'POST', '/certificates', { ...exampleCertificate(), remarks: 'x'.repeat(gateway.config.httpBodyLimitBytes) });
     assert.equal(response.status, 413);

@@ -19,7 +19,45 @@ describe('contracts', () => {
     for (const path of ['/certificates:', '/certificates/{number}:', '/admin/peers/{partyId}:', '/.well-known/jwks.json:', '/health:']) {
       assert.ok(document.includes(`\n  ${path}`), `${path} is documented`);
     }
-    assert.ok(!document.includes('\nservers:'), 'no servers block');
+  });
+
+  it('openapi.yaml names, describes and types every operation for a client generator', async () => {
+    const document = parse(await openapiDocument());
+    assert.deepEqual(document.servers, [{ url: '/', description: 'the gateway serving this document' }]);
+    assert.equal(document.info.license.identifier, 'Apache-2.0');
+    const resolve = (answer: JsonSchema) => (answer.$ref ? document.components.responses[answer.$ref.split('/').pop()] : answer);
+    const ids = new Set<string>();
+    for (const [path, methods] of Object.entries(document.paths as Record<string, Record<string, JsonSchema>>)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        const where = `${method.toUpperCase()} ${path}`;
+        assert.match(operation.operationId, /^[a-z]+[A-Za-z]*$/, `${where}: a camelCase operationId`);
+        assert.ok(!ids.has(operation.operationId), `${where}: a unique operationId`);
+        ids.add(operation.operationId);
+        assert.ok(operation.summary && operation.description && operation.tags?.length, `${where}: summary, description, tags`);
+        const statuses = Object.keys(operation.responses).map(Number);
+        const declares = (...wanted: number[]) =>
+          assert.deepEqual(
+            wanted.filter((s) => !statuses.includes(s)),
+            [],
+            `${where}: declares ${wanted.join(', ')}`,
+          );
+        declares(408);
+        if (operation.security?.length !== 0) declares(401, 403, 429, 503);
+        if (operation.requestBody) declares(400, 413, 415);
+        if (path.includes('{')) declares(400, 414);
+        for (const status of statuses.filter((s) => s >= 400)) {
+          assert.deepEqual(Object.keys(resolve(operation.responses[status]).content), ['application/problem+json'], `${where} ${status}: problem+json`);
+        }
+      }
+    }
+    const media = (path: string, method = 'get') => Object.keys(document.paths[path][method].responses['200'].content);
+    assert.deepEqual(media('/certificates/{number}'), ['application/json', 'application/jose']);
+    assert.deepEqual(media('/messages/{messageId}/receipt'), ['application/jose']);
+    assert.deepEqual(media('/metrics'), ['text/plain']);
+    assert.deepEqual(media('/console'), ['text/html']);
+    const notReady = document.components.schemas.NotReadyProblem;
+    assert.deepEqual([notReady.properties.postgres.enum, notReady.required.includes('broker')], [['ok', 'down'], true]);
+    assert.ok(!JSON.stringify(document.components.schemas).includes('"$id"'), 'no fragment $ids');
   });
 
   it('openapi.yaml bounds every string, array and map a request accepts', async () => {

@@ -54,7 +54,9 @@ describe('deployment', () => {
     assert.match(runtime, /npm ci --omit=dev/, 'production dependencies only');
     assert.deepEqual(
       [...runtime.matchAll(/^COPY (.*)$/gm)].map((m) => m[1]),
-      ['package.json package-lock.json ./', 'migrations ./migrations', '--from=build /app/dist ./dist'],
+      // The workspace's package.json lets npm ci read the lock file (its dev dependencies are left out);
+      // examples/ holds the served OpenAPI document's examples.
+      ['package.json package-lock.json ./', 'tools/openapi-client/package.json ./tools/openapi-client/', 'migrations ./migrations', 'examples ./examples', '--from=build /app/dist ./dist'],
     );
     assert.match(runtime, /^HEALTHCHECK .*CMD \["node", "dist\/healthcheck\.js"\]$/m);
     assert.match(read('src/healthcheck.ts'), /\/ready/);
