@@ -157,7 +157,10 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
   function checkCsrf(request: FastifyRequest): void {
     const sent = (request.body as Record<string, unknown> | undefined)?._csrf;
     const expected = Buffer.from(request.portal.csrf);
-    if (typeof sent !== 'string' || !request.portal.csrf || sent.length !== expected.length || !timingSafeEqual(Buffer.from(sent), expected)) throw new CsrfError('bad CSRF token');
+    // Bytes, not characters: a token of the right length with a non-ASCII character would make
+    // timingSafeEqual throw (a 500) instead of being refused.
+    const given = typeof sent === 'string' ? Buffer.from(sent) : undefined;
+    if (!given || !request.portal.csrf || given.length !== expected.length || !timingSafeEqual(given, expected)) throw new CsrfError('bad CSRF token');
   }
 
   /** Starts a session after sign-in: a new id (never one the browser had before). */
