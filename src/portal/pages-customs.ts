@@ -15,6 +15,8 @@ import { formFields, type Portal, PREFIX } from './plugin.ts';
 export type CustomsDeps = { db: Db; partyId: string; certificates: CertificateService; clearance: ClearanceService; verifications: VerificationService };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** YYYY-MM-DD naming a real day: Date.parse rolls 2024-02-31 over to March, Postgres refuses it (a 500). */
+const isCalendarDate = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(s)) && new Date(s).toISOString().slice(0, 10) === s;
 const purposes = ['preference', 'quota', 'trade-remedy', 'origin-marking', 'statistics'] as const;
 
 export function customsPages(app: FastifyInstance, portal: Portal, deps: CustomsDeps): void {
@@ -30,7 +32,7 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
       number: filter.number || undefined,
       issuer: isPartyId(filter.issuer) ? filter.issuer : undefined,
       status: ['valid', 'replaced', 'cancelled'].includes(filter.status) ? (filter.status as 'valid') : undefined,
-      since: /^\d{4}-\d{2}-\d{2}$/.test(filter.since) && !Number.isNaN(Date.parse(filter.since)) ? filter.since : undefined,
+      since: isCalendarDate(filter.since) ? filter.since : undefined,
       limit: 200,
     });
     return page(request, reply, 'received', { title: request.portal.t('received.title'), certificates, filter });
