@@ -217,6 +217,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     if (!jws) throw notFound('no signed certificate');
     return reply
       .type('application/jose')
+      .header('cache-control', 'no-store')
       .header('content-disposition', `attachment; filename="${number.data.replace(/[^A-Za-z0-9.-]/g, '_')}.jws"`)
       .send(jws);
   });
@@ -226,7 +227,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     const { id } = request.params as { id: string };
     const delivery = UUID.test(id) ? await findDelivery(deps.db, id) : undefined;
     if (!delivery?.receipt || !delivery.certificateNumber) throw notFound('no receipt for that message');
-    return reply.type('application/jose').header('content-disposition', `attachment; filename="receipt-${id}.jws"`).send(delivery.receipt);
+    return reply.type('application/jose').header('cache-control', 'no-store').header('content-disposition', `attachment; filename="receipt-${id}.jws"`).send(delivery.receipt);
   });
 
   app.get(`${PREFIX}/certificates/:number/replace`, { preHandler: issuer }, async (request, reply) => {
