@@ -166,12 +166,19 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     if (action === 'save') {
       const fields = { items: state.items, values: state.values, recipient: state.recipient };
       const number = state.values['/number']?.trim().slice(0, 35) || null;
-      const id = mode.draft ?? randomUUID();
-      await deps.db.query(
-        `INSERT INTO portal_drafts (id, owner, kind, number, fields) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (id) DO UPDATE SET number = $4, fields = $5, updated_at = now() WHERE portal_drafts.owner = $2`,
-        [id, request.portal.user!.id, state.kind, number, JSON.stringify(fields)],
-      );
+      const save = (id: string) =>
+        deps.db.query(
+          `INSERT INTO portal_drafts (id, owner, kind, number, fields) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (id) DO UPDATE SET number = $4, fields = $5, updated_at = now() WHERE portal_drafts.owner = $2`,
+          [id, request.portal.user!.id, state.kind, number, JSON.stringify(fields)],
+        );
+      let id = mode.draft ?? randomUUID();
+      // A draft id that is someone else's (posted by hand) changes nothing of theirs: what was typed
+      // is saved as a new draft of this user's, not lost behind "Draft saved." and a false audit entry.
+      if (!(await save(id)).rowCount) {
+        id = randomUUID();
+        await save(id);
+      }
       await audit(deps.db, { actor: actorOf(request), action: 'portal.draft-saved', subject: id, data: { kind: state.kind, number } });
       return renderForm(request, reply, state, { ...mode, draft: id }, { notice: t('form.saved') });
     }
