@@ -219,6 +219,17 @@ describe('portal under attack', () => {
       assert.equal(await count(a, 'portal_users'), users);
     });
 
+    it('a role taken away in the database holds on the next request of an existing session', async () => {
+      await createUser(a.db, { username: 'two.roles', displayName: 'Two Roles', roles: ['issuer', 'customs'], password: PASSWORD });
+      const c = await signedIn(a, 'two.roles', true);
+      assert.equal((await c.get('/portal/drafts')).status, 200);
+      await a.db.query("UPDATE portal_users SET roles = '{customs}' WHERE username = 'two.roles'");
+      assert.equal((await c.get('/portal/drafts')).status, 403);
+      const error = await c.get('/portal/drafts');
+      assert.match(error.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+      assert.equal(error.headers.get('cache-control'), 'no-store');
+    });
+
     it('an issuer cannot open, delete or overwrite another user’s draft', async () => {
       const one = await signedIn(a, 'issuer.one');
       const tok1 = await one.token('/portal/drafts');
