@@ -130,8 +130,7 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
     const { id } = request.params as { id: string };
     if (!UUID.test(id)) throw notFound('no such check');
     const check = await deps.clearance.find(id);
-    const error = (request.query as Record<string, unknown>).error;
-    return page(request, reply, 'check', { title: request.portal.t('check.result', { ref: check.declarationRef }), check, error: typeof error === 'string' ? error.slice(0, 500) : undefined });
+    return page(request, reply, 'check', { title: request.portal.t('check.result', { ref: check.declarationRef }), check, error: portal.readMessage(request, 'error', 500) });
   });
 
   app.post(`${PREFIX}/checks/:id/confirm`, { preHandler: customs }, async (request, reply) => {
@@ -142,7 +141,7 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
       return reply.redirect(`${PREFIX}/checks/${id}`, 303);
     } catch (error) {
       if (!(error instanceof EcoError) || (error.code !== 'CLAIM_REJECTED' && error.code !== 'CONFLICT')) throw error;
-      return reply.redirect(`${PREFIX}/checks/${id}?error=${encodeURIComponent(error.detail ?? error.message)}`, 303);
+      return reply.redirect(portal.withMessage(`${PREFIX}/checks/${id}`, error.detail ?? error.message, 'error'), 303);
     }
   });
 
@@ -158,6 +157,6 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
     if (reasons.length === 0) return renderCertificate(request, reply, number.data, body.issuer, { errors: [{ pointer: '/reasons', detail: 'at least one reason is required' }], values: body });
     const verification = await deps.verifications.request({ certificateNumber: number.data, issuer: body.issuer!, reasons, questions: (body.questions ?? '').slice(0, 4000) }, actorOf(request));
     const notice = request.portal.t('ver.sent', { issuer: verification.issuer });
-    return reply.redirect(`${PREFIX}/verifications?notice=${encodeURIComponent(notice)}`, 303);
+    return reply.redirect(portal.withMessage(`${PREFIX}/verifications`, notice), 303);
   });
 }

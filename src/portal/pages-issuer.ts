@@ -100,7 +100,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
       title: request.portal.t('issued.title'),
       certificates,
       filter: { number, status: status ?? '' },
-      notice: typeof q.notice === 'string' ? q.notice.slice(0, 300) : undefined,
+      notice: portal.readMessage(request),
     });
   });
 
@@ -201,7 +201,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
       if (mode.draft) await deps.db.query('DELETE FROM portal_drafts WHERE id = $1 AND owner = $2', [mode.draft, request.portal.user!.id]);
       request.log.info({ certificateNumber: result.number, version: result.version, messageId: result.messageId, peer: result.recipient }, 'certificate issued from the portal');
       const notice = t('issued.done', { number: result.number, version: result.version, recipient: result.recipient });
-      return reply.redirect(`${PREFIX}/certificates/${encodeURIComponent(result.number)}?notice=${encodeURIComponent(notice)}`, 303);
+      return reply.redirect(portal.withMessage(`${PREFIX}/certificates/${encodeURIComponent(result.number)}`, notice), 303);
     } catch (error) {
       const refused = serviceErrors(error);
       if (!refused) throw error;
@@ -213,8 +213,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     const number = certificateNumberSchema.safeParse((request.params as { number: string }).number);
     if (!number.success) throw notFound('no such certificate');
     const { view } = await deps.certificates.find(number.data, deps.partyId);
-    const notice = (request.query as Record<string, unknown>).notice;
-    return page(request, reply, 'issued-certificate', { title: request.portal.t('cert.title', { number: view.number }), view, notice: typeof notice === 'string' ? notice.slice(0, 300) : undefined });
+    return page(request, reply, 'issued-certificate', { title: request.portal.t('cert.title', { number: view.number }), view, notice: portal.readMessage(request) });
   });
 
   app.get(`${PREFIX}/certificates/:number/jws`, { preHandler: issuer }, async (request, reply) => {
@@ -252,7 +251,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     if (!reason) throw new EcoError('UNPROCESSABLE', 'a reason is required to cancel');
     const result = await deps.certificates.cancel(number.data, reason, actorOf(request));
     const notice = request.portal.t('issued.cancelled', { number: result.number });
-    return reply.redirect(`${PREFIX}/certificates/${encodeURIComponent(result.number)}?notice=${encodeURIComponent(notice)}`, 303);
+    return reply.redirect(portal.withMessage(`${PREFIX}/certificates/${encodeURIComponent(result.number)}`, notice), 303);
   });
 
   app.post(`${PREFIX}/verifications/:id/answer`, { preHandler: issuer }, async (request, reply) => {
@@ -263,6 +262,6 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     if (result !== 'confirmed' && result !== 'not-confirmed' && result !== 'partially-confirmed') throw new EcoError('UNPROCESSABLE', 'choose a result');
     const answered = await deps.verifications.answer(id, { result, findings: (body.findings ?? '').slice(0, 4000) }, actorOf(request));
     const notice = request.portal.t('ver.answered', { requester: answered.requester });
-    return reply.redirect(`${PREFIX}/verifications?notice=${encodeURIComponent(notice)}`, 303);
+    return reply.redirect(portal.withMessage(`${PREFIX}/verifications`, notice), 303);
   });
 }
