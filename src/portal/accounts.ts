@@ -125,28 +125,29 @@ export const LOCKOUT = { attempts: 5, minutes: 15 };
  * for LOCKOUT.minutes (answered like a wrong password, so a guesser learns nothing). Audited.
  */
 export async function signIn(db: Db, username: string, password: string, address: string): Promise<SignInOutcome> {
-  const { rows } = await db.query<UserRow & { password_hash: string; failed_attempts: number; locked: boolean }>(
-    "SELECT *, (locked_until IS NOT NULL AND locked_until > now()) AS locked FROM portal_users WHERE username = $1 AND status = 'active'",
-    [username],
-  );
+  const { rows } = await db.query<UserRow & { password_hash: string }>("SELECT * FROM portal_users WHERE username = $1 AND status = 'active'", [username]);
   const row = rows[0];
-  const matches = await verifyPassword(password, row?.password_hash ?? (await DUMMY_HASH));
   if (!row) {
+    await verifyPassword(password, await DUMMY_HASH);
     await audit(db, { actor: actors.portalUser(username.slice(0, 64)), action: 'portal.sign-in-failed', data: { address, reason: 'unknown user' } });
     return { ok: false, reason: 'invalid' };
   }
-  if (row.locked) {
+  // The attempt is counted before the password is checked, in one statement that a lock stops:
+  // guesses sent in parallel each take one of the LOCKOUT.attempts (checking first and counting
+  // after let every guess in flight through), and none is checked once the account is locked.
+  const { rows: claimed } = await db.query<{ failed_attempts: number }>(
+    `UPDATE portal_users SET failed_attempts = failed_attempts + 1,
+            locked_until = CASE WHEN failed_attempts + 1 >= $2 THEN now() + make_interval(mins => $3) ELSE locked_until END
+      WHERE id = $1 AND (locked_until IS NULL OR locked_until <= now()) RETURNING failed_attempts`,
+    [row.id, LOCKOUT.attempts, LOCKOUT.minutes],
+  );
+  if (!claimed[0]) {
+    await verifyPassword(password, await DUMMY_HASH); // as long as any other answer
     await audit(db, { actor: actors.portalUser(row.username), action: 'portal.sign-in-failed', subject: row.id, data: { address, reason: 'locked' } });
     return { ok: false, reason: 'locked' };
   }
-  if (!matches) {
-    const { rows: after } = await db.query<{ locked: boolean }>(
-      `UPDATE portal_users SET failed_attempts = failed_attempts + 1,
-              locked_until = CASE WHEN failed_attempts + 1 >= $2 THEN now() + make_interval(mins => $3) ELSE locked_until END
-        WHERE id = $1 RETURNING (locked_until IS NOT NULL AND locked_until > now()) AS locked`,
-      [row.id, LOCKOUT.attempts, LOCKOUT.minutes],
-    );
-    const locked = after[0]?.locked ?? false;
+  if (!(await verifyPassword(password, row.password_hash))) {
+    const locked = claimed[0].failed_attempts >= LOCKOUT.attempts;
     await audit(db, { actor: actors.portalUser(row.username), action: locked ? 'portal.locked-out' : 'portal.sign-in-failed', subject: row.id, data: { address, reason: 'wrong password' } });
     return { ok: false, reason: locked ? 'locked' : 'invalid' };
   }

@@ -61,8 +61,7 @@ export function accountPages(app: FastifyInstance, portal: Portal, deps: { db: D
     const user = request.portal.user!;
     const toAnswer = user.roles.includes('issuer') ? await deps.verifications.list({ role: 'verifier' }) : [];
     const ours = user.roles.includes('customs') ? await deps.verifications.list({ role: 'requester' }) : [];
-    const notice = (request.query as Record<string, unknown>).notice;
-    return page(request, reply, 'verifications', { title: request.portal.t('ver.title'), toAnswer, ours, notice: typeof notice === 'string' ? notice.slice(0, 300) : undefined });
+    return page(request, reply, 'verifications', { title: request.portal.t('ver.title'), toAnswer, ours, notice: portal.readMessage(request) });
   });
 
   // Any other path under /portal: a page saying so, not the API's problem+json.

@@ -15,6 +15,8 @@ import { formFields, type Portal, PREFIX } from './plugin.ts';
 export type CustomsDeps = { db: Db; partyId: string; certificates: CertificateService; clearance: ClearanceService; verifications: VerificationService };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** YYYY-MM-DD naming a real day: Date.parse rolls 2024-02-31 over to March, Postgres refuses it (a 500). */
+const isCalendarDate = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(s)) && new Date(s).toISOString().slice(0, 10) === s;
 const purposes = ['preference', 'quota', 'trade-remedy', 'origin-marking', 'statistics'] as const;
 
 export function customsPages(app: FastifyInstance, portal: Portal, deps: CustomsDeps): void {
@@ -30,7 +32,7 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
       number: filter.number || undefined,
       issuer: isPartyId(filter.issuer) ? filter.issuer : undefined,
       status: ['valid', 'replaced', 'cancelled'].includes(filter.status) ? (filter.status as 'valid') : undefined,
-      since: /^\d{4}-\d{2}-\d{2}$/.test(filter.since) && !Number.isNaN(Date.parse(filter.since)) ? filter.since : undefined,
+      since: isCalendarDate(filter.since) ? filter.since : undefined,
       limit: 200,
     });
     return page(request, reply, 'received', { title: request.portal.t('received.title'), certificates, filter });
@@ -128,8 +130,7 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
     const { id } = request.params as { id: string };
     if (!UUID.test(id)) throw notFound('no such check');
     const check = await deps.clearance.find(id);
-    const error = (request.query as Record<string, unknown>).error;
-    return page(request, reply, 'check', { title: request.portal.t('check.result', { ref: check.declarationRef }), check, error: typeof error === 'string' ? error.slice(0, 500) : undefined });
+    return page(request, reply, 'check', { title: request.portal.t('check.result', { ref: check.declarationRef }), check, error: portal.readMessage(request, 'error', 500) });
   });
 
   app.post(`${PREFIX}/checks/:id/confirm`, { preHandler: customs }, async (request, reply) => {
@@ -140,7 +141,7 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
       return reply.redirect(`${PREFIX}/checks/${id}`, 303);
     } catch (error) {
       if (!(error instanceof EcoError) || (error.code !== 'CLAIM_REJECTED' && error.code !== 'CONFLICT')) throw error;
-      return reply.redirect(`${PREFIX}/checks/${id}?error=${encodeURIComponent(error.detail ?? error.message)}`, 303);
+      return reply.redirect(portal.withMessage(`${PREFIX}/checks/${id}`, error.detail ?? error.message, 'error'), 303);
     }
   });
 
@@ -156,6 +157,6 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
     if (reasons.length === 0) return renderCertificate(request, reply, number.data, body.issuer, { errors: [{ pointer: '/reasons', detail: 'at least one reason is required' }], values: body });
     const verification = await deps.verifications.request({ certificateNumber: number.data, issuer: body.issuer!, reasons, questions: (body.questions ?? '').slice(0, 4000) }, actorOf(request));
     const notice = request.portal.t('ver.sent', { issuer: verification.issuer });
-    return reply.redirect(`${PREFIX}/verifications?notice=${encodeURIComponent(notice)}`, 303);
+    return reply.redirect(portal.withMessage(`${PREFIX}/verifications`, notice), 303);
   });
 }

@@ -100,7 +100,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
       title: request.portal.t('issued.title'),
       certificates,
       filter: { number, status: status ?? '' },
-      notice: typeof q.notice === 'string' ? q.notice.slice(0, 300) : undefined,
+      notice: portal.readMessage(request),
     });
   });
 
@@ -166,12 +166,19 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     if (action === 'save') {
       const fields = { items: state.items, values: state.values, recipient: state.recipient };
       const number = state.values['/number']?.trim().slice(0, 35) || null;
-      const id = mode.draft ?? randomUUID();
-      await deps.db.query(
-        `INSERT INTO portal_drafts (id, owner, kind, number, fields) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (id) DO UPDATE SET number = $4, fields = $5, updated_at = now() WHERE portal_drafts.owner = $2`,
-        [id, request.portal.user!.id, state.kind, number, JSON.stringify(fields)],
-      );
+      const save = (id: string) =>
+        deps.db.query(
+          `INSERT INTO portal_drafts (id, owner, kind, number, fields) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (id) DO UPDATE SET number = $4, fields = $5, updated_at = now() WHERE portal_drafts.owner = $2`,
+          [id, request.portal.user!.id, state.kind, number, JSON.stringify(fields)],
+        );
+      let id = mode.draft ?? randomUUID();
+      // A draft id that is someone else's (posted by hand) changes nothing of theirs: what was typed
+      // is saved as a new draft of this user's, not lost behind "Draft saved." and a false audit entry.
+      if (!(await save(id)).rowCount) {
+        id = randomUUID();
+        await save(id);
+      }
       await audit(deps.db, { actor: actorOf(request), action: 'portal.draft-saved', subject: id, data: { kind: state.kind, number } });
       return renderForm(request, reply, state, { ...mode, draft: id }, { notice: t('form.saved') });
     }
@@ -194,7 +201,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
       if (mode.draft) await deps.db.query('DELETE FROM portal_drafts WHERE id = $1 AND owner = $2', [mode.draft, request.portal.user!.id]);
       request.log.info({ certificateNumber: result.number, version: result.version, messageId: result.messageId, peer: result.recipient }, 'certificate issued from the portal');
       const notice = t('issued.done', { number: result.number, version: result.version, recipient: result.recipient });
-      return reply.redirect(`${PREFIX}/certificates/${encodeURIComponent(result.number)}?notice=${encodeURIComponent(notice)}`, 303);
+      return reply.redirect(portal.withMessage(`${PREFIX}/certificates/${encodeURIComponent(result.number)}`, notice), 303);
     } catch (error) {
       const refused = serviceErrors(error);
       if (!refused) throw error;
@@ -206,8 +213,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     const number = certificateNumberSchema.safeParse((request.params as { number: string }).number);
     if (!number.success) throw notFound('no such certificate');
     const { view } = await deps.certificates.find(number.data, deps.partyId);
-    const notice = (request.query as Record<string, unknown>).notice;
-    return page(request, reply, 'issued-certificate', { title: request.portal.t('cert.title', { number: view.number }), view, notice: typeof notice === 'string' ? notice.slice(0, 300) : undefined });
+    return page(request, reply, 'issued-certificate', { title: request.portal.t('cert.title', { number: view.number }), view, notice: portal.readMessage(request) });
   });
 
   app.get(`${PREFIX}/certificates/:number/jws`, { preHandler: issuer }, async (request, reply) => {
@@ -217,6 +223,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     if (!jws) throw notFound('no signed certificate');
     return reply
       .type('application/jose')
+      .header('cache-control', 'no-store')
       .header('content-disposition', `attachment; filename="${number.data.replace(/[^A-Za-z0-9.-]/g, '_')}.jws"`)
       .send(jws);
   });
@@ -226,7 +233,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     const { id } = request.params as { id: string };
     const delivery = UUID.test(id) ? await findDelivery(deps.db, id) : undefined;
     if (!delivery?.receipt || !delivery.certificateNumber) throw notFound('no receipt for that message');
-    return reply.type('application/jose').header('content-disposition', `attachment; filename="receipt-${id}.jws"`).send(delivery.receipt);
+    return reply.type('application/jose').header('cache-control', 'no-store').header('content-disposition', `attachment; filename="receipt-${id}.jws"`).send(delivery.receipt);
   });
 
   app.get(`${PREFIX}/certificates/:number/replace`, { preHandler: issuer }, async (request, reply) => {
@@ -244,7 +251,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     if (!reason) throw new EcoError('UNPROCESSABLE', 'a reason is required to cancel');
     const result = await deps.certificates.cancel(number.data, reason, actorOf(request));
     const notice = request.portal.t('issued.cancelled', { number: result.number });
-    return reply.redirect(`${PREFIX}/certificates/${encodeURIComponent(result.number)}?notice=${encodeURIComponent(notice)}`, 303);
+    return reply.redirect(portal.withMessage(`${PREFIX}/certificates/${encodeURIComponent(result.number)}`, notice), 303);
   });
 
   app.post(`${PREFIX}/verifications/:id/answer`, { preHandler: issuer }, async (request, reply) => {
@@ -255,6 +262,6 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     if (result !== 'confirmed' && result !== 'not-confirmed' && result !== 'partially-confirmed') throw new EcoError('UNPROCESSABLE', 'choose a result');
     const answered = await deps.verifications.answer(id, { result, findings: (body.findings ?? '').slice(0, 4000) }, actorOf(request));
     const notice = request.portal.t('ver.answered', { requester: answered.requester });
-    return reply.redirect(`${PREFIX}/verifications?notice=${encodeURIComponent(notice)}`, 303);
+    return reply.redirect(portal.withMessage(`${PREFIX}/verifications`, notice), 303);
   });
 }

@@ -144,6 +144,23 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
     });
   }
 
+  // A message for the page a redirect leads to (?notice=, ?error=) carries a MAC of its text, so
+  // that a link cannot make the portal show words of the link's author as its own.
+  const messageTag = (name: string, text: string) => createHmac('sha256', csrfKey).update(`message:${name}:${text}`).digest('base64url').slice(0, 22);
+  /** `path` with a message for its page, signed. */
+  function withMessage(path: string, text: string, name: 'notice' | 'error' = 'notice'): string {
+    return `${path}${path.includes('?') ? '&' : '?'}${name}=${encodeURIComponent(text)}&sig=${messageTag(name, text)}`;
+  }
+  /** The message withMessage() put in this request's query, if its MAC holds. */
+  function readMessage(request: FastifyRequest, name: 'notice' | 'error' = 'notice', max = 300): string | undefined {
+    const q = request.query as Record<string, unknown>;
+    const text = q[name];
+    if (typeof text !== 'string' || typeof q.sig !== 'string') return undefined;
+    const sent = Buffer.from(q.sig);
+    const expected = Buffer.from(messageTag(name, text));
+    return sent.length === expected.length && timingSafeEqual(sent, expected) ? text.slice(0, max) : undefined;
+  }
+
   /** Signed in with one of the roles, else SignInRequired / FORBIDDEN; for POSTs, the CSRF token too. */
   const guard =
     (...roles: UserRole[]) =>
@@ -157,7 +174,10 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
   function checkCsrf(request: FastifyRequest): void {
     const sent = (request.body as Record<string, unknown> | undefined)?._csrf;
     const expected = Buffer.from(request.portal.csrf);
-    if (typeof sent !== 'string' || !request.portal.csrf || sent.length !== expected.length || !timingSafeEqual(Buffer.from(sent), expected)) throw new CsrfError('bad CSRF token');
+    // Bytes, not characters: a token of the right length with a non-ASCII character would make
+    // timingSafeEqual throw (a 500) instead of being refused.
+    const given = typeof sent === 'string' ? Buffer.from(sent) : undefined;
+    if (!given || !request.portal.csrf || given.length !== expected.length || !timingSafeEqual(given, expected)) throw new CsrfError('bad CSRF token');
   }
 
   /** Starts a session after sign-in: a new id (never one the browser had before). */
@@ -169,7 +189,7 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
     reply.clearCookie(SESSION_COOKIE, cookieOptions(request));
   }
 
-  return { page, guard, checkCsrf, setSession, clearSession, limits };
+  return { page, guard, checkCsrf, setSession, clearSession, limits, withMessage, readMessage };
 }
 
 export type Portal = Awaited<ReturnType<typeof installPortal>>;
