@@ -43,7 +43,8 @@ export function accountPages(app: FastifyInstance, portal: Portal, deps: { db: D
     const password = (body.password ?? '').slice(0, 200);
     const outcome = await signIn(deps.db, username, password, request.ip);
     if (!outcome.ok) {
-      const message = outcome.reason === 'locked' ? request.portal.t('signIn.locked', { minutes: LOCKOUT.minutes }) : request.portal.t('signIn.invalid');
+      // One answer for a wrong name, a wrong password and a locked account: which names exist is not told.
+      const message = request.portal.t('signIn.invalid', { minutes: LOCKOUT.minutes });
       return page(request, reply.code(401), 'sign-in', { title: request.portal.t('signIn.title'), next: safeNext(body.next) ?? '', username, error: message });
     }
     const id = await openSession(deps.db, outcome.user.id, portal.limits);

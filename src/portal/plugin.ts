@@ -46,9 +46,11 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
   const csrfKey = Buffer.from(hkdfSync('sha256', options.secret, 'eco-portal', 'csrf tokens', 32));
   const csrfToken = (id: string) => createHmac('sha256', csrfKey).update(id).digest('base64url');
 
-  // Every portal route is public to the API's key check: the portal checks its own sessions.
+  // Every portal route is public to the API's key check (the portal checks its own sessions), and
+  // no part of the REST contract: pages for people are left out of the OpenAPI document.
   app.addHook('onRoute', (route) => {
     route.config = { ...(route.config ?? {}), roles: 'public' } as typeof route.config;
+    route.schema = { ...(route.schema ?? {}), hide: true };
   });
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: FORM_LIMITS.bodyBytes });
