@@ -6,14 +6,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { buildEnvelope } from '../../src/exchange/envelope.ts';
 import { sign } from '../../src/exchange/jose.ts';
 import type { Gateway } from '../../src/gateway.ts';
+import { launchChromium } from '../support/browser.ts';
 import { exampleCertificate } from '../support/fixtures.ts';
 import { A, api, B, count, deadLetterAt, eventually, freshPlace, issueAndWait, type Pair, publishRaw, registerPeer, startPair } from '../support/gateways.ts';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 describe('operator console in headless Chromium', () => {
   let pair: Pair;
@@ -21,12 +20,7 @@ describe('operator console in headless Chromium', () => {
   before(async () => {
     // Few, quick retries: a message to an unreachable peer is given up (dead) within a second.
     pair = await startPair({ RELAY_BACKOFF_BASE_MS: '50', RELAY_BACKOFF_MAX_MS: '100', RELAY_MAX_ATTEMPTS: '3', RELAY_POLL_MS: '50' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // No network here but loopback: without these Chromium keeps trying Google's services.
-      // (Playwright starts it headless with a fresh profile of its own.)
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -6,15 +6,15 @@ import { execFile as execFileCb } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { parse } from 'yaml';
 import { createApiKey } from '../../src/auth/index.ts';
 import { referencePolicy } from '../../src/http/reference.ts';
 import { generateTypes } from '../../tools/openapi-client/generate.ts';
+import { launchChromium } from '../support/browser.ts';
 import { A, api, B, exampleCertificate, type Pair, startPair } from '../support/gateways.ts';
 
 const execFile = promisify(execFileCb);
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const committed = readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8');
 
 describe('OpenAPI document, reference page and generated client', () => {
@@ -40,10 +40,7 @@ describe('OpenAPI document, reference page and generated client', () => {
   describe('reference page in headless Chromium', () => {
     let browser: Browser;
     before(async () => {
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
+      browser = await launchChromium();
     });
     after(async () => {
       await browser?.close();

@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createUser } from '../../src/portal/index.ts';
+import { launchChromium } from '../support/browser.ts';
 import { A, B, count, eventually, issueAndWait, type Pair, startPair } from '../support/gateways.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const execFile = promisify(execFileCb);
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 // The README's screenshots are remade with ECO_SCREENSHOTS=docs (npm run screenshots); an
@@ -57,10 +57,7 @@ describe('web portal in headless Chromium', () => {
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });
     pair = await startPair();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
