@@ -169,7 +169,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
       const save = (id: string) =>
         deps.db.query(
           `INSERT INTO portal_drafts (id, owner, kind, number, fields) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (id) DO UPDATE SET number = $4, fields = $5, updated_at = now() WHERE portal_drafts.owner = $2`,
+           ON CONFLICT (id) DO UPDATE SET kind = $3, number = $4, fields = $5, updated_at = now() WHERE portal_drafts.owner = $2`,
           [id, request.portal.user!.id, state.kind, number, JSON.stringify(fields)],
         );
       let id = mode.draft ?? randomUUID();

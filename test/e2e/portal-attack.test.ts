@@ -258,6 +258,20 @@ describe('portal under attack', () => {
       const falseSave = await count(a, "audit_log WHERE action = 'portal.draft-saved' AND subject = $1 AND actor = 'portal:issuer.two'", [victim.id]);
       assert.equal(falseSave, 0, `audit records a save of another user's draft (page said saved: ${overwrite.body.includes('Draft saved.')})`);
     });
+    it('a draft saved again under another kind reopens as that kind, with what was typed last', async () => {
+      const c = await signedIn(a, 'issuer.one');
+      const token = await c.token('/portal/drafts');
+      await c.req('POST', '/portal/certificates/form', { _csrf: token, kind: 'preferential', items: '1', action: 'save', '/number': 'KIND-1' });
+      const { rows } = await a.db.query<{ id: string }>("SELECT id FROM portal_drafts WHERE number = 'KIND-1'");
+      const id = rows[0]!.id;
+      const again = { _csrf: token, kind: 'origin-declaration', items: '1', action: 'save', draft: id, '/number': 'KIND-1', '/remarks': 'declared' };
+      assert.equal((await c.req('POST', '/portal/certificates/form', again)).status, 200);
+      const after = await a.db.query<{ kind: string; remarks: string }>("SELECT kind, fields->'values'->>'/remarks' AS remarks FROM portal_drafts WHERE id = $1", [id]);
+      assert.deepEqual(after.rows[0], { kind: 'origin-declaration', remarks: 'declared' });
+      const reopened = await c.get(`/portal/drafts/${id}`);
+      assert.equal(reopened.status, 200);
+      assert.match(reopened.body, /name="kind" value="origin-declaration"/);
+    });
   });
 
   describe('injection and headers', () => {
