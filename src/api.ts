@@ -11,6 +11,7 @@ import { keyRoutes, type OwnKeys } from './keys/index.ts';
 import type { Metrics } from './metrics/index.ts';
 import { outboundRoutes, type RelayWaker, resumePeer } from './outbound/index.ts';
 import { type PeerDirectory, peerRoutes } from './peers/index.ts';
+import { type Reconciliations, reconciliationRoutes } from './reconciliation/index.ts';
 import { type VerificationService, verificationRoutes } from './verifications/index.ts';
 
 export type ApiDeps = {
@@ -25,6 +26,7 @@ export type ApiDeps = {
   readiness: () => Promise<Readiness>;
   relays: RelayWaker;
   deadLetters: DeadLetters;
+  reconciliations: Reconciliations;
   metrics: Metrics;
 };
 
@@ -40,6 +42,7 @@ export function apiRoutes(deps: ApiDeps): RoutePlugin[] {
     (app) => keyRoutes(app, deps),
     (app) => healthRoutes(app, deps),
     (app) => deadLetterRoutes(app, deps),
+    (app) => reconciliationRoutes(app, deps),
     (app) => adminRoutes(app, deps),
   ];
 }

@@ -12,12 +12,13 @@ import { claimDatabase, createPool, type Db, isDatabaseUnavailable, migrate, red
 import { countHeld, DeadLetters } from './deadletters/index.ts';
 import { brokerUrls, connectWithin, isBrokerRefusal } from './exchange/index.ts';
 import { buildApp, type Readiness } from './http/index.ts';
-import { Consumer } from './inbound/index.ts';
+import { Consumer, receivedLines } from './inbound/index.ts';
 import { OwnKeys, Vault, WrongKeyError } from './keys/index.ts';
 import { Metrics } from './metrics/index.ts';
 import { Outbound, outboxBacklog, Relay, RelayWaker } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
 import { portalRoutes } from './portal/index.ts';
+import { Reconciliations } from './reconciliation/index.ts';
 import { VerificationService } from './verifications/index.ts';
 
 export type Gateway = {
@@ -31,6 +32,7 @@ export type Gateway = {
   agreements: AgreementBook;
   keys: OwnKeys;
   certificates: CertificateService;
+  reconciliations: Reconciliations;
   metrics: Metrics;
   /** Base URL of the HTTP API once listening. */
   url?: string;
@@ -157,11 +159,13 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   const certificates = new CertificateService(db, config.partyId, config.countries, peers, agreements, outbound);
   const clearance = new ClearanceService(db, peers, agreements, outbound);
   const verifications = new VerificationService(db, config.partyId, peers, outbound);
-  const gateway: Gateway = { config, db, log, peers, agreements, keys, certificates, metrics, stop: async () => {} };
+  const reconciliations = new Reconciliations(db, peers, outbound, receivedLines, log.child({ role: 'reconciliation' }));
+  const gateway: Gateway = { config, db, log, peers, agreements, keys, certificates, reconciliations, metrics, stop: async () => {} };
   // Set before the roles start: a start that fails halfway stops what it started.
   gateway.stop = async () => {
     await gateway.app?.close();
     await gateway.relay?.stop();
+    reconciliations.stop();
     await gateway.consumer?.stop();
     clearInterval(jwksTimer);
     await sealer.stop();
@@ -198,6 +202,8 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
     if (config.roles.includes('relay')) {
       gateway.relay = new Relay(peers, { partyId: config.partyId, databaseUrl: config.databaseUrl, ...config.relay }, log.child({ role: 'relay' }), metrics);
       await gateway.relay.start();
+      // The daily statements to each peer (PROFILE 1.1) are sent by the processes that send.
+      reconciliations.start();
     }
     if (config.roles.includes('api')) {
       const app = await buildApp({
@@ -223,6 +229,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
             relays: relayWaker,
             readiness: () => readiness(db, config.amqpUrl, log),
             deadLetters: new DeadLetters(db, config.partyId, config.amqpUrl, log.child({ role: 'api' })),
+            reconciliations,
             metrics,
           }),
           // The web portal (/portal) for authorities without a back-office: the same services, its own sessions.

@@ -19,6 +19,7 @@ export async function openapiDocument(): Promise<string> {
     readiness: unused,
     relays: unused,
     deadLetters: unused,
+    reconciliations: unused,
     metrics: unused,
   };
   const app = await buildApp({ logger: pino({ level: 'silent' }), partyId: deps.partyId, auth: (app, limits) => installAuth(app, new KeyLookup(deps.db), limits), routes: apiRoutes(deps) });

@@ -16,6 +16,8 @@ const summaries: Record<MessageType, string> = {
   'verification.requested': 'importing -> exporting: a request to verify a certificate',
   'verification.answered': 'exporting -> importing: the result of a verification',
   'certificate.requested': 'importing -> exporting: Pull model, send this certificate',
+  'reconciliation.statement': 'either -> peer (Profile 1.1): what the sender sent and received in a period, as per-bucket counts and roots',
+  'reconciliation.answered': 'peer -> statement sender (Profile 1.1): match or mismatch, and the lines missing on either side; inReplyTo names the statement',
   receipt: 'receiver -> sender: signed acknowledgement of one message (never answered itself)',
 };
 

@@ -13,6 +13,8 @@ export const messageTypes = [
   'verification.requested',
   'verification.answered',
   'certificate.requested',
+  'reconciliation.statement',
+  'reconciliation.answered',
   'receipt',
 ] as const;
 export type MessageType = (typeof messageTypes)[number];

@@ -38,6 +38,50 @@ export const verificationAnswerBodySchema = z
 
 export const certificateRequestBodySchema = z.object({ certificateNumber: certificateNumberSchema }).meta({ id: 'CertificateRequested' });
 
+/** PROFILE 1.1 reconciliation: a line is one message, its id and the digest of its bytes. */
+const digestSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be the base64url SHA-256 of the message body');
+export const BUCKETS = [...'0123456789abcdef'] as const;
+/** A long period costs the answerer a scan of it; a year covers any sensible catch-up. */
+export const MAX_PERIOD_DAYS = 366;
+/** Entries per answer: well under 4 MiB once signed and encrypted; a longer answer is split. */
+export const MAX_ANSWER_ENTRIES = 15_000;
+
+const tallySchema = z.object({
+  count: z.number().int().min(0).max(1e9),
+  buckets: z.partialRecord(z.enum(BUCKETS), z.object({ count: z.number().int().min(0).max(1e9), root: digestSchema })),
+});
+
+/** PROFILE writes a line both as `{ id, digest }` and as the text "<id> <digest>\n": either is read. */
+const lineSchema = z.union([
+  z.object({ id: z.uuid(), digest: digestSchema }),
+  z
+    .string()
+    .regex(/^[0-9a-fA-F-]{36} [A-Za-z0-9_-]{43}\n?$/, 'must be "<message id> <digest>"')
+    .transform((line) => ({ id: line.slice(0, 36), digest: line.slice(37, 80) })),
+]);
+
+export const reconciliationStatementBodySchema = z
+  .object({
+    statementId: z.uuid(),
+    periodStart: z.iso.datetime({ offset: true }),
+    periodEnd: z.iso.datetime({ offset: true }),
+    sent: tallySchema,
+    received: tallySchema,
+  })
+  .refine((s) => Date.parse(s.periodStart) < Date.parse(s.periodEnd), { path: ['periodEnd'], message: 'must be after periodStart' })
+  .refine((s) => Date.parse(s.periodEnd) - Date.parse(s.periodStart) <= MAX_PERIOD_DAYS * 86_400_000, { path: ['periodEnd'], message: `a period is at most ${MAX_PERIOD_DAYS} days` })
+  .meta({ id: 'ReconciliationStatement' });
+
+export const reconciliationAnswerBodySchema = z
+  .object({
+    statementId: z.uuid(),
+    result: z.enum(['match', 'mismatch']),
+    missingHere: z.array(lineSchema).max(MAX_ANSWER_ENTRIES * 4),
+    missingThere: z.array(lineSchema).max(MAX_ANSWER_ENTRIES * 4),
+    digestMismatch: z.array(z.uuid()).max(MAX_ANSWER_ENTRIES * 4),
+  })
+  .meta({ id: 'ReconciliationAnswered' });
+
 export const messageBodySchemas = {
   'certificate.issued': certificateSchema,
   'certificate.replaced': certificateSchema,
@@ -46,6 +90,8 @@ export const messageBodySchemas = {
   'verification.requested': verificationRequestBodySchema,
   'verification.answered': verificationAnswerBodySchema,
   'certificate.requested': certificateRequestBodySchema,
+  'reconciliation.statement': reconciliationStatementBodySchema,
+  'reconciliation.answered': reconciliationAnswerBodySchema,
   receipt: receiptBodySchema,
 } satisfies Record<MessageType, z.ZodType>;
 
@@ -54,3 +100,6 @@ export type Utilization = z.infer<typeof utilizationBodySchema>;
 export type VerificationRequest = z.infer<typeof verificationRequestBodySchema>;
 export type VerificationAnswer = z.infer<typeof verificationAnswerBodySchema>;
 export type CertificateRequest = z.infer<typeof certificateRequestBodySchema>;
+export type ReconciliationStatement = z.infer<typeof reconciliationStatementBodySchema>;
+export type ReconciliationAnswer = z.infer<typeof reconciliationAnswerBodySchema>;
+export type Tally = ReconciliationStatement['sent'];

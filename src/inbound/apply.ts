@@ -3,9 +3,11 @@ import { type AgreementBook, agreementViolations } from '../agreements/index.ts'
 import { insertCancellation, insertReceived, insertReportedUtilization, refreshReceivedStatuses } from '../certificates/index.ts';
 import type { DbClient } from '../db/index.ts';
 import { type MessageError, messageError } from '../exchange/index.ts';
-import { type ReceiptOutcome, recordReceipt, resendCertificate } from '../outbound/index.ts';
+import { type OutboxWriter, type ReceiptOutcome, recordReceipt, resendCertificate } from '../outbound/index.ts';
+import { answerStatement, recordAnswer } from '../reconciliation/index.ts';
 import { receiveAnswer, receiveRequest } from '../verifications/index.ts';
 import type { Verified } from './checks.ts';
+import { receivedLines } from './inbox.ts';
 
 export type Applied = {
   errors: MessageError[];
@@ -15,7 +17,7 @@ export type Applied = {
   receipt?: { status: string; inReplyTo: string; certificateNumber?: string };
 };
 
-export async function applyMessage(client: DbClient, verified: Verified, bodyText: string, agreements: AgreementBook): Promise<Applied> {
+export async function applyMessage(client: DbClient, outbox: OutboxWriter, verified: Verified, bodyText: string, agreements: AgreementBook): Promise<Applied> {
   const { envelope, message, peer } = verified;
   switch (message.type) {
     case 'certificate.issued':
@@ -49,7 +51,7 @@ export async function applyMessage(client: DbClient, verified: Verified, bodyTex
       return known ? { errors: [] } : { errors: [messageError('UNKNOWN_CERTIFICATE', `no certificate ${u.certificateNumber} was issued here to ${envelope.from}`, '/body/certificateNumber')] };
     }
     case 'verification.requested':
-      return { errors: await receiveRequest(client, envelope.from, envelope.to, message.request) };
+      return { errors: await receiveRequest(client, envelope.from, envelope.to, message.request, envelope.id) };
     case 'verification.answered':
       return { errors: await receiveAnswer(client, envelope.from, message.answer) };
     case 'certificate.requested': {
@@ -58,6 +60,11 @@ export async function applyMessage(client: DbClient, verified: Verified, bodyTex
       const resent = await resendCertificate(client, envelope.from, message.request.certificateNumber);
       return resent ? { errors: [] } : { errors: [messageError('NOT_FOUND', `no certificate ${message.request.certificateNumber} was issued here to ${envelope.from}`, '/body/certificateNumber')] };
     }
+    case 'reconciliation.statement':
+      await answerStatement(client, outbox, peer, envelope.id, message.statement, receivedLines);
+      return { errors: [] };
+    case 'reconciliation.answered':
+      return { errors: await recordAnswer(client, envelope.from, message.answer) };
     case 'receipt': {
       // Receipts are never answered, so what we make of one is only logged and kept.
       const { note, latencySeconds, certificateNumber } = await recordReceipt(client, { inReplyTo: message.inReplyTo, from: envelope.from, body: message.receipt, jws: bodyText });

@@ -2,7 +2,7 @@
 // whether a message may be stored, must be answered with a rejection, or cannot be answered at all.
 import { z } from 'zod';
 import type { Certificate } from '../dataset/index.ts';
-import { findUnsafeText, isPartyId, toPointer } from '../dataset/index.ts';
+import { findUnsafeText, isPartyId, safeText, toPointer } from '../dataset/index.ts';
 import type { ReceiptBody } from '../exchange/index.ts';
 import {
   ACCEPTED_ALGS,
@@ -13,11 +13,14 @@ import {
   type Envelope,
   envelopeSchema,
   hasKey,
+  JWS_TYP,
   type MessageError,
   messageBodySchemas,
   messageError,
   type PeerKeys,
   PROFILE_VERSION,
+  type ReconciliationAnswer,
+  type ReconciliationStatement,
   type RejectionCode,
   type Utilization,
   type VerificationAnswer,
@@ -45,6 +48,8 @@ export type InboundMessage =
   | { type: 'verification.requested'; request: VerificationRequest }
   | { type: 'verification.answered'; answer: VerificationAnswer }
   | { type: 'certificate.requested'; request: CertificateRequest }
+  | { type: 'reconciliation.statement'; statement: ReconciliationStatement }
+  | { type: 'reconciliation.answered'; answer: ReconciliationAnswer }
   | { type: 'receipt'; inReplyTo: string; receipt: ReceiptBody };
 
 export type CheckContext = {
@@ -96,6 +101,12 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
   const alg = decoded.header.alg;
   if (typeof alg !== 'string' || !ACCEPTED_ALGS.includes(alg) || bodyText.endsWith('.')) {
     return reject('SIGNATURE_INVALID', `alg ${String(alg)} with ${bodyText.endsWith('.') ? 'no' : 'a'} signature is not accepted (${ACCEPTED_ALGS.join(', ')})`);
+  }
+  // PROFILE types the JWS eco+jws: another kind of JWS signed by the same key is not a message.
+  // A header without typ is read as one (RFC 7515 makes typ optional); media types ignore case.
+  const typ = decoded.header.typ;
+  if (typ !== undefined && (typeof typ !== 'string' || typ.toLowerCase().replace(/^application\//, '') !== JWS_TYP)) {
+    return reject('SIGNATURE_INVALID', `typ ${safeText(String(typ), 100)} is not ${JWS_TYP}`);
   }
   const kid = decoded.header.kid;
   if (typeof kid !== 'string') return reject('UNKNOWN_KEY', 'the JWS header names no kid');
@@ -183,6 +194,10 @@ function checkBody(peer: KnownPeer, envelope: Envelope, messageId: string | unde
       return verified({ type: 'verification.answered', answer: body as VerificationAnswer });
     case 'certificate.requested':
       return verified({ type: 'certificate.requested', request: body as CertificateRequest });
+    case 'reconciliation.statement':
+      return verified({ type: 'reconciliation.statement', statement: body as ReconciliationStatement });
+    case 'reconciliation.answered':
+      return verified({ type: 'reconciliation.answered', answer: body as ReconciliationAnswer });
     case 'receipt':
       if (!envelope.inReplyTo) return error('SCHEMA_INVALID', 'a receipt names the message it answers in inReplyTo', '/inReplyTo');
       return verified({ type: 'receipt', inReplyTo: envelope.inReplyTo, receipt: body as ReceiptBody });

@@ -47,6 +47,8 @@ export type InboxRow = {
   /** The receipt that will answer it, queued later in the same transaction (none for a receipt). */
   receiptId: string | undefined;
   certificateNumber: string | undefined;
+  /** The envelope's sentAt, when it is a date: reconciliation periods are cut on it. */
+  sentAt: string | undefined;
 };
 
 /**
@@ -59,9 +61,9 @@ export async function claimMessage(client: Queryable, row: InboxRow): Promise<{ 
   const { rowCount } = await client.query(
     prepared(
       'inbox.claim',
-      `INSERT INTO inbox (message_id, from_party, type, digest, body, status, in_reply_to, receipt_id, certificate_number)
-     VALUES ($1, $2, $3, $4, $5, 'accepted', $6, $7, $8) ON CONFLICT (message_id) DO NOTHING`,
-      [row.messageId, row.from, row.type, row.digest, row.body, row.inReplyTo, row.receiptId ?? null, row.certificateNumber ?? null],
+      `INSERT INTO inbox (message_id, from_party, type, digest, body, status, in_reply_to, receipt_id, certificate_number, envelope_sent_at)
+     VALUES ($1, $2, $3, $4, $5, 'accepted', $6, $7, $8, $9) ON CONFLICT (message_id) DO NOTHING`,
+      [row.messageId, row.from, row.type, row.digest, row.body, row.inReplyTo, row.receiptId ?? null, row.certificateNumber ?? null, row.sentAt ?? null],
     ),
   );
   if (rowCount === 1) return undefined;
@@ -73,6 +75,21 @@ export async function claimMessage(client: Queryable, row: InboxRow): Promise<{ 
 export async function settleInbox(client: Queryable, messageId: string, errors: MessageError[]): Promise<void> {
   if (errors.length === 0) return;
   await client.query(prepared('inbox.reject', "UPDATE inbox SET status = 'rejected', errors = $2 WHERE message_id = $1", [messageId, JSON.stringify(errors)]));
+}
+
+/**
+ * Reconciliation (PROFILE 1.1): the messages received from `peer` (accepted or rejected) whose
+ * envelope sentAt is in [start, end), receipts and reconciliation messages left out; each with
+ * the digest of the bytes received.
+ */
+export async function receivedLines(db: Queryable, peer: string, start: string, end: string): Promise<{ id: string; digest: string }[]> {
+  const { rows } = await db.query<{ id: string; digest: string }>(
+    `SELECT message_id::text AS id, digest FROM inbox
+      WHERE from_party = $1 AND COALESCE(envelope_sent_at, received_at) >= $2 AND COALESCE(envelope_sent_at, received_at) < $3
+        AND type NOT IN ('receipt', 'reconciliation.statement', 'reconciliation.answered')`,
+    [peer, start, end],
+  );
+  return rows;
 }
 
 const COLUMNS = 'message_id, type, from_party, status, certificate_number, received_at, errors, receipt_id';

@@ -80,7 +80,8 @@ export class Receiver {
     const receiptId = authentic.isReceipt ? undefined : randomUUID();
     if (messageId) {
       const inReplyTo = typeof authentic.payload.inReplyTo === 'string' && UUID.test(authentic.payload.inReplyTo) ? authentic.payload.inReplyTo : null;
-      const earlier = await claimMessage(client, { messageId, from: peer, type, digest, body: bodyText, inReplyTo, receiptId, certificateNumber });
+      const sentAt = storableTime(authentic.payload.sentAt);
+      const earlier = await claimMessage(client, { messageId, from: peer, type, digest, body: bodyText, inReplyTo, receiptId, certificateNumber, sentAt });
       if (earlier) {
         // PROFILE: a duplicate is not stored again and gets the same receipt again.
         if (earlier.receiptId) await outbox.requeue(earlier.receiptId);
@@ -88,7 +89,7 @@ export class Receiver {
       }
     }
     const verdict = validate(authentic, this.options);
-    const applied = verdict.outcome === 'verified' ? await applyMessage(client, verdict, bodyText, this.agreements) : { errors: verdict.errors };
+    const applied = verdict.outcome === 'verified' ? await applyMessage(client, outbox, verdict, bodyText, this.agreements) : { errors: verdict.errors };
     const errors = messageId ? applied.errors : [messageError('SCHEMA_INVALID', 'id must be a UUID', '/id')];
     const status = errors.length ? 'rejected' : 'accepted';
     if (receiptId) await sendReceipt(outbox, authentic.peer, receiptId, messageId, { status, digest, errors });
@@ -126,4 +127,10 @@ function certificateNumberOf(payload: Record<string, unknown>): string | undefin
   const body = payload.body as { number?: unknown; certificateNumber?: unknown } | undefined;
   const number = body?.number ?? body?.certificateNumber;
   return typeof number === 'string' ? safeText(number, 64) : undefined;
+}
+
+/** A peer's date-time as one Postgres can keep (years 1970-9999), before the schema has checked it. */
+function storableTime(value: unknown): string | undefined {
+  const ms = typeof value === 'string' ? Date.parse(value) : NaN;
+  return ms > 0 && ms < Date.UTC(10_000, 0, 1) ? new Date(ms).toISOString() : undefined;
 }

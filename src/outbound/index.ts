@@ -19,6 +19,8 @@ export {
   RelayWaker,
   recordReceipt,
   resendCertificate,
+  resendMessages,
+  sentLines,
 } from './outbox.ts';
 export { backoffMs, Relay, type RelayOptions } from './relay.ts';
 export { deliverySchema, outboundRoutes } from './routes.ts';

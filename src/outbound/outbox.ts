@@ -28,13 +28,14 @@ export async function enqueue(client: Queryable, key: SigningKey, message: Outbo
   const envelope = buildEnvelope({ id, type, from, to: to.partyId, inReplyTo, body: message.body as Record<string, unknown> });
   const bytes = await seal(envelope, key, to);
   await client.query(
-    prepared('outbox.insert', 'INSERT INTO outbox (id, peer, type, certificate_number, body, expects_receipt) VALUES ($1, $2, $3, $4, $5, $6)', [
+    prepared('outbox.insert', 'INSERT INTO outbox (id, peer, type, certificate_number, body, expects_receipt, envelope_sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
       envelope.id,
       to.partyId,
       type,
       message.certificateNumber ?? null,
       bytes,
       type !== 'receipt', // PROFILE: every message but a receipt is answered with one
+      envelope.sentAt,
     ]),
   );
   return { messageId: envelope.id, bytes };
@@ -63,6 +64,35 @@ export async function resendCertificate(client: Queryable, peer: string, number:
     [peer, number],
   );
   return (rowCount ?? 0) > 0;
+}
+
+/**
+ * Reconciliation: sends again those of `ids` that we sent to `peer` (same id and bytes; what it
+ * already holds it deduplicates). Returns how many.
+ */
+export async function resendMessages(client: Queryable, peer: string, ids: string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const { rowCount } = await client.query("UPDATE outbox SET status = 'queued', next_attempt_at = now() WHERE peer = $1 AND id = ANY($2::uuid[]) AND type <> 'receipt' AND status <> 'queued'", [
+    peer,
+    ids,
+  ]);
+  return rowCount ?? 0;
+}
+
+/**
+ * Reconciliation (PROFILE 1.1): the messages we sent `peer` whose envelope sentAt is in
+ * [start, end), published at least once, receipts and reconciliation messages left out; each with
+ * the digest of the bytes sent.
+ */
+export async function sentLines(db: Queryable, peer: string, start: string, end: string): Promise<{ id: string; digest: string }[]> {
+  const { rows } = await db.query<{ id: string; digest: string }>(
+    `SELECT id::text AS id, translate(rtrim(encode(sha256(convert_to(body, 'UTF8')), 'base64'), '='), '+/', '-_') AS digest
+       FROM outbox
+      WHERE peer = $1 AND COALESCE(envelope_sent_at, created_at) >= $2 AND COALESCE(envelope_sent_at, created_at) < $3
+        AND sent_at IS NOT NULL AND type NOT IN ('receipt', 'reconciliation.statement', 'reconciliation.answered')`,
+    [peer, start, end],
+  );
+  return rows;
 }
 
 /**

@@ -62,13 +62,13 @@ export async function latestVerification(db: Queryable, issuer: string, number: 
 }
 
 /** Exporting side: a request arrives. UNKNOWN_CERTIFICATE unless we issued that CO to the requester. */
-export async function receiveRequest(client: DbClient, from: string, us: string, request: VerificationRequest): Promise<MessageError[]> {
+export async function receiveRequest(client: DbClient, from: string, us: string, request: VerificationRequest, messageId: string): Promise<MessageError[]> {
   if (!(await wasIssuedTo(client, request.certificateNumber, from)))
     return [messageError('UNKNOWN_CERTIFICATE', `no certificate ${request.certificateNumber} was issued here to ${from}`, '/body/certificateNumber')];
   await client.query(
-    `INSERT INTO verifications (id, role, issuer_party, requester_party, certificate_number, reasons, questions)
-     VALUES ($1, 'verifier', $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
-    [request.requestId, us, from, request.certificateNumber, JSON.stringify(request.reasons), request.questions],
+    `INSERT INTO verifications (id, role, issuer_party, requester_party, certificate_number, reasons, questions, request_message_id)
+     VALUES ($1, 'verifier', $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
+    [request.requestId, us, from, request.certificateNumber, JSON.stringify(request.reasons), request.questions, messageId],
   );
   return [];
 }
@@ -97,7 +97,7 @@ export class VerificationService {
       throw unprocessable(`no certificate ${input.certificateNumber} from ${input.issuer} has been received`, [{ pointer: '/certificateNumber', detail: 'not received' }]);
     const id = randomUUID();
     const body = { requestId: id, certificateNumber: input.certificateNumber, reasons: input.reasons, questions: input.questions };
-    await this.send(actor, input.issuer, 'verification.requested', input.certificateNumber, body, (client) =>
+    await this.send(actor, input.issuer, 'verification.requested', input.certificateNumber, body, undefined, (client) =>
       client.query(
         `INSERT INTO verifications (id, role, issuer_party, requester_party, certificate_number, reasons, questions)
          VALUES ($1, 'requester', $2, $3, $4, $5, $6)`,
@@ -113,7 +113,10 @@ export class VerificationService {
     if (request.role !== 'verifier') throw conflict('this gateway made that request; the issuing party answers it');
     if (request.status !== 'open') throw conflict('the request has been answered');
     const body = { requestId: id, certificateNumber: request.certificateNumber, result: input.result, findings: input.findings };
-    await this.send(actor, request.requester, 'verification.answered', request.certificateNumber, body, async (client) => {
+    // PROFILE: an answer names in inReplyTo the message it answers (requests received before migration 021 did not keep it).
+    const { rows } = await this.db.query<{ request_message_id: string | null }>('SELECT request_message_id FROM verifications WHERE id = $1', [id]);
+    const inReplyTo = rows[0]?.request_message_id ?? undefined;
+    await this.send(actor, request.requester, 'verification.answered', request.certificateNumber, body, inReplyTo, async (client) => {
       const { rowCount } = await client.query("UPDATE verifications SET status = 'answered', result = $2, findings = $3, answered_at = now() WHERE id = $1 AND status = 'open'", [
         id,
         input.result,
@@ -139,7 +142,15 @@ export class VerificationService {
   }
 
   /** The change, its message and its audit entry, in one transaction. */
-  private async send(actor: string, to: string, type: MessageType, number: string, body: Record<string, unknown>, change: (client: DbClient) => Promise<unknown>): Promise<void> {
+  private async send(
+    actor: string,
+    to: string,
+    type: MessageType,
+    number: string,
+    body: Record<string, unknown>,
+    inReplyTo: string | undefined,
+    change: (client: DbClient) => Promise<unknown>,
+  ): Promise<void> {
     const peer = await this.peers.find(to);
     if (peer?.status !== 'active') throw unprocessable(`${to} is not an active registered peer`);
     await this.outbound.transaction(async (client, outbox) => {
@@ -148,6 +159,7 @@ export class VerificationService {
         to: peer,
         type,
         body,
+        inReplyTo,
         certificateNumber: number,
         audit: () => ({ actor, action: type, subject: String(body.requestId), data: { certificateNumber: number, peer: to, ...('result' in body ? { result: body.result } : {}) } }),
       });

@@ -1,0 +1,249 @@
+// PROFILE 1.1 reconciliation: once a day per peer (for the previous UTC day, after 00:30 UTC) or
+// when an operator asks, we send a statement of what we sent that peer and what we received from
+// it; the peer answers with what differs. Answers to the statements peers send us are made here too.
+//
+// A bucket's root cannot be turned back into its lines: from a statement we can tell which buckets
+// differ, and list our own lines in them, but not the sender's. So our answers list in
+// `missingThere` every line we sent in a bucket where the peer's `received` differs from our
+// `sent`, and resend those (the peer deduplicates what it holds); `missingHere` and
+// `digestMismatch` stay empty, and `result` says whether anything differs. The peer's own
+// statement, answered by us the same way, covers the other direction.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Db, DbClient, Queryable } from '../db/index.ts';
+import { conflict, notFound, unprocessable } from '../errors.ts';
+import { MAX_ANSWER_ENTRIES, MAX_PERIOD_DAYS, type MessageError, messageError, type ReconciliationAnswer, type ReconciliationStatement } from '../exchange/index.ts';
+import { type Outbound, type OutboxWriter, type Recipient, resendMessages, sentLines } from '../outbound/index.ts';
+import type { PeerDirectory } from '../peers/index.ts';
+import { differingBuckets, type Line, linesIn, tallyOf } from './tally.ts';
+
+/** The messages received from a peer in a period (the inbox is inbound/'s table: its reader is passed down). */
+export type ReceivedLines = (db: Queryable, peer: string, start: string, end: string) => Promise<Line[]>;
+
+export type Reconciliation = {
+  peer: string;
+  direction: 'sent' | 'received';
+  statementId: string;
+  messageId: string;
+  periodStart: string;
+  periodEnd: string;
+  scheduled: boolean;
+  result: 'match' | 'mismatch' | null;
+  missingHere: Line[];
+  missingThere: Line[];
+  digestMismatch: string[];
+  createdAt: string;
+  answeredAt: string | null;
+};
+
+type Row = {
+  peer: string;
+  direction: Reconciliation['direction'];
+  statement_id: string;
+  message_id: string;
+  period_start: Date;
+  period_end: Date;
+  scheduled: boolean;
+  result: Reconciliation['result'];
+  missing_here: Line[];
+  missing_there: Line[];
+  digest_mismatch: string[];
+  created_at: Date;
+  answered_at: Date | null;
+};
+
+const toReconciliation = (r: Row): Reconciliation => ({
+  peer: r.peer,
+  direction: r.direction,
+  statementId: r.statement_id,
+  messageId: r.message_id,
+  periodStart: r.period_start.toISOString(),
+  periodEnd: r.period_end.toISOString(),
+  scheduled: r.scheduled,
+  result: r.result,
+  missingHere: r.missing_here,
+  missingThere: r.missing_there,
+  digestMismatch: r.digest_mismatch,
+  createdAt: r.created_at.toISOString(),
+  answeredAt: r.answered_at?.toISOString() ?? null,
+});
+
+const DAY_MS = 86_400_000;
+/** PROFILE: the daily statement is sent after 00:30 UTC, when the previous day's last messages have landed. */
+const SCHEDULE_AFTER_MS = 30 * 60_000;
+const UNIQUE_VIOLATION = '23505';
+
+/** The period the daily schedule covers at `now`: the previous UTC day, once it is past 00:30 UTC; else none. */
+export function scheduledPeriod(now: Date): { start: string; end: string } | undefined {
+  const midnight = Math.floor(now.getTime() / DAY_MS) * DAY_MS;
+  if (now.getTime() - midnight < SCHEDULE_AFTER_MS) return undefined;
+  return { start: new Date(midnight - DAY_MS).toISOString(), end: new Date(midnight).toISOString() };
+}
+
+export class Reconciliations {
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly db: Db,
+    private readonly peers: PeerDirectory,
+    private readonly outbound: Outbound,
+    private readonly receivedLines: ReceivedLines,
+    private readonly log: Pick<Logger, 'info' | 'warn'>,
+  ) {}
+
+  /** Sends `peer` a statement for [start, end). `scheduled` marks the daily one, sent once per period. */
+  async send(peerId: string, period: { start: string; end: string }, options: { actor: string; scheduled?: boolean }): Promise<Reconciliation> {
+    const start = Date.parse(period.start);
+    const end = Date.parse(period.end);
+    if (!(start < end)) throw unprocessable('the period ends after it starts', [{ pointer: '/periodEnd', detail: 'must be after periodStart' }]);
+    if (end - start > MAX_PERIOD_DAYS * DAY_MS) throw unprocessable(`a period is at most ${MAX_PERIOD_DAYS} days`, [{ pointer: '/periodEnd', detail: 'too far from periodStart' }]);
+    const peer = await this.peers.find(peerId);
+    if (!peer) throw notFound(`no peer ${peerId} is registered`);
+    if (peer.status !== 'active') throw conflict(`${peerId} is suspended`);
+    const startIso = new Date(start).toISOString();
+    const endIso = new Date(end).toISOString();
+    const statementId = randomUUID();
+    const scheduled = options.scheduled ?? false;
+    await this.outbound.transaction(async (client, outbox) => {
+      const [sent, received] = await Promise.all([sentLines(client, peerId, startIso, endIso), this.receivedLines(client, peerId, startIso, endIso)]);
+      const body: ReconciliationStatement = { statementId, periodStart: startIso, periodEnd: endIso, sent: tallyOf(sent), received: tallyOf(received) };
+      const { messageId } = await outbox.send({
+        to: peer,
+        type: 'reconciliation.statement',
+        body,
+        audit: (id) => ({
+          actor: options.actor,
+          action: 'reconciliation.statement',
+          subject: statementId,
+          data: { peer: peerId, messageId: id, periodStart: startIso, periodEnd: endIso, sent: sent.length, received: received.length },
+        }),
+      });
+      await client.query(`INSERT INTO reconciliations (peer, direction, statement_id, message_id, period_start, period_end, scheduled) VALUES ($1, 'sent', $2, $3, $4, $5, $6)`, [
+        peerId,
+        statementId,
+        messageId,
+        startIso,
+        endIso,
+        scheduled,
+      ]);
+    });
+    this.log.info({ peer: peerId, statementId, periodStart: startIso, periodEnd: endIso, scheduled }, 'reconciliation statement queued');
+    return this.find(peerId, 'sent', statementId);
+  }
+
+  /** The daily statements due at `now` that no process has sent yet. Errors are per peer, logged. */
+  async runSchedule(now = new Date()): Promise<number> {
+    const period = scheduledPeriod(now);
+    if (!period) return 0;
+    const { rows } = await this.db.query<{ party_id: string }>(
+      `SELECT party_id FROM peers p WHERE status = 'active'
+          AND NOT EXISTS (SELECT 1 FROM reconciliations r WHERE r.peer = p.party_id AND r.direction = 'sent' AND r.scheduled AND r.period_start = $1)`,
+      [period.start],
+    );
+    let sent = 0;
+    for (const { party_id: peer } of rows) {
+      try {
+        await this.send(peer, period, { actor: 'system', scheduled: true });
+        sent++;
+      } catch (error) {
+        // Another process sent it first: the unique index kept it to one.
+        if ((error as { code?: string }).code !== UNIQUE_VIOLATION) this.log.warn({ peer, err: error }, 'daily reconciliation statement not sent; tried again within the minute');
+      }
+    }
+    return sent;
+  }
+
+  /** Runs the schedule every minute until stop(); each run handles its own errors. */
+  start(intervalMs = 60_000): void {
+    const tick = () => {
+      this.runSchedule().catch((error: unknown) => this.log.warn({ err: error }, 'reconciliation schedule skipped; tried again within the minute'));
+    };
+    this.timer = setInterval(tick, intervalMs);
+    this.timer.unref();
+    tick();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  async find(peer: string, direction: Reconciliation['direction'], statementId: string): Promise<Reconciliation> {
+    const { rows } = await this.db.query<Row>('SELECT * FROM reconciliations WHERE peer = $1 AND direction = $2 AND statement_id = $3', [peer, direction, statementId]);
+    if (!rows[0]) throw notFound(`no reconciliation statement ${statementId} with ${peer}`);
+    return toReconciliation(rows[0]);
+  }
+
+  async list(filter: { peer?: string; direction?: Reconciliation['direction']; limit: number }): Promise<Reconciliation[]> {
+    const { rows } = await this.db.query<Row>(`SELECT * FROM reconciliations WHERE ($1::text IS NULL OR peer = $1) AND ($2::text IS NULL OR direction = $2) ORDER BY created_at DESC LIMIT $3`, [
+      filter.peer ?? null,
+      filter.direction ?? null,
+      filter.limit,
+    ]);
+    return rows.map(toReconciliation);
+  }
+}
+
+/**
+ * Within the transaction of a statement a peer sent us: compares it with what we hold, resends
+ * what we sent in the buckets where the peer's `received` differs, and queues the answer (split
+ * when long), in reply to the statement's message.
+ */
+export async function answerStatement(
+  client: DbClient,
+  outbox: OutboxWriter,
+  from: Recipient,
+  statementMessageId: string,
+  statement: ReconciliationStatement,
+  receivedLines: ReceivedLines,
+): Promise<void> {
+  const { periodStart: start, periodEnd: end } = statement;
+  const [ourSent, ourReceived] = await Promise.all([sentLines(client, from.partyId, start, end), receivedLines(client, from.partyId, start, end)]);
+  const unreceived = differingBuckets(statement.received, ourSent);
+  const result = unreceived.size > 0 || differingBuckets(statement.sent, ourReceived).size > 0 ? 'mismatch' : 'match';
+  const missingThere = linesIn(ourSent, unreceived);
+  await resendMessages(
+    client,
+    from.partyId,
+    missingThere.map((l) => l.id),
+  );
+  const parts = Math.max(1, Math.ceil(missingThere.length / MAX_ANSWER_ENTRIES));
+  for (let i = 0; i < parts; i++) {
+    const body: ReconciliationAnswer = {
+      statementId: statement.statementId,
+      result,
+      missingHere: [],
+      missingThere: missingThere.slice(i * MAX_ANSWER_ENTRIES, (i + 1) * MAX_ANSWER_ENTRIES),
+      digestMismatch: [],
+    };
+    await outbox.send({ to: from, type: 'reconciliation.answered', body, inReplyTo: statementMessageId });
+  }
+  await client.query(
+    `INSERT INTO reconciliations (peer, direction, statement_id, message_id, period_start, period_end, result, missing_there, answered_at)
+     VALUES ($1, 'received', $2, $3, $4, $5, $6, $7, now())
+     ON CONFLICT (peer, direction, statement_id) DO UPDATE SET message_id = $3, result = $6, missing_there = $7, answered_at = now()`,
+    [from.partyId, statement.statementId, statementMessageId, start, end, result, JSON.stringify(missingThere)],
+  );
+}
+
+/**
+ * Within the transaction of an answer to one of our statements: keeps it (a split answer's parts
+ * add up) and resends what the peer lists as missing on its side. NOT_FOUND unless it answers a
+ * statement we sent that peer.
+ */
+export async function recordAnswer(client: DbClient, from: string, answer: ReconciliationAnswer): Promise<MessageError[]> {
+  const { rowCount } = await client.query(
+    `UPDATE reconciliations SET
+            result = CASE WHEN result = 'mismatch' OR $3 = 'mismatch' THEN 'mismatch' ELSE 'match' END,
+            missing_here = missing_here || $4::jsonb, missing_there = missing_there || $5::jsonb, digest_mismatch = digest_mismatch || $6::jsonb,
+            answered_at = now()
+      WHERE peer = $1 AND direction = 'sent' AND statement_id = $2`,
+    [from, answer.statementId, answer.result, JSON.stringify(answer.missingHere), JSON.stringify(answer.missingThere), JSON.stringify(answer.digestMismatch)],
+  );
+  if (!rowCount) return [messageError('NOT_FOUND', `no reconciliation statement ${answer.statementId} was sent to ${from}`, '/body/statementId')];
+  await resendMessages(
+    client,
+    from,
+    answer.missingHere.map((l) => l.id),
+  );
+  return [];
+}

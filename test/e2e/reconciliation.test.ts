@@ -1,0 +1,146 @@
+// Reconciliation (PROFILE 1.1) between two real gateways: a statement of what one side sent and
+// received in a period, answered by the other; a message lost on the way is found and sent again.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { A, api, B, count, eventually, inboxOfB, issueAndWait, type Pair, startPair } from '../support/gateways.ts';
+
+type Row = { statementId: string; messageId: string; result: string | null; missingHere: unknown[]; missingThere: { id: string; digest: string }[]; digestMismatch: unknown[]; scheduled: boolean };
+
+/** The message id and digest of what A sent B for a certificate. */
+async function sentLine(pair: Pair, number: string): Promise<{ id: string; digest: string }> {
+  const { rows } = await pair.a.db.query<{ id: string; digest: string }>(
+    "SELECT id::text AS id, translate(rtrim(encode(sha256(convert_to(body, 'UTF8')), 'base64'), '='), '+/', '-_') AS digest FROM outbox WHERE certificate_number = $1",
+    [number],
+  );
+  return rows[0]!;
+}
+
+async function reconcile(from: Pair['a'], peer: string, period: { start: string; end: string }): Promise<Row> {
+  const sent = await api(from, 'POST', '/admin/reconciliations', { peer, periodStart: period.start, periodEnd: period.end });
+  assert.equal(sent.status, 202, JSON.stringify(sent.body));
+  assert.equal(sent.body.result, null);
+  return eventually(async () => {
+    const list = await api(from, 'GET', `/admin/reconciliations?peer=${peer}&direction=sent`);
+    const row = (list.body as Row[]).find((r) => r.statementId === sent.body.statementId);
+    return row?.result ? row : undefined;
+  }, 'the answer to the statement');
+}
+
+describe('reconciliation (PROFILE 1.1)', () => {
+  let pair: Pair;
+  before(async () => {
+    pair = await startPair();
+  });
+  after(async () => {
+    await pair.stop();
+  });
+
+  it('answers "match" when both sides hold the same messages, in reply to the statement, with receipts both ways', async () => {
+    const start = new Date(Date.now() - 1000).toISOString();
+    const numbers = [];
+    for (let i = 0; i < 3; i++) numbers.push((await issueAndWait(pair)).number);
+    const end = new Date(Date.now() + 1000).toISOString();
+    const answered = await reconcile(pair.a, B, { start, end });
+    assert.deepEqual([answered.result, answered.missingHere, answered.missingThere, answered.digestMismatch], ['match', [], [], []]);
+    // The answer names the statement's message, and B keeps what it answered.
+    assert.equal(await count(pair.a, "inbox WHERE type = 'reconciliation.answered' AND in_reply_to = $1 AND status = 'accepted'", [answered.messageId]), 1);
+    const atB = await api(pair.b, 'GET', `/admin/reconciliations?peer=${A}&direction=received`);
+    assert.deepEqual(
+      (atB.body as Row[]).filter((r) => r.statementId === answered.statementId).map((r) => r.result),
+      ['match'],
+    );
+    // Both messages get receipts like any message.
+    await eventually(async () => ((await api(pair.a, 'GET', `/messages/${answered.messageId}`)).body.status === 'accepted' ? true : undefined), "B's receipt for the statement");
+  });
+
+  it('finds a CO lost at the importing side from its statement, and the exporting side sends it again', async () => {
+    const start = new Date(Date.now() - 1000).toISOString();
+    const kept = await issueAndWait(pair);
+    const lost = await issueAndWait(pair);
+    const end = new Date(Date.now() + 1000).toISOString();
+    const lostLine = await sentLine(pair, lost.number);
+    await eventually(async () => ((await api(pair.a, 'GET', `/messages/${lostLine.id}`)).body.status === 'accepted' ? true : undefined), 'the receipt at A');
+    // B loses the CO (a restore from an old backup, say): its row and its inbox row are gone.
+    await pair.b.db.query('DELETE FROM received_certificates WHERE number = $1', [lost.number]);
+    await pair.b.db.query('DELETE FROM inbox WHERE message_id = $1', [lostLine.id]);
+    assert.equal((await api(pair.b, 'GET', `/certificates/${lost.number}`)).status, 404);
+
+    // B's statement says what it received; A's answer lists, and A resends, what B lacks.
+    const answered = await reconcile(pair.b, A, { start, end });
+    assert.equal(answered.result, 'mismatch');
+    assert.ok(
+      answered.missingThere.some((l) => l.id === lostLine.id && l.digest === lostLine.digest),
+      JSON.stringify(answered.missingThere),
+    );
+    const atB = await eventually(async () => {
+      const r = await api(pair.b, 'GET', `/certificates/${lost.number}`);
+      return r.status === 200 ? r : undefined;
+    }, 'the lost CO at B again');
+    assert.equal(atB.body.signatureVerified, true);
+    assert.equal(await count(pair.b, 'received_certificates WHERE number = $1', [kept.number]), 1, 'what B held is stored once');
+    // Now both sides agree.
+    const again = await reconcile(pair.b, A, { start, end });
+    assert.equal(again.result, 'match');
+  });
+
+  it('sends the daily statement once per peer and period after 00:30 UTC, however often the schedule runs', async () => {
+    assert.equal(await pair.a.reconciliations.runSchedule(new Date('2020-01-02T00:10:00Z')), 0, 'not before 00:30 UTC');
+    const runs = await Promise.all([pair.a.reconciliations.runSchedule(new Date('2020-01-02T00:45:00Z')), pair.a.reconciliations.runSchedule(new Date('2020-01-02T00:46:00Z'))]);
+    assert.ok(runs[0] + runs[1] <= 1, `sent ${runs}`);
+    assert.equal(await pair.a.reconciliations.runSchedule(new Date('2020-01-02T23:00:00Z')), 0);
+    const row = await eventually(async () => {
+      const list = await api(pair.a, 'GET', `/admin/reconciliations?peer=${B}&direction=sent`);
+      return (list.body as (Row & { periodStart: string })[]).find((r) => r.scheduled && r.periodStart === '2020-01-01T00:00:00.000Z' && r.result);
+    }, 'the answer to the daily statement');
+    assert.equal(row.result, 'match');
+    assert.equal(await count(pair.a, "reconciliations WHERE scheduled AND period_start = '2020-01-01T00:00:00Z'"), 1);
+  });
+
+  it('refuses an operator’s period that is empty or too long, and a peer it does not know', async () => {
+    const now = Date.now();
+    const at = (ms: number) => new Date(now + ms).toISOString();
+    const before = await count(pair.a, "reconciliations WHERE direction = 'sent'");
+    for (const [body, status] of [
+      [{ peer: B, periodStart: at(0), periodEnd: at(0) }, 422],
+      [{ peer: B, periodStart: at(-400 * 86_400_000), periodEnd: at(0) }, 422],
+      [{ peer: 'ZZ-NOBODY', periodStart: at(-1000), periodEnd: at(0) }, 404],
+      [{ peer: B, periodStart: 'yesterday', periodEnd: at(0) }, 400],
+    ] as const) {
+      const r = await api(pair.a, 'POST', '/admin/reconciliations', body);
+      assert.equal(r.status, status, JSON.stringify(r.body));
+      assert.match(r.contentType, /problem\+json/);
+    }
+    assert.equal(await count(pair.a, "reconciliations WHERE direction = 'sent'"), before);
+  });
+
+  it('answers a malformed statement with SCHEMA_INVALID at its path, and an answer to no statement of ours with NOT_FOUND', async () => {
+    const inbox = inboxOfB(pair);
+    const answersBefore = await count(pair.b, "outbox WHERE type = 'reconciliation.answered'");
+    const period = { periodStart: new Date(Date.now() - 3_600_000).toISOString(), periodEnd: new Date().toISOString() };
+    const tally = { count: 0, buckets: {} };
+    const cases: [object, string][] = [
+      [{ statementId: randomUUID(), ...period, periodEnd: period.periodStart, sent: tally, received: tally }, '/body/periodEnd'],
+      [{ statementId: randomUUID(), ...period, sent: { count: 1, buckets: { g: { count: 1, root: 'x'.repeat(43) } } }, received: tally }, '/body/sent/buckets'],
+      [{ statementId: randomUUID(), ...period, sent: { count: -1, buckets: {} }, received: tally }, '/body/sent/count'],
+      [{ statementId: 'not-a-uuid', ...period, sent: tally, received: tally }, '/body/statementId'],
+    ];
+    for (const [body, path] of cases) {
+      const { envelope, jws } = await inbox.fromA('reconciliation.statement', body);
+      const handled = await inbox.deliver(jws, { messageId: envelope.id, type: envelope.type });
+      assert.equal(handled.outcome, 'rejected', path);
+      const errors = handled.outcome === 'rejected' ? handled.errors : [];
+      assert.ok(
+        errors.some((e) => e.code === 'SCHEMA_INVALID' && e.path?.startsWith(path)),
+        `${path}: ${JSON.stringify(errors)}`,
+      );
+    }
+    const answer = { statementId: randomUUID(), result: 'match', missingHere: [], missingThere: [], digestMismatch: [] };
+    const { envelope, jws } = await inbox.fromA('reconciliation.answered', answer);
+    const handled = await inbox.deliver(jws, { messageId: envelope.id, type: envelope.type });
+    assert.equal(handled.outcome, 'rejected');
+    assert.deepEqual(handled.outcome === 'rejected' && handled.errors.map((e) => [e.code, e.path]), [['NOT_FOUND', '/body/statementId']]);
+    // Nothing was answered to any of them but their receipts.
+    assert.equal(await count(pair.b, "outbox WHERE type = 'reconciliation.answered'"), answersBefore);
+  });
+});
