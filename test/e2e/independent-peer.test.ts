@@ -172,6 +172,12 @@ class Peer {
     }
   }
 
+  /** Takes the inbox binding away (or back): what our gateway publishes is then unroutable. */
+  async bindInbox(bound: boolean): Promise<void> {
+    const binding = { queue: 'eco.inbound', exchange: 'eco.inbound', routingKey: this.partyId };
+    await (bound ? this.own.queueBind(binding) : this.own.queueUnbind(binding));
+  }
+
   async stop(): Promise<void> {
     await this.consumer?.close();
     await this.publisher?.close();
@@ -950,6 +956,23 @@ describe('an independent peer (PROFILE.md, jose + rabbitmq-client) against our g
         delivery.errors.map((e: Json) => [e.code, e.path]),
         [['SCHEMA_INVALID', '/body/items/0/hsCode']],
       );
+    });
+
+    it('an unroutable publish (mandatory) is not counted as sent; it arrives once the inbox is bound again', async () => {
+      await kr.bindInbox(false);
+      let issued: { messageId: string };
+      try {
+        issued = await issueAtUs(vnCertificate());
+        await sleep(2500);
+        const delivery = (await api(gw, 'GET', `/messages/${issued.messageId}`)).body;
+        assert.notEqual(delivery.status, 'sent', JSON.stringify(delivery));
+        assert.notEqual(delivery.status, 'accepted');
+      } finally {
+        await kr.bindInbox(true);
+      }
+      const message = await kr.next((r) => r.props.messageId === issued.messageId, 'the message once routable', 30_000);
+      await kr.answer(message, { status: 'accepted', digest: digestOf(message.raw), errors: [] });
+      await eventually(async () => ((await api(gw, 'GET', `/messages/${issued.messageId}`)).body.status === 'accepted' ? true : undefined), 'accepted');
     });
 
     it('a message without a receipt is sent again, same bytes, same messageId (1.1)', async () => {
