@@ -3,6 +3,11 @@
 -- stands in for it.
 ALTER TABLE outbox ADD COLUMN envelope_sent_at timestamptz;
 ALTER TABLE inbox ADD COLUMN envelope_sent_at timestamptz;
+-- The digest of the bytes sent, kept when queued: a statement lists it for a whole period.
+ALTER TABLE outbox ADD COLUMN digest text;
+-- A message sent again (Pull, reconciliation) is given up on RELAY_MAX_AGE_SECONDS after that, not
+-- after it was first queued: an older message would otherwise be marked dead unsent.
+ALTER TABLE outbox ADD COLUMN resent_at timestamptz;
 CREATE INDEX outbox_reconciliation ON outbox (peer, (COALESCE(envelope_sent_at, created_at)));
 CREATE INDEX inbox_reconciliation ON inbox (from_party, (COALESCE(envelope_sent_at, received_at)));
 

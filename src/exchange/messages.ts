@@ -41,8 +41,8 @@ export const certificateRequestBodySchema = z.object({ certificateNumber: certif
 /** PROFILE 1.1 reconciliation: a line is one message, its id and the digest of its bytes. */
 const digestSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be the base64url SHA-256 of the message body');
 export const BUCKETS = [...'0123456789abcdef'] as const;
-/** A long period costs the answerer a scan of it; a year covers any sensible catch-up. */
-export const MAX_PERIOD_DAYS = 366;
+/** A statement costs its answerer a scan of the period: a month covers catching up after an outage. */
+export const MAX_PERIOD_DAYS = 31;
 /** Entries per answer: well under 4 MiB once signed and encrypted; a longer answer is split. */
 export const MAX_ANSWER_ENTRIES = 15_000;
 

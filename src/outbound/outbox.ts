@@ -3,7 +3,7 @@
 // Callers wake the relays (RelayWaker) once their transaction has committed.
 import { prepared, type Queryable } from '../db/index.ts';
 import type { MessageError } from '../exchange/index.ts';
-import { buildEnvelope, type MessageType, type PeerKeys, type ReceiptBody, type SigningKey, seal } from '../exchange/index.ts';
+import { bodyDigest, buildEnvelope, type MessageType, type PeerKeys, type ReceiptBody, type SigningKey, seal } from '../exchange/index.ts';
 
 export const OUTBOX_CHANNEL = 'eco_outbox';
 
@@ -28,7 +28,7 @@ export async function enqueue(client: Queryable, key: SigningKey, message: Outbo
   const envelope = buildEnvelope({ id, type, from, to: to.partyId, inReplyTo, body: message.body as Record<string, unknown> });
   const bytes = await seal(envelope, key, to);
   await client.query(
-    prepared('outbox.insert', 'INSERT INTO outbox (id, peer, type, certificate_number, body, expects_receipt, envelope_sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+    prepared('outbox.insert', 'INSERT INTO outbox (id, peer, type, certificate_number, body, expects_receipt, envelope_sent_at, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
       envelope.id,
       to.partyId,
       type,
@@ -36,6 +36,7 @@ export async function enqueue(client: Queryable, key: SigningKey, message: Outbo
       bytes,
       type !== 'receipt', // PROFILE: every message but a receipt is answered with one
       envelope.sentAt,
+      bodyDigest(bytes),
     ]),
   );
   return { messageId: envelope.id, bytes };
@@ -59,7 +60,7 @@ export async function releaseHeld(db: Queryable, peer: string): Promise<void> {
 /** Pull model: queues again every certificate message sent to `peer` about `number`; false if none. */
 export async function resendCertificate(client: Queryable, peer: string, number: string): Promise<boolean> {
   const { rowCount } = await client.query(
-    `UPDATE outbox SET status = 'queued', next_attempt_at = now()
+    `UPDATE outbox SET status = 'queued', next_attempt_at = now(), resent_at = now()
       WHERE peer = $1 AND certificate_number = $2 AND type IN ('certificate.issued', 'certificate.replaced', 'certificate.cancelled')`,
     [peer, number],
   );
@@ -72,10 +73,10 @@ export async function resendCertificate(client: Queryable, peer: string, number:
  */
 export async function resendMessages(client: Queryable, peer: string, ids: string[]): Promise<number> {
   if (ids.length === 0) return 0;
-  const { rowCount } = await client.query("UPDATE outbox SET status = 'queued', next_attempt_at = now() WHERE peer = $1 AND id = ANY($2::uuid[]) AND type <> 'receipt' AND status <> 'queued'", [
-    peer,
-    ids,
-  ]);
+  const { rowCount } = await client.query(
+    "UPDATE outbox SET status = 'queued', next_attempt_at = now(), resent_at = now() WHERE peer = $1 AND id = ANY($2::uuid[]) AND type <> 'receipt' AND status <> 'queued'",
+    [peer, ids],
+  );
   return rowCount ?? 0;
 }
 
@@ -86,7 +87,7 @@ export async function resendMessages(client: Queryable, peer: string, ids: strin
  */
 export async function sentLines(db: Queryable, peer: string, start: string, end: string): Promise<{ id: string; digest: string }[]> {
   const { rows } = await db.query<{ id: string; digest: string }>(
-    `SELECT id::text AS id, translate(rtrim(encode(sha256(convert_to(body, 'UTF8')), 'base64'), '='), '+/', '-_') AS digest
+    `SELECT id::text AS id, COALESCE(digest, translate(rtrim(encode(sha256(convert_to(body, 'UTF8')), 'base64'), '='), '+/', '-_')) AS digest
        FROM outbox
       WHERE peer = $1 AND COALESCE(envelope_sent_at, created_at) >= $2 AND COALESCE(envelope_sent_at, created_at) < $3
         AND sent_at IS NOT NULL AND type NOT IN ('receipt', 'reconciliation.statement', 'reconciliation.answered')`,

@@ -130,7 +130,7 @@ export class Relay {
         WHERE id IN (SELECT id FROM outbox WHERE status IN ('queued', 'sent') AND next_attempt_at <= now()
                       ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
        RETURNING id, peer, type, body, attempts, last_error,
-                 attempts > $3 OR created_at < now() - make_interval(secs => $4) AS expired`,
+                 attempts > $3 OR COALESCE(resent_at, created_at) < now() - make_interval(secs => $4) AS expired`,
         [this.options.batchSize, this.options.leaseSeconds, this.options.maxAttempts, this.options.maxAgeSeconds],
       ),
     );
@@ -148,12 +148,14 @@ export class Relay {
     );
     const sent = due.filter((_, i) => !outcomes[i]);
     if (sent.length) {
-      // A receipt may already have arrived (accepted/rejected): only queued or sent rows change.
+      // A receipt may already have arrived (accepted/rejected): only queued or sent rows change. A
+      // message sent again that holds its receipt from before goes back to that receipt's verdict.
       await this.db.query(
         prepared(
           'relay.sent',
-          `UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL, last_error_at = NULL,
-                next_attempt_at = CASE WHEN expects_receipt THEN now() + make_interval(secs => $2) ELSE 'infinity' END
+          `UPDATE outbox SET sent_at = now(), last_error = NULL, last_error_at = NULL,
+                status = CASE WHEN receipt_at IS NULL THEN 'sent' WHEN jsonb_array_length(COALESCE(receipt_errors, '[]')) > 0 THEN 'rejected' ELSE 'accepted' END,
+                next_attempt_at = CASE WHEN expects_receipt AND receipt_at IS NULL THEN now() + make_interval(secs => $2) ELSE 'infinity' END
           WHERE id = ANY($1) AND status IN ('queued', 'sent')`,
           [sent.map((r) => r.id), this.options.receiptTimeoutSeconds],
         ),

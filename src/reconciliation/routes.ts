@@ -7,6 +7,7 @@ import { partyIdSchema } from '../dataset/index.ts';
 import { apiSchemas, problems } from '../http/index.ts';
 import type { Reconciliations } from './service.ts';
 
+const dateTime = z.iso.datetime({ offset: true }).max(40);
 const lineSchema = z.object({ id: z.string(), digest: z.string() });
 
 const reconciliationSchema = z
@@ -40,8 +41,8 @@ export async function reconciliationRoutes(app: FastifyInstance, options: { reco
         tags: ['admin'],
         body: z.object({
           peer: partyIdSchema,
-          periodStart: z.iso.datetime({ offset: true }),
-          periodEnd: z.iso.datetime({ offset: true }),
+          periodStart: dateTime.describe('inclusive; messages are counted by their envelope sentAt'),
+          periodEnd: dateTime.describe('exclusive'),
         }),
         response: { 202: reconciliationSchema, ...problems(400, 404, 409, 422) },
       },
