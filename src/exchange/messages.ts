@@ -56,15 +56,18 @@ const lineSchema = z.union([
   z.object({ id: z.uuid(), digest: digestSchema }),
   z
     .string()
-    .regex(/^[0-9a-fA-F-]{36} [A-Za-z0-9_-]{43}\n?$/, 'must be "<message id> <digest>"')
+    .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12} [A-Za-z0-9_-]{43}\n?$/, 'must be "<message id> <digest>"')
     .transform((line) => ({ id: line.slice(0, 36), digest: line.slice(37, 80) })),
 ]);
+
+/** A period's bound: a date-time Postgres can keep (1970-9999). */
+const periodBound = z.iso.datetime({ offset: true }).refine((v) => Date.parse(v) >= 0 && Date.parse(v) < Date.UTC(10_000, 0, 1), 'must be between 1970 and 9999');
 
 export const reconciliationStatementBodySchema = z
   .object({
     statementId: z.uuid(),
-    periodStart: z.iso.datetime({ offset: true }),
-    periodEnd: z.iso.datetime({ offset: true }),
+    periodStart: periodBound,
+    periodEnd: periodBound,
     sent: tallySchema,
     received: tallySchema,
   })

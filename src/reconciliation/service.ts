@@ -131,14 +131,17 @@ export class Reconciliations {
     return this.find(peerId, 'sent', statementId);
   }
 
-  /** The daily statements due at `now` that no process has sent yet. Errors are per peer, logged. */
+  /**
+   * The daily statements due at `now` that no process has sent yet, to the peers registered before
+   * the period ended (one registered today had no traffic yesterday). Errors are per peer, logged.
+   */
   async runSchedule(now = new Date()): Promise<number> {
     const period = scheduledPeriod(now);
     if (!period) return 0;
     const { rows } = await this.db.query<{ party_id: string }>(
-      `SELECT party_id FROM peers p WHERE status = 'active'
+      `SELECT party_id FROM peers p WHERE status = 'active' AND created_at < $2
           AND NOT EXISTS (SELECT 1 FROM reconciliations r WHERE r.peer = p.party_id AND r.direction = 'sent' AND r.scheduled AND r.period_start = $1)`,
-      [period.start],
+      [period.start, period.end],
     );
     let sent = 0;
     for (const { party_id: peer } of rows) {
@@ -196,7 +199,9 @@ export async function answerStatement(
   statement: ReconciliationStatement,
   receivedLines: ReceivedLines,
 ): Promise<void> {
-  const { periodStart: start, periodEnd: end } = statement;
+  // Normalised: the schema let through any RFC 3339 offset within 1970-9999.
+  const start = new Date(statement.periodStart).toISOString();
+  const end = new Date(statement.periodEnd).toISOString();
   const [ourSent, ourReceived] = await Promise.all([sentLines(client, from.partyId, start, end), receivedLines(client, from.partyId, start, end)]);
   const unreceived = differingBuckets(statement.received, ourSent);
   const result = unreceived.size > 0 || differingBuckets(statement.sent, ourReceived).size > 0 ? 'mismatch' : 'match';

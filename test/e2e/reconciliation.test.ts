@@ -91,6 +91,9 @@ describe('reconciliation (PROFILE 1.1)', () => {
   });
 
   it('sends the daily statement once per peer and period after 00:30 UTC, however often the schedule runs', async () => {
+    // Not to a peer registered after the period: B is "registered" at A since 2019 for this test.
+    assert.equal(await pair.a.reconciliations.runSchedule(new Date('2020-01-02T00:45:00Z')), 0, 'B was registered after that day');
+    await pair.a.db.query("UPDATE peers SET created_at = '2019-12-31T00:00:00Z' WHERE party_id = $1", [B]);
     assert.equal(await pair.a.reconciliations.runSchedule(new Date('2020-01-02T00:10:00Z')), 0, 'not before 00:30 UTC');
     const runs = await Promise.all([pair.a.reconciliations.runSchedule(new Date('2020-01-02T00:45:00Z')), pair.a.reconciliations.runSchedule(new Date('2020-01-02T00:46:00Z'))]);
     assert.ok(runs[0] + runs[1] <= 1, `sent ${runs}`);
@@ -130,6 +133,8 @@ describe('reconciliation (PROFILE 1.1)', () => {
       [{ statementId: randomUUID(), ...period, sent: { count: 1, buckets: { g: { count: 1, root: 'x'.repeat(43) } } }, received: tally }, '/body/sent/buckets'],
       [{ statementId: randomUUID(), ...period, sent: { count: -1, buckets: {} }, received: tally }, '/body/sent/count'],
       [{ statementId: 'not-a-uuid', ...period, sent: tally, received: tally }, '/body/statementId'],
+      // Valid RFC 3339, but no date Postgres keeps: refused, not a failed transaction redelivered.
+      [{ statementId: randomUUID(), periodStart: '0000-01-01T00:00:00Z', periodEnd: period.periodEnd, sent: tally, received: tally }, '/body/periodStart'],
     ];
     for (const [body, path] of cases) {
       const { envelope, jws } = await inbox.fromA('reconciliation.statement', body);
@@ -141,6 +146,11 @@ describe('reconciliation (PROFILE 1.1)', () => {
         `${path}: ${JSON.stringify(errors)}`,
       );
     }
+    // A line as text whose id is no UUID (it would break the resend's uuid[] cast).
+    const badLine = { statementId: randomUUID(), result: 'mismatch', missingHere: [`${'-'.repeat(36)} ${'A'.repeat(43)}\n`], missingThere: [], digestMismatch: [] };
+    const bad = await inbox.fromA('reconciliation.answered', badLine);
+    const refused = await inbox.deliver(bad.jws, { messageId: bad.envelope.id, type: bad.envelope.type });
+    assert.deepEqual(refused.outcome === 'rejected' && refused.errors.map((e) => [e.code, e.path]), [['SCHEMA_INVALID', '/body/missingHere/0']]);
     const answer = { statementId: randomUUID(), result: 'match', missingHere: [], missingThere: [], digestMismatch: [] };
     const { envelope, jws } = await inbox.fromA('reconciliation.answered', answer);
     const handled = await inbox.deliver(jws, { messageId: envelope.id, type: envelope.type });
