@@ -54,6 +54,8 @@ const matrix: Record<string, Allowed> = {
   'GET /admin/dead-letters/{id}': ['admin'],
   'POST /admin/dead-letters/{id}/replay': ['admin'],
   'POST /admin/dead-letters/{id}/discard': ['admin'],
+  'POST /admin/reconciliations': ['admin'],
+  'GET /admin/reconciliations': ['admin'],
   'GET /admin/audit': ['admin'],
   'GET /admin/audit/verify': ['admin'],
   'GET /admin/overview': ['admin'],
