@@ -8,6 +8,10 @@ ALTER TABLE outbox ADD COLUMN digest text;
 -- A message sent again (Pull, reconciliation) is given up on RELAY_MAX_AGE_SECONDS after that, not
 -- after it was first queued: an older message would otherwise be marked dead unsent.
 ALTER TABLE outbox ADD COLUMN resent_at timestamptz;
+-- The verdict of the peer's receipt, apart from the delivery status a resend moves: a message
+-- sent again that holds its receipt returns to it (and is never given up on as dead).
+ALTER TABLE outbox ADD COLUMN receipt_status text CHECK (receipt_status IN ('accepted', 'rejected'));
+UPDATE outbox SET receipt_status = status WHERE receipt_at IS NOT NULL AND status IN ('accepted', 'rejected');
 CREATE INDEX outbox_reconciliation ON outbox (peer, (COALESCE(envelope_sent_at, created_at)));
 CREATE INDEX inbox_reconciliation ON inbox (from_party, (COALESCE(envelope_sent_at, received_at)));
 

@@ -60,8 +60,11 @@ const lineSchema = z.union([
     .transform((line) => ({ id: line.slice(0, 36), digest: line.slice(37, 80) })),
 ]);
 
-/** A period's bound: a date-time Postgres can keep (1970-9999). */
-const periodBound = z.iso.datetime({ offset: true }).refine((v) => Date.parse(v) >= 0 && Date.parse(v) < Date.UTC(10_000, 0, 1), 'must be between 1970 and 9999');
+/** A period's bound: a date-time Postgres can keep (1970-9999). Operators' periods are checked by it too. */
+export const periodBound = z.iso
+  .datetime({ offset: true })
+  .max(40)
+  .refine((v) => Date.parse(v) >= 0 && Date.parse(v) < Date.UTC(10_000, 0, 1), 'must be between 1970 and 9999');
 
 export const reconciliationStatementBodySchema = z
   .object({

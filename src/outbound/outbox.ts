@@ -44,7 +44,7 @@ export async function enqueue(client: Queryable, key: SigningKey, message: Outbo
 
 /** Sends an earlier message again, same id and bytes (a duplicate's receipt, an operator's resend). */
 export async function requeue(client: Queryable, id: string): Promise<void> {
-  await client.query("UPDATE outbox SET status = 'queued', next_attempt_at = now() WHERE id = $1 AND status <> 'queued'", [id]);
+  await client.query("UPDATE outbox SET status = 'queued', next_attempt_at = now(), resent_at = now(), attempts = 0 WHERE id = $1 AND status <> 'queued'", [id]);
 }
 
 /** An operator's resend of a dead message: queued again with a fresh attempt count. */
@@ -60,7 +60,7 @@ export async function releaseHeld(db: Queryable, peer: string): Promise<void> {
 /** Pull model: queues again every certificate message sent to `peer` about `number`; false if none. */
 export async function resendCertificate(client: Queryable, peer: string, number: string): Promise<boolean> {
   const { rowCount } = await client.query(
-    `UPDATE outbox SET status = 'queued', next_attempt_at = now(), resent_at = now()
+    `UPDATE outbox SET status = 'queued', next_attempt_at = now(), resent_at = now(), attempts = 0
       WHERE peer = $1 AND certificate_number = $2 AND type IN ('certificate.issued', 'certificate.replaced', 'certificate.cancelled')`,
     [peer, number],
   );
@@ -74,7 +74,7 @@ export async function resendCertificate(client: Queryable, peer: string, number:
 export async function resendMessages(client: Queryable, peer: string, ids: string[]): Promise<number> {
   if (ids.length === 0) return 0;
   const { rowCount } = await client.query(
-    "UPDATE outbox SET status = 'queued', next_attempt_at = now(), resent_at = now() WHERE peer = $1 AND id = ANY($2::uuid[]) AND type <> 'receipt' AND status <> 'queued'",
+    "UPDATE outbox SET status = 'queued', next_attempt_at = now(), resent_at = now(), attempts = 0 WHERE peer = $1 AND id = ANY($2::uuid[]) AND type <> 'receipt' AND status <> 'queued'",
     [peer, ids],
   );
   return rowCount ?? 0;
@@ -137,7 +137,7 @@ export async function recordReceipt(
                 translate(rtrim(encode(sha256(convert_to(body, 'UTF8')), 'base64'), '='), '+/', '-_') = $3 AS matches
            FROM outbox WHERE id = $1 AND peer = $2 FOR UPDATE),
        recorded AS (
-         UPDATE outbox o SET status = $4, receipt = $5, receipt_errors = $6, receipt_at = now(), last_error = NULL, last_error_at = NULL, next_attempt_at = 'infinity'
+         UPDATE outbox o SET status = $4, receipt_status = $4, receipt = $5, receipt_errors = $6, receipt_at = now(), last_error = NULL, last_error_at = NULL, next_attempt_at = 'infinity'
            FROM sent WHERE o.id = sent.id AND sent.matches AND sent.status NOT IN ('accepted', 'rejected'))
        SELECT status, matches, certificate_number, extract(epoch FROM clock_timestamp() - created_at)::float8 AS latency FROM sent`,
       [receipt.inReplyTo, receipt.from, receipt.body.digest, receipt.body.status, receipt.jws, JSON.stringify(receipt.body.errors)],

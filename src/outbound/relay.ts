@@ -154,8 +154,8 @@ export class Relay {
         prepared(
           'relay.sent',
           `UPDATE outbox SET sent_at = now(), last_error = NULL, last_error_at = NULL,
-                status = CASE WHEN receipt_at IS NULL THEN 'sent' WHEN jsonb_array_length(COALESCE(receipt_errors, '[]')) > 0 THEN 'rejected' ELSE 'accepted' END,
-                next_attempt_at = CASE WHEN expects_receipt AND receipt_at IS NULL THEN now() + make_interval(secs => $2) ELSE 'infinity' END
+                status = COALESCE(receipt_status, 'sent'),
+                next_attempt_at = CASE WHEN expects_receipt AND receipt_status IS NULL THEN now() + make_interval(secs => $2) ELSE 'infinity' END
           WHERE id = ANY($1) AND status IN ('queued', 'sent')`,
           [sent.map((r) => r.id), this.options.receiptTimeoutSeconds],
         ),
@@ -181,7 +181,8 @@ export class Relay {
 
   private async giveUp(rows: ClaimedRow[]): Promise<void> {
     await this.db.query(
-      `UPDATE outbox SET status = 'dead', next_attempt_at = 'infinity', last_error_at = now(),
+      // A message sent again that holds its receipt is not lost: it returns to that receipt's verdict.
+      `UPDATE outbox SET status = COALESCE(receipt_status, 'dead'), next_attempt_at = 'infinity', last_error_at = now(),
               last_error = 'given up after ' || (attempts - 1) || ' attempts: ' || coalesce(last_error, 'no receipt')
         WHERE id = ANY($1) AND status IN ('queued', 'sent')`,
       [rows.map((r) => r.id)],

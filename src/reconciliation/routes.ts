@@ -4,10 +4,10 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import { partyIdSchema } from '../dataset/index.ts';
+import { periodBound } from '../exchange/index.ts';
 import { apiSchemas, problems } from '../http/index.ts';
 import type { Reconciliations } from './service.ts';
 
-const dateTime = z.iso.datetime({ offset: true }).max(40);
 const lineSchema = z.object({ id: z.string(), digest: z.string() });
 
 const reconciliationSchema = z
@@ -20,6 +20,7 @@ const reconciliationSchema = z
     periodEnd: z.string(),
     scheduled: z.boolean().describe('sent by the daily schedule (the previous UTC day, after 00:30 UTC)'),
     result: z.enum(['match', 'mismatch']).nullable().describe('null until the answer arrives'),
+    counts: z.object({ missingHere: z.number().int(), missingThere: z.number().int(), digestMismatch: z.number().int() }).describe('how many each list holds: the lists below show the first 1,000'),
     missingHere: z.array(lineSchema).describe('lines the statement’s sender sent that its peer never received (resent)'),
     missingThere: z.array(lineSchema).describe('lines the answering peer sent that the statement’s sender never received (resent by the answering peer)'),
     digestMismatch: z.array(z.string()),
@@ -41,8 +42,8 @@ export async function reconciliationRoutes(app: FastifyInstance, options: { reco
         tags: ['admin'],
         body: z.object({
           peer: partyIdSchema,
-          periodStart: dateTime.describe('inclusive; messages are counted by their envelope sentAt'),
-          periodEnd: dateTime.describe('exclusive'),
+          periodStart: periodBound.describe('inclusive; messages are counted by their envelope sentAt'),
+          periodEnd: periodBound.describe('exclusive'),
         }),
         response: { 202: reconciliationSchema, ...problems(400, 404, 409, 422) },
       },

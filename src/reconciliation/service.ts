@@ -32,6 +32,8 @@ export type Reconciliation = {
   missingHere: Line[];
   missingThere: Line[];
   digestMismatch: string[];
+  /** How many each list holds: a list shown is cut at LISTED entries. */
+  counts: { missingHere: number; missingThere: number; digestMismatch: number };
   createdAt: string;
   answeredAt: string | null;
 };
@@ -48,6 +50,9 @@ type Row = {
   missing_here: Line[];
   missing_there: Line[];
   digest_mismatch: string[];
+  missing_here_count: number;
+  missing_there_count: number;
+  digest_mismatch_count: number;
   created_at: Date;
   answered_at: Date | null;
 };
@@ -64,9 +69,19 @@ const toReconciliation = (r: Row): Reconciliation => ({
   missingHere: r.missing_here,
   missingThere: r.missing_there,
   digestMismatch: r.digest_mismatch,
+  counts: { missingHere: r.missing_here_count, missingThere: r.missing_there_count, digestMismatch: r.digest_mismatch_count },
   createdAt: r.created_at.toISOString(),
   answeredAt: r.answered_at?.toISOString() ?? null,
 });
+
+/** A reconciliation's lists as shown: the first entries only (a month of lines would not fit a response). */
+const LISTED = 1000;
+/** As kept: the parts of a split answer add up to at most this many entries per list. */
+const KEPT = MAX_ANSWER_ENTRIES * 4;
+const COLUMNS = `peer, direction, statement_id, message_id, period_start, period_end, scheduled, result, created_at, answered_at,
+  jsonb_path_query_array(missing_here, '$[0 to ${LISTED - 1}]') AS missing_here, jsonb_array_length(missing_here) AS missing_here_count,
+  jsonb_path_query_array(missing_there, '$[0 to ${LISTED - 1}]') AS missing_there, jsonb_array_length(missing_there) AS missing_there_count,
+  jsonb_path_query_array(digest_mismatch, '$[0 to ${LISTED - 1}]') AS digest_mismatch, jsonb_array_length(digest_mismatch) AS digest_mismatch_count`;
 
 const DAY_MS = 86_400_000;
 /** PROFILE: the daily statement is sent after 00:30 UTC, when the previous day's last messages have landed. */
@@ -171,17 +186,16 @@ export class Reconciliations {
   }
 
   async find(peer: string, direction: Reconciliation['direction'], statementId: string): Promise<Reconciliation> {
-    const { rows } = await this.db.query<Row>('SELECT * FROM reconciliations WHERE peer = $1 AND direction = $2 AND statement_id = $3', [peer, direction, statementId]);
+    const { rows } = await this.db.query<Row>(`SELECT ${COLUMNS} FROM reconciliations WHERE peer = $1 AND direction = $2 AND statement_id = $3`, [peer, direction, statementId]);
     if (!rows[0]) throw notFound(`no reconciliation statement ${statementId} with ${peer}`);
     return toReconciliation(rows[0]);
   }
 
   async list(filter: { peer?: string; direction?: Reconciliation['direction']; limit: number }): Promise<Reconciliation[]> {
-    const { rows } = await this.db.query<Row>(`SELECT * FROM reconciliations WHERE ($1::text IS NULL OR peer = $1) AND ($2::text IS NULL OR direction = $2) ORDER BY created_at DESC LIMIT $3`, [
-      filter.peer ?? null,
-      filter.direction ?? null,
-      filter.limit,
-    ]);
+    const { rows } = await this.db.query<Row>(
+      `SELECT ${COLUMNS} FROM reconciliations WHERE ($1::text IS NULL OR peer = $1) AND ($2::text IS NULL OR direction = $2) ORDER BY created_at DESC LIMIT $3`,
+      [filter.peer ?? null, filter.direction ?? null, filter.limit],
+    );
     return rows.map(toReconciliation);
   }
 }
@@ -226,7 +240,7 @@ export async function answerStatement(
     `INSERT INTO reconciliations (peer, direction, statement_id, message_id, period_start, period_end, result, missing_there, answered_at)
      VALUES ($1, 'received', $2, $3, $4, $5, $6, $7, now())
      ON CONFLICT (peer, direction, statement_id) DO UPDATE SET message_id = $3, result = $6, missing_there = $7, answered_at = now()`,
-    [from.partyId, statement.statementId, statementMessageId, start, end, result, JSON.stringify(missingThere)],
+    [from.partyId, statement.statementId, statementMessageId, start, end, result, JSON.stringify(missingThere.slice(0, KEPT))],
   );
 }
 
@@ -239,10 +253,12 @@ export async function recordAnswer(client: DbClient, from: string, answer: Recon
   const { rowCount } = await client.query(
     `UPDATE reconciliations SET
             result = CASE WHEN result = 'mismatch' OR $3 = 'mismatch' THEN 'mismatch' ELSE 'match' END,
-            missing_here = missing_here || $4::jsonb, missing_there = missing_there || $5::jsonb, digest_mismatch = digest_mismatch || $6::jsonb,
+            missing_here = CASE WHEN jsonb_array_length(missing_here) < $7 THEN missing_here || $4::jsonb ELSE missing_here END,
+            missing_there = CASE WHEN jsonb_array_length(missing_there) < $7 THEN missing_there || $5::jsonb ELSE missing_there END,
+            digest_mismatch = CASE WHEN jsonb_array_length(digest_mismatch) < $7 THEN digest_mismatch || $6::jsonb ELSE digest_mismatch END,
             answered_at = now()
       WHERE peer = $1 AND direction = 'sent' AND statement_id = $2`,
-    [from, answer.statementId, answer.result, JSON.stringify(answer.missingHere), JSON.stringify(answer.missingThere), JSON.stringify(answer.digestMismatch)],
+    [from, answer.statementId, answer.result, JSON.stringify(answer.missingHere), JSON.stringify(answer.missingThere), JSON.stringify(answer.digestMismatch), KEPT],
   );
   if (!rowCount) return [messageError('NOT_FOUND', `no reconciliation statement ${answer.statementId} was sent to ${from}`, '/body/statementId')];
   await resendMessages(

@@ -1,0 +1,151 @@
+// A hostile review of reconciliation (PROFILE 1.1): what a resend does to a message's attempts, age
+// and verdict, and bounds on what an operator asks for. Two limits it found are documented in
+// docs/wire.md instead (ids in upper case; a resend older than the sentAt window).
+import assert from 'node:assert/strict';
+
+import { after, before, describe, it } from 'node:test';
+import { resendMessages } from '../../src/outbound/index.ts';
+import { A, api, B, count, eventually, inboxOfB, issueAndWait, type Pair, startPair } from '../support/gateways.ts';
+
+type Row = { statementId: string; messageId: string; result: string | null; missingHere: unknown[]; missingThere: { id: string; digest: string }[]; digestMismatch: unknown[] };
+
+async function reconcile(from: Pair['a'], peer: string, period: { start: string; end: string }): Promise<Row> {
+  const sent = await api(from, 'POST', '/admin/reconciliations', { peer, periodStart: period.start, periodEnd: period.end });
+  assert.equal(sent.status, 202, JSON.stringify(sent.body));
+  return eventually(async () => {
+    const list = await api(from, 'GET', `/admin/reconciliations?peer=${peer}&direction=sent`);
+    const row = (list.body as Row[]).find((r) => r.statementId === sent.body.statementId);
+    return row?.result ? row : undefined;
+  }, 'the answer to the statement');
+}
+
+/** A's outbox row of the CO message it sent B for `number`. */
+async function sentRow(pair: Pair, number: string): Promise<{ id: string; sent_at: Date }> {
+  const { rows } = await pair.a.db.query<{ id: string; sent_at: Date }>("SELECT id::text AS id, sent_at FROM outbox WHERE certificate_number = $1 AND type = 'certificate.issued'", [number]);
+  return rows[0]!;
+}
+
+/** B loses a CO it had received (restored from an old backup, say). */
+async function loseAtB(pair: Pair, number: string, messageId: string): Promise<void> {
+  await pair.b.db.query('DELETE FROM received_certificates WHERE number = $1', [number]);
+  await pair.b.db.query('DELETE FROM inbox WHERE message_id = $1', [messageId]);
+}
+
+describe('reconciliation review', () => {
+  let pair: Pair;
+  before(async () => {
+    pair = await startPair();
+  });
+  after(async () => {
+    await pair.stop();
+  });
+
+  it('resends a message A gave up on after RELAY_MAX_ATTEMPTS when B reports it missing (the resend must not count old attempts)', async () => {
+    const start = new Date(Date.now() - 1000).toISOString();
+    const lost = await issueAndWait(pair);
+    const end = new Date(Date.now() + 1000).toISOString();
+    const row = await sentRow(pair, lost.number);
+    await eventually(async () => ((await api(pair.a, 'GET', `/messages/${row.id}`)).body.status === 'accepted' ? true : undefined), 'the receipt at A');
+    // The usual way a message gets lost: published, no receipt ever came, A's relay gave up after
+    // RELAY_MAX_ATTEMPTS (25) re-sends, and B does not hold it.
+    await pair.a.db.query("UPDATE outbox SET status = 'dead', attempts = 26, receipt = NULL, receipt_at = NULL, receipt_errors = NULL, next_attempt_at = 'infinity' WHERE id = $1", [row.id]);
+    await loseAtB(pair, lost.number, row.id);
+
+    const answered = await reconcile(pair.b, A, { start, end });
+    assert.equal(answered.result, 'mismatch');
+    assert.ok(
+      answered.missingThere.some((l) => l.id === row.id),
+      'A lists the message as missing at B and says it resends it',
+    );
+    // A's relay claims it, counts attempt 27 > 25 and marks it dead again without publishing it.
+    const status = await eventually(async () => {
+      const s = (await pair.a.db.query<{ status: string; last_error: string | null }>('SELECT status, last_error FROM outbox WHERE id = $1', [row.id])).rows[0]!;
+      return s.status === 'queued' ? undefined : s;
+    }, 'A to handle the resend');
+    const atB = await eventually(async () => ((await api(pair.b, 'GET', `/certificates/${lost.number}`)).status === 200 ? true : undefined), 'the CO at B again', 10_000).catch(() => false);
+    assert.equal(atB, true, `the resend never reached B: at A the message is ${JSON.stringify(status)}`);
+  });
+
+  it('keeps an accepted message accepted however often peers ask for it again', async () => {
+    const co = await issueAndWait(pair);
+    const row = await sentRow(pair, co.number);
+    await eventually(async () => ((await api(pair.a, 'GET', `/messages/${row.id}`)).body.status === 'accepted' ? true : undefined), 'the receipt at A');
+    // 25 statements (or answers) that list it: each resend is one more relay attempt. Shown here as
+    // the count those resends leave, then one more resend.
+    await pair.a.db.query('UPDATE outbox SET attempts = 25 WHERE id = $1', [row.id]);
+    assert.equal(await resendMessages(pair.a.db, B, [row.id]), 1);
+    const status = await eventually(async () => {
+      const s = (await pair.a.db.query<{ status: string }>('SELECT status FROM outbox WHERE id = $1', [row.id])).rows[0]!.status;
+      return s === 'queued' ? undefined : s;
+    }, 'A to handle the resend');
+    assert.equal(status, 'accepted', 'a message holding its receipt went dead because a courtesy resend was "given up"');
+  });
+
+  it('restores the verdict of the receipt a resent message holds, not one guessed from the number of errors', async () => {
+    const co = await issueAndWait(pair);
+    const row = await sentRow(pair, co.number);
+    await eventually(async () => ((await api(pair.a, 'GET', `/messages/${row.id}`)).body.status === 'accepted' ? true : undefined), 'the receipt at A');
+    // What recordReceipt keeps for an `accepted` receipt that carries errors (the receipt schema,
+    // like PROFILE, allows it: e.g. an independent peer's warnings).
+    await pair.a.db.query(`UPDATE outbox SET receipt_errors = '[{"code":"SCHEMA_INVALID","path":"/body/remarks","message":"ignored"}]' WHERE id = $1`, [row.id]);
+    assert.equal(await resendMessages(pair.a.db, B, [row.id]), 1);
+    const status = await eventually(async () => {
+      const s = (await pair.a.db.query<{ status: string }>('SELECT status FROM outbox WHERE id = $1', [row.id])).rows[0]!.status;
+      return s === 'queued' ? undefined : s;
+    }, 'A to handle the resend');
+    assert.equal(status, 'accepted', 'the peer accepted it; after the resend A records it as rejected');
+  });
+
+  it('sends a duplicate its receipt again even when the receipt is older than RELAY_MAX_AGE_SECONDS', async () => {
+    const co = await issueAndWait(pair);
+    const row = await sentRow(pair, co.number);
+    const body = (await pair.a.db.query<{ body: string }>('SELECT body FROM outbox WHERE id = $1', [row.id])).rows[0]!.body;
+    const receiptId = await eventually(
+      async () => (await pair.b.db.query<{ receipt_id: string }>('SELECT receipt_id::text FROM inbox WHERE message_id = $1', [row.id])).rows[0]?.receipt_id,
+      'B’s receipt',
+    );
+    await eventually(async () => ((await count(pair.b, "outbox WHERE id = $1 AND status = 'sent'", [receiptId])) === 1 ? true : undefined), 'B’s receipt sent');
+    // The receipt was queued two days ago; A (which never got it, or reconciles) sends the CO again.
+    await pair.b.db.query("UPDATE outbox SET created_at = now() - interval '2 days' WHERE id = $1", [receiptId]);
+    const inbox = inboxOfB(pair);
+    const handled = await inbox.deliver(body, { messageId: row.id, type: 'certificate.issued' });
+    assert.equal(handled.outcome, 'duplicate');
+    const status = await eventually(async () => {
+      const s = (await pair.b.db.query<{ status: string; last_error: string | null }>('SELECT status, last_error FROM outbox WHERE id = $1', [receiptId])).rows[0]!;
+      return s.status === 'queued' ? undefined : s;
+    }, 'B to handle the requeued receipt');
+    assert.equal(status.status, 'sent', `the duplicate's receipt was never sent: ${JSON.stringify(status)}`);
+  });
+});
+
+describe('reconciliation review: operator input and encryption', () => {
+  let pair: Pair;
+  before(async () => {
+    pair = await startPair({}, { encrypt: true });
+  });
+  after(async () => {
+    await pair.stop();
+  });
+
+  it('refuses an operator’s period Postgres cannot keep with a 4xx, as it refuses a peer’s', async () => {
+    const statuses: Record<string, number> = {};
+    for (const [periodStart, periodEnd] of [
+      ['0000-01-01T00:00:00Z', '0000-01-02T00:00:00Z'],
+      ['9999-12-31T20:00:00-14:00', '9999-12-31T23:00:00-14:00'],
+    ] as const) {
+      statuses[periodStart] = (await api(pair.a, 'POST', '/admin/reconciliations', { peer: B, periodStart, periodEnd })).status;
+    }
+    // Year 0, and year 10000 once the offset is applied: refused by the schema, not a 500 from Postgres.
+    assert.deepEqual(statuses, { '0000-01-01T00:00:00Z': 400, '9999-12-31T20:00:00-14:00': 400 });
+  });
+
+  it('(sound) matches over an encrypted pair: both sides take the digest of the JWE bytes', async () => {
+    const start = new Date(Date.now() - 1000).toISOString();
+    for (let i = 0; i < 3; i++) await issueAndWait(pair);
+    const end = new Date(Date.now() + 1000).toISOString();
+    const answered = await reconcile(pair.a, B, { start, end });
+    assert.equal(answered.result, 'match');
+    const back = await reconcile(pair.b, A, { start, end });
+    assert.equal(back.result, 'match');
+  });
+});
