@@ -5,19 +5,7 @@ import assert from 'node:assert/strict';
 
 import { after, before, describe, it } from 'node:test';
 import { resendMessages } from '../../src/outbound/index.ts';
-import { A, api, B, count, eventually, inboxOfB, issueAndWait, type Pair, startPair } from '../support/gateways.ts';
-
-type Row = { statementId: string; messageId: string; result: string | null; missingHere: unknown[]; missingThere: { id: string; digest: string }[]; digestMismatch: unknown[] };
-
-async function reconcile(from: Pair['a'], peer: string, period: { start: string; end: string }): Promise<Row> {
-  const sent = await api(from, 'POST', '/admin/reconciliations', { peer, periodStart: period.start, periodEnd: period.end });
-  assert.equal(sent.status, 202, JSON.stringify(sent.body));
-  return eventually(async () => {
-    const list = await api(from, 'GET', `/admin/reconciliations?peer=${peer}&direction=sent`);
-    const row = (list.body as Row[]).find((r) => r.statementId === sent.body.statementId);
-    return row?.result ? row : undefined;
-  }, 'the answer to the statement');
-}
+import { A, api, B, count, eventually, inboxOfB, issueAndWait, type Pair, reconcile, startPair } from '../support/gateways.ts';
 
 /** A's outbox row of the CO message it sent B for `number`. */
 async function sentRow(pair: Pair, number: string): Promise<{ id: string; sent_at: Date }> {

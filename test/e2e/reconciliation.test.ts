@@ -3,9 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { A, api, B, count, eventually, inboxOfB, issueAndWait, type Pair, startPair } from '../support/gateways.ts';
-
-type Row = { statementId: string; messageId: string; result: string | null; missingHere: unknown[]; missingThere: { id: string; digest: string }[]; digestMismatch: unknown[]; scheduled: boolean };
+import { A, api, B, count, eventually, inboxOfB, issueAndWait, type Pair, type ReconciliationRow, reconcile, startPair } from '../support/gateways.ts';
 
 /** The message id and digest of what A sent B for a certificate. */
 async function sentLine(pair: Pair, number: string): Promise<{ id: string; digest: string }> {
@@ -14,17 +12,6 @@ async function sentLine(pair: Pair, number: string): Promise<{ id: string; diges
     [number],
   );
   return rows[0]!;
-}
-
-async function reconcile(from: Pair['a'], peer: string, period: { start: string; end: string }): Promise<Row> {
-  const sent = await api(from, 'POST', '/admin/reconciliations', { peer, periodStart: period.start, periodEnd: period.end });
-  assert.equal(sent.status, 202, JSON.stringify(sent.body));
-  assert.equal(sent.body.result, null);
-  return eventually(async () => {
-    const list = await api(from, 'GET', `/admin/reconciliations?peer=${peer}&direction=sent`);
-    const row = (list.body as Row[]).find((r) => r.statementId === sent.body.statementId);
-    return row?.result ? row : undefined;
-  }, 'the answer to the statement');
 }
 
 describe('reconciliation (PROFILE 1.1)', () => {
@@ -47,7 +34,7 @@ describe('reconciliation (PROFILE 1.1)', () => {
     assert.equal(await count(pair.a, "inbox WHERE type = 'reconciliation.answered' AND in_reply_to = $1 AND status = 'accepted'", [answered.messageId]), 1);
     const atB = await api(pair.b, 'GET', `/admin/reconciliations?peer=${A}&direction=received`);
     assert.deepEqual(
-      (atB.body as Row[]).filter((r) => r.statementId === answered.statementId).map((r) => r.result),
+      (atB.body as ReconciliationRow[]).filter((r) => r.statementId === answered.statementId).map((r) => r.result),
       ['match'],
     );
     // Both messages get receipts like any message.
@@ -100,7 +87,7 @@ describe('reconciliation (PROFILE 1.1)', () => {
     assert.equal(await pair.a.reconciliations.runSchedule(new Date('2020-01-02T23:00:00Z')), 0);
     const row = await eventually(async () => {
       const list = await api(pair.a, 'GET', `/admin/reconciliations?peer=${B}&direction=sent`);
-      return (list.body as (Row & { periodStart: string })[]).find((r) => r.scheduled && r.periodStart === '2020-01-01T00:00:00.000Z' && r.result);
+      return (list.body as ReconciliationRow[]).find((r) => r.scheduled && r.periodStart === '2020-01-01T00:00:00.000Z' && r.result);
     }, 'the answer to the daily statement');
     assert.equal(row.result, 'match');
     assert.equal(await count(pair.a, "reconciliations WHERE scheduled AND period_start = '2020-01-01T00:00:00Z'"), 1);

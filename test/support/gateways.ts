@@ -226,3 +226,26 @@ export async function issueAndWait(pair: Pair, overrides: Partial<Certificate> =
   await eventually(async () => ((await api(pair.b, 'GET', `/certificates/${co.number}`)).status === 200 ? true : undefined), 'the CO at B');
   return co;
 }
+
+/** A reconciliation as GET /admin/reconciliations shows it. */
+export type ReconciliationRow = {
+  statementId: string;
+  messageId: string;
+  periodStart: string;
+  scheduled: boolean;
+  result: string | null;
+  missingHere: unknown[];
+  missingThere: { id: string; digest: string }[];
+  digestMismatch: unknown[];
+};
+
+/** An operator's reconciliation statement from `from` to `peer`, and the answer once it is in. */
+export async function reconcile(from: Gateway, peer: string, period: { start: string; end: string }): Promise<ReconciliationRow> {
+  const sent = await api(from, 'POST', '/admin/reconciliations', { peer, periodStart: period.start, periodEnd: period.end });
+  if (sent.status !== 202 || sent.body.result !== null) throw new Error(`statement not queued unanswered: ${sent.status} ${JSON.stringify(sent.body)}`);
+  return eventually(async () => {
+    const list = await api(from, 'GET', `/admin/reconciliations?peer=${peer}&direction=sent`);
+    const row = (list.body as ReconciliationRow[]).find((r) => r.statementId === sent.body.statementId);
+    return row?.result ? row : undefined;
+  }, 'the answer to the statement');
+}
