@@ -110,7 +110,7 @@ export class Reconciliations {
   async send(peerId: string, period: { start: string; end: string }, options: { actor: string; scheduled?: boolean }): Promise<Reconciliation> {
     const start = Date.parse(period.start);
     const end = Date.parse(period.end);
-    if (!(start < end)) throw unprocessable('the period ends after it starts', [{ pointer: '/periodEnd', detail: 'must be after periodStart' }]);
+    if (!(start < end)) throw unprocessable('a period must end after it starts', [{ pointer: '/periodEnd', detail: 'must be after periodStart' }]);
     if (end - start > MAX_PERIOD_DAYS * DAY_MS) throw unprocessable(`a period is at most ${MAX_PERIOD_DAYS} days`, [{ pointer: '/periodEnd', detail: 'too far from periodStart' }]);
     const peer = await this.peers.find(peerId);
     if (!peer) throw notFound(`no peer ${peerId} is registered`);
