@@ -13,6 +13,15 @@ async function sentRow(pair: Pair, number: string): Promise<{ id: string; sent_a
   return rows[0]!;
 }
 
+/** Sends A's message to B again (as a reconciliation answer would) and returns its status once A's relay has handled it. */
+async function statusAfterResend(pair: Pair, id: string): Promise<string> {
+  assert.equal(await resendMessages(pair.a.db, B, [id]), 1);
+  return eventually(async () => {
+    const s = (await pair.a.db.query<{ status: string }>('SELECT status FROM outbox WHERE id = $1', [id])).rows[0]!.status;
+    return s === 'queued' ? undefined : s;
+  }, 'A to handle the resend');
+}
+
 /** B loses a CO it had received (restored from an old backup, say). */
 async function loseAtB(pair: Pair, number: string, messageId: string): Promise<void> {
   await pair.b.db.query('DELETE FROM received_certificates WHERE number = $1', [number]);
@@ -61,11 +70,7 @@ describe('reconciliation review', () => {
     // 25 statements (or answers) that list it: each resend is one more relay attempt. Shown here as
     // the count those resends leave, then one more resend.
     await pair.a.db.query('UPDATE outbox SET attempts = 25 WHERE id = $1', [row.id]);
-    assert.equal(await resendMessages(pair.a.db, B, [row.id]), 1);
-    const status = await eventually(async () => {
-      const s = (await pair.a.db.query<{ status: string }>('SELECT status FROM outbox WHERE id = $1', [row.id])).rows[0]!.status;
-      return s === 'queued' ? undefined : s;
-    }, 'A to handle the resend');
+    const status = await statusAfterResend(pair, row.id);
     assert.equal(status, 'accepted', 'a message holding its receipt went dead because a courtesy resend was "given up"');
   });
 
@@ -76,11 +81,7 @@ describe('reconciliation review', () => {
     // What recordReceipt keeps for an `accepted` receipt that carries errors (the receipt schema,
     // like PROFILE, allows it: e.g. an independent peer's warnings).
     await pair.a.db.query(`UPDATE outbox SET receipt_errors = '[{"code":"SCHEMA_INVALID","path":"/body/remarks","message":"ignored"}]' WHERE id = $1`, [row.id]);
-    assert.equal(await resendMessages(pair.a.db, B, [row.id]), 1);
-    const status = await eventually(async () => {
-      const s = (await pair.a.db.query<{ status: string }>('SELECT status FROM outbox WHERE id = $1', [row.id])).rows[0]!.status;
-      return s === 'queued' ? undefined : s;
-    }, 'A to handle the resend');
+    const status = await statusAfterResend(pair, row.id);
     assert.equal(status, 'accepted', 'the peer accepted it; after the resend A records it as rejected');
   });
 
