@@ -7,6 +7,12 @@ import { bodyDigest, buildEnvelope, type MessageType, type PeerKeys, type Receip
 
 export const OUTBOX_CHANNEL = 'eco_outbox';
 
+/**
+ * PROFILE's digest of a row's bytes: kept since migration 021 when queued (bodyDigest), computed in
+ * SQL for older rows.
+ */
+const BODY_DIGEST = `COALESCE(digest, translate(rtrim(encode(sha256(convert_to(body, 'UTF8')), 'base64'), '='), '+/', '-_'))`;
+
 export type OutboxMessage = {
   /** Made when queued, unless given. */
   id?: string;
@@ -87,7 +93,7 @@ export async function resendMessages(client: Queryable, peer: string, ids: strin
  */
 export async function sentLines(db: Queryable, peer: string, start: string, end: string): Promise<{ id: string; digest: string }[]> {
   const { rows } = await db.query<{ id: string; digest: string }>(
-    `SELECT id::text AS id, COALESCE(digest, translate(rtrim(encode(sha256(convert_to(body, 'UTF8')), 'base64'), '='), '+/', '-_')) AS digest
+    `SELECT id::text AS id, ${BODY_DIGEST} AS digest
        FROM outbox
       WHERE peer = $1 AND COALESCE(envelope_sent_at, created_at) >= $2 AND COALESCE(envelope_sent_at, created_at) < $3
         AND sent_at IS NOT NULL AND type NOT IN ('receipt', 'reconciliation.statement', 'reconciliation.answered')`,
@@ -127,14 +133,14 @@ export async function recordReceipt(
   client: Queryable,
   receipt: { inReplyTo: string; from: string; body: ReceiptBody; jws: string },
 ): Promise<{ note: ReceiptOutcome; latencySeconds?: number; certificateNumber?: string }> {
-  // One statement: the row is locked, the digest of the bytes we sent (bodyDigest, in SQL) compared,
+  // One statement: the row is locked, the digest of the bytes we sent (kept when queued) compared,
   // and the receipt recorded only where it matches and the message had none.
   const { rows } = await client.query<{ status: DeliveryStatus; matches: boolean; latency: number; certificate_number: string | null }>(
     prepared(
       'outbox.receipt',
       `WITH sent AS (
          SELECT id, status, certificate_number, created_at,
-                translate(rtrim(encode(sha256(convert_to(body, 'UTF8')), 'base64'), '='), '+/', '-_') = $3 AS matches
+                ${BODY_DIGEST} = $3 AS matches
            FROM outbox WHERE id = $1 AND peer = $2 FOR UPDATE),
        recorded AS (
          UPDATE outbox o SET status = $4, receipt_status = $4, receipt = $5, receipt_errors = $6, receipt_at = now(), last_error = NULL, last_error_at = NULL, next_attempt_at = 'infinity'

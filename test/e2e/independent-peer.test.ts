@@ -741,6 +741,16 @@ describe('an independent peer (PROFILE.md, jose + rabbitmq-client) against our g
       assert.equal((await lookup(envelope.body.number)).status, 404);
     });
 
+    it('a header without typ, or typ written as the full media type in another case, is read as eco+jws (RFC 7515)', async () => {
+      for (const typ of [undefined, 'application/ECO+JWS']) {
+        const envelope = kr.envelope('certificate.issued', krCertificate());
+        const bytes = await kr.send(envelope, { header: { typ } });
+        const receipt = await receiptBody(kr, envelope.id, bytes);
+        assert.equal(receipt.status, 'accepted', `typ ${typ}: ${JSON.stringify(receipt.errors)}`);
+        assert.equal((await lookup(envelope.body.number)).status, 200);
+      }
+    });
+
     it('4. profile other than eco/1.0: UNSUPPORTED_PROFILE (before the body schema)', async () => {
       const envelope = kr.envelope('certificate.issued', krCertificate({ version: 'one' }), { profile: 'eco/2.0' });
       const bytes = await kr.send(envelope);

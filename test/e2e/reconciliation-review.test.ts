@@ -74,6 +74,19 @@ describe('reconciliation review', () => {
     assert.equal(status, 'accepted', 'a message holding its receipt went dead because a courtesy resend was "given up"');
   });
 
+  it('gives up on a resend that holds a receipt by returning it to that verdict, not by marking it dead', async () => {
+    const co = await issueAndWait(pair);
+    const row = await sentRow(pair, co.number);
+    await eventually(async () => ((await api(pair.a, 'GET', `/messages/${row.id}`)).body.status === 'accepted' ? true : undefined), 'the receipt at A');
+    // Resent, then not published within RELAY_MAX_AGE_SECONDS (the peer's broker down for a day).
+    await pair.a.db.query("UPDATE outbox SET status = 'queued', next_attempt_at = now(), resent_at = now() - interval '2 days' WHERE id = $1", [row.id]);
+    const status = await eventually(async () => {
+      const s = (await pair.a.db.query<{ status: string }>('SELECT status FROM outbox WHERE id = $1', [row.id])).rows[0]!.status;
+      return s === 'queued' ? undefined : s;
+    }, 'the relay to give up');
+    assert.equal(status, 'accepted');
+  });
+
   it('restores the verdict of the receipt a resent message holds, not one guessed from the number of errors', async () => {
     const co = await issueAndWait(pair);
     const row = await sentRow(pair, co.number);
