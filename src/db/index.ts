@@ -21,15 +21,22 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 export type WarnLog = { warn(fields: object, message: string): void };
 
 const consoleLog: WarnLog = { warn: (fields, message) => console.warn(message, fields) };
-const poolLogs = new WeakMap<Db, WarnLog>();
 
-export function createPool(connectionString: string, max = 10, log: WarnLog = consoleLog): Db {
+/**
+ * A pool whose every connection has an 'error' listener for its whole life. pg emits 'error' on a
+ * client whose connection drops (Postgres restarting, `pg_terminate_backend`); unheard, that ends
+ * the process. pg-pool listens only while a client is idle, so a client checked out (a
+ * transaction, a lock, a query in flight) or being destroyed would have nobody listening. The
+ * statement in flight fails on its own and its caller handles that; this listener only logs.
+ * `options` passes per-connection settings (e.g. `-c synchronous_commit=off`).
+ */
+export function createPool(connectionString: string, max = 10, log: WarnLog = consoleLog, options?: string): Db {
   // A connection attempt to an unreachable host gives up instead of holding its caller for minutes.
-  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000 });
-  // An idle client losing its connection (Postgres restart) must not take the process down: the
-  // pool replaces it; the next query on it would have failed anyway.
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000, ...(options ? { options } : {}) });
   pool.on('error', (error) => log.warn({ err: error }, 'idle database connection lost; the pool replaces it'));
-  poolLogs.set(pool, log);
+  pool.on('connect', (client) => {
+    client.on('error', (error) => log.warn({ err: error }, 'database connection lost; its statement fails and is retried by its caller'));
+  });
   return pool;
 }
 
@@ -39,11 +46,6 @@ export function createPool(connectionString: string, max = 10, log: WarnLog = co
  */
 export async function withTransaction<T>(pool: Db, work: (client: DbClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
-  // A connection dropped between statements (Postgres restarting) emits 'error' on the client;
-  // unheard, that would end the process. The next statement fails and the caller handles that.
-  const log = poolLogs.get(pool) ?? consoleLog;
-  const ignore = (error: Error) => log.warn({ err: error }, 'database connection lost inside a transaction; it is rolled back');
-  client.on('error', ignore);
   let result: T;
   try {
     await client.query('BEGIN');
@@ -54,11 +56,9 @@ export async function withTransaction<T>(pool: Db, work: (client: DbClient) => P
     // fails too, and the connection is destroyed below either way.
     await client.query('ROLLBACK').catch(() => {});
     // Destroy rather than reuse: after a failure the connection may be the broken one.
-    client.off('error', ignore);
     client.release(true);
     throw error;
   }
-  client.off('error', ignore);
   client.release();
   return result;
 }
@@ -87,6 +87,20 @@ export async function claimDatabase(db: Queryable, partyId: string): Promise<str
   return rows[0]!.party_id;
 }
 
+/**
+ * One line saying what is wrong with reaching the database, for errors an operator fixes in
+ * DATABASE_URL or Postgres; undefined for any other error.
+ */
+export function databaseProblem(error: unknown, url: string): string | undefined {
+  const code = (error as { code?: unknown })?.code;
+  const at = `the database at ${redactUrl(url)}`;
+  // 28P01: wrong password; 28000: no such role, or pg_hba refuses it.
+  if (code === '28P01' || code === '28000') return `${at} refused the credentials (${code}): check the user and password in DATABASE_URL`;
+  if (code === '3D000') return `${at} does not exist (3D000): create it, or fix the database name in DATABASE_URL`;
+  if (isDatabaseUnavailable(error)) return `${at} cannot be reached (${typeof code === 'string' ? code : (error as Error).message}): check DATABASE_URL and that Postgres is running`;
+  return undefined;
+}
+
 /** A connection URL without its credentials, for messages and logs. */
 export function redactUrl(url: string): string {
   try {
@@ -97,4 +111,4 @@ export function redactUrl(url: string): string {
   }
 }
 
-export { migrate, pendingMigrations } from './migrate.ts';
+export { MigrationError, migrate, pendingMigrations } from './migrate.ts';

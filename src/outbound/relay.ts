@@ -5,7 +5,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import { type Db, prepared } from '../db/index.ts';
+import { createPool, type Db, prepared } from '../db/index.ts';
 import { ConfirmPublisher, connect, INBOUND_EXCHANGE, PublishError } from '../exchange/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
@@ -29,6 +29,8 @@ export class Relay {
   /** A notification that arrived while we were busy: the next idle() returns at once. */
   private notified = false;
   private listener?: pg.Client;
+  /** Peers whose last publish failed: their failures are logged once, and their recovery. */
+  private readonly unreachablePeers = new Set<string>();
   private loop?: Promise<void>;
 
   /**
@@ -44,8 +46,7 @@ export class Relay {
     private readonly log: Logger,
     private readonly metrics?: Metrics,
   ) {
-    this.db = new pg.Pool({ connectionString: options.databaseUrl, max: 2, options: '-c synchronous_commit=off' });
-    this.db.on('error', (error) => this.log.warn({ err: error }, 'idle relay database connection lost; the pool replaces it'));
+    this.db = createPool(options.databaseUrl, 2, log, '-c synchronous_commit=off');
   }
 
   async start(): Promise<void> {
@@ -161,6 +162,7 @@ export class Relay {
         ),
       );
       for (const row of sent) {
+        if (this.unreachablePeers.delete(row.peer)) this.log.info({ peer: row.peer }, 'peer broker reachable again; waiting messages are going out');
         this.log.info({ messageId: row.id, peer: row.peer, type: row.type, attempts: row.attempts }, 'message sent');
         this.metrics?.sent.inc({ type: row.type, peer: row.peer });
       }
@@ -169,7 +171,13 @@ export class Relay {
       const error = outcomes[i];
       if (!error) continue;
       const delay = backoffMs(row.attempts, this.options.backoffBaseMs, this.options.backoffMaxMs);
-      this.log.warn({ messageId: row.id, peer: row.peer, type: row.type, attempts: row.attempts, retryInMs: delay, err: error.message }, 'publish failed; will retry');
+      // Logged at warn once per outage of a peer's broker, not once per message and attempt.
+      const fields = { messageId: row.id, peer: row.peer, type: row.type, attempts: row.attempts, retryInMs: delay, err: error.message };
+      if (this.unreachablePeers.has(row.peer)) this.log.debug(fields, 'publish failed; will retry');
+      else {
+        this.unreachablePeers.add(row.peer);
+        this.log.warn(fields, 'publishing to this peer fails; its messages wait and are retried with backoff (logged again when it recovers)');
+      }
       await this.db.query("UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3, last_error_at = now() WHERE id = $1 AND status IN ('queued', 'sent')", [
         row.id,
         delay / 1000,

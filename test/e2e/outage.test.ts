@@ -41,8 +41,8 @@ describe('outages at B under traffic', () => {
     await Promise.all([brokerB?.stop(), postgresB?.stop()]);
   });
 
-  /** Issues `total` COs at A, 4 at a time, while `fault` runs; returns their numbers. */
-  async function issueDuring(total: number, fault: () => Promise<void>): Promise<string[]> {
+  /** Issues `total` COs at A, 4 at a time (or `concurrency`), while `fault` runs; returns their numbers. */
+  async function issueDuring(total: number, fault: () => Promise<void>, { concurrency = 4, pauseMs = 40 } = {}): Promise<string[]> {
     const numbers: string[] = [];
     let next = 0;
     const worker = async () => {
@@ -51,10 +51,10 @@ describe('outages at B under traffic', () => {
         const response = await fetch(`${a.url}/certificates`, { method: 'POST', headers: { 'content-type': 'application/json', ...a.apiHeaders }, body: JSON.stringify(co) });
         assert.equal(response.status, 201, await response.text());
         numbers.push(co.number);
-        await new Promise((r) => setTimeout(r, 40));
+        await new Promise((r) => setTimeout(r, pauseMs));
       }
     };
-    await Promise.all([fault(), ...Array.from({ length: 4 }, worker)]);
+    await Promise.all([fault(), ...Array.from({ length: concurrency }, worker)]);
     return numbers;
   }
 
@@ -123,6 +123,37 @@ describe('outages at B under traffic', () => {
     assertRunning();
     const ready = await fetch(`${b.url}/ready`);
     assert.equal(ready.status, 200, 'ready again');
+  });
+
+  it("B's Postgres is killed (immediate shutdown) again and again with many transactions in flight: no process dies, everything arrives once", async () => {
+    // Immediate shutdown (SIGQUIT, pg_ctl -m immediate) drops every connection mid-statement,
+    // including clients checked out of a pool inside a transaction: each must be heard.
+    const KILLS = 5;
+    let readers = true;
+    const reader = async () => {
+      while (readers) {
+        await fetch(`${b.url}/certificates/KR-NONE`, { headers: b.apiHeaders }).catch(() => undefined);
+      }
+    };
+    const reading = Array.from({ length: 6 }, reader);
+    const numbers = await issueDuring(
+      200,
+      async () => {
+        for (let kill = 0; kill < KILLS; kill++) {
+          await new Promise((r) => setTimeout(r, 700));
+          await postgresB.stopProcess('SIGQUIT');
+          await new Promise((r) => setTimeout(r, 300));
+          assertRunning();
+          await postgresB.startProcess();
+        }
+      },
+      { concurrency: 8, pauseMs: 0 },
+    );
+    readers = false;
+    await Promise.all(reading);
+    assertRunning();
+    await assertDeliveredOnce(numbers, `postgres killed ${KILLS} times`);
+    assertRunning();
   });
 
   it("B's broker is stopped for longer than every timer's period, then everything arrives once", async () => {
