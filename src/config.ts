@@ -67,6 +67,7 @@ const envSchema = z.object({
   MAX_MESSAGE_BYTES: int(4 * 1024 * 1024),
   HTTP_BODY_LIMIT_BYTES: int(1024 * 1024),
   HTTP_REQUEST_TIMEOUT_MS: int(30_000),
+  STOP_TIMEOUT_SECONDS: int(30),
 });
 
 /** Every variable the gateway reads (docs/operations.md and .env.example list each). */
@@ -113,6 +114,8 @@ export type Config = {
   httpBodyLimitBytes: number;
   /** A request whose headers and body have not all arrived after this is answered 408. */
   httpRequestTimeoutMs: number;
+  /** A stop (SIGTERM, SIGINT) that has not finished by then exits non-zero anyway. */
+  stopTimeoutSeconds: number;
 };
 
 export class ConfigError extends Error {}
@@ -157,5 +160,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxMessageBytes: e.MAX_MESSAGE_BYTES,
     httpBodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
     httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+    stopTimeoutSeconds: e.STOP_TIMEOUT_SECONDS,
   };
 }

@@ -38,9 +38,17 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'stopping');
+    log.info({ signal, deadlineSeconds: config.stopTimeoutSeconds }, 'stopping');
+    // A stop stuck on a frozen broker or database must not hold the process (and its orchestrator) forever.
+    setTimeout(() => {
+      log.fatal({ deadlineSeconds: config.stopTimeoutSeconds }, 'stop deadline passed (STOP_TIMEOUT_SECONDS); exiting without a clean stop');
+      process.exit(1);
+    }, config.stopTimeoutSeconds * 1000).unref();
     gateway.stop().then(
-      () => process.exit(0),
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
       (error: unknown) => {
         log.error({ err: error }, 'unclean stop');
         process.exit(1);

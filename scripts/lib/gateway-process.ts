@@ -125,6 +125,12 @@ export class GatewayProcess {
     await this.signal('SIGTERM');
   }
 
+  /** SIGTERM, then the exit code (null when killed by a signal, or not running). */
+  async stopWithCode(): Promise<number | null> {
+    await this.signal('SIGTERM');
+    return this.child?.exitCode ?? null;
+  }
+
   private async signal(signal: NodeJS.Signals): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
