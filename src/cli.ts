@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { actors } from './audit/index.ts';
 import { createApiKey, listApiClients, revokeApiKey, roleSchema } from './auth/index.ts';
-import { createPool, type Db, isDatabaseUnavailable, migrate, pendingMigrations, redactUrl } from './db/index.ts';
+import { createPool, type Db, databaseProblem, MigrationError, migrate, pendingMigrations, redactUrl } from './db/index.ts';
 import { EcoError } from './errors.ts';
 import { resumePeer } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
@@ -26,6 +26,7 @@ class UsageError extends Error {}
 /** The command ran and failed (nothing to revoke, say): a message, exit code 1. */
 class CommandError extends Error {}
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PASSWORD_MIN_TEXT = `${PASSWORD_MIN}-${PASSWORD_MAX} characters`;
 
 const commands: Command[] = [
@@ -85,6 +86,7 @@ const commands: Command[] = [
     argument: 'ID',
     summary: 'revoke an API key: it is refused from then on',
     run: async (db, { arg }) => {
+      if (!UUID.test(arg!)) throw new UsageError(`ID must be an API key's id, a UUID (npm run eco -- api-key list shows them): ${JSON.stringify(arg).slice(0, 80)}`);
       if (!(await revokeApiKey(db, arg!, actors.cli))) throw new CommandError(`no active API key ${arg}`);
       return { json: { id: arg, status: 'revoked' }, text: `revoked ${arg}` };
     },
@@ -154,7 +156,8 @@ const line = (c: Command) => `npm run eco -- ${[...c.words, c.synopsis].filter(B
 const usage = `usage: ${commands.map(line).join('\n       ')}
 
 options: --json  print the result as JSON; --help  this text, or a command's (npm run eco -- api-key create --help)
-DATABASE_URL names the gateway's database; every command but migrate expects it migrated`;
+DATABASE_URL names the gateway's database; every command but migrate expects it migrated
+exit codes: 0 done; 1 failed (one line on stderr says why); 2 the command as given is refused (usage)`;
 const commandUsage = (c: Command) => `usage: ${line(c)}\n\n${c.summary}\n\noptions: --json  print the result as JSON`;
 
 let json = process.argv.includes('--json');
@@ -233,18 +236,16 @@ try {
   else if (result.text) console.log(result.text);
 } catch (error) {
   code = error instanceof UsageError ? 2 : 1;
+  // Always one line (no stack): what failed and, where it can be told, what to fix.
   const message =
     error instanceof UsageError
       ? `${error.message}\n\n${commandUsage(command)}`
-      : error instanceof CommandError
+      : error instanceof CommandError || error instanceof MigrationError
         ? error.message
-        : isDatabaseUnavailable(error)
-          ? `the database at ${redactUrl(url)} cannot be reached (${(error as { code?: string }).code ?? (error as Error).message}): check DATABASE_URL and that Postgres is running`
-          : undefined;
-  if (!message) throw error;
+        : (databaseProblem(error, url) ?? `${command.words.join(' ')} failed: ${String((error as Error)?.message ?? error).replace(/\s+/g, ' ')}`);
   if (json) console.error(JSON.stringify({ error: message }));
   else console.error(message);
 } finally {
-  await db.end();
+  await db.end().catch(() => {});
 }
 process.exit(code);

@@ -11,6 +11,9 @@ async function migrationFiles(): Promise<string[]> {
   return (await readdir(migrationsDir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
 }
 
+/** A migration file that Postgres refused: its name and Postgres's message, in one line. */
+export class MigrationError extends Error {}
+
 /** The migrations not yet applied to the database, in order; all of them on an empty database. */
 export async function pendingMigrations(pool: pg.Pool): Promise<string[]> {
   const files = await migrationFiles();
@@ -42,7 +45,7 @@ export async function migrate(pool: pg.Pool): Promise<string[]> {
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK');
-        throw new Error(`migration ${file} failed: ${(error as Error).message}`);
+        throw new MigrationError(`migration ${file} failed: ${(error as Error).message}`, { cause: error });
       }
       newlyApplied.push(file);
     }

@@ -63,6 +63,41 @@ describe('CLI', () => {
     });
   });
 
+  describe('failures in one line', () => {
+    /** Runs `npm run migrate`'s entry point to its exit. */
+    async function migrateCli(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+      const { DATABASE_URL: _ignored, ...inherited } = process.env;
+      return execFile(process.execPath, ['--import', 'tsx', 'src/db/migrate-cli.ts'], { env: { ...inherited, ...env } }).then(
+        ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+        (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+      );
+    }
+
+    it('an unknown user, a missing database, an unreachable server, an id that is not a UUID: exit 1 or 2, one line, no stack', async () => {
+      const base = new URL((await freshPlace('cli_failures')).databaseUrl);
+      const url = (changes: Partial<Pick<URL, 'username' | 'password' | 'pathname' | 'port'>>) => Object.assign(new URL(base), changes).toString();
+      const cases: [string, string, RegExp][] = [
+        ['unknown user', url({ username: 'nobody_here', password: 'secret' }), /refused the credentials \(28000\): check the user and password in DATABASE_URL/],
+        ['missing database', url({ pathname: '/no_such_database' }), /does not exist \(3D000\)/],
+        ['unreachable', url({ port: '1' }), /cannot be reached \(ECONNREFUSED\)/],
+      ];
+      for (const [label, databaseUrl, expected] of cases) {
+        for (const run of [() => eco(['api-key', 'list'], { DATABASE_URL: databaseUrl }), () => eco(['migrate'], { DATABASE_URL: databaseUrl }), () => migrateCli({ DATABASE_URL: databaseUrl })]) {
+          const { code, stderr } = await run();
+          assert.equal(code, 1, `${label}: ${stderr}`);
+          assert.equal(stderr.trim().split('\n').length, 1, `${label}: ${stderr}`);
+          assert.match(stderr, expected, label);
+          assert.doesNotMatch(stderr, /secret|\bat .+:\d+:\d+/, `${label}: no password, no stack`);
+        }
+      }
+      assert.equal((await eco(['migrate'], { DATABASE_URL: base.toString() })).code, 0);
+      const revoked = await eco(['api-key', 'revoke', 'not-a-uuid'], { DATABASE_URL: base.toString() });
+      assert.equal(revoked.code, 2, revoked.stderr);
+      assert.match(revoked.stderr, /^ID must be an API key's id, a UUID/);
+      assert.doesNotMatch(revoked.stderr, /\bat .+:\d+:\d+/);
+    });
+  });
+
   describe('migrations', () => {
     let databaseUrl: string;
     before(async () => {
