@@ -170,5 +170,77 @@ describe('start-up failures', () => {
       assert.equal(body.detail, 'the broker cannot be reached');
       assert.ok(gateway.running);
     });
+
+    it('logs the outage once, not on every retry, and without stack traces', async () => {
+      // Retries run every 0.25-5 s: after 8 s a per-retry log would show several lines.
+      await new Promise((r) => setTimeout(r, 8000));
+      const warnings = gateway
+        .tail(500)
+        .split('\n')
+        .filter((line) => /"level":(40|50|60)/.test(line));
+      assert.ok(warnings.length <= 2, warnings.join('\n'));
+      assert.doesNotMatch(warnings.join('\n'), /\\n\s+at /, 'no stack trace');
+    });
+  });
+
+  describe('stopping', () => {
+    /** The last JSON line of a process's log, once the log file has caught up with its exit. */
+    const lastLine = async (gateway: GatewayProcess, msg: RegExp) => {
+      const line = () => JSON.parse(gateway.tail(5).trim().split('\n').at(-1)!) as { level: number; msg: string };
+      await eventually(async () => (msg.test(line().msg) ? true : undefined), `a last line matching ${msg}`, 3000).catch(() => {});
+      return line();
+    };
+
+    it('SIGTERM: finishes, logs "stopped" last and exits 0', async () => {
+      const place = await freshPlace('stop_clean');
+      const gateway = new GatewayProcess('stop-clean', { PARTY_ID: A, DATABASE_URL: place.databaseUrl, AMQP_URL: place.amqpUrl, LOG_LEVEL: 'info' });
+      await gateway.start();
+      const code = await gateway.stopWithCode();
+      assert.equal(code, 0, gateway.tail());
+      assert.equal((await lastLine(gateway, /^stopped$/)).msg, 'stopped');
+    });
+
+    it('a stop stuck on a frozen broker ends at STOP_TIMEOUT_SECONDS with exit 1 and a last fatal line', async () => {
+      // A broker that accepts and then never answers again: closing its channels waits forever.
+      const port = await freePort();
+      const sockets = new Set<Socket>();
+      let frozen = false;
+      const server = createServer((socket) => {
+        const upstream = connectTcp(services.rabbit.port, '127.0.0.1');
+        for (const [from, to] of [
+          [socket, upstream],
+          [upstream, socket],
+        ] as const) {
+          sockets.add(from);
+          from.on('error', () => {});
+          from.on('data', (chunk) => frozen || to.write(chunk));
+        }
+      });
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+      const place = await freshPlace('stop_frozen');
+      const gateway = new GatewayProcess('stop-frozen', {
+        PARTY_ID: A,
+        DATABASE_URL: place.databaseUrl,
+        AMQP_URL: `amqp://guest:guest@127.0.0.1:${port}/${place.vhost}`,
+        LOG_LEVEL: 'info',
+        STOP_TIMEOUT_SECONDS: '2',
+      });
+      try {
+        await gateway.start();
+        await eventually(async () => ((await fetch(`${gateway.url}/ready`)).status === 200 ? true : undefined), 'ready');
+        frozen = true;
+        const started = Date.now();
+        const code = await gateway.stopWithCode();
+        assert.equal(code, 1, gateway.tail());
+        assert.ok(Date.now() - started < 15_000, `stopped after ${Date.now() - started} ms`);
+        const last = await lastLine(gateway, /stop deadline/);
+        assert.equal(last.level, 60);
+        assert.match(last.msg, /stop deadline passed \(STOP_TIMEOUT_SECONDS\)/);
+      } finally {
+        await gateway.kill();
+        for (const s of sockets) s.destroy();
+        server.close();
+      }
+    });
   });
 });
