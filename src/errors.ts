@@ -22,14 +22,14 @@ export const errorCatalogue = {
   HEADERS_TOO_LARGE: entry(431, 'headers-too-large', 'Request headers too large'),
   // What fastify refuses before a route runs. The slugs are the ones these have always had
   // (derived once from fastify's codes); they are fixed here, so a fastify upgrade cannot move them.
-  BODY_TOO_LARGE: entry(413, 'fst-err-ctp-body-too-large', 'Bad request'),
-  UNSUPPORTED_MEDIA_TYPE: entry(415, 'fst-err-ctp-invalid-media-type', 'Bad request'),
+  BODY_TOO_LARGE: entry(413, 'fst-err-ctp-body-too-large', 'Content too large'),
+  UNSUPPORTED_MEDIA_TYPE: entry(415, 'fst-err-ctp-invalid-media-type', 'Unsupported media type'),
   INVALID_CONTENT_LENGTH: entry(400, 'fst-err-ctp-invalid-content-length', 'Bad request'),
   EMPTY_JSON_BODY: entry(400, 'fst-err-ctp-empty-json-body', 'Bad request'),
   INVALID_JSON_BODY: entry(400, 'fst-err-ctp-invalid-json-body', 'Bad request'),
   BAD_URL: entry(400, 'fst-err-bad-url', 'Bad request'),
   INVALID_URL: entry(400, 'fst-err-invalid-url', 'Bad request'),
-  URL_PARAMETER_TOO_LONG: entry(414, 'fst-err-max-param-length', 'Bad request'),
+  URL_PARAMETER_TOO_LONG: entry(414, 'fst-err-max-param-length', 'URI too long'),
   // Business outcomes.
   CONFLICT: entry(409, 'conflict', 'Conflict'),
   CLAIM_REJECTED: entry(409, 'claim-rejected', 'Claim rejected'),

@@ -76,6 +76,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // The API reads JSON only (the portal adds forms in its own scope): fastify's built-in text/plain
+  // parser would hand a route a string, refused as 400 validation instead of the documented 415.
+  app.removeContentTypeParser('text/plain');
 
   // Registered before the routes, or they would be missing from the document.
   await app.register(swagger, documentOptions);

@@ -51,6 +51,17 @@ describe('REST hardening', () => {
     const response = await inject(gateway, 'POST', '/certificates', { ...exampleCertificate(), remarks: 'x'.repeat(gateway.config.httpBodyLimitBytes) });
     assert.equal(response.status, 413);
     assert.match(response.contentType, /problem\+json/);
+    assert.equal(response.body.title, 'Content too large');
+  });
+
+  it('refuses a body in any media type but JSON with 415 problem+json, text/plain included', async () => {
+    const body = JSON.stringify(exampleCertificate());
+    for (const type of ['text/plain', 'text/plain; charset=utf-8', 'application/xml', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+      const response = await inject(gateway, 'POST', '/certificates', body, { 'content-type': type });
+      assert.equal(response.status, 415, `${type}: ${JSON.stringify(response.body)}`);
+      assert.match(response.contentType, /problem\+json/);
+      assert.deepEqual([response.body.type, response.body.title], ['https://eco-gateway.dev/problems/fst-err-ctp-invalid-media-type', 'Unsupported media type']);
+    }
   });
 
   it('refuses oversized arrays with 400 naming them, before any work', async () => {
