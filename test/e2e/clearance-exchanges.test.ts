@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Certificate } from '../../src/dataset/index.ts';
-import { A, api, eventually, exampleAgreements, exampleCertificate, issueAndWait, type Pair, startPair } from '../support/gateways.ts';
+import { A, api, daysAfter, eventually, exampleAgreements, exampleCertificate, issueAndWait, type Pair, startPair } from '../support/gateways.ts';
 
 describe('clearance exchanges between gateways', () => {
   let pair: Pair;
@@ -92,7 +92,7 @@ describe('clearance exchanges between gateways', () => {
   });
 
   it('lists risk flags for a risk officer', async () => {
-    const retroCancelled = await issued({ transport: { departureDate: '2026-11-20' }, flags: { issuedRetroactively: true } });
+    const retroCancelled = await issued({ transport: { departureDate: daysAfter(exampleCertificate().issuedAt, -10) }, flags: { issuedRetroactively: true } });
     await api(pair.a, 'POST', `/certificates/${retroCancelled.number}/cancel`, { reason: 'withdrawn' });
     const replaced = await issued();
     await api(pair.a, 'POST', `/certificates/${replaced.number}/replace`, { ...replaced, version: 2 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Certificate } from '../../src/dataset/index.ts';
-import { api, B, count, eventually, exampleAgreements, exampleCertificate, issueAndWait, type Pair, registerPeer, startPair } from '../support/gateways.ts';
+import { api, B, count, daysAfter, eventually, exampleAgreements, exampleCertificate, issueAndWait, type Pair, registerPeer, startPair } from '../support/gateways.ts';
 
 describe('import clearance', () => {
   let pair: Pair;
@@ -150,14 +150,15 @@ describe('import clearance', () => {
       [{}, { originCountry: 'CN' }, ['ORIGIN_MISMATCH']],
       [{}, { quantity: { value: '5', unit: 'KGM' } }, ['UNIT_MISMATCH']],
       [{}, { quantity: { value: '1200.000001', unit: 'NAR' } }, ['QUANTITY_EXCEEDED']],
-      [{ declarationDate: '2030-01-01' }, {}, ['CO_EXPIRED']],
-      [{ arrivalDate: '2020-01-01' }, {}, ['RECEIVED_AFTER_GOODS']],
+      [{ declarationDate: daysAfter(co.issuedAt, 400) }, {}, ['CO_EXPIRED']],
+      [{ arrivalDate: daysAfter(co.issuedAt, 1) }, {}, []],
+      [{ arrivalDate: `${co.issuedAt}T00:00:00Z` }, {}, ['RECEIVED_AFTER_GOODS']],
     ];
     for (const [claim, item, expected] of cases) {
       const result = await check(claimFor(co, claim, item));
       assert.deepEqual(codes(result), expected, JSON.stringify({ claim, item }));
     }
-    assert.equal((await check(claimFor(co, { arrivalDate: '2020-01-01' }))).decision, 'accept', 'info findings do not change the decision');
+    assert.equal((await check(claimFor(co, { arrivalDate: `${co.issuedAt}T00:00:00Z` }))).decision, 'accept', 'info findings do not change the decision');
     const today = new Date().toISOString().slice(0, 10);
     assert.deepEqual(codes(await check(claimFor(co, { arrivalDate: `${today}T00:00:00Z` }))), ['RECEIVED_AFTER_GOODS'], 'goods arrived earlier on the day the CO arrived');
     assert.deepEqual(codes(await check(claimFor(co, { arrivalDate: today }))), [], 'a date: the same day is not after');
@@ -239,7 +240,7 @@ describe('import clearance', () => {
     assert.deepEqual([codes(c3), c3.decision], [['CO_VERSION_CHECKED'], 'accept'], 'citing no version: checked against v2, and told so');
     assert.match(c3.findings[0].message, /version 2 .*replaced/);
 
-    const retro = await issued({ transport: { departureDate: '2026-11-01' }, flags: { issuedRetroactively: true } });
+    const retro = await issued({ transport: { departureDate: daysAfter(exampleCertificate().issuedAt, -30) }, flags: { issuedRetroactively: true } });
     assert.deepEqual(codes(await check(claimFor(retro))), ['ISSUED_RETROACTIVELY']);
   });
 

@@ -1,4 +1,4 @@
-// An independent peer, written from PROFILE.md alone (e-CO Exchange Profile 1.0 and its 1.1
+// An independent peer, written from the exchange profile alone (docs/wire.md; the agreement text it restates) (e-CO Exchange Profile 1.0 and its 1.1
 // additions) with other libraries than the gateway: `jose` (panva) for JWS/JWE/JWK and
 // `rabbitmq-client` for AMQP. Nothing here is imported from src/: the gateway is started through
 // the test helpers and reached only as a foreign gateway would, over its REST API, its JWKS and
@@ -271,7 +271,7 @@ async function encrypt(jws: string, to: jose.JWK): Promise<string> {
   return new jose.CompactEncrypt(utf8(jws)).setProtectedHeader({ alg, enc: 'A256GCM', kid: to.kid, cty: 'eco+jws' }).encrypt(key);
 }
 
-describe('an independent peer (PROFILE.md, jose + rabbitmq-client) against our gateway', () => {
+describe('an independent peer (docs/wire.md, jose + rabbitmq-client) against our gateway', () => {
   let gw: Gateway;
   let usPlace: { databaseUrl: string; amqpUrl: string; vhost: string };
   let ourJwks: { keys: jose.JWK[] };

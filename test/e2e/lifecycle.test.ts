@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Certificate } from '../../src/dataset/index.ts';
-import { api, B, count, eventually, exampleCertificate, inboxOfB, type Pair, startPair } from '../support/gateways.ts';
+import { api, B, count, daysAfter, eventually, exampleCertificate, inboxOfB, type Pair, startPair } from '../support/gateways.ts';
 
 describe('certificate lifecycle and agreements', () => {
   let pair: Pair;
@@ -169,11 +169,12 @@ describe('certificate lifecycle and agreements', () => {
     });
 
     it("refuses retroactive issuance past the agreement's limit", async () => {
-      const co = exampleCertificate({ issuedAt: '2026-11-24', transport: { departureDate: '2025-06-01' }, flags: { issuedRetroactively: true } });
+      const today = exampleCertificate().issuedAt;
+      const co = exampleCertificate({ transport: { departureDate: daysAfter(today, -366) }, flags: { issuedRetroactively: true } });
       const response = await api(pair.a, 'POST', '/certificates', co);
       assert.equal(response.status, 422);
       assert.match(response.body.errors[0].detail, /at most 365 days after shipment/);
-      const withinLimit = exampleCertificate({ issuedAt: '2026-11-24', transport: { departureDate: '2026-10-01' }, flags: { issuedRetroactively: true } });
+      const withinLimit = exampleCertificate({ transport: { departureDate: daysAfter(today, -364) }, flags: { issuedRetroactively: true } });
       assert.equal((await api(pair.a, 'POST', '/certificates', withinLimit)).status, 201);
     });
 

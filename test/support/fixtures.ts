@@ -6,3 +6,8 @@ import type { Certificate } from '../../src/dataset/index.ts';
 export function exampleCertificate(overrides: Partial<Certificate> = {}): Certificate {
   return { ...readExample<Certificate>('certificate.json'), number: `KR-T-${randomBytes(5).toString('hex').toUpperCase()}`, ...overrides };
 }
+
+/** The date `days` after (or, negative, before) a YYYY-MM-DD date: tests date things relative to the examples, which move with today. */
+export function daysAfter(date: string, days: number): string {
+  return new Date(Date.parse(date) + days * 86_400_000).toISOString().slice(0, 10);
+}

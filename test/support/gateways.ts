@@ -20,9 +20,9 @@ export const B = 'VN-MOIT';
 
 export const services = servicesFromEnv();
 
-import { exampleCertificate } from './fixtures.ts';
+import { daysAfter, exampleCertificate } from './fixtures.ts';
 
-export { exampleCertificate };
+export { daysAfter, exampleCertificate };
 
 /** A fresh database and vhost; the names are unique to this call. */
 /** On the services `npm test` started, or on a Postgres and broker a test runs (and may stop) itself. */

@@ -1,9 +1,9 @@
-// The dataset rules of PROFILE.md "The certificate", without services.
+// The dataset rules of docs/wire.md "The certificate", without services.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { type Certificate, certificateSchema, toPointer } from '../../src/dataset/index.ts';
-import { exampleCertificate } from '../support/fixtures.ts';
+import { daysAfter, exampleCertificate } from '../support/fixtures.ts';
 
 function failures(input: unknown): string[] {
   const result = certificateSchema.safeParse(input);
@@ -42,10 +42,11 @@ describe('certificate dataset', () => {
   });
 
   it('checks that dates tell a possible story', () => {
+    // Dates relative to the example's issue date, which moves with today.
     const co = exampleCertificate();
-    const invoicedLater = { ...co, invoice: { number: 'INV-1', date: '2026-12-01' } };
+    const invoicedLater = { ...co, invoice: { number: 'INV-1', date: daysAfter(co.issuedAt, 7) } };
     assert.deepEqual(failures(invoicedLater), ['/invoice/date']);
-    const shippedBefore = { ...co, transport: { ...co.transport, departureDate: '2026-11-01' }, flags: { issuedRetroactively: false } };
+    const shippedBefore = { ...co, transport: { ...co.transport, departureDate: daysAfter(co.issuedAt, -23) }, flags: { issuedRetroactively: false } };
     assert.deepEqual(failures(shippedBefore), ['/flags/issuedRetroactively']);
     assert.deepEqual(failures({ ...shippedBefore, flags: { issuedRetroactively: true } }), []);
     assert.deepEqual(failures({ ...co, importCountry: 'KR' }), ['/importCountry']);
