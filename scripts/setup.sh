@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the gateway needs on a fresh Debian/Ubuntu machine with Node 20+ (22+ supported):
+# Installs what the gateway needs on a fresh Debian/Ubuntu machine with Node 20.19 or later
+# (the Node policy, stated alike in README.md and package.json's engines: 22, 24 and 26 supported):
 # RabbitMQ, the Postgres server and Chromium (each skipped when present), then the npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,13 +21,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" -lt 20 ]; then
-  echo "setup: Node 20 or later is needed (found $(node --version))" >&2
+# Node policy: 20.19 or later runs; 22, 24 and 26 are supported (20 is past its end of life).
+node_version=$(node -p 'process.versions.node')
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  echo "setup: Node 20.19 or later is needed (found v$node_version)" >&2
   exit 1
 fi
-if [ "$node_major" -lt 22 ]; then
-  echo "setup: Node $(node --version) is past its end of life: 22, 24 and 26 are supported, 26 (the Active LTS) recommended" >&2
+if [ "${node_version%%.*}" -lt 22 ]; then
+  echo "setup: Node v$node_version is past its end of life: it runs, but 22, 24 and 26 are the supported versions" >&2
 fi
 
 npm ci --no-audit --no-fund

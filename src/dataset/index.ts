@@ -1,4 +1,4 @@
-// The e-CO dataset: its schema (PROFILE.md "The certificate"), the code lists it checks against,
+// The e-CO dataset: its schema (docs/wire.md "The certificate"), the code lists it checks against,
 // decimal arithmetic, and text Postgres can keep. A leaf: it imports no module of the gateway.
 
 export { type CodeList, codeLists, type ListName, loadCodeLists } from './code-lists.ts';

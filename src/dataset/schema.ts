@@ -1,4 +1,4 @@
-// The e-CO dataset exactly as PROFILE.md fixes it ("The certificate"), shaped after the WCO Data
+// The e-CO dataset exactly as the exchange profile fixes it (docs/wire.md) ("The certificate"), shaped after the WCO Data
 // Model's CO Derived Information Package. One schema serves REST input and inbound messages.
 import currencyCodes from 'currency-codes';
 import { z } from 'zod';
@@ -151,7 +151,7 @@ export const certificateSchema = z
     checkDates(co, ctx);
     checkTotals(co, ctx);
   })
-  .meta({ id: 'Certificate', description: 'An e-CO dataset (PROFILE.md "The certificate", WCO Data Model CO Derived Information Package)' });
+  .meta({ id: 'Certificate', description: 'An e-CO dataset (docs/wire.md "The certificate", WCO Data Model CO Derived Information Package)' });
 
 export type Certificate = z.infer<typeof certificateSchema>;
 

@@ -1,4 +1,4 @@
-// AMQP 0-9-1 transport as PROFILE.md fixes it: the inbox topology and confirmed publishing.
+// AMQP 0-9-1 transport as the exchange profile fixes it (docs/wire.md): the inbox topology and confirmed publishing.
 
 import { once } from 'node:events';
 import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';

@@ -1,4 +1,4 @@
-// The AsyncAPI 3 document of the wire (PROFILE.md), generated from the zod schemas that check
+// The AsyncAPI 3 document of the wire (docs/wire.md), generated from the zod schemas that check
 // inbound messages, so that the published contract cannot drift from the code.
 import { stringify } from 'yaml';
 import { z } from 'zod';
@@ -63,7 +63,7 @@ export function asyncapiDocument(): string {
       title: 'e-CO Exchange Profile',
       version: '1.0.0',
       description:
-        "Gateway-to-gateway exchange of electronic Certificates of Origin (PROFILE.md). Each party's broker holds its inbox; a sender publishes " +
+        "Gateway-to-gateway exchange of electronic Certificates of Origin (docs/wire.md). Each party's broker holds its inbox; a sender publishes " +
         "to the recipient's exchange `eco.inbound` with routing key = the recipient's party id, mandatory and persistent, on a confirm " +
         'channel, with properties contentType application/jose, messageId = envelope id, type = envelope type, appId = sender party id, ' +
         `timestamp (seconds). Every message but a receipt is answered with a signed receipt; rejection codes: ${rejectionCodes.join(', ')}.`,

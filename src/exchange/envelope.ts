@@ -1,4 +1,4 @@
-// The signed envelope every message carries (PROFILE.md, "Body: a signed envelope").
+// The signed envelope every message carries (docs/wire.md, "Body: a signed envelope").
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { partyIdSchema } from '../dataset/index.ts';

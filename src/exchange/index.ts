@@ -1,4 +1,4 @@
-// The wire between two gateways (PROFILE.md): envelopes and message bodies, JOSE, receipts and
+// The wire between two gateways (docs/wire.md): envelopes and message bodies, JOSE, receipts and
 // rejection codes, AMQP topology and confirmed publishing. A leaf: it imports no business module.
 export * from './amqp.ts';
 export * from './codes.ts';

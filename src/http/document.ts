@@ -181,7 +181,7 @@ export const documentOptions: FastifyDynamicSwaggerOptions = {
       version,
       description:
         'Exchange of electronic Certificates of Origin between two customs/issuing authorities (WCO Interconnectivity Framework, Push model). ' +
-        'Gateway-to-gateway traffic goes over AMQP as PROFILE.md fixes it; this is the REST API for back-offices, customs systems and operators. ' +
+        'Gateway-to-gateway traffic goes over AMQP as the exchange profile fixes it (docs/wire.md); this is the REST API for back-offices, customs systems and operators. ' +
         'Every error is an RFC 9457 problem (application/problem+json) whose `type` names it for good; quote its `requestId` to an operator.',
       license: { name: license, identifier: license },
     },

@@ -1,4 +1,4 @@
-// The receiver checks of PROFILE.md, in the order it fixes. Nothing here writes: the verdict says
+// The receiver checks of the exchange profile (docs/wire.md), in the order it fixes. Nothing here writes: the verdict says
 // whether a message may be stored, must be answered with a rejection, or cannot be answered at all.
 import { z } from 'zod';
 import type { Certificate } from '../dataset/index.ts';
