@@ -34,7 +34,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'eco-walkthrough-'));
 /** The shell's variables between blocks: `export -p` after each, read back before the next. */
 const stateFile = join(scratch, 'state.sh');
 writeFileSync(stateFile, '');
-/** Process groups the blocks started (`npm start &` outlives its block), stopped at the end. */
+/** Process groups the blocks started (`node dist/main.js &` outlives its block), stopped at the end. */
 const groups = new Set<number>();
 process.once('exit', () => {
   for (const group of groups) {
@@ -162,7 +162,7 @@ describe('README walk-through: run one gateway', () => {
     assert.match(shellVariable('API_KEY') ?? '', /^eco_[0-9a-f]+_[\w-]+$/);
   });
 
-  it('starts the gateway with npm start and finds it ready', async () => {
+  it('starts the gateway with node dist/main.js and finds it ready', async () => {
     const result = await bash(steps[1]!, { cwd: root, env });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(shellVariable('GW'), `http://127.0.0.1:${port}`);

@@ -18,7 +18,13 @@ const read = (file: string) => readFileSync(join(root, file), 'utf8');
 const RECOMMENDED_NODE = 26;
 
 // Compose's own interpolation, enough for this file: ${NAME}, ${NAME:?message}, ${NAME:-default}.
-const env = { POSTGRES_PASSWORD: 'pg-secret', RABBITMQ_PASSWORD: 'mq-secret', KEY_ENCRYPTION_KEY_KR: randomBytes(32).toString('base64'), KEY_ENCRYPTION_KEY_VN: randomBytes(32).toString('base64') };
+const env = {
+  POSTGRES_PASSWORD: 'pg-secret',
+  RABBITMQ_PASSWORD: 'mq-secret',
+  GATEWAY_DB_PASSWORD: 'gw-db-secret',
+  GATEWAY_BROKER_PASSWORD: 'gw-mq-secret',
+  PEER_BROKER_PASSWORD: 'peer-mq-secret',
+  KEY_ENCRYPTION_KEY_KR: randomBytes(32).toString('base64'), KEY_ENCRYPTION_KEY_VN: randomBytes(32).toString('base64') };
 const interpolated = read('docker-compose.yml').replace(/\$\{([A-Z_]+)(?::([?-])([^}]*))?\}/g, (_, name: keyof typeof env, op?: string, rest?: string) => {
   const value = env[name];
   if (value !== undefined) return value;
@@ -86,18 +92,34 @@ describe('deployment', () => {
     }
   });
 
-  it('starts each gateway from the same variables as natively, once its database and broker are healthy', () => {
-    for (const [name, broker] of [
-      ['gateway-kr', 'rabbitmq-kr'],
-      ['gateway-vn', 'rabbitmq-vn'],
+  it('starts each gateway from the same variables as natively, as least-privilege users, once its database and broker users are ready', () => {
+    for (const [name, party, broker, other] of [
+      ['gateway-kr', 'kr', 'rabbitmq-kr', 'vn'],
+      ['gateway-vn', 'vn', 'rabbitmq-vn', 'kr'],
     ] as const) {
       const gateway = services[name]!;
       assert.equal(gateway.build, '.', 'the runtime stage');
-      assert.deepEqual(gateway.depends_on, { postgres: { condition: 'service_healthy' }, [broker]: { condition: 'service_healthy' } });
+      assert.deepEqual(gateway.depends_on, { postgres: { condition: 'service_healthy' }, [`broker-users-${party}`]: { condition: 'service_completed_successfully' } });
       const config = loadConfig({ ...gateway.environment, HTTP_HOST: '0.0.0.0', HTTP_PORT: '8080' });
-      assert.match(config.databaseUrl, /^postgres:\/\/postgres:pg-secret@postgres:5432\/eco_/);
-      assert.match(config.amqpUrl, new RegExp(`^amqp://eco:mq-secret@${broker}:5672/$`));
+      // Not the superuser (postgres) nor the brokers' administrator (eco): their own logins.
+      assert.equal(config.databaseUrl, `postgres://eco_${party}:gw-db-secret@postgres:5432/eco_${party}`);
+      assert.match(config.amqpUrl, new RegExp(`^amqp://${party}-[a-z]+-gateway:gw-mq-secret@${broker}:5672/$`));
+      const users = services[`broker-users-${party}`]!;
+      assert.equal(users.environment?.BROKER_API, `http://${broker}:15672`);
+      assert.equal(new URL(config.amqpUrl).username, users.environment?.GATEWAY_USER);
+      // The other party publishes to this broker as the peer user made here, which may only write to eco.inbound.
+      const peerUrl = new URL(services.demo!.environment![`DEMO_${party.toUpperCase()}_AMQP`]!);
+      assert.equal(peerUrl.hostname, broker);
+      assert.equal(peerUrl.username, users.environment?.PEER_USER);
+      assert.match(peerUrl.username, new RegExp(`^${other}-`));
     }
+    const broker = read('scripts/docker/broker-users.ts');
+    assert.match(broker, /tags: ''/, 'no administrator tag');
+    assert.match(broker, /configure: '\^\$', write: '\^eco\\\\\.inbound\$', read: '\^\$'/, 'the peer writes to eco.inbound only');
+    const databases = read('scripts/docker/init-databases.sh');
+    assert.match(databases, /CREATE ROLE :"role" LOGIN PASSWORD :'password'/);
+    assert.match(databases, /CREATE DATABASE :"role" OWNER :"role"/);
+    assert.doesNotMatch(databases, /SUPERUSER|CREATEROLE|CREATEDB/);
     assert.deepEqual(services.demo!.build, { context: '.', target: 'build' }, 'the demo script needs tsx and the sources');
     assert.deepEqual(services.demo!.depends_on, { 'gateway-kr': { condition: 'service_healthy' }, 'gateway-vn': { condition: 'service_healthy' } });
   });
