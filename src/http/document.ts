@@ -63,6 +63,17 @@ function hookStatuses(url: string, roles: Roles, schema: JsonSchema): number[] {
   return statuses;
 }
 
+/**
+ * Examples recorded from real gateways by `npm run record-api-examples` (examples/api-examples.json):
+ * a request body and a success answer for every operation; a route's own examples come first.
+ */
+const recorded = exampleFile<Record<string, { request?: unknown; status: number; response?: unknown }>>('api-examples.json');
+function recordedExamples(operationId: string): Record<string, unknown> {
+  const call = recorded[operationId];
+  if (!call) return {};
+  return { ...(call.request === undefined ? {} : { body: call.request }), ...(call.response === undefined ? {} : { [call.status]: call.response }) };
+}
+
 /** The Retry-After header of 429 (the rate limits) and 503 answers (the error handler). */
 const retryAfter = { 'Retry-After': { description: 'seconds to wait before trying again', type: 'integer', minimum: 0, maximum: 3600 } };
 
@@ -74,7 +85,7 @@ const transform: SwaggerTransform = (input) => {
   const { schema, url } = zodTransform(input) as { schema: JsonSchema; url: string };
   if (!schema || schema.hide) return { schema, url };
   const roles = (input.route.config as { roles?: Roles } | undefined)?.roles ?? ['admin'];
-  const examples = (schema.examples ?? {}) as Record<string, unknown>;
+  const examples = { ...recordedExamples(schema.operationId as string), ...((schema.examples ?? {}) as Record<string, unknown>) };
   const produces = (schema.produces as string[] | undefined) ?? ['application/json'];
   const response: Record<string, JsonSchema> = {};
   const declared = (schema.response ?? {}) as Record<string, JsonSchema>;
@@ -93,7 +104,10 @@ const transform: SwaggerTransform = (input) => {
         produces.map((media) => {
           const isJson = media.endsWith('json');
           const body = isJson || described?.type === 'string' ? described : { type: 'string', description: textBodies[media] };
-          return [media, { schema: body, ...(isJson && examples[status] !== undefined ? { example: examples[status] } : {}) }];
+          // A JSON example for JSON, a text one (a JWS, metrics, a page) for the others.
+          const example = examples[status];
+          const fits = example !== undefined && isJson === (typeof example !== 'string');
+          return [media, { schema: body, ...(fits ? { example } : {}) }];
         }),
       );
       response[status] = { description: STATUS_CODES[status], content };

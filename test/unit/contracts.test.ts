@@ -60,6 +60,23 @@ describe('contracts', () => {
     assert.ok(!JSON.stringify(document.components.schemas).includes('"$id"'), 'no fragment $ids');
   });
 
+  it('openapi.yaml shows a request example for every body and a success example for every answer with content', async () => {
+    const document = parse(await openapiDocument());
+    const missing: string[] = [];
+    for (const [path, methods] of Object.entries(document.paths as Record<string, Record<string, JsonSchema>>)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        const where = `${method.toUpperCase()} ${path}`;
+        if (operation.requestBody && operation.requestBody.content['application/json'].example === undefined) missing.push(`${where}: request`);
+        const successes = Object.entries(operation.responses as Record<string, JsonSchema>).filter(([status, answer]) => Number(status) < 300 && answer.content);
+        if (successes.length === 0) continue;
+        // At least one success answer of each operation has an example in at least one of its media types.
+        const shown = successes.some(([, answer]) => Object.values(answer.content as Record<string, JsonSchema>).some((media) => media.example !== undefined));
+        if (!shown) missing.push(`${where}: answer`);
+      }
+    }
+    assert.deepEqual(missing, [], 'run npm run record-api-examples');
+  });
+
   it('openapi.yaml bounds every string, array and map a request accepts', async () => {
     assert.deepEqual(unboundedInputs(parse(await openapiDocument())), []);
   });
