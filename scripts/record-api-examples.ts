@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import amqp from 'amqplib';
 import pg from 'pg';
+import type { Certificate } from '../src/dataset/index.ts';
 import { readExample } from './lib/examples.ts';
 import { GatewayProcess } from './lib/gateway-process.ts';
 import { startServices } from './lib/services.ts';
@@ -40,6 +41,9 @@ async function call(gateway: GatewayProcess, operationId: string, method: string
   recorded[operationId] = { ...(body === undefined ? {} : { request: body }), status: response.status, ...(text ? { response: example } : {}) };
   return parsed;
 }
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are read as the API documents them
+const json = (response: Response): Promise<any> => response.json();
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
   for (let i = 0; i < 200; i++) {
@@ -94,11 +98,11 @@ try {
   await call(kr, 'resumePeer', 'POST', '/admin/peers/VN-MOIT/resume');
 
   // Issue, look up, deliver.
-  const co = { ...readExample<Record<string, unknown>>('certificate.json'), number: `KR-${new Date().getUTCFullYear()}-000123` };
+  const co = { ...readExample<Certificate>('certificate.json'), number: `KR-${new Date().getUTCFullYear()}-000123` };
   await call(kr, 'validateCertificate', 'POST', '/certificates/validate', co);
   const issued = await call(kr, 'issueCertificate', 'POST', '/certificates', co);
   const delivery = await until('the receipt', async () => {
-    const d = await fetch(`${kr.url}/messages/${issued.messageId}`, { headers: kr.apiHeaders }).then((r) => r.json());
+    const d = await fetch(`${kr.url}/messages/${issued.messageId}`, { headers: kr.apiHeaders }).then(json);
     return d.status === 'accepted' ? d : undefined;
   });
   await call(kr, 'getDelivery', 'GET', `/messages/${delivery.messageId ?? issued.messageId}`);
@@ -106,7 +110,7 @@ try {
   await call(vn, 'getCertificate', 'GET', `/certificates/${co.number}`);
   // A message the relay gave up on (here marked so by hand: waiting out RELAY_MAX_AGE_SECONDS is too long).
   const fourth = { ...co, number: `KR-${new Date().getUTCFullYear()}-000126` };
-  const given = await fetch(`${kr.url}/certificates`, { method: 'POST', headers: { ...kr.apiHeaders, 'content-type': 'application/json' }, body: JSON.stringify(fourth) }).then((r) => r.json());
+  const given = await fetch(`${kr.url}/certificates`, { method: 'POST', headers: { ...kr.apiHeaders, 'content-type': 'application/json' }, body: JSON.stringify(fourth) }).then(json);
   const krDb = new pg.Client({ connectionString: services.postgres.url('eco_kr') });
   await krDb.connect();
   await until('the fourth CO accepted', async () => ((await krDb.query("SELECT 1 FROM outbox WHERE id = $1 AND status = 'accepted'", [given.messageId])).rowCount ? true : undefined));
@@ -117,7 +121,7 @@ try {
   await call(kr, 'getMessage', 'GET', `/admin/messages/${issued.messageId}`);
 
   // Clearance at VN.
-  const item = (co.items as { itemNumber: number; hsCode: string; originCountry: string }[])[0]!;
+  const item = co.items[0]!;
   const check = await call(vn, 'checkClaim', 'POST', '/clearance/checks', {
     declarationRef: 'VN-DECL-2026-0001',
     certificateNumber: co.number,
@@ -136,7 +140,7 @@ try {
   await fetch(`${kr.url}/certificates`, { method: 'POST', headers: { ...kr.apiHeaders, 'content-type': 'application/json' }, body: JSON.stringify(third) });
   await call(kr, 'cancelCertificate', 'POST', `/certificates/${third.number}/cancel`, { reason: 'Issued in error: the goods were not shipped' });
   await until('the cancellation at VN', async () => {
-    const c = await fetch(`${vn.url}/certificates/${third.number}`, { headers: vn.apiHeaders }).then((r) => r.json());
+    const c = await fetch(`${vn.url}/certificates/${third.number}`, { headers: vn.apiHeaders }).then(json);
     return c.status === 'cancelled' ? c : undefined;
   });
   await call(vn, 'listRiskFlaggedCertificates', 'GET', '/clearance/risk');
@@ -149,7 +153,7 @@ try {
     questions: 'Please confirm the regional value content of item 1.',
   });
   const atKr = await until('the request at KR', async () => {
-    const list = await fetch(`${kr.url}/verifications?role=verifier`, { headers: kr.apiHeaders }).then((r) => r.json());
+    const list = await fetch(`${kr.url}/verifications?role=verifier`, { headers: kr.apiHeaders }).then(json);
     return list.verifications.find((v: { requestId: string }) => v.requestId === asked.requestId);
   });
   await call(kr, 'listVerifications', 'GET', '/verifications?role=verifier');
@@ -168,14 +172,14 @@ try {
   await channel.waitForConfirms();
   await connection.close();
   const letter = await until('the dead letter', async () => {
-    const list = await fetch(`${vn.url}/admin/dead-letters`, { headers: vn.apiHeaders }).then((r) => r.json());
+    const list = await fetch(`${vn.url}/admin/dead-letters`, { headers: vn.apiHeaders }).then(json);
     return list.deadLetters?.[0] ?? list[0];
   });
   await call(vn, 'listDeadLetters', 'GET', '/admin/dead-letters');
   await call(vn, 'getDeadLetter', 'GET', `/admin/dead-letters/${letter.id}`);
   await call(vn, 'replayDeadLetter', 'POST', `/admin/dead-letters/${letter.id}/replay`);
   const again = await until('the replayed dead letter', async () => {
-    const list = await fetch(`${vn.url}/admin/dead-letters?status=held`, { headers: vn.apiHeaders }).then((r) => r.json());
+    const list = await fetch(`${vn.url}/admin/dead-letters?status=held`, { headers: vn.apiHeaders }).then(json);
     return (list.deadLetters ?? list).find((l: { id: string }) => l.id !== letter.id);
   });
   await call(vn, 'discardDeadLetter', 'POST', `/admin/dead-letters/${again.id}/discard`);
@@ -193,11 +197,9 @@ try {
   await call(kr, 'listKeys', 'GET', '/admin/keys');
   const created = await call(kr, 'createKey', 'POST', '/admin/keys', { use: 'sig' });
   await call(kr, 'activateKey', 'POST', `/admin/keys/${created.kid}/activate`);
-  const spare = await fetch(`${kr.url}/admin/keys`, { method: 'POST', headers: { ...kr.apiHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ use: 'sig' }) }).then((r) => r.json());
+  const spare = await fetch(`${kr.url}/admin/keys`, { method: 'POST', headers: { ...kr.apiHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ use: 'sig' }) }).then(json);
   await call(kr, 'retireKey', 'POST', `/admin/keys/${spare.kid}/retire`);
-  const compromised = await fetch(`${kr.url}/admin/keys`, { method: 'POST', headers: { ...kr.apiHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ use: 'sig' }) }).then((r) =>
-    r.json(),
-  );
+  const compromised = await fetch(`${kr.url}/admin/keys`, { method: 'POST', headers: { ...kr.apiHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ use: 'sig' }) }).then(json);
   await call(kr, 'revokeKey', 'POST', `/admin/keys/${compromised.kid}/revoke`);
 
   // Operators' views.

@@ -24,7 +24,9 @@ const env = {
   GATEWAY_DB_PASSWORD: 'gw-db-secret',
   GATEWAY_BROKER_PASSWORD: 'gw-mq-secret',
   PEER_BROKER_PASSWORD: 'peer-mq-secret',
-  KEY_ENCRYPTION_KEY_KR: randomBytes(32).toString('base64'), KEY_ENCRYPTION_KEY_VN: randomBytes(32).toString('base64') };
+  KEY_ENCRYPTION_KEY_KR: randomBytes(32).toString('base64'),
+  KEY_ENCRYPTION_KEY_VN: randomBytes(32).toString('base64'),
+};
 const interpolated = read('docker-compose.yml').replace(/\$\{([A-Z_]+)(?::([?-])([^}]*))?\}/g, (_, name: keyof typeof env, op?: string, rest?: string) => {
   const value = env[name];
   if (value !== undefined) return value;
