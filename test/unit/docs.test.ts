@@ -28,6 +28,16 @@ const anchor = (heading: string) =>
 const anchors = (file: string) => new Set([...prose(file).matchAll(/^#{1,6} (.+)$/gm)].map((m) => anchor(m[1]!)));
 
 describe('documentation', () => {
+  it('states one Node policy: the same minimum in the README, package.json engines and setup.sh', () => {
+    const minimum = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node.replace(/^>=/, '');
+    assert.match(minimum, /^\d+\.\d+$/);
+    assert.ok(readFileSync(join(root, 'README.md'), 'utf8').includes(`Node ${minimum} or later`), 'README quick start');
+    const setup = readFileSync(join(root, 'scripts/setup.sh'), 'utf8');
+    assert.ok(setup.includes(`Node ${minimum} or later is needed`), 'setup.sh refuses below it');
+    const [major, minor] = minimum.split('.').map(Number);
+    assert.ok(setup.includes(`a > ${major} || (a === ${major} && b >= ${minor})`), 'setup.sh checks the same version');
+  });
+
   it('keeps the README to about 250 lines', () => {
     const lines = readFileSync(join(root, 'README.md'), 'utf8').trimEnd().split('\n').length;
     assert.ok(lines <= 250, `README.md has ${lines} lines`);
