@@ -1,6 +1,8 @@
 // Operators' view of the traffic in both directions: what we sent (outbox) and what we received
 // (inbox), searched together, and one message with its envelope and receipt.
+
 import type { Queryable } from '../db/index.ts';
+import { conflict, notFound } from '../errors.ts';
 import type { MessageError } from '../exchange/index.ts';
 import { decodeUnverified } from '../exchange/index.ts';
 import { findReceived, listReceived, type ReceivedMessage } from '../inbound/index.ts';
@@ -79,12 +81,17 @@ function open(compact: string): Opened {
 
 export type MessageView = { message: MessageRecord; envelope: Opened; receipt: Opened | null };
 
-/** One message with its envelope and receipt: the peer's receipt for what we sent, ours for what we received. */
-export async function viewMessage(db: Queryable, id: string): Promise<MessageView | undefined> {
-  const sent = await findDelivery(db, id);
+/**
+ * One message with its envelope and receipt: the peer's receipt for what we sent, ours for what we
+ * received. Received ids are unique per sender only: 409 when two senders used it and `peer` names neither.
+ */
+export async function viewMessage(db: Queryable, id: string, peer?: string): Promise<MessageView> {
+  const sent = peer ? undefined : await findDelivery(db, id);
   if (sent) return { message: fromDelivery(sent), envelope: open(sent.body), receipt: sent.receipt ? open(sent.receipt) : null };
-  const received = await findReceived(db, id);
-  if (!received) return undefined;
+  const found = await findReceived(db, id, peer);
+  if (found.length > 1) throw conflict(`message id ${id} was used by several peers (${found.map((m) => m.peer).join(', ')}): name one with ?peer=`);
+  const received = found[0];
+  if (!received) throw notFound(`no message ${id}${peer ? ` from ${peer}` : ''} was sent or received here`);
   const ours = received.receiptId ? await findDelivery(db, received.receiptId) : undefined;
   return { message: fromReceived(received), envelope: open(received.body), receipt: ours ? open(ours.body) : null };
 }

@@ -9,7 +9,6 @@ import { listAudit, sealPending, verifyChain } from '../audit/index.ts';
 import { partyIdSchema } from '../dataset/index.ts';
 import type { Db } from '../db/index.ts';
 import { type DeadLetters, deadLetterSchema } from '../deadletters/index.ts';
-import { notFound } from '../errors.ts';
 import { messageTypes } from '../exchange/index.ts';
 import { apiSchemas, problems } from '../http/index.ts';
 import type { Metrics } from '../metrics/index.ts';
@@ -159,15 +158,13 @@ export async function adminRoutes(app: FastifyInstance, options: AdminDeps): Pro
         operationId: 'getMessage',
         summary: "One message, sent or received, with its envelope and receipt (the peer's, or the one we answered with)",
         tags: ['admin'],
+        description: 'Message ids are unique per sender only: when two peers used the id, name the sender with ?peer=.',
         params: z.object({ messageId: z.uuid() }),
-        response: { 200: z.object({ message: messageRecordSchema, envelope: openedSchema, receipt: openedSchema.nullable() }), ...problems(400, 404) },
+        querystring: z.object({ peer: partyIdSchema.optional().describe('the sender, for a received message whose id two peers used') }),
+        response: { 200: z.object({ message: messageRecordSchema, envelope: openedSchema, receipt: openedSchema.nullable() }), ...problems(400, 404, 409) },
       },
     },
-    async (request) => {
-      const view = await viewMessage(db, request.params.messageId);
-      if (!view) throw notFound(`no message ${request.params.messageId} was sent or received here`);
-      return view;
-    },
+    async (request) => viewMessage(db, request.params.messageId, request.query.peer),
   );
 
   api.get(

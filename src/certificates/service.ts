@@ -234,8 +234,12 @@ export class CertificateService {
     const byIssuer = new Map<string, VersionRow[]>();
     const orphans: { issuer: string; reason: string; cancelledAt: Date }[] = [];
     for (const row of rows) {
-      if (row.orphan) orphans.push({ issuer: row.issuer, reason: row.cancel_reason, cancelledAt: row.cancelled_at });
-      else byIssuer.set(row.issuer, [...(byIssuer.get(row.issuer) ?? []), row]);
+      // A cancellation that arrived before its certificate waits for it. Anyone may say that about
+      // a number of their own, so it answers only a lookup naming its issuer: a bare number is
+      // never blocked (nor made ambiguous) by a party that issued no certificate of that number.
+      if (row.orphan) {
+        if (issuer) orphans.push({ issuer: row.issuer, reason: row.cancel_reason, cancelledAt: row.cancelled_at });
+      } else byIssuer.set(row.issuer, [...(byIssuer.get(row.issuer) ?? []), row]);
     }
     const issuers = [...byIssuer.keys(), ...orphans.map((o) => o.issuer)];
     if (issuers.length === 0) throw notFound(`no certificate ${number}${issuer ? ` from ${issuer}` : ''} has been issued here or received`);

@@ -1,4 +1,5 @@
-// The inbox table's SQL: one row per authenticated message received (its id is the dedupe key),
+// The inbox table's SQL: one row per authenticated message received (its sender and id are the
+// dedupe key: ids are unique per sender only),
 // with the verdict and the receipt we answered it with; and the operators' reads of it.
 import { prepared, type Queryable } from '../db/index.ts';
 import type { MessageError } from '../exchange/index.ts';
@@ -62,19 +63,19 @@ export async function claimMessage(client: Queryable, row: InboxRow): Promise<{ 
     prepared(
       'inbox.claim',
       `INSERT INTO inbox (message_id, from_party, type, digest, body, status, in_reply_to, receipt_id, certificate_number, envelope_sent_at)
-     VALUES ($1, $2, $3, $4, $5, 'accepted', $6, $7, $8, $9) ON CONFLICT (message_id) DO NOTHING`,
+     VALUES ($1, $2, $3, $4, $5, 'accepted', $6, $7, $8, $9) ON CONFLICT (from_party, message_id) DO NOTHING`,
       [row.messageId, row.from, row.type, row.digest, row.body, row.inReplyTo, row.receiptId ?? null, row.certificateNumber ?? null, row.sentAt ?? null],
     ),
   );
   if (rowCount === 1) return undefined;
-  const { rows } = await client.query<{ receipt_id: string | null }>(prepared('inbox.find', 'SELECT receipt_id FROM inbox WHERE message_id = $1', [row.messageId]));
+  const { rows } = await client.query<{ receipt_id: string | null }>(prepared('inbox.find', 'SELECT receipt_id FROM inbox WHERE from_party = $1 AND message_id = $2', [row.from, row.messageId]));
   return { receiptId: rows[0]?.receipt_id ?? null };
 }
 
 /** The verdict, where it is a rejection: the row claimMessage wrote says accepted. */
-export async function settleInbox(client: Queryable, messageId: string, errors: MessageError[]): Promise<void> {
+export async function settleInbox(client: Queryable, from: string, messageId: string, errors: MessageError[]): Promise<void> {
   if (errors.length === 0) return;
-  await client.query(prepared('inbox.reject', "UPDATE inbox SET status = 'rejected', errors = $2 WHERE message_id = $1", [messageId, JSON.stringify(errors)]));
+  await client.query(prepared('inbox.reject', "UPDATE inbox SET status = 'rejected', errors = $3 WHERE from_party = $1 AND message_id = $2", [from, messageId, JSON.stringify(errors)]));
 }
 
 /**
@@ -100,10 +101,13 @@ export async function listReceived(db: Queryable, filter: MessageFilter): Promis
   return rows.map(toReceived);
 }
 
-/** One received message with the JWS as it arrived (inside its JWE, if it was encrypted). */
-export async function findReceived(db: Queryable, id: string): Promise<(ReceivedMessage & { body: string }) | undefined> {
-  const { rows } = await db.query<Row & { body: string }>(`SELECT ${COLUMNS}, body FROM inbox WHERE message_id = $1`, [id]);
-  return rows[0] && { ...toReceived(rows[0]), body: rows[0].body };
+/**
+ * The received messages with this id (one per sender that used it; `from` narrows to one), each
+ * with the JWS as it arrived (inside its JWE, if it was encrypted).
+ */
+export async function findReceived(db: Queryable, id: string, from?: string): Promise<(ReceivedMessage & { body: string })[]> {
+  const { rows } = await db.query<Row & { body: string }>(`SELECT ${COLUMNS}, body FROM inbox WHERE message_id = $1 AND ($2::text IS NULL OR from_party = $2) ORDER BY from_party`, [id, from ?? null]);
+  return rows.map((row) => ({ ...toReceived(row), body: row.body }));
 }
 
 /** Per peer, messages received since `sinceSeconds` ago by our verdict, and the latest arrival. */

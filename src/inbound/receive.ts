@@ -95,7 +95,7 @@ export class Receiver {
     if (receiptId) await sendReceipt(outbox, authentic.peer, receiptId, messageId, { status, digest, errors });
     await auditReceived(client, peer, messageId, { type, status, errors, certificateNumber });
     if (!messageId) return { outcome: 'rejected', peer, errors, receiptId, ...(certificateNumber ? { certificateNumber } : {}) };
-    await settleInbox(client, messageId, errors);
+    await settleInbox(client, peer, messageId, errors);
     const number = certificateNumber ? { certificateNumber } : {};
     if (errors.length) return { outcome: 'rejected', peer, messageId, errors, receiptId, ...number };
     const { note, receiptLatencySeconds, receipt } = 'note' in applied ? applied : { note: undefined, receiptLatencySeconds: undefined, receipt: undefined };

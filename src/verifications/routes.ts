@@ -8,7 +8,8 @@ import type { VerificationService } from './service.ts';
 
 const verificationSchema = z
   .object({
-    id: z.uuid(),
+    id: z.uuid().describe("this gateway's id of the request (in these paths)"),
+    requestId: z.uuid().describe("the requestId on the wire: ours for a request we made, the requester's for one we received (unique per requester only)"),
     role: z.enum(['requester', 'verifier']).describe('requester: we asked (importing side); verifier: we are asked (issuing side)'),
     issuer: z.string(),
     requester: z.string(),

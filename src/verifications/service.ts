@@ -12,6 +12,8 @@ import type { PeerDirectory } from '../peers/index.ts';
 
 export type Verification = {
   id: string;
+  /** The id on the wire: ours for a request we made, the requester's for one we received (unique per requester only). */
+  requestId: string;
   role: 'requester' | 'verifier';
   issuer: string;
   requester: string;
@@ -27,6 +29,7 @@ export type Verification = {
 
 type Row = {
   id: string;
+  request_id: string;
   role: Verification['role'];
   issuer_party: string;
   requester_party: string;
@@ -42,6 +45,7 @@ type Row = {
 
 const toVerification = (r: Row): Verification => ({
   id: r.id,
+  requestId: r.request_id,
   role: r.role,
   issuer: r.issuer_party,
   requester: r.requester_party,
@@ -66,9 +70,10 @@ export async function receiveRequest(client: DbClient, from: string, us: string,
   if (!(await wasIssuedTo(client, request.certificateNumber, from)))
     return [messageError('UNKNOWN_CERTIFICATE', `no certificate ${request.certificateNumber} was issued here to ${from}`, '/body/certificateNumber')];
   await client.query(
-    `INSERT INTO verifications (id, role, issuer_party, requester_party, certificate_number, reasons, questions, request_message_id)
-     VALUES ($1, 'verifier', $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
-    [request.requestId, us, from, request.certificateNumber, JSON.stringify(request.reasons), request.questions, messageId],
+    // Our own id for the row: the requester's requestId is unique among its requests only.
+    `INSERT INTO verifications (id, request_id, role, issuer_party, requester_party, certificate_number, reasons, questions, request_message_id)
+     VALUES ($1, $2, 'verifier', $3, $4, $5, $6, $7, $8) ON CONFLICT (role, requester_party, request_id) DO NOTHING`,
+    [randomUUID(), request.requestId, us, from, request.certificateNumber, JSON.stringify(request.reasons), request.questions, messageId],
   );
   return [];
 }
@@ -77,7 +82,7 @@ export async function receiveRequest(client: DbClient, from: string, us: string,
 export async function receiveAnswer(client: DbClient, from: string, answer: VerificationAnswer): Promise<MessageError[]> {
   const { rowCount } = await client.query(
     `UPDATE verifications SET status = 'answered', result = $3, findings = $4, answered_at = now()
-      WHERE id = $1 AND role = 'requester' AND issuer_party = $2 AND certificate_number = $5`,
+      WHERE request_id = $1 AND role = 'requester' AND issuer_party = $2 AND certificate_number = $5`,
     [answer.requestId, from, answer.result, answer.findings, answer.certificateNumber],
   );
   return rowCount ? [] : [messageError('NOT_FOUND', `no verification request ${answer.requestId} about ${answer.certificateNumber} was sent to ${from}`, '/body/requestId')];
@@ -99,8 +104,8 @@ export class VerificationService {
     const body = { requestId: id, certificateNumber: input.certificateNumber, reasons: input.reasons, questions: input.questions };
     await this.send(actor, input.issuer, 'verification.requested', input.certificateNumber, body, undefined, (client) =>
       client.query(
-        `INSERT INTO verifications (id, role, issuer_party, requester_party, certificate_number, reasons, questions)
-         VALUES ($1, 'requester', $2, $3, $4, $5, $6)`,
+        `INSERT INTO verifications (id, request_id, role, issuer_party, requester_party, certificate_number, reasons, questions)
+         VALUES ($1, $1, 'requester', $2, $3, $4, $5, $6)`,
         [id, input.issuer, this.partyId, input.certificateNumber, JSON.stringify(input.reasons), input.questions],
       ),
     );
@@ -112,7 +117,7 @@ export class VerificationService {
     const request = await this.find(id);
     if (request.role !== 'verifier') throw conflict('this gateway made that request; the issuing party answers it');
     if (request.status !== 'open') throw conflict('the request has been answered');
-    const body = { requestId: id, certificateNumber: request.certificateNumber, result: input.result, findings: input.findings };
+    const body = { requestId: request.requestId, certificateNumber: request.certificateNumber, result: input.result, findings: input.findings };
     // PROFILE: an answer names in inReplyTo the message it answers (requests received before migration 021 did not keep it).
     const { rows } = await this.db.query<{ request_message_id: string | null }>('SELECT request_message_id FROM verifications WHERE id = $1', [id]);
     const inReplyTo = rows[0]?.request_message_id ?? undefined;

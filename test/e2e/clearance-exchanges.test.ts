@@ -39,12 +39,15 @@ describe('clearance exchanges between gateways', () => {
 
     const open = await eventually(async () => {
       const r = await api(pair.a, 'GET', '/verifications?role=verifier&status=open');
-      return r.body.verifications.find((v: { id: string }) => v.id === asked.body.id);
+      // Matched by the id on the wire: A keeps the request under an id of its own (a requester's ids are unique among its requests only).
+      return r.body.verifications.find((v: { requestId: string }) => v.requestId === asked.body.requestId);
     }, 'the request at A');
     assert.deepEqual(open.reasons, ['origin criterion doubtful']);
-    const answered = await api(pair.a, 'POST', `/verifications/${asked.body.id}/answer`, { result: 'not-confirmed', findings: 'Producer could not show the records' });
+    assert.equal(asked.body.requestId, asked.body.id, "the requester's own id is the one it sends");
+    assert.notEqual(open.id, asked.body.id, 'the verifier keeps the request under an id of its own');
+    const answered = await api(pair.a, 'POST', `/verifications/${open.id}/answer`, { result: 'not-confirmed', findings: 'Producer could not show the records' });
     assert.equal(answered.status, 200);
-    assert.equal((await api(pair.a, 'POST', `/verifications/${asked.body.id}/answer`, { result: 'confirmed' })).status, 409, 'answered once');
+    assert.equal((await api(pair.a, 'POST', `/verifications/${open.id}/answer`, { result: 'confirmed' })).status, 409, 'answered once');
     const audited = async (gateway: typeof pair.a, action: string) =>
       (await gateway.db.query<{ actor: string }>('SELECT actor FROM audit_log WHERE action = $1 AND subject = $2', [action, asked.body.id])).rows.map((r) => r.actor);
     const requested = await audited(pair.b, 'verification.requested');

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Certificate } from '../../src/dataset/index.ts';
-import { api, B, count, daysAfter, eventually, exampleCertificate, inboxOfB, type Pair, startPair } from '../support/gateways.ts';
+import { A, api, B, count, daysAfter, eventually, exampleCertificate, inboxOfB, type Pair, startPair } from '../support/gateways.ts';
 
 describe('certificate lifecycle and agreements', () => {
   let pair: Pair;
@@ -17,9 +17,9 @@ describe('certificate lifecycle and agreements', () => {
   });
 
   /** B's lookup once it shows `version` with `status`. */
-  const atB = (number: string, version: number | null, status: string) =>
+  const atB = (number: string, version: number | null, status: string, query = '') =>
     eventually(async () => {
-      const r = await api(pair.b, 'GET', `/certificates/${number}`);
+      const r = await api(pair.b, 'GET', `/certificates/${number}${query}`);
       return r.status === 200 && r.body.version === version && r.body.status === status ? r.body : undefined;
     }, `${number} v${version} ${status} at B`);
 
@@ -108,7 +108,10 @@ describe('certificate lifecycle and agreements', () => {
     const co = exampleCertificate();
     const cancel = await inbox.fromA('certificate.cancelled', { certificateNumber: co.number, reason: 'withdrawn', cancelledAt: new Date().toISOString() });
     assert.equal((await inbox.deliver(cancel.jws, { messageId: cancel.envelope.id })).outcome, 'accepted');
-    const early = await atB(co.number, null, 'cancelled');
+    // A cancellation waiting for its certificate answers a lookup that names its issuer; a bare number
+    // is not blocked by it (anyone may cancel a number of their own before issuing it).
+    const early = await atB(co.number, null, 'cancelled', `?issuer=${A}`);
+    assert.equal((await api(pair.b, 'GET', `/certificates/${co.number}`)).status, 404);
     assert.equal(early.certificate, null);
     assert.equal(early.cancellation.reason, 'withdrawn');
     const issued = await inbox.fromA('certificate.issued', co);
