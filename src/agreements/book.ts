@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { audited } from '../audit/index.ts';
-import { type Certificate, certificateKinds } from '../dataset/index.ts';
+import { type Certificate, certificateKinds, hsEditionSchema } from '../dataset/index.ts';
 import type { Db, DbClient, Queryable } from '../db/index.ts';
 
 /** Severity per finding code; a bounded map (its maxProperties shows in the contract as a component). */
@@ -11,6 +11,18 @@ export const findingSeveritiesSchema = z
   .record(z.string().regex(/^[A-Z_]{1,40}$/), z.enum(['reject', 'refer', 'info']))
   .refine((severities) => Object.keys(severities).length <= 50, 'at most 50 finding codes')
   .meta({ maxProperties: 50 });
+
+const hs6 = z.string().regex(/^\d{6}$/, 'must be a 6-digit HS subheading');
+/** A correlation table between two HS editions (the WCO publishes them): each subheading of `from` and what it became in `to`. */
+export const hsCorrelationSchema = z.strictObject({
+  from: hsEditionSchema,
+  to: hsEditionSchema,
+  codes: z
+    .record(hs6, z.array(hs6).min(1).max(50))
+    .refine((codes) => Object.keys(codes).length <= 10_000, 'at most 10,000 subheadings')
+    .meta({ maxProperties: 10_000 })
+    .describe('subheading in `from` -> its subheadings in `to`; one not listed is unchanged'),
+});
 
 export const agreementCodeSchema = z.string().regex(/^[A-Za-z0-9-]{2,35}$/, 'must be 2-35 letters, digits or hyphens');
 
@@ -29,6 +41,11 @@ export const agreementInputSchema = z.object({
   findingSeverities: findingSeveritiesSchema.default({}).describe('import clearance: severity per finding code, overriding the defaults'),
   pullAllowed: z.boolean().default(false).describe('Pull model: may the importing side request a CO it has not received'),
   acceptsCertificatesOf: z.array(agreementCodeSchema).max(50).default([]).describe('import clearance: agreements whose COs a claim under this agreement accepts; by default only its own'),
+  hsCorrelations: z
+    .array(hsCorrelationSchema)
+    .max(10)
+    .default([])
+    .describe('import clearance: how HS codes of one edition compare with another (a CO and a claim may state their editions); without one, a claim in another edition is HS_EDITION_DIFFERS'),
 });
 export type AgreementInput = z.infer<typeof agreementInputSchema>;
 export type Agreement = AgreementInput & { code: string };
@@ -46,6 +63,7 @@ type AgreementRow = {
   finding_severities: Record<string, 'reject' | 'refer' | 'info'>;
   pull_allowed: boolean;
   accepts_certificates_of: string[];
+  hs_correlations: Agreement['hsCorrelations'];
 };
 
 const toAgreement = (r: AgreementRow): Agreement => ({
@@ -61,6 +79,7 @@ const toAgreement = (r: AgreementRow): Agreement => ({
   findingSeverities: r.finding_severities,
   pullAllowed: r.pull_allowed,
   acceptsCertificatesOf: r.accepts_certificates_of,
+  hsCorrelations: r.hs_correlations,
 });
 
 export class AgreementBook {
@@ -90,10 +109,10 @@ export class AgreementBook {
   async upsert(code: string, input: AgreementInput, actor: string): Promise<Agreement> {
     const save = (client: DbClient) =>
       client.query<AgreementRow>(
-        `INSERT INTO agreements (code, name, parties, kinds, origin_criteria, validity_days, retroactive_days, example, hs_match_digits, finding_severities, pull_allowed, accepts_certificates_of)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        `INSERT INTO agreements (code, name, parties, kinds, origin_criteria, validity_days, retroactive_days, example, hs_match_digits, finding_severities, pull_allowed, accepts_certificates_of, hs_correlations)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (code) DO UPDATE SET name = $2, parties = $3, kinds = $4, origin_criteria = $5, validity_days = $6,
-           retroactive_days = $7, example = $8, hs_match_digits = $9, finding_severities = $10, pull_allowed = $11, accepts_certificates_of = $12, updated_at = now()
+           retroactive_days = $7, example = $8, hs_match_digits = $9, finding_severities = $10, pull_allowed = $11, accepts_certificates_of = $12, hs_correlations = $13, updated_at = now()
          RETURNING *`,
         [
           code,
@@ -108,6 +127,7 @@ export class AgreementBook {
           JSON.stringify(input.findingSeverities),
           input.pullAllowed,
           input.acceptsCertificatesOf,
+          JSON.stringify(input.hsCorrelations),
         ],
       );
     const { rows } = await audited(this.db, save, () => ({ actor, action: 'agreement.saved', subject: code, data: input }));

@@ -3,13 +3,27 @@
 import { z } from 'zod';
 import { type Agreement, validUntil } from '../agreements/index.ts';
 import type { Certificate } from '../dataset/index.ts';
-import { certificateNumberSchema, decimalSchema as decimal, fromScaled, partyIdSchema, toScaled } from '../dataset/index.ts';
+import {
+  add as addExact,
+  certificateNumberSchema,
+  compare,
+  convert,
+  decimalSchema as decimal,
+  type Exact,
+  exact,
+  format,
+  hsEditionOn,
+  hsEditionSchema,
+  partyIdSchema,
+  subtract,
+} from '../dataset/index.ts';
 
 /** What origin is claimed for: preference under an agreement, or a non-preferential measure. */
 export const claimPurposes = ['preference', 'quota', 'trade-remedy', 'origin-marking', 'statistics'] as const;
 
+// Strict at every level: a member the gateway does not know is refused with its path, not ignored.
 export const claimSchema = z
-  .object({
+  .strictObject({
     declarationRef: z.string().trim().min(1).max(70),
     certificateNumber: certificateNumberSchema,
     issuer: partyIdSchema.optional().describe('issuing party, where numbers of two issuers clash'),
@@ -20,7 +34,12 @@ export const claimSchema = z
       .optional()
       .describe('the version the declarant holds, if known; without it the current version is checked (CO_VERSION_CHECKED when it replaced others)'),
     exportCountry: z.string().regex(/^[A-Z]{2}$/),
-    importer: z.object({ id: z.string().trim().min(1).max(35).optional(), name: z.string().trim().min(1).max(256).optional() }),
+    importer: z.strictObject({ id: z.string().trim().min(1).max(35).optional(), name: z.string().trim().min(1).max(256).optional() }),
+    invoice: z
+      .strictObject({ number: z.string().trim().min(1).max(35), date: z.iso.date().optional() })
+      .optional()
+      .describe('the commercial invoice the goods are declared under; one the CO does not name is INVOICE_MISMATCH'),
+    hsEdition: hsEditionSchema.optional().describe("the HS edition of the claim's codes (default: the CO's, which defaults to the edition in force on its issue date)"),
     declarationDate: z.iso.date().optional().describe('default: today (UTC)'),
     arrivalDate: z
       .union([z.iso.date(), z.iso.datetime({ offset: true }).max(40)], { error: 'must be a date (YYYY-MM-DD) or an RFC 3339 date-time with an offset' })
@@ -28,12 +47,14 @@ export const claimSchema = z
       .describe("when the goods arrived, for advance-risk findings: a date, or a date-time with an offset to compare with the CO's arrival on the same day"),
     items: z
       .array(
-        z.object({
+        z.strictObject({
           itemNumber: z.number().int().min(1).describe('the goods item of the CO this declared item claims'),
           hsCode: z.string().regex(/^\d{6,10}$/),
           originCountry: z.string().regex(/^[A-Z]{2}$/),
-          quantity: z.object({ value: decimal, unit: z.string().regex(/^[A-Z0-9]{2,3}$/) }),
-          value: z.object({ amount: decimal, currency: z.string().regex(/^[A-Z]{3}$/) }).optional(),
+          quantity: z
+            .strictObject({ value: decimal, unit: z.string().regex(/^[A-Z0-9]{2,3}$/) })
+            .describe("in any UN/ECE Rec. 20 unit: one of the CO item's dimension (mass, volume, length, area, count) is converted exactly"),
+          value: z.strictObject({ amount: decimal, currency: z.string().regex(/^[A-Z]{3}$/) }).optional(),
         }),
       )
       .min(1)
@@ -77,9 +98,13 @@ export const findingCodes = {
   HS_MISMATCH: 'reject',
   ORIGIN_MISMATCH: 'reject',
   UNIT_MISMATCH: 'refer',
+  UNIT_CONVERTED: 'info',
   QUANTITY_EXCEEDED: 'reject',
   ISSUED_RETROACTIVELY: 'refer',
+  ARRIVED_BEFORE_ISSUE: 'refer',
   RECEIVED_AFTER_GOODS: 'info',
+  INVOICE_MISMATCH: 'refer',
+  HS_EDITION_DIFFERS: 'refer',
   VERIFICATION_PENDING: 'refer',
   VERIFICATION_NOT_CONFIRMED: 'reject',
   VERIFICATION_PARTIALLY_CONFIRMED: 'refer',
@@ -102,8 +127,8 @@ export type Context = {
   agreement?: Agreement;
   /** The agreement the claim names, where it is not the CO's and is known here. */
   claimedAgreement?: Agreement;
-  /** What earlier confirmed declarations drew down, per item number, as scaled decimals. */
-  used: Map<number, bigint>;
+  /** What earlier confirmed declarations drew down, per item number, in the CO item's unit. */
+  used: Map<number, Exact>;
   today: string;
   /** The latest verification this gateway requested about the CO. */
   verification?: { status: 'open' | 'answered'; result: string | null; findings: string | null };
@@ -162,8 +187,33 @@ export function assess(claim: Claim, co: ReceivedCertificate | undefined, contex
       add('RECEIVED_AFTER_GOODS', ['/arrivalDate'], `the CO arrived ${isDate ? 'on' : 'at'} ${arrived}, after the goods: no advance risk assessment`);
     }
   }
+  if (claim.arrivalDate && claim.arrivalDate.slice(0, 10) < ds.issuedAt) {
+    // Goods that arrived before the CO existed: only a CO issued retroactively, within its agreement's window, can cover them.
+    const arrived = claim.arrivalDate.slice(0, 10);
+    const window = agreement?.retroactiveDays;
+    const covered = ds.flags?.issuedRetroactively && window != null && daysBetween(arrived, ds.issuedAt) <= window;
+    if (!covered) {
+      add(
+        'ARRIVED_BEFORE_ISSUE',
+        ['/arrivalDate'],
+        ds.flags?.issuedRetroactively
+          ? `the goods arrived on ${arrived}, more than the ${window ?? 0} days before the CO's issue on ${ds.issuedAt} that ${agreement?.code ?? 'its agreement'} allows retroactively`
+          : `the goods arrived on ${arrived}, before the CO was issued on ${ds.issuedAt}, and it is not flagged as issued retroactively`,
+      );
+    }
+  }
+  if (claim.invoice) {
+    const named = [ds.invoice, ...ds.items.map((i) => i.invoice)].filter((i): i is NonNullable<typeof i> => !!i);
+    const same = (i: { number: string; date?: string }) => i.number.trim().toUpperCase() === claim.invoice!.number.toUpperCase() && (!claim.invoice!.date || !i.date || i.date === claim.invoice!.date);
+    if (named.length > 0 && !named.some(same)) {
+      add('INVOICE_MISMATCH', ['/invoice'], `the CO names invoice ${[...new Set(named.map((i) => `${i.number}${i.date ? ` of ${i.date}` : ''}`))].join(', ')}`);
+    }
+  }
   const digits = agreement?.hsMatchDigits ?? 6;
-  const claimedPerItem = new Map<number, bigint>();
+  const coEdition = ds.hsEdition ?? hsEditionOn(ds.issuedAt);
+  const claimEdition = claim.hsEdition ?? coEdition;
+  const correlation = coEdition === claimEdition ? undefined : agreement?.hsCorrelations?.find((c) => c.from === coEdition && c.to === claimEdition);
+  const claimedPerItem = new Map<number, Exact>();
   claim.items.forEach((item, i) => {
     const onCo = ds.items.find((it) => it.itemNumber === item.itemNumber);
     const at = (field: string) => `/items/${i}/${field}`;
@@ -171,20 +221,55 @@ export function assess(claim: Claim, co: ReceivedCertificate | undefined, contex
       add('ITEM_NOT_ON_CO', [at('itemNumber')], `the CO has no item ${item.itemNumber}`);
       return;
     }
-    if (item.hsCode.slice(0, digits) !== onCo.hsCode.slice(0, digits)) add('HS_MISMATCH', [at('hsCode')], `the CO item is HS ${onCo.hsCode} (first ${digits} digits must match)`);
+    if (coEdition === claimEdition) {
+      if (item.hsCode.slice(0, digits) !== onCo.hsCode.slice(0, digits)) add('HS_MISMATCH', [at('hsCode')], `the CO item is HS ${onCo.hsCode} (first ${digits} digits must match)`);
+    } else if (correlation) {
+      // Codes of two editions compare through the agreement's correlation table, at 6 digits.
+      const targets = correlation.codes[onCo.hsCode.slice(0, 6)] ?? [onCo.hsCode.slice(0, 6)];
+      if (!targets.includes(item.hsCode.slice(0, 6))) {
+        add('HS_MISMATCH', [at('hsCode')], `the CO item is ${coEdition} ${onCo.hsCode}, which is ${targets.join(' or ')} in ${claimEdition}`);
+      }
+    } else {
+      add(
+        'HS_EDITION_DIFFERS',
+        [at('hsCode')],
+        `the CO item is ${coEdition} ${onCo.hsCode} and the claim is ${claimEdition} ${item.hsCode}: no ${coEdition} to ${claimEdition} correlation is known here`,
+      );
+    }
     if (item.originCountry !== onCo.originCountry) add('ORIGIN_MISMATCH', [at('originCountry')], `the CO item originates in ${onCo.originCountry}`);
-    if (item.quantity.unit !== onCo.quantity.unit) {
-      add('UNIT_MISMATCH', [at('quantity/unit')], `the CO item is counted in ${onCo.quantity.unit}`);
+    const coUnit = onCo.quantity.unit;
+    const inCoUnit = convert(exact(item.quantity.value), item.quantity.unit, coUnit);
+    if (!inCoUnit) {
+      // Never drawn: no exact conversion says how much of the CO it would use.
+      add('UNIT_MISMATCH', [at('quantity/unit')], `the CO item is counted in ${coUnit}, which ${item.quantity.unit} does not convert to`);
       return;
     }
-    const claimed = (claimedPerItem.get(item.itemNumber) ?? 0n) + toScaled(item.quantity.value);
+    if (item.quantity.unit !== coUnit) add('UNIT_CONVERTED', [at('quantity')], `${item.quantity.value} ${item.quantity.unit} is ${format(inCoUnit)} ${coUnit}, the CO item's unit`);
+    const claimed = addExact(claimedPerItem.get(item.itemNumber) ?? exact('0'), inCoUnit);
     claimedPerItem.set(item.itemNumber, claimed);
-    const remaining = toScaled(onCo.quantity.value) - (used.get(item.itemNumber) ?? 0n);
-    if (claimed > remaining) {
-      add('QUANTITY_EXCEEDED', [at('quantity/value')], `${fromScaled(remaining < 0n ? 0n : remaining)} ${onCo.quantity.unit} remain of ${onCo.quantity.value} on item ${item.itemNumber}`);
+    const remaining = subtract(exact(onCo.quantity.value), used.get(item.itemNumber) ?? exact('0'));
+    if (compare(claimed, remaining) > 0) {
+      const left = compare(remaining, exact('0')) < 0 ? '0' : format(remaining);
+      add('QUANTITY_EXCEEDED', [at('quantity/value')], `${left} ${coUnit} remain of ${onCo.quantity.value} on item ${item.itemNumber}; this claim is ${format(claimed)} ${coUnit}`);
     }
   });
   return findings;
+}
+
+function daysBetween(from: string, to: string): number {
+  return Math.round((Date.parse(to) - Date.parse(from)) / 86_400_000);
+}
+
+/** The claim's quantity of each item in the CO item's unit, for drawdown; undefined where it does not convert. */
+export function inCertificateUnits(claim: Claim, co: Certificate): Map<number, { quantity: Exact; unit: string; claimed: string }[]> | undefined {
+  const perItem = new Map<number, { quantity: Exact; unit: string; claimed: string }[]>();
+  for (const item of claim.items) {
+    const onCo = co.items.find((i) => i.itemNumber === item.itemNumber);
+    const quantity = onCo && convert(exact(item.quantity.value), item.quantity.unit, onCo.quantity.unit);
+    if (!onCo || !quantity) return undefined;
+    perItem.set(item.itemNumber, [...(perItem.get(item.itemNumber) ?? []), { quantity, unit: onCo.quantity.unit, claimed: `${item.quantity.value} ${item.quantity.unit}` }]);
+  }
+  return perItem;
 }
 
 export function decide(findings: Finding[]): 'accept' | 'refer' | 'reject' {

@@ -49,13 +49,20 @@ export async function clearanceRoutes(app: FastifyInstance, options: { clearance
         summary: "Check a declaration's claim against the CO it cites: decision (accept, refer, reject) and findings",
         description:
           'With `confirm: true` a claim not rejected is drawn down at once (see the confirm operation). A claim that loses the drawdown to another ' +
-          'declaration is answered like any rejected one: 201 with the check, decided reject (QUANTITY_EXCEEDED saying what remains), status `checked`.',
+          'declaration is answered like any rejected one: 201 with the check, decided reject (QUANTITY_EXCEEDED saying what remains), status `checked`. ' +
+          'A retry is safe: the same `Idempotency-Key`, or `confirm: true` for a declaration that already drew on the CO, answers 200 with the first check ' +
+          '(a declaration draws once); a key reused for another claim is 422. Quantities in another unit of the same dimension are converted exactly to the ' +
+          "CO item's unit (UNIT_CONVERTED); a unit that does not convert is UNIT_MISMATCH and is never drawn.",
         tags: ['clearance'],
+        headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }),
         body: claimSchema,
-        response: { 201: checkViewSchema, ...problems(400), 409: confirmConflictSchema },
+        response: { 200: checkViewSchema, 201: checkViewSchema, ...problems(400, 422), 409: confirmConflictSchema },
       },
     },
-    async (request, reply) => reply.code(201).send(await clearance.check(request.body, actors.apiClient(request.client))),
+    async (request, reply) => {
+      const { replayed, ...check } = await clearance.check(request.body, actors.apiClient(request.client), request.headers['idempotency-key']);
+      return reply.code(replayed ? 200 : 201).send(check);
+    },
   );
 
   api.get(

@@ -4,13 +4,13 @@ import { randomUUID } from 'node:crypto';
 import type { AgreementBook } from '../agreements/index.ts';
 import { audit } from '../audit/index.ts';
 import { lockReceived, receivedVersions } from '../certificates/index.ts';
-import { fromScaled, sumDecimals, toScaled } from '../dataset/index.ts';
+import { add, convert, type Exact, exact, format } from '../dataset/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
-import { conflict, EcoError, notFound } from '../errors.ts';
+import { conflict, EcoError, errorCatalogue, notFound } from '../errors.ts';
 import type { Outbound, OutboxWriter } from '../outbound/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 import { latestVerification } from '../verifications/index.ts';
-import { assess, type Claim, decide, type Finding, type ReceivedCertificate } from './findings.ts';
+import { assess, type Claim, decide, type Finding, inCertificateUnits, type ReceivedCertificate } from './findings.ts';
 
 export type CheckView = {
   id: string;
@@ -37,13 +37,26 @@ type CheckRow = {
   confirmed_at: Date | null;
 };
 
-/** What confirmed declarations drew down per item of a CO, as scaled decimals. */
-async function usedQuantities(db: Queryable, issuer: string, number: string): Promise<Map<number, bigint>> {
-  const { rows } = await db.query<{ item_number: number; used: string }>(
-    'SELECT item_number, sum(quantity)::text AS used FROM utilizations WHERE issuer_party = $1 AND number = $2 GROUP BY item_number',
-    [issuer, number],
+type Balance = { item_number: number; unit: string; drawn: string };
+
+/** What confirmed declarations drew down per item of a CO, kept in the unit the item had when drawn. */
+async function balances(db: Queryable, issuer: string, number: string, lock = false): Promise<Balance[]> {
+  const { rows } = await db.query<Balance>(`SELECT item_number, unit, drawn::text AS drawn FROM item_balances WHERE issuer_party = $1 AND number = $2${lock ? ' FOR UPDATE' : ''}`, [issuer, number]);
+  return rows;
+}
+
+/**
+ * The drawn quantity of each item in the unit of the CO's current version (a replacement may have
+ * changed it). One that no longer converts counts as the whole item: nothing can be drawn from it.
+ */
+function usedIn(co: ReceivedCertificate, drawn: Balance[]): Map<number, Exact> {
+  return new Map(
+    drawn.map((b) => {
+      const item = co.dataset.items.find((i) => i.itemNumber === b.item_number);
+      const converted = item ? convert(exact(b.drawn), b.unit, item.quantity.unit) : undefined;
+      return [b.item_number, converted ?? exact(item?.quantity.value ?? b.drawn)];
+    }),
   );
-  return new Map(rows.map((r) => [r.item_number, toScaled(r.used)]));
 }
 
 const today = () => new Date().toISOString().slice(0, 10);
@@ -66,8 +79,25 @@ export class ClearanceService {
     return { issuer: current.issuer, version: current.version, status: current.status, dataset: current.dataset, receivedAt: current.at, cancellationReason: current.cancel_reason };
   }
 
-  async check(claim: Claim, actor: string): Promise<CheckView> {
+  /**
+   * Checks a claim (and draws it down with `confirm`). Idempotent for a retry: the same
+   * Idempotency-Key, or a confirmed claim of a declaration that already drew on this CO, answers
+   * the first check (`replayed`); a key reused for another claim is 422.
+   */
+  async check(claim: Claim, actor: string, idempotencyKey?: string): Promise<CheckView & { replayed?: boolean }> {
+    if (idempotencyKey) {
+      const { rows } = await this.db.query<{ id: string; same: boolean }>('SELECT id, claim = $2::jsonb AS same FROM clearance_checks WHERE idempotency_key = $1', [
+        idempotencyKey,
+        JSON.stringify(claim),
+      ]);
+      if (rows[0] && !rows[0].same) throw new EcoError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${idempotencyKey} was used for another claim`);
+      if (rows[0]) return { ...(await this.find(rows[0].id)), replayed: true };
+    }
     let co = await this.received(this.db, claim.certificateNumber, claim.issuer);
+    if (claim.confirm && co) {
+      const first = await this.confirmedFor(this.db, claim.declarationRef, co.issuer, claim.certificateNumber);
+      if (first) return { ...(await this.find(first)), replayed: true };
+    }
     const requestedFrom = co ? undefined : await this.pull(claim);
     if (requestedFrom && claim.waitSeconds > 0) co = await this.waitForCertificate(claim, requestedFrom, claim.waitSeconds);
     const findings = await this.assess(this.db, claim, co);
@@ -76,11 +106,13 @@ export class ClearanceService {
     }
     const decision = decide(findings);
     const id = randomUUID();
-    await this.db.query(
-      `INSERT INTO clearance_checks (id, declaration_ref, certificate_number, issuer_party, certificate_version, claim, decision, findings)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [id, claim.declarationRef, claim.certificateNumber, co?.issuer ?? null, co?.version ?? null, JSON.stringify(claim), decision, JSON.stringify(findings)],
+    const { rowCount } = await this.db.query(
+      `INSERT INTO clearance_checks (id, declaration_ref, certificate_number, issuer_party, certificate_version, claim, decision, findings, idempotency_key)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (idempotency_key) DO NOTHING`,
+      [id, claim.declarationRef, claim.certificateNumber, co?.issuer ?? null, co?.version ?? null, JSON.stringify(claim), decision, JSON.stringify(findings), idempotencyKey ?? null],
     );
+    // Two requests with one key raced: the loser answers as a retry would.
+    if (!rowCount) return this.check(claim, actor, idempotencyKey);
     // A claim that loses the drawdown is answered like any rejected claim: 201 with the check.
     if (claim.confirm && decision !== 'reject' && co) {
       try {
@@ -99,7 +131,7 @@ export class ClearanceService {
     if (!co) return assess(claim, undefined, { used: new Map(), today: today() });
     const agreement = co.dataset.agreement ? await this.agreements.find(co.dataset.agreement, db) : undefined;
     const claimedAgreement = claim.agreement && claim.agreement !== co.dataset.agreement ? await this.agreements.find(claim.agreement, db) : undefined;
-    const used = await usedQuantities(db, co.issuer, claim.certificateNumber);
+    const used = usedIn(co, await balances(db, co.issuer, claim.certificateNumber));
     const verification = await latestVerification(db, co.issuer, claim.certificateNumber);
     return assess(claim, co, { agreement, claimedAgreement, used, today: today(), verification });
   }
@@ -129,6 +161,16 @@ export class ClearanceService {
       if (co) return co;
     }
     return undefined;
+  }
+
+  /** The confirmed check through which a declaration drew on a CO, if it did. */
+  private async confirmedFor(db: Queryable, declarationRef: string, issuer: string, number: string): Promise<string | undefined> {
+    const { rows } = await db.query<{ check_id: string }>('SELECT check_id FROM utilizations WHERE issuer_party = $1 AND number = $2 AND declaration_ref = $3 ORDER BY created_at LIMIT 1', [
+      issuer,
+      number,
+      declarationRef,
+    ]);
+    return rows[0]?.check_id;
   }
 
   async find(id: string): Promise<CheckView> {
@@ -199,30 +241,55 @@ export class ClearanceService {
         return;
       }
       if (co.status === 'cancelled') throw conflict(`certificate ${number} is cancelled`);
-      const perItem = new Map<number, string[]>();
-      for (const item of check.claim.items) perItem.set(item.itemNumber, [...(perItem.get(item.itemNumber) ?? []), item.quantity.value]);
-      for (const [itemNumber, quantities] of perItem) {
-        await client.query('INSERT INTO utilizations (check_id, issuer_party, number, item_number, quantity) VALUES ($1, $2, $3, $4, $5::numeric)', [
+      // A quantity that does not convert to the CO item's unit says nothing of what it uses: never drawn.
+      const unconvertible = findings.find((f) => f.code === 'UNIT_MISMATCH');
+      if (unconvertible) throw conflict(`nothing was drawn down: ${unconvertible.message} (${unconvertible.fields[0]})`);
+      const earlier = await this.confirmedFor(client, check.declaration_ref, issuer, number);
+      if (earlier) throw conflict(`declaration ${check.declaration_ref} already drew on ${issuer} ${number} (check ${earlier}): a declaration draws once`);
+      const perItem = inCertificateUnits(check.claim, co.dataset);
+      if (!perItem) throw conflict('nothing was drawn down: an item is not on the CO or its quantity does not convert');
+      const drawn = usedIn(co, await balances(client, issuer, number, true));
+      const reported: { itemNumber: number; quantity: string }[] = [];
+      for (const [itemNumber, parts] of perItem) {
+        const onCo = co.dataset.items.find((i) => i.itemNumber === itemNumber)!;
+        const quantity = parts.reduce((sum, p) => add(sum, p.quantity), exact('0'));
+        reported.push({ itemNumber, quantity: format(quantity) });
+        // Kept in the CO item's unit; the CHECK on item_balances refuses a balance below zero.
+        await client.query('INSERT INTO utilizations (check_id, issuer_party, number, item_number, quantity, unit, claimed, declaration_ref) VALUES ($1, $2, $3, $4, $5::numeric, $6, $7, $8)', [
           id,
           issuer,
           number,
           itemNumber,
-          fromScaled(sumDecimals(quantities)),
+          format(quantity),
+          onCo.quantity.unit,
+          parts.map((p) => p.claimed).join(' + '),
+          check.declaration_ref,
         ]);
+        await client
+          .query(
+            `INSERT INTO item_balances (issuer_party, number, item_number, unit, issued, drawn) VALUES ($1, $2, $3, $4, $5::numeric, $6::numeric)
+             ON CONFLICT (issuer_party, number, item_number) DO UPDATE SET unit = EXCLUDED.unit, issued = EXCLUDED.issued, drawn = EXCLUDED.drawn, updated_at = now()`,
+            [issuer, number, itemNumber, onCo.quantity.unit, onCo.quantity.value, format(add(drawn.get(itemNumber) ?? exact('0'), quantity))],
+          )
+          .catch((error: { code?: string }) => {
+            if (error.code === '23514') throw conflict(`item ${itemNumber} of ${number} would go below zero: nothing was drawn down`);
+            throw error;
+          });
       }
       const { rows: confirmed } = await client.query<{ confirmed_at: Date }>("UPDATE clearance_checks SET status = 'confirmed', confirmed_at = now() WHERE id = $1 RETURNING confirmed_at", [id]);
       if (!issuerPeer) throw conflict(`the issuing party ${issuer} is not a registered peer: the use could not be reported`);
-      await this.reportUtilization(outbox, issuerPeer, number, check, confirmed[0]!.confirmed_at);
+      await this.reportUtilization(outbox, issuerPeer, number, check.declaration_ref, reported, confirmed[0]!.confirmed_at);
       await audit(client, { actor, action: 'clearance.confirmed', subject: id, data: { declarationRef: check.declaration_ref, issuer, certificateNumber: number } });
     });
   }
 
   /** certificate.utilized to the issuing party, in the drawdown's transaction. */
-  private async reportUtilization(outbox: OutboxWriter, issuer: KnownPeer, number: string, check: CheckRow, clearedAt: Date): Promise<void> {
+  /** The quantities are in the CO items' units (the wire's `certificate.utilized` carries none). */
+  private async reportUtilization(outbox: OutboxWriter, issuer: KnownPeer, number: string, declarationRef: string, items: { itemNumber: number; quantity: string }[], clearedAt: Date): Promise<void> {
     const body = {
       certificateNumber: number,
-      declarationRef: check.declaration_ref,
-      items: check.claim.items.map((i) => ({ itemNumber: i.itemNumber, quantity: i.quantity.value })),
+      declarationRef,
+      items,
       clearedAt: clearedAt.toISOString(),
     };
     await outbox.send({ to: issuer, type: 'certificate.utilized', body, certificateNumber: number });

@@ -81,6 +81,8 @@ const item = z.object({
   invoice: invoice.optional(),
 });
 
+export const hsEditionSchema = z.enum(['HS2007', 'HS2012', 'HS2017', 'HS2022', 'HS2028']).describe('a Harmonized System edition');
+
 export const certificateSchema = z
   .object({
     number: certificateNumberSchema.describe("the issuer's certificate number: unique per issuer, the same in every version"),
@@ -105,6 +107,7 @@ export const certificateSchema = z
       .optional(),
     invoice: invoice.optional(),
     items: z.array(item).min(1).max(999).describe('the goods, 1 to 999 items'),
+    hsEdition: hsEditionSchema.optional().describe("extension (optional): the HS edition of the items' codes; default: the edition in force on issuedAt"),
     remarks: z.string().max(2000).optional(),
     totals: z
       .object({ packages: z.number().int().min(0).optional(), grossWeight: measure.optional(), value: amount.optional() })
@@ -154,6 +157,23 @@ export const certificateSchema = z
   .meta({ id: 'Certificate', description: 'An e-CO dataset (docs/wire.md "The certificate", WCO Data Model CO Derived Information Package)' });
 
 export type Certificate = z.infer<typeof certificateSchema>;
+
+/** The Harmonized System's editions, by the date each came into force (WCO). */
+const HS_EDITIONS = [
+  ['HS2007', '2007-01-01'],
+  ['HS2012', '2012-01-01'],
+  ['HS2017', '2017-01-01'],
+  ['HS2022', '2022-01-01'],
+  ['HS2028', '2028-01-01'],
+] as const;
+export type HsEdition = (typeof HS_EDITIONS)[number][0];
+
+/** The HS edition in force on a date (YYYY-MM-DD); the oldest listed before it came in. */
+export function hsEditionOn(date: string): HsEdition {
+  let edition: HsEdition = HS_EDITIONS[0][0];
+  for (const [name, since] of HS_EDITIONS) if (date >= since) edition = name;
+  return edition;
+}
 
 type Issues = z.core.$RefinementCtx<Certificate>;
 

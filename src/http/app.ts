@@ -195,10 +195,16 @@ function toEcoError(error: FastifyError): EcoError {
   if (error instanceof EcoError) return error;
   if (hasZodFastifySchemaValidationErrors(error)) {
     const where = error.validationContext ?? 'body';
-    const errors: FieldError[] = error.validation.map((v) => ({
-      pointer: where === 'body' ? v.instancePath : `/${where}${v.instancePath}`,
-      detail: v.message ?? 'is invalid',
-    }));
+    const at = (path: string) => (where === 'body' ? path : `/${where}${path}`);
+    const errors: FieldError[] = error.validation.flatMap((v) => {
+      // A member the schema does not know: one error at each such member's own path.
+      const keys = (v.params as { keys?: unknown } | undefined)?.keys;
+      if (v.keyword === 'unrecognized_keys' && Array.isArray(keys) && keys.length > 0) {
+        const parent = v.instancePath === '/' ? '' : v.instancePath;
+        return keys.slice(0, 20).map((key) => ({ pointer: at(`${parent}/${String(key).replaceAll('~', '~0').replaceAll('/', '~1')}`), detail: 'is not a member this gateway knows' }));
+      }
+      return [{ pointer: at(v.instancePath), detail: v.message ?? 'is invalid' }];
+    });
     return invalid(`the request ${where} is not valid (${errors.length} error${errors.length === 1 ? '' : 's'})`, errors);
   }
   if (isDatabaseUnavailable(error)) return new EcoError('UNAVAILABLE', `the database is unreachable or too busy to answer in time; retry in ${RETRY_AFTER_SECONDS} s`);

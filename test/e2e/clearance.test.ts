@@ -54,6 +54,74 @@ describe('import clearance', () => {
     assert.equal(atA.utilizations[0].reportedBy, B);
   });
 
+  it("draws a quantity in another unit of the same dimension in the CO item's unit, exactly, and never draws one that does not convert", async () => {
+    const co = await issued({ items: [{ ...exampleCertificate().items[0]!, quantity: { value: '24000', unit: 'KGM' } }] });
+    const inTonnes = (value: string, unit = 'TNE', extra: object = {}) => ({ ...claimFor(co, {}, { quantity: { value, unit } }), confirm: true, ...extra });
+    const first = await check(inTonnes('12'));
+    assert.deepEqual([first.decision, first.status, codes(first)], ['accept', 'confirmed', ['UNIT_CONVERTED']]);
+    const drawn = await pair.b.db.query<{ quantity: string; unit: string; claimed: string }>('SELECT quantity::text, unit, claimed FROM utilizations WHERE number = $1', [co.number]);
+    assert.deepEqual(drawn.rows, [{ quantity: '12000', unit: 'KGM', claimed: '12 TNE' }], "kept in the CO item's unit, with what was claimed");
+    const balance = await pair.b.db.query<{ issued: string; drawn: string; unit: string }>('SELECT issued::text, drawn::text, unit FROM item_balances WHERE number = $1', [co.number]);
+    assert.deepEqual(balance.rows, [{ issued: '24000', drawn: '12000', unit: 'KGM' }]);
+    const over = await check(inTonnes('12.001'));
+    assert.deepEqual([over.decision, codes(over)], ['reject', ['QUANTITY_EXCEEDED', 'UNIT_CONVERTED']], '12.001 t is 1 kg more than remains');
+    assert.match(over.findings.find((f: { code: string }) => f.code === 'QUANTITY_EXCEEDED').message, /12000 KGM remain of 24000/);
+    const grams = await check(inTonnes('12000000', 'GRM'));
+    assert.deepEqual([grams.decision, grams.status], ['accept', 'confirmed'], '12,000,000 g is exactly what remains');
+    const litres = await api(pair.b, 'POST', '/clearance/checks', { ...claimFor(co, {}, { quantity: { value: '1', unit: 'LTR' } }), confirm: true });
+    assert.equal(litres.status, 409, 'a unit that does not convert is never drawn');
+    assert.match(litres.body.detail, /nothing was drawn down: .*KGM, which LTR does not convert to/);
+    assert.deepEqual(
+      litres.body.check.findings.map((f: { code: string }) => f.code),
+      ['UNIT_MISMATCH'],
+    );
+    assert.equal(litres.body.check.status, 'checked');
+    assert.equal(await count(pair.b, 'utilizations WHERE number = $1', [co.number]), 2);
+    assert.deepEqual((await pair.b.db.query('SELECT drawn::text FROM item_balances WHERE number = $1', [co.number])).rows, [{ drawn: '24000' }]);
+    // The reports to the issuer carry the quantities in the CO item's unit.
+    const atA = await eventually(async () => {
+      const r = await api(pair.a, 'GET', `/certificates/${co.number}`);
+      return r.body.utilizations?.length === 2 ? r.body : undefined;
+    }, 'both uses reported to A');
+    assert.deepEqual(atA.utilizations.map((u: { items: { quantity: string }[] }) => u.items[0]!.quantity).sort(), ['12000', '12000']);
+  });
+
+  it('a retried confirmation never draws twice: the same declaration or Idempotency-Key answers the first check', async () => {
+    const co = await issued();
+    const claim = { ...claimFor(co, {}, { quantity: { value: '100', unit: 'NAR' } }), confirm: true };
+    const first = await api(pair.b, 'POST', '/clearance/checks', claim);
+    assert.deepEqual([first.status, first.body.status], [201, 'confirmed']);
+    const retry = await api(pair.b, 'POST', '/clearance/checks', claim);
+    assert.deepEqual([retry.status, retry.body.id], [200, first.body.id], 'the same declaration, confirmed again: the first check');
+    const sameDeclarationOtherQuantity = await api(pair.b, 'POST', '/clearance/checks', { ...claim, items: [{ ...claim.items[0]!, quantity: { value: '5', unit: 'NAR' } }] });
+    assert.deepEqual([sameDeclarationOtherQuantity.status, sameDeclarationOtherQuantity.body.id], [200, first.body.id], 'a declaration draws on a CO once');
+    const key = { 'idempotency-key': `retry-${co.number}` };
+    const keyed = { ...claimFor(co, {}, { quantity: { value: '10', unit: 'NAR' } }), confirm: true };
+    const once = await api(pair.b, 'POST', '/clearance/checks', keyed, key);
+    const twice = await api(pair.b, 'POST', '/clearance/checks', keyed, key);
+    assert.deepEqual([once.status, twice.status, twice.body.id], [201, 200, once.body.id]);
+    const reused = await api(pair.b, 'POST', '/clearance/checks', { ...keyed, declarationRef: 'OTHER' }, key);
+    assert.equal(reused.status, 422, 'a key reused for another claim');
+    assert.equal(await count(pair.b, 'utilizations WHERE number = $1', [co.number]), 2, 'two declarations, two drawdowns');
+    assert.deepEqual((await pair.b.db.query('SELECT drawn::text FROM item_balances WHERE number = $1', [co.number])).rows, [{ drawn: '110' }]);
+    // Confirming a second check of a declaration that already drew is refused, and draws nothing.
+    const second = await check(claimFor(co, { declarationRef: claim.declarationRef }, { quantity: { value: '1', unit: 'NAR' } }));
+    const confirmed = await api(pair.b, 'POST', `/clearance/checks/${second.id}/confirm`);
+    assert.equal(confirmed.status, 409);
+    assert.match(confirmed.body.detail, /already drew on KR-KCS .*a declaration draws once/);
+  });
+
+  it('refuses a claim member it does not know, with its path, and checks a named invoice', async () => {
+    const co = await issued();
+    const unknown = await api(pair.b, 'POST', '/clearance/checks', { ...claimFor(co, {}, { grossWeight: '5' }), invoiceNo: 'INV-88' });
+    assert.equal(unknown.status, 400);
+    assert.deepEqual(unknown.body.errors.map((e: { pointer: string }) => e.pointer).sort(), ['/invoiceNo', '/items/0/grossWeight']);
+    assert.deepEqual(codes(await check(claimFor(co, { invoice: { number: co.invoice!.number } }))), []);
+    assert.deepEqual(codes(await check(claimFor(co, { invoice: { number: 'INV-99' } }))), ['INVOICE_MISMATCH']);
+    const before = await check(claimFor(co, { arrivalDate: daysAfter(co.issuedAt, -10) }));
+    assert.deepEqual([before.decision, codes(before)], ['refer', ['ARRIVED_BEFORE_ISSUE', 'RECEIVED_AFTER_GOODS']], 'goods that arrived before the CO existed');
+  });
+
   it('follows partial shipments and rejects the one that claims more than remains', async () => {
     const co = await issued();
     for (const quantity of ['700', '450']) {
