@@ -46,10 +46,23 @@ export const MAX_PERIOD_DAYS = 31;
 /** Entries per answer: well under 4 MiB once signed and encrypted; a longer answer is split. */
 export const MAX_ANSWER_ENTRIES = 15_000;
 
-const tallySchema = z.object({
-  count: z.number().int().min(0).max(1e9),
-  buckets: z.partialRecord(z.enum(BUCKETS), z.object({ count: z.number().int().min(0).max(1e9), root: digestSchema })),
-});
+/** The root of an empty bucket: the SHA-256 of no lines. */
+const EMPTY_ROOT = '47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU';
+
+/** Profile 1.2: a tally's count is the sum of its buckets' counts, and an empty bucket has the empty root. */
+const tallySchema = z
+  .object({
+    count: z.number().int().min(0).max(1e9),
+    buckets: z.partialRecord(z.enum(BUCKETS), z.object({ count: z.number().int().min(0).max(1e9), root: digestSchema })),
+  })
+  .superRefine((tally, ctx) => {
+    const buckets = Object.entries(tally.buckets) as [string, { count: number; root: string }][];
+    const sum = buckets.reduce((total, [, bucket]) => total + bucket.count, 0);
+    if (sum !== tally.count) ctx.addIssue({ code: 'custom', path: ['count'], message: `is ${tally.count}, but its buckets count ${sum}` });
+    for (const [name, bucket] of buckets) {
+      if ((bucket.count === 0) !== (bucket.root === EMPTY_ROOT)) ctx.addIssue({ code: 'custom', path: ['buckets', name, 'count'], message: `does not fit the bucket's root` });
+    }
+  });
 
 /** PROFILE writes a line both as `{ id, digest }` and as the text "<id> <digest>\n": either is read. */
 const lineSchema = z.union([

@@ -61,8 +61,7 @@ export async function applyMessage(client: DbClient, outbox: OutboxWriter, verif
       return resent ? { errors: [] } : { errors: [messageError('NOT_FOUND', `no certificate ${message.request.certificateNumber} was issued here to ${envelope.from}`, '/body/certificateNumber')] };
     }
     case 'reconciliation.statement':
-      await answerStatement(client, outbox, peer, envelope.id, message.statement, receivedLines);
-      return { errors: [] };
+      return { errors: await answerStatement(client, outbox, peer, envelope.id, message.statement, receivedLines) };
     case 'reconciliation.answered':
       return { errors: await recordAnswer(client, envelope.from, message.answer) };
     case 'receipt': {

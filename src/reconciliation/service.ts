@@ -1,4 +1,4 @@
-// PROFILE 1.1 reconciliation: once a day per peer (for the previous UTC day, after 00:30 UTC) or
+// Reconciliation (profile 1.1, with the 1.2 rules): once a day per peer (for the previous UTC day, after 00:30 UTC) or
 // when an operator asks, we send a statement of what we sent that peer and what we received from
 // it; the peer answers with what differs. Answers to the statements peers send us are made here too.
 //
@@ -15,7 +15,7 @@ import { conflict, notFound, unprocessable } from '../errors.ts';
 import { MAX_ANSWER_ENTRIES, MAX_PERIOD_DAYS, type MessageError, messageError, type ReconciliationAnswer, type ReconciliationStatement } from '../exchange/index.ts';
 import { type Outbound, type OutboxWriter, type Recipient, resendMessages, sentLines } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
-import { differingBuckets, type Line, linesIn, tallyOf } from './tally.ts';
+import { differingBuckets, type Line, linesIn, miscountedBuckets, tallyOf } from './tally.ts';
 
 /** The messages received from a peer in a period (the inbox is inbound/'s table: its reader is passed down). */
 export type ReceivedLines = (db: Queryable, peer: string, start: string, end: string) => Promise<Line[]>;
@@ -119,29 +119,7 @@ export class Reconciliations {
     const endIso = new Date(end).toISOString();
     const statementId = randomUUID();
     const scheduled = options.scheduled ?? false;
-    await this.outbound.transaction(async (client, outbox) => {
-      const [sent, received] = await Promise.all([sentLines(client, peerId, startIso, endIso), this.receivedLines(client, peerId, startIso, endIso)]);
-      const body: ReconciliationStatement = { statementId, periodStart: startIso, periodEnd: endIso, sent: tallyOf(sent), received: tallyOf(received) };
-      const { messageId } = await outbox.send({
-        to: peer,
-        type: 'reconciliation.statement',
-        body,
-        audit: (id) => ({
-          actor: options.actor,
-          action: 'reconciliation.statement',
-          subject: statementId,
-          data: { peer: peerId, messageId: id, periodStart: startIso, periodEnd: endIso, sent: sent.length, received: received.length },
-        }),
-      });
-      await client.query(`INSERT INTO reconciliations (peer, direction, statement_id, message_id, period_start, period_end, scheduled) VALUES ($1, 'sent', $2, $3, $4, $5, $6)`, [
-        peerId,
-        statementId,
-        messageId,
-        startIso,
-        endIso,
-        scheduled,
-      ]);
-    });
+    await this.outbound.transaction((client, outbox) => queueStatement(client, outbox, peer, { start: startIso, end: endIso }, this.receivedLines, { actor: options.actor, scheduled, statementId }));
     this.log.info({ peer: peerId, statementId, periodStart: startIso, periodEnd: endIso, scheduled }, 'reconciliation statement queued');
     return this.find(peerId, 'sent', statementId);
   }
@@ -200,10 +178,50 @@ export class Reconciliations {
   }
 }
 
+/** Our statement to `peer` for a period, queued in the caller's transaction and recorded as sent. */
+async function queueStatement(
+  client: DbClient,
+  outbox: OutboxWriter,
+  peer: Recipient,
+  period: { start: string; end: string },
+  receivedLines: ReceivedLines,
+  options: { actor: string; scheduled?: boolean; statementId?: string },
+): Promise<string> {
+  const statementId = options.statementId ?? randomUUID();
+  const [sent, received] = await Promise.all([sentLines(client, peer.partyId, period.start, period.end), receivedLines(client, peer.partyId, period.start, period.end)]);
+  const body: ReconciliationStatement = { statementId, periodStart: period.start, periodEnd: period.end, sent: tallyOf(sent), received: tallyOf(received) };
+  const { messageId } = await outbox.send({
+    to: peer,
+    type: 'reconciliation.statement',
+    body,
+    audit: (id) => ({
+      actor: options.actor,
+      action: 'reconciliation.statement',
+      subject: statementId,
+      data: { peer: peer.partyId, messageId: id, periodStart: period.start, periodEnd: period.end, sent: sent.length, received: received.length },
+    }),
+  });
+  await client.query(`INSERT INTO reconciliations (peer, direction, statement_id, message_id, period_start, period_end, scheduled) VALUES ($1, 'sent', $2, $3, $4, $5, $6)`, [
+    peer.partyId,
+    statementId,
+    messageId,
+    period.start,
+    period.end,
+    options.scheduled ?? false,
+  ]);
+  return statementId;
+}
+
+/** A counter-statement is not sent again for the same peer and period within this long: two gateways cannot ping-pong. */
+const COUNTER_STATEMENT_QUIET_SECONDS = 600;
+
 /**
- * Within the transaction of a statement a peer sent us: compares it with what we hold, resends
- * what we sent in the buckets where the peer's `received` differs, and queues the answer (split
- * when long), in reply to the statement's message.
+ * Within the transaction of a statement a peer sent us (profile 1.1 and 1.2): checks its counts
+ * against what we hold, compares it bucket by bucket, resends what we sent in the buckets where the
+ * peer's `received` differs, and queues the answer (split when long), in reply to the statement's
+ * message. Where its `sent` differs from our `received`, we send at once our own statement for the
+ * period, so that the peer's answer lists and resends what we lack. `match` only when every bucket
+ * of both tallies was compared and agrees. Returns the statement's errors (nothing answered then).
  */
 export async function answerStatement(
   client: DbClient,
@@ -212,13 +230,23 @@ export async function answerStatement(
   statementMessageId: string,
   statement: ReconciliationStatement,
   receivedLines: ReceivedLines,
-): Promise<void> {
+): Promise<MessageError[]> {
+  // Statement ids are unique per sender: the same message again was deduplicated by the inbox, so
+  // one seen before came in another message, with other bytes.
+  const { rowCount: seen } = await client.query("SELECT 1 FROM reconciliations WHERE peer = $1 AND direction = 'received' AND statement_id = $2", [from.partyId, statement.statementId]);
+  if (seen) return [messageError('SCHEMA_INVALID', `statement ${statement.statementId} was received before in another message`, '/body/statementId')];
   // Normalised: the schema let through any RFC 3339 offset within 1970-9999.
   const start = new Date(statement.periodStart).toISOString();
   const end = new Date(statement.periodEnd).toISOString();
   const [ourSent, ourReceived] = await Promise.all([sentLines(client, from.partyId, start, end), receivedLines(client, from.partyId, start, end)]);
+  const miscounted = [
+    ...miscountedBuckets(statement.sent, ourReceived).map((b) => `/body/sent/buckets/${b}/count`),
+    ...miscountedBuckets(statement.received, ourSent).map((b) => `/body/received/buckets/${b}/count`),
+  ];
+  if (miscounted.length) return miscounted.map((path) => messageError('SCHEMA_INVALID', 'the count of a bucket whose lines are the same as ours differs from ours', path));
   const unreceived = differingBuckets(statement.received, ourSent);
-  const result = unreceived.size > 0 || differingBuckets(statement.sent, ourReceived).size > 0 ? 'mismatch' : 'match';
+  const unheld = differingBuckets(statement.sent, ourReceived);
+  const result = unreceived.size > 0 || unheld.size > 0 ? 'mismatch' : 'match';
   const missingThere = linesIn(ourSent, unreceived);
   await resendMessages(
     client,
@@ -238,10 +266,17 @@ export async function answerStatement(
   }
   await client.query(
     `INSERT INTO reconciliations (peer, direction, statement_id, message_id, period_start, period_end, result, missing_there, answered_at)
-     VALUES ($1, 'received', $2, $3, $4, $5, $6, $7, now())
-     ON CONFLICT (peer, direction, statement_id) DO UPDATE SET message_id = $3, result = $6, missing_there = $7, answered_at = now()`,
+     VALUES ($1, 'received', $2, $3, $4, $5, $6, $7, now())`,
     [from.partyId, statement.statementId, statementMessageId, start, end, result, JSON.stringify(missingThere.slice(0, KEPT))],
   );
+  if (unheld.size > 0) {
+    const { rowCount: recent } = await client.query(
+      `SELECT 1 FROM reconciliations WHERE peer = $1 AND direction = 'sent' AND period_start = $2 AND period_end = $3 AND created_at > now() - make_interval(secs => $4)`,
+      [from.partyId, start, end, COUNTER_STATEMENT_QUIET_SECONDS],
+    );
+    if (!recent) await queueStatement(client, outbox, from, { start, end }, receivedLines, { actor: 'system' });
+  }
+  return [];
 }
 
 /**

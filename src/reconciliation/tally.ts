@@ -45,6 +45,19 @@ export function differingBuckets(theirs: Tally, ours: Line[]): Set<Bucket> {
   return differing;
 }
 
+/**
+ * Buckets whose root is ours but whose count is not: the same lines cannot be counted otherwise,
+ * so the statement misstates them (profile 1.2: SCHEMA_INVALID at the count).
+ */
+export function miscountedBuckets(theirs: Tally, ours: Line[]): Bucket[] {
+  const mine = tallyOf(ours).buckets;
+  return BUCKETS.filter((bucket) => {
+    const a = theirs.buckets[bucket];
+    const b = mine[bucket];
+    return a && b && a.root === b.root && a.count !== b.count;
+  });
+}
+
 /** Our lines in those buckets, sorted by id. */
 export function linesIn(lines: Line[], buckets: Set<Bucket>): Line[] {
   return [...byBucket(lines)].filter(([bucket]) => buckets.has(bucket)).flatMap(([, list]) => list);

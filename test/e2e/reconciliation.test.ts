@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { tallyOf } from '../../src/reconciliation/tally.ts';
 import { A, api, B, count, eventually, inboxOfB, issueAndWait, type Pair, type ReconciliationRow, reconcile, startPair } from '../support/gateways.ts';
 
 /** The message id and digest of what A sent B for a certificate. */
@@ -14,7 +15,7 @@ async function sentLine(pair: Pair, number: string): Promise<{ id: string; diges
   return rows[0]!;
 }
 
-describe('reconciliation (PROFILE 1.1)', () => {
+describe('reconciliation (profile 1.1)', () => {
   let pair: Pair;
   before(async () => {
     pair = await startPair();
@@ -145,5 +146,103 @@ describe('reconciliation (PROFILE 1.1)', () => {
     assert.deepEqual(handled.outcome === 'rejected' && handled.errors.map((e) => [e.code, e.path]), [['NOT_FOUND', '/body/statementId']]);
     // Nothing was answered to any of them but their receipts.
     assert.equal(await count(pair.b, "outbox WHERE type = 'reconciliation.answered'"), answersBefore);
+  });
+});
+
+describe('reconciliation (profile 1.2)', () => {
+  let pair: Pair;
+  before(async () => {
+    pair = await startPair();
+  });
+  after(async () => {
+    await pair.stop();
+  });
+
+  const period = () => ({ start: new Date(Date.now() - 60_000).toISOString(), end: new Date(Date.now() + 60_000).toISOString() });
+
+  /** What B holds of its traffic with A in a period, tallied as A would state it. */
+  async function honestStatement(p: { start: string; end: string }) {
+    const received = (
+      await pair.b.db.query<{ id: string; digest: string }>(
+        "SELECT message_id::text AS id, digest FROM inbox WHERE from_party = $1 AND type NOT IN ('receipt', 'reconciliation.statement', 'reconciliation.answered') AND envelope_sent_at >= $2 AND envelope_sent_at < $3",
+        [A, p.start, p.end],
+      )
+    ).rows;
+    return { statementId: randomUUID(), periodStart: p.start, periodEnd: p.end, sent: tallyOf(received), received: tallyOf([]) };
+  }
+
+  it('refuses a statement whose counts contradict its buckets, and never answers it "match" (the 1e9 case)', async () => {
+    const p = period();
+    await issueAndWait(pair);
+    const inbox = inboxOfB(pair);
+    const honest = await honestStatement(p);
+    const bucket = Object.keys(honest.sent.buckets)[0] as keyof typeof honest.sent.buckets;
+    const cases: [object, string][] = [
+      [{ ...honest, statementId: randomUUID(), sent: { ...honest.sent, count: 1e9 } }, '/body/sent/count'],
+      [{ ...honest, statementId: randomUUID(), sent: { count: 2, buckets: { [bucket]: { ...honest.sent.buckets[bucket]!, count: 2 } } } }, `/body/sent/buckets/${bucket}/count`],
+      [
+        { ...honest, statementId: randomUUID(), received: { count: 1, buckets: { '0': { count: 1, root: tallyOf([]).buckets['0']?.root ?? '47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU' } } } },
+        '/body/received/buckets/0/count',
+      ],
+    ];
+    const answersBefore = await count(pair.b, "outbox WHERE type = 'reconciliation.answered'");
+    for (const [body, path] of cases) {
+      const { envelope, jws } = await inbox.fromA('reconciliation.statement', body);
+      const handled = await inbox.deliver(jws, { messageId: envelope.id, type: envelope.type });
+      assert.equal(handled.outcome, 'rejected', `${path}: ${JSON.stringify(handled)}`);
+      assert.deepEqual(handled.outcome === 'rejected' && handled.errors.map((e) => [e.code, e.path]), [['SCHEMA_INVALID', path]]);
+    }
+    assert.equal(await count(pair.b, "outbox WHERE type = 'reconciliation.answered'"), answersBefore, 'no answer, "match" least of all');
+  });
+
+  it('keeps statement ids per sender: the same message again is a duplicate, the same id in another message SCHEMA_INVALID', async () => {
+    const p = period();
+    const inbox = inboxOfB(pair);
+    const statement = await honestStatement(p);
+    const answersBefore = await count(pair.b, "outbox WHERE type = 'reconciliation.answered'");
+    const first = await inbox.fromA('reconciliation.statement', statement);
+    assert.equal((await inbox.deliver(first.jws, { messageId: first.envelope.id, type: first.envelope.type })).outcome, 'accepted');
+    assert.equal((await inbox.deliver(first.jws, { messageId: first.envelope.id, type: first.envelope.type })).outcome, 'duplicate');
+    const other = await inbox.fromA('reconciliation.statement', { ...statement, periodStart: new Date(Date.parse(p.start) - 1000).toISOString() });
+    const reused = await inbox.deliver(other.jws, { messageId: other.envelope.id, type: other.envelope.type });
+    assert.deepEqual(reused.outcome === 'rejected' && reused.errors.map((e) => [e.code, e.path]), [['SCHEMA_INVALID', '/body/statementId']]);
+    assert.equal(await count(pair.b, "outbox WHERE type = 'reconciliation.answered'"), answersBefore + 1, 'answered once');
+    assert.equal(await count(pair.b, "reconciliations WHERE peer = $1 AND direction = 'received' AND statement_id = $2", [A, statement.statementId]), 1);
+  });
+
+  it('repairs both directions in one exchange: the receiver of a differing statement sends its own at once', async () => {
+    const p = period();
+    // A loses a use B reported (certificate.utilized), and B loses a CO A sent.
+    const used = await issueAndWait(pair);
+    const check = await api(pair.b, 'POST', '/clearance/checks', {
+      declarationRef: `D-${randomUUID()}`,
+      certificateNumber: used.number,
+      exportCountry: 'KR',
+      importer: { id: used.importer!.id },
+      items: [{ itemNumber: 1, hsCode: '850440', originCountry: 'KR', quantity: { value: '3', unit: 'NAR' } }],
+      confirm: true,
+    });
+    assert.equal(check.body.status, 'confirmed');
+    const report = await eventually(async () => {
+      const { rows } = await pair.a.db.query<{ message_id: string }>('SELECT message_id FROM reported_utilizations WHERE number = $1', [used.number]);
+      return rows[0]?.message_id;
+    }, 'the use at A');
+    const lost = await issueAndWait(pair);
+    const lostId = (await pair.a.db.query<{ id: string }>("SELECT id FROM outbox WHERE certificate_number = $1 AND type = 'certificate.issued'", [lost.number])).rows[0]!.id;
+    await eventually(async () => ((await api(pair.a, 'GET', `/messages/${lostId}`)).body.status === 'accepted' ? true : undefined), 'the receipt at A');
+    await pair.a.db.query('DELETE FROM reported_utilizations WHERE message_id = $1', [report]);
+    await pair.a.db.query('DELETE FROM inbox WHERE from_party = $1 AND message_id = $2', [B, report]);
+    await pair.b.db.query('DELETE FROM received_certificates WHERE number = $1', [lost.number]);
+    await pair.b.db.query('DELETE FROM inbox WHERE from_party = $1 AND message_id = $2', [A, lostId]);
+    const countersBefore = await count(pair.b, "reconciliations WHERE direction = 'sent' AND peer = $1", [A]);
+
+    // One statement, from A only.
+    const answered = await reconcile(pair.a, B, p);
+    assert.equal(answered.result, 'mismatch');
+    await eventually(async () => ((await api(pair.b, 'GET', `/certificates/${lost.number}`)).status === 200 ? true : undefined), 'the lost CO at B again');
+    await eventually(async () => ((await count(pair.a, 'reported_utilizations WHERE number = $1', [used.number])) === 1 ? true : undefined), 'the lost use at A again');
+    assert.equal(await count(pair.b, "reconciliations WHERE direction = 'sent' AND peer = $1", [A]), countersBefore + 1, "B's counter-statement, sent by itself");
+    assert.equal(await count(pair.a, 'reported_utilizations WHERE number = $1', [used.number]), 1, 'stored once');
+    assert.equal((await reconcile(pair.a, B, p)).result, 'match', 'both sides agree afterwards');
   });
 });
