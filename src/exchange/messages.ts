@@ -13,7 +13,7 @@ export const utilizationBodySchema = z
   .object({
     certificateNumber: certificateNumberSchema,
     declarationRef: z.string().trim().min(1).max(70),
-    items: z.array(z.object({ itemNumber: z.number().int().min(1), quantity: decimal })).min(1),
+    items: z.array(z.object({ itemNumber: z.number().int().min(1), quantity: decimal.describe("in the CO item's unit (a claim in another unit is converted before it is drawn)") })).min(1),
     clearedAt: z.iso.datetime({ offset: true }),
   })
   .meta({ id: 'CertificateUtilized' });
@@ -55,6 +55,7 @@ const tallySchema = z
     count: z.number().int().min(0).max(1e9),
     buckets: z.partialRecord(z.enum(BUCKETS), z.object({ count: z.number().int().min(0).max(1e9), root: digestSchema })),
   })
+  .describe("profile 1.2: count is the sum of the buckets' counts, each bucket's count the number of its lines (else SCHEMA_INVALID at the count)")
   .superRefine((tally, ctx) => {
     const buckets = Object.entries(tally.buckets) as [string, { count: number; root: string }][];
     const sum = buckets.reduce((total, [, bucket]) => total + bucket.count, 0);
@@ -81,7 +82,7 @@ export const periodBound = z.iso
 
 export const reconciliationStatementBodySchema = z
   .object({
-    statementId: z.uuid(),
+    statementId: z.uuid().describe('unique per sender (profile 1.2): reused in another message it is SCHEMA_INVALID'),
     periodStart: periodBound,
     periodEnd: periodBound,
     sent: tallySchema,
