@@ -124,7 +124,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   const db = createPool(config.databaseUrl, config.databasePoolSize, log);
   const vault = new Vault(config.keyEncryptionKey);
   const keys = new OwnKeys(db, vault, config.keys);
-  const peers = new PeerDirectory(db, { vault, jwksRefreshSeconds: config.jwks.refreshSeconds, jwksMinRefreshSeconds: config.jwks.minRefreshSeconds });
+  const peers = new PeerDirectory(db, { vault, ownPartyId: config.partyId, jwksRefreshSeconds: config.jwks.refreshSeconds, jwksMinRefreshSeconds: config.jwks.minRefreshSeconds });
   try {
     await migrate(db);
     const owner = await claimDatabase(db, config.partyId);
@@ -141,8 +141,8 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   }
   const onFatal = options.onFatal ?? ((error: StartupError) => log.error(error.message));
   const metrics = new Metrics({ backlog: () => outboxBacklog(db), deadLettersHeld: () => countHeld(db) });
+  // Started once the roles are up: a start that fails says one thing, its cause.
   const sealer = new AuditSealer(db, log.child({ role: 'audit' }));
-  sealer.start();
   // Peers' JWKS URLs are re-read in the background too, so that a key they revoke stops verifying here.
   const jwksTimer = setInterval(() => {
     peers.refreshStaleKeys().then(
@@ -249,6 +249,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
     throw error;
   }
 
+  sealer.start();
   log.info({ roles: config.roles, url: gateway.url }, 'gateway started');
   return gateway;
 }

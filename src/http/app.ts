@@ -85,6 +85,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Every answer is what its Content-Type says: a browser must not sniff JSON or text into HTML.
+    reply.header('x-content-type-options', 'nosniff');
   });
 
   app.setErrorHandler(answerError);
@@ -150,7 +152,9 @@ function answerError(error: FastifyError, request: FastifyRequest, reply: Fastif
   const caught = toEcoError(error);
   const { status, body } = toProblem(caught, request.id);
   if (status === 503) {
-    request.log.warn({ err: error, url: request.url }, 'request refused: a dependency is unavailable');
+    // An outage is logged once per change by the part that lost its dependency; each refused
+    // request (a probe every few seconds) only at debug, without a stack.
+    request.log.debug({ url: request.url, reason: caught.detail }, 'request refused: a dependency is unavailable');
     reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   } else if (status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
   // The cause of a refusal may say more than the caller may know (what a peer's JWKS URL answered): the log keeps it.

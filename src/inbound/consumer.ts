@@ -67,8 +67,9 @@ export class Consumer {
       } catch (error) {
         if (this.stopping) return;
         if (isBrokerRefusal(error)) throw error;
-        // Once per outage at warn; each further attempt at debug.
-        if (attempt === 1) this.log.warn({ reason: (error as Error).message }, 'broker not reachable; retrying with backoff until it is (logged again once connected)');
+        // The outage itself is logged at warn where it is seen first (at start, or the connection's
+        // loss); the first retry at info, each further one at debug.
+        if (attempt === 1) this.log.info({ reason: (error as Error).message }, 'broker not reachable; retrying with backoff until it is (logged again once connected)');
         else this.log.debug({ reason: (error as Error).message, attempt }, 'broker not reachable; retrying');
         await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
       }

@@ -120,6 +120,8 @@ describe('operator console in headless Chromium', () => {
     await peerRow.getByRole('button', { name: `Ping peer ${B}` }).click();
     await page.waitForSelector(`#status:has-text("Ping ${B}: not reachable")`);
     assert.match((await status.textContent()) ?? '', /NOT_FOUND - no exchange 'eco.inbound'/);
+    // The row is drawn again after the status line says it: wait for it, then read it.
+    await peerRow.filter({ hasText: /not reachable.*UTC/s }).waitFor({ timeout: 10_000 });
     assert.match((await peerRow.textContent()) ?? '', /not reachable.*UTC/s, 'the last ping result stays in the row');
     await registerPeer(pair.a, pair.b, pair.placeB.amqpUrl);
     await peerRow.getByRole('button', { name: `Ping peer ${B}` }).click();

@@ -21,7 +21,9 @@ describe('outages at B under traffic', () => {
   let dbB: pg.Pool;
 
   before(async () => {
-    [brokerB, postgresB] = await Promise.all([RabbitServer.start(), PostgresServer.start({ fast: true })]);
+    // A durable Postgres (no fsync=off, no synchronous_commit=off): an immediate shutdown must not
+    // take back commits it acknowledged, as the fast test settings would.
+    [brokerB, postgresB] = await Promise.all([RabbitServer.start(), PostgresServer.start({ fast: false })]);
     const placeA = await freshPlace('oa');
     const placeB = await freshPlace('ob', { postgres: postgresB, rabbit: brokerB });
     const name = placeB.vhost;
