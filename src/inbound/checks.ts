@@ -13,6 +13,7 @@ import {
   type Envelope,
   envelopeSchema,
   hasKey,
+  JWE_ALGS,
   JWS_TYP,
   type MessageError,
   messageBodySchemas,
@@ -69,19 +70,26 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
   // A JWE (4 dots) carries the signed JWS (2 dots): open it, then check that as any other. Only
   // one layer: a JWE inside is not a JWS.
   if (!decrypted && bodyText.split('.').length - 1 === 4) {
-    const jws = await decrypt(bodyText, await ctx.decryptionKeys());
-    if (jws !== undefined) return authenticate(jws, appId, ctx, true);
-    // Whoever sent it cannot be read from it: answer the party named by appId, as PROFILE says.
+    // Whoever sent it cannot be read from it until it is opened: the party named by appId is
+    // answered, as the profile says, and nothing is opened for a party we do not know.
     const peer = appId && isPartyId(appId) ? await ctx.peers.find(appId) : undefined;
-    const error = messageError('DECRYPTION_FAILED', 'none of our encryption keys opens this JWE');
-    return peer?.status === 'active' ? rejected(peer, undefined, [error], false) : { outcome: 'dead', error };
+    if (peer?.status !== 'active') return { outcome: 'dead', error: messageError('UNKNOWN_SENDER', `the JWE's appId ${safeText(String(appId), 40)} is not a registered active peer`) };
+    const refusal = jweHeaderProblem(bodyText);
+    const jws = refusal ? undefined : await decrypt(bodyText, await ctx.decryptionKeys());
+    if (jws === undefined) return rejected(peer, undefined, [messageError('DECRYPTION_FAILED', refusal ?? 'none of our encryption keys opens this JWE')], false);
+    // Sign, then encrypt: what a JWE holds must be a JWS (a JWE inside, or anything else, is not).
+    if (jws.split('.').length - 1 !== 2) return rejected(peer, undefined, [messageError('SIGNATURE_INVALID', 'the JWE does not hold a compact JWS')], false);
+    return authenticate(jws, appId, ctx, true);
   }
 
   // 1. A compact JWS at all?
   const decoded = decodeUnverified(bodyText);
   const envelopeFields = looseEnvelope.safeParse(decoded?.payload);
   if (!decoded || !envelopeFields.success) {
-    return { outcome: 'dead', error: messageError('SIGNATURE_INVALID', 'the body is neither a compact JWS with a JSON payload nor a JWE') };
+    // Opened from a JWE of a known appId: a signed answer to that party, not silence.
+    const known = decrypted && appId ? await ctx.peers.find(appId) : undefined;
+    const error = messageError('SIGNATURE_INVALID', 'the body is neither a compact JWS with a JSON payload nor a JWE');
+    return known?.status === 'active' ? rejected(known, undefined, [error], false) : { outcome: 'dead', error };
   }
   const { from, id, type } = envelopeFields.data;
   const messageId = typeof id === 'string' ? id : undefined;
@@ -141,6 +149,25 @@ export function validate(message: Authentic, ctx: Pick<CheckContext, 'partyId' |
   const envelope = envelopeSchema.safeParse(payload);
   if (!envelope.success) return rejected(peer, messageId, schemaErrors(envelope.error), isReceipt);
   return checkBody(peer, envelope.data, messageId, isReceipt, ctx.countries);
+}
+
+/**
+ * Why a JWE is refused before any decryption, from its protected header alone: an algorithm the
+ * profile does not name, or compression (`zip`): the profile never compresses, and inflating a
+ * small body into gigabytes is a denial of service. Undefined when it may be opened.
+ */
+function jweHeaderProblem(jwe: string): string | undefined {
+  let header: { alg?: unknown; enc?: unknown; zip?: unknown };
+  try {
+    header = JSON.parse(Buffer.from(jwe.slice(0, jwe.indexOf('.')), 'base64url').toString('utf8'));
+  } catch {
+    return 'the JWE protected header is not JSON';
+  }
+  if (header === null || typeof header !== 'object') return 'the JWE protected header is not a JSON object';
+  if (header.zip !== undefined) return 'a compressed JWE (zip) is refused: the profile does not compress';
+  if (typeof header.alg !== 'string' || !JWE_ALGS.includes(header.alg)) return `JWE alg ${safeText(String(header.alg), 40)} is not one of ${JWE_ALGS.join(', ')}`;
+  if (header.enc !== 'A256GCM') return `JWE enc ${safeText(String(header.enc), 40)} is not A256GCM`;
+  return undefined;
 }
 
 function rejected(peer: KnownPeer, messageId: string | undefined, errors: MessageError[], isReceipt: boolean): Rejected {

@@ -118,6 +118,26 @@ function peerKeysError(message: string, pointer: '/jwks' | '/jwksUrl', options?:
   return new EcoError('PEER_KEYS', message, [{ pointer, detail: message }], undefined, options);
 }
 
+/** A JWKS of 20 keys (RSA 4096 included) is well under this: a larger answer is refused unread. */
+const MAX_JWKS_BYTES = 256 * 1024;
+
+/** The body as text, refused as soon as it passes `limit` bytes: a peer's URL cannot fill our memory. */
+async function readAtMost(response: Response, limit: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length'));
+  if (declared > limit) throw new Error(`the answer is ${declared} bytes, over the ${limit} allowed`);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body ?? []) {
+    size += chunk.byteLength;
+    if (size > limit) {
+      await response.body?.cancel().catch(() => {});
+      throw new Error(`the answer passed ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /**
  * Reads a peer's JWKS. Whatever goes wrong, the error says only that the fetch failed (the cause
  * goes to the log): the URL may point at an internal address, and what that answered, or even
@@ -125,15 +145,17 @@ function peerKeysError(message: string, pointer: '/jwks' | '/jwksUrl', options?:
  */
 async function fetchJwks(url: string): Promise<Jwks> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000), redirect: 'error' });
     if (!response.ok) throw new Error(`answered ${response.status}`);
-    return jwksSchema.parse(await response.json()) as Jwks;
+    return jwksSchema.parse(JSON.parse(await readAtMost(response, MAX_JWKS_BYTES))) as Jwks;
   } catch (error) {
     throw peerKeysError(`the JWKS could not be fetched from ${url}`, '/jwksUrl', { cause: error });
   }
 }
 
 export type PeerDirectoryOptions = {
+  /** Our own party id: no peer may be registered under it. */
+  ownPartyId?: string;
   /** Seals and opens broker URLs; without it (the CLI) peers can be listed and suspended only. */
   vault?: Vault;
   /** How long a peer read from Postgres is used before reading it again. */
@@ -201,10 +223,33 @@ export class PeerDirectory {
   }
 
   /** Creates or updates a peer; a JWKS URL is fetched now so that a bad one is refused at once. */
+  /**
+   * A key (by kid or by its public material) another peer registered cannot be this one's: with it,
+   * one partner could sign as another.
+   */
+  private async refuseKeysOfOthers(partyId: string, jwks: Jwks, pointer: '/jwks' | '/jwksUrl'): Promise<void> {
+    const { rows } = await this.db.query<{ party_id: string; jwks: Jwks }>('SELECT party_id, jwks FROM peers WHERE party_id <> $1', [partyId]);
+    const ours = new Map(
+      jwks.keys.flatMap((k) => [
+        [`kid ${k.kid}`, k.kid],
+        [`key ${keyMaterial(k)}`, k.kid],
+      ]),
+    );
+    for (const other of rows) {
+      for (const key of other.jwks.keys ?? []) {
+        const clash = ours.get(`kid ${key.kid}`) ?? ours.get(`key ${keyMaterial(key)}`);
+        if (clash !== undefined) throw peerKeysError(`key ${clash} is already a key of ${other.party_id}: each peer signs with keys of its own`, pointer);
+      }
+    }
+  }
+
   async upsert(partyId: string, input: PeerInput, actor: string): Promise<Peer> {
     partyIdSchema.parse(partyId);
+    if (partyId === this.options.ownPartyId) throw new EcoError('UNPROCESSABLE', `${partyId} is this gateway's own party id: a peer cannot be registered under it`);
     const jwks = input.jwks ? (input.jwks as Jwks) : await fetchJwks(input.jwksUrl!);
-    await usableKeys(jwks, input.encrypt, input.jwks ? '/jwks' : '/jwksUrl');
+    const pointer = input.jwks ? '/jwks' : '/jwksUrl';
+    await usableKeys(jwks, input.encrypt, pointer);
+    await this.refuseKeysOfOthers(partyId, jwks, pointer);
     const sealed = this.vault.seal(brokerOwner(partyId), input.amqpUrl);
     const save = (client: DbClient) =>
       client.query<PeerRow>(
@@ -321,8 +366,29 @@ export class PeerDirectory {
 /** Associated data of a sealed broker URL: it opens for its own peer only. */
 const brokerOwner = (partyId: string) => `peer ${partyId} broker`;
 
-/** Throws PEER_KEYS unless the JWKS imports and, where encryption is required, has a key for it. */
+/** A key's public material, whatever its kid says (two kids for one key are one key). */
+function keyMaterial(jwk: Record<string, unknown>): string {
+  return [jwk.kty, jwk.crv, jwk.n, jwk.e, jwk.x, jwk.y].map((v) => String(v ?? '')).join('|');
+}
+
+/** Curves and sizes of today's strength (the profile's ES256, PS256, EdDSA and ECDH-ES). */
+const ALLOWED_CURVES = ['P-256', 'P-384', 'P-521', 'Ed25519', 'X25519'];
+const MIN_RSA_BITS = 2048;
+
+function weakness(jwk: Record<string, unknown>): string | undefined {
+  if (jwk.kty === 'RSA') {
+    const bits = typeof jwk.n === 'string' ? Buffer.from(jwk.n, 'base64url').length * 8 : 0;
+    return bits < MIN_RSA_BITS ? `RSA key ${String(jwk.kid)} has ${bits} bits, under ${MIN_RSA_BITS}` : undefined;
+  }
+  if (jwk.kty === 'EC' || jwk.kty === 'OKP')
+    return ALLOWED_CURVES.includes(String(jwk.crv)) ? undefined : `curve ${String(jwk.crv)} of key ${String(jwk.kid)} is not one of ${ALLOWED_CURVES.join(', ')}`;
+  return `key type ${String(jwk.kty)} of key ${String(jwk.kid)} is not used by the profile (RSA, EC, OKP)`;
+}
+
+/** Throws PEER_KEYS unless the JWKS imports, its keys are of today's strength and, where encryption is required, it has a key for it. */
 async function usableKeys(jwks: Jwks, encrypt: boolean, pointer: '/jwks' | '/jwksUrl'): Promise<PeerKeys> {
+  const weak = jwks.keys.map(weakness).find((w) => w !== undefined);
+  if (weak) throw peerKeysError(`the JWKS cannot be used: ${weak}`, pointer);
   let keys: PeerKeys;
   try {
     keys = await importJwks(jwks);

@@ -46,6 +46,42 @@ describe('encrypted exchange', () => {
     assert.equal(await count(pair.b, 'received_certificates'), before);
   });
 
+  /** A JWE to B's own encryption key, as any sender that knows B's JWKS could make. */
+  async function toB(plaintext: Buffer, options: { zip?: boolean } = {}): Promise<string> {
+    const jwk = (await pair.b.keys.jwks()).keys.find((k) => k.use === 'enc')!;
+    const key = await jose.JWK.asKey(jwk);
+    const fields = { alg: String(jwk.alg), enc: 'A256GCM', kid: jwk.kid, cty: 'eco+jws' };
+    return String(
+      await jose.JWE.createEncrypt({ format: 'compact', fields, ...(options.zip ? { zip: true } : {}) }, key)
+        .update(plaintext)
+        .final(),
+    );
+  }
+
+  it('refuses a compressed JWE (a bomb) unopened with DECRYPTION_FAILED, fast and without memory growth', async () => {
+    // 64 MiB of one byte deflate to about 64 KiB: inflated on the event loop it would hold the process.
+    const bomb = await toB(Buffer.alloc(64 * 1024 * 1024, 'a'), { zip: true });
+    assert.ok(bomb.length < 1024 * 1024, `the bomb is small on the wire (${bomb.length} bytes)`);
+    const rssBefore = process.memoryUsage().rss;
+    const started = Date.now();
+    const handled = await inboxOfB(pair).deliver(bomb, { appId: A, messageId: crypto.randomUUID() });
+    assert.deepEqual(handled.outcome === 'rejected' && handled.errors.map((e) => [e.code, e.message]), [['DECRYPTION_FAILED', 'a compressed JWE (zip) is refused: the profile does not compress']]);
+    assert.ok(Date.now() - started < 10_000, `answered in ${Date.now() - started} ms`);
+    assert.ok(process.memoryUsage().rss - rssBefore < 200 * 1024 * 1024, 'the gateway (in this process) did not inflate it');
+  });
+
+  it('answers a JWE that holds no JWS, or another JWE, with a signed SIGNATURE_INVALID receipt; a JWE from an unknown appId is dead-lettered unopened', async () => {
+    const inbox = inboxOfB(pair);
+    for (const inner of [Buffer.from('plain text, not a JWS'), Buffer.from(await toB(Buffer.from('a.b.c')))]) {
+      const handled = await inbox.deliver(await toB(inner), { appId: A, messageId: crypto.randomUUID() });
+      assert.equal(handled.outcome, 'rejected', JSON.stringify(handled));
+      assert.deepEqual(handled.outcome === 'rejected' && handled.errors.map((e) => e.code), ['SIGNATURE_INVALID']);
+      assert.ok(handled.outcome === 'rejected' && handled.receiptId, 'answered with a receipt');
+    }
+    const unknown = await inbox.deliver(await toB(Buffer.from('x.y.z')), { appId: 'XX-NOBODY', messageId: crypto.randomUUID() });
+    assert.deepEqual(unknown.outcome === 'dead' && unknown.error.code, 'UNKNOWN_SENDER');
+  });
+
   it('refuses to register a peer that requires encryption but publishes no encryption key (422)', async () => {
     const signingOnly = { keys: (await pair.b.keys.jwks()).keys.filter((k) => k.use === 'sig') };
     const response = await api(pair.a, 'PUT', `/admin/peers/${B}`, { name: 'B', amqpUrl: pair.placeB.amqpUrl, jwks: signingOnly, encrypt: true });

@@ -197,4 +197,39 @@ describe('key management', () => {
     assert.equal(response.status, 200);
     assert.equal((await api(a, 'POST', `/admin/peers/${B}/refresh-keys`)).status, 422);
   });
+
+  it('reads a JWKS URL only up to 256 KiB: a huge answer is refused (422) without being read, declared or streamed', async () => {
+    const { createServer } = await import('node:http');
+    let streamed = 0;
+    const server = createServer((request, response) => {
+      if (request.url === '/declared') {
+        response.writeHead(200, { 'content-type': 'application/json', 'content-length': String(50 * 1024 * 1024) });
+        response.end();
+        return;
+      }
+      // No length: an endless stream of JSON-looking bytes.
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('{"keys":[');
+      const more = () => {
+        while (streamed < 400 * 1024 * 1024 && response.write(`"${'x'.repeat(65_536)}",`)) streamed += 65_538;
+        if (streamed < 400 * 1024 * 1024) response.once('drain', more);
+      };
+      response.on('error', () => {});
+      more();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      for (const path of ['/declared', '/stream']) {
+        const rss = process.memoryUsage().rss;
+        const response = await api(a, 'PUT', '/admin/peers/JP-HUGE', { name: 'huge', amqpUrl: placeB.amqpUrl, jwksUrl: `http://127.0.0.1:${port}${path}`, agreements: ['KR-VN-FTA'] });
+        assert.equal(response.status, 422, `${path}: ${JSON.stringify(response.body)}`);
+        assert.ok(process.memoryUsage().rss - rss < 100 * 1024 * 1024, `${path}: memory stays flat`);
+      }
+      assert.ok(streamed < 50 * 1024 * 1024, `the stream was cut early (${streamed} bytes written)`);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
 });

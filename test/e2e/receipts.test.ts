@@ -231,4 +231,24 @@ describe('receipts', () => {
     await publishRaw(pair.placeA.amqpUrl, A, await receipt(bodyDigest(rows[0]!.body)), { appId: B });
     await eventually(async () => ((await api(pair.a, 'GET', `/messages/${issued.body.messageId}`)).body.status === 'accepted' ? true : undefined), 'accepted at A');
   });
+
+  it("keeps and shows at most 100 of a peer's receipt errors, each text cut, however many it sends", async () => {
+    // The relay is stopped (above): the message stays unsent, and only this receipt reaches A.
+    const issued = await api(pair.a, 'POST', '/certificates', exampleCertificate());
+    const { rows } = await pair.a.db.query<{ body: string }>('SELECT body FROM outbox WHERE id = $1', [issued.body.messageId]);
+    // 10,000 errors (under the 4 MiB a message may have), the first few with long texts.
+    const errors = Array.from({ length: 10_000 }, (_, i) =>
+      i < 5 ? { code: 'SCHEMA_INVALID', path: `/body/${'x'.repeat(2000)}`, message: 'y'.repeat(5000) } : { code: 'SCHEMA_INVALID', path: `/body/${i}`, message: 'bad' },
+    );
+    const body = { status: 'rejected', digest: bodyDigest(rows[0]!.body), errors };
+    await publishRaw(pair.placeA.amqpUrl, A, await sign(buildEnvelope({ type: 'receipt', from: B, to: A, inReplyTo: issued.body.messageId, body }), bKey), { appId: B });
+    const rejected = await eventually(async () => {
+      const r = await api(pair.a, 'GET', `/messages/${issued.body.messageId}`);
+      return r.body.status === 'rejected' ? r.body : undefined;
+    }, 'rejected at A');
+    assert.equal(rejected.errors.length, 100);
+    assert.ok(rejected.errors.every((e: { path: string; message: string }) => e.path.length <= 500 && e.message.length <= 1000));
+    const lookup = await api(pair.a, 'GET', `/certificates/${issued.body.number}`);
+    assert.ok(JSON.stringify(lookup.body).length < 300_000, `the lookup stays small (${JSON.stringify(lookup.body).length} characters)`);
+  });
 });

@@ -64,6 +64,33 @@ describe('REST hardening', () => {
     }
   });
 
+  it("refuses to register a peer under our own party id, with another peer's keys, or with keys below today's strength", async () => {
+    const jose = (await import('node-jose')).default;
+    const register = (partyId: string, jwks: unknown) => inject(gateway, 'PUT', `/admin/peers/${partyId}`, { name: partyId, amqpUrl: 'amqp://127.0.0.1:9/', jwks, agreements: ['KR-VN-FTA'] });
+    const own = await register(A, { keys: [(await jose.JWK.createKey('EC', 'P-256', { alg: 'ES256', use: 'sig' })).toJSON()] });
+    assert.deepEqual([own.status, own.body.detail], [422, `${A} is this gateway's own party id: a peer cannot be registered under it`]);
+    const bKeys = (await inject(gateway, 'GET', `/admin/peers/${B}`)).body;
+    assert.equal(bKeys.partyId, B);
+    const stolen = await register('JP-MOF', await gateway.keys.jwks());
+    assert.equal(stolen.status, 422, 'the keys registered for VN-MOIT');
+    assert.match(stolen.body.detail, /already a key of VN-MOIT/);
+    const rsa1024 = await jose.JWK.createKey('RSA', 1024, { alg: 'PS256', use: 'sig' });
+    const weak = await register('JP-MOF', { keys: [rsa1024.toJSON()] });
+    assert.equal(weak.status, 422);
+    assert.match(weak.body.detail, /has 1024 bits, under 2048/);
+    const secp = { kty: 'EC', crv: 'secp256k1', kid: 'k1', x: 'x', y: 'y' };
+    assert.match((await register('JP-MOF', { keys: [secp] })).body.detail, /curve secp256k1 .* is not one of/);
+    const fine = await register('JP-MOF', { keys: [(await jose.JWK.createKey('EC', 'P-256', { alg: 'ES256', use: 'sig' })).toJSON()] });
+    assert.equal(fine.status, 200, JSON.stringify(fine.body));
+  });
+
+  it('sends X-Content-Type-Options: nosniff with every answer: JSON, problems, metrics, the console, the JWKS', async () => {
+    for (const path of ['/health', '/certificates/NO-SUCH', '/metrics', '/console', '/.well-known/jwks.json', '/openapi.json']) {
+      const response = await gateway.app!.inject({ method: 'GET', url: path, headers: { authorization: `Bearer ${(await createApiKey(gateway.db, 'nosniff', ['admin', 'customs'])).key}` } });
+      assert.equal(response.headers['x-content-type-options'], 'nosniff', path);
+    }
+  });
+
   it('refuses oversized arrays with 400 naming them, before any work', async () => {
     const item = { itemNumber: 1, hsCode: '850440', originCountry: 'KR', quantity: { value: '1', unit: 'NAR' } };
     const claim = { declarationRef: 'DECL-HUGE', certificateNumber: 'KR-X-1', exportCountry: 'KR', importer: { id: 'VN1' }, items: Array(10_000).fill(item) };
