@@ -42,7 +42,7 @@ async function call(gateway: GatewayProcess, operationId: string, method: string
   return parsed;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: answers are read as the API documents them
+// Answers are read as the API documents them.
 const json = (response: Response): Promise<any> => response.json();
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {

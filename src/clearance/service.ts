@@ -6,7 +6,7 @@ import { audit } from '../audit/index.ts';
 import { lockReceived, receivedVersions } from '../certificates/index.ts';
 import { add, convert, type Exact, exact, format } from '../dataset/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
-import { conflict, EcoError, errorCatalogue, notFound } from '../errors.ts';
+import { conflict, EcoError, notFound } from '../errors.ts';
 import type { Outbound, OutboxWriter } from '../outbound/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 import { latestVerification } from '../verifications/index.ts';

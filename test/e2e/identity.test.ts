@@ -22,7 +22,7 @@ describe('identity scoped by sender', () => {
   after(() => pair.stop());
 
   /** A issues a CO to B (two peers serve VN at A here) and B has it. */
-  async function issueAndWait(_pair: Pair): Promise<Certificate> {
+  async function issueToB(): Promise<Certificate> {
     const co = exampleCertificate();
     const issued = await api(pair.a, 'POST', `/certificates?recipient=${B}`, co);
     assert.equal(issued.status, 201, JSON.stringify(issued.body));
@@ -31,7 +31,7 @@ describe('identity scoped by sender', () => {
   }
 
   it('a CO from a second partner under a message id the first already used is stored, and answered to its own sender', async () => {
-    const fromA = await issueAndWait(pair);
+    const fromA = await issueToB();
     const { rows } = await pair.b.db.query<{ message_id: string }>("SELECT message_id FROM inbox WHERE from_party = $1 AND type = 'certificate.issued' AND certificate_number = $2", [A, fromA.number]);
     const usedId = rows[0]!.message_id;
     const receiptsToA = await count(pair.b, "outbox WHERE type = 'receipt' AND peer = $1", [A]);
@@ -51,7 +51,7 @@ describe('identity scoped by sender', () => {
   });
 
   it("a cancellation from a party that did not issue the number never blocks or changes the issuer's CO", async () => {
-    const real = await issueAndWait(pair);
+    const real = await issueToB();
     const cancel = (number: string) => c.send('certificate.cancelled', { certificateNumber: number, reason: 'not ours to cancel', cancelledAt: new Date().toISOString() });
     const sent = await cancel(real.number);
     assert.equal((await c.receiptFor(sent.envelope.id)).status, 'accepted', "kept as C's own, waiting for a CO of C's");
@@ -77,7 +77,7 @@ describe('identity scoped by sender', () => {
   });
 
   it('a use or a verification answer from a party the CO or request is not addressed to is refused', async () => {
-    const co = await issueAndWait(pair);
+    const co = await issueToB();
     const use = await cAtA.send('certificate.utilized', { certificateNumber: co.number, declarationRef: 'D-VCCI-1', items: [{ itemNumber: 1, quantity: '1' }], clearedAt: new Date().toISOString() });
     const refused = await cAtA.receiptFor(use.envelope.id);
     assert.deepEqual([refused.status, refused.errors.map((e) => e.code)], ['rejected', ['UNKNOWN_CERTIFICATE']], 'the CO was issued to B, not to VN-VCCI');
@@ -95,7 +95,7 @@ describe('identity scoped by sender', () => {
   });
 
   it('two requesters may use the same requestId: the issuer keeps both', async () => {
-    const toB = await issueAndWait(pair);
+    const toB = await issueToB();
     // A CO A issued to VN-VCCI, so that VN-VCCI may ask about it.
     const forC = exampleCertificate();
     const issued = await api(pair.a, 'POST', `/certificates?recipient=${cAtA.partyId}`, forC);
