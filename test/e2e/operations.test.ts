@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { buildEnvelope } from '../../src/exchange/envelope.ts';
-import { sign } from '../../src/exchange/jose.ts';
+import { generateSigningKey, sign } from '../../src/exchange/jose.ts';
 import { A, api, B, count, deadLetterAt, eventually, exampleCertificate, inboxOfB, issueAndWait, type Pair, publishRaw, startPair } from '../support/gateways.ts';
 
 const LIMIT = 64 * 1024;
@@ -87,7 +87,7 @@ describe('operations', () => {
     assert.equal(await count(pair.b, 'inbox'), before, "nothing reached B's consumer");
     assert.equal(await count(pair.b, "dead_letters WHERE app_id IS NULL AND message_id LIKE 'ping-%'"), 0);
 
-    const unreachable = { name: 'nowhere', amqpUrl: 'amqp://guest:guest@127.0.0.1:9/', jwks: await pair.b.keys.jwks(), agreements: [] };
+    const unreachable = { name: 'nowhere', amqpUrl: 'amqp://guest:guest@127.0.0.1:9/', jwks: { keys: [(await generateSigningKey()).toJSON()] }, agreements: [] };
     assert.equal((await api(pair.a, 'PUT', '/admin/peers/XX-NOWHERE', unreachable)).status, 200);
     const failed = await api(pair.a, 'POST', '/admin/peers/XX-NOWHERE/ping');
     assert.equal(failed.body.ok, false);

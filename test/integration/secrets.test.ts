@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { generateSigningKey } from '../../src/exchange/jose.ts';
 import type { Gateway } from '../../src/gateway.ts';
 import { A, B, freshPlace, inject, startTestGateway } from '../support/gateways.ts';
 
@@ -117,7 +118,8 @@ describe('secrets through the admin API', () => {
         assert.match(response.body.detail, /could not be fetched/);
       }
       // Registered while it served a JWKS, then refreshed while it serves something else.
-      answer = { status: 200, type: 'application/json', body: JSON.stringify(await gateway.keys.jwks()) };
+      // A key of its own: another peer's keys are refused at registration.
+      answer = { status: 200, type: 'application/json', body: JSON.stringify({ keys: [(await generateSigningKey()).toJSON()] }) };
       assert.equal((await inject(gateway, 'PUT', '/admin/peers/JP-PROBE', { name: 'probe', amqpUrl: 'amqp://h/x', jwksUrl: `${base}/jwks` })).status, 200);
       answer = answers[0]!;
       const refreshed = await inject(gateway, 'POST', '/admin/peers/JP-PROBE/refresh-keys');
