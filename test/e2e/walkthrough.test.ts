@@ -101,6 +101,11 @@ async function stopGroup(group: number): Promise<void> {
   }
 }
 
+/** The variables of a faked clock (Debian's faketime), if the suite runs under one. */
+function clockOf(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => /^(LD_PRELOAD|FAKETIME.*)$/.test(e[0]) && e[1] !== undefined));
+}
+
 describe('README walk-through: run one gateway', () => {
   const steps = blocks('walkthrough');
   let vn: Gateway;
@@ -123,6 +128,8 @@ describe('README walk-through: run one gateway', () => {
     env = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
+      // A clock shifted for the whole suite (faketime) shifts the reader's shell too: one clock on both sides.
+      ...clockOf(process.env),
       // A filled-in .env ...
       PARTY_ID: A,
       DATABASE_URL: ours.databaseUrl,
@@ -146,7 +153,7 @@ describe('README walk-through: run one gateway', () => {
     const [block] = blocks('env-setup');
     const folder = mkdtempSync(join(scratch, 'env-'));
     copyFileSync(join(root, '.env.example'), join(folder, '.env.example'));
-    const result = await bash(block!, { cwd: folder, env: { PATH: process.env.PATH, HOME: process.env.HOME } });
+    const result = await bash(block!, { cwd: folder, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...clockOf(process.env) } });
     assert.equal(result.code, 0, result.stderr);
     const key = shellVariable('KEY_ENCRYPTION_KEY');
     assert.equal(Buffer.from(key ?? '', 'base64').length, 32, 'a generated 32-byte key');
