@@ -1,6 +1,6 @@
 // Risk flags on received COs, for a risk officer to see before the goods arrive.
 import { type CurrentReceived, currentReceived } from '../certificates/index.ts';
-import { type Certificate, toScaled } from '../dataset/index.ts';
+import { type Certificate, compare, exact } from '../dataset/index.ts';
 import type { Queryable } from '../db/index.ts';
 
 export type RiskFlag = { code: 'CANCELLED_AFTER_SHIPMENT' | 'MANY_REPLACEMENTS' | 'FULLY_USED' | 'ISSUED_RETROACTIVELY' | 'VALUE_OUTLIER'; message: string };
@@ -60,7 +60,7 @@ export async function flaggedCertificates(db: Queryable, limit = 1000): Promise<
       if (row.versions >= MANY_VERSIONS) flags.push({ code: 'MANY_REPLACEMENTS', message: `${row.versions} versions received` });
       for (const item of row.dataset.items) {
         const used = row.used?.[String(item.itemNumber)];
-        if (used && toScaled(used) >= toScaled(item.quantity.value))
+        if (used && compare(exact(used), exact(item.quantity.value)) >= 0)
           flags.push({ code: 'FULLY_USED', message: `item ${item.itemNumber}: ${used} of ${item.quantity.value} ${item.quantity.unit} used` });
         const uv = unitValue(item);
         const usual = uv && medians.get(uv.key);

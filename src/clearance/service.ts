@@ -40,8 +40,8 @@ type CheckRow = {
 type Balance = { item_number: number; unit: string; drawn: string };
 
 /** What confirmed declarations drew down per item of a CO, kept in the unit the item had when drawn. */
-async function balances(db: Queryable, issuer: string, number: string, lock = false): Promise<Balance[]> {
-  const { rows } = await db.query<Balance>(`SELECT item_number, unit, drawn::text AS drawn FROM item_balances WHERE issuer_party = $1 AND number = $2${lock ? ' FOR UPDATE' : ''}`, [issuer, number]);
+async function balances(db: Queryable, issuer: string, number: string): Promise<Balance[]> {
+  const { rows } = await db.query<Balance>('SELECT item_number, unit, drawn::text AS drawn FROM item_balances WHERE issuer_party = $1 AND number = $2', [issuer, number]);
   return rows;
 }
 
@@ -248,7 +248,8 @@ export class ClearanceService {
       if (earlier) throw conflict(`declaration ${check.declaration_ref} already drew on ${issuer} ${number} (check ${earlier}): a declaration draws once`);
       const perItem = inCertificateUnits(check.claim, co.dataset);
       if (!perItem) throw conflict('nothing was drawn down: an item is not on the CO or its quantity does not convert');
-      const drawn = usedIn(co, await balances(client, issuer, number, true));
+      // Read under the CO's lock (lockReceived above): no other drawdown of this CO runs meanwhile.
+      const drawn = usedIn(co, await balances(client, issuer, number));
       const reported: { itemNumber: number; quantity: string }[] = [];
       for (const [itemNumber, parts] of perItem) {
         const onCo = co.dataset.items.find((i) => i.itemNumber === itemNumber)!;

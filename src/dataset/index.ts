@@ -3,8 +3,8 @@
 
 export { type CodeList, codeLists, type ListName, loadCodeLists } from './code-lists.ts';
 export { countriesOf, countrySchema, isCountry, isPartyId, partyIdSchema } from './codes.ts';
-export { fromScaled, sumDecimals, toScaled } from './decimal.ts';
+export { add, compare, divideUp, type Exact, exact, format, multiply, subtract } from './decimal.ts';
 export { toPointer } from './pointer.ts';
 export { type Certificate, certificateKinds, certificateNumberSchema, certificateSchema, decimalSchema, type HsEdition, hsEditionOn, hsEditionSchema } from './schema.ts';
 export { findUnsafeText, isSafeText, MAX_JSON_DEPTH, safeJson, safeText, type TextProblem } from './text.ts';
-export { add, compare, convert, convertibleUnits, type Dimension, dimensionOf, divideUp, type Exact, exact, format, multiply, subtract } from './units.ts';
+export { convert, convertibleUnits, type Dimension, dimensionOf } from './units.ts';

@@ -4,7 +4,7 @@ import currencyCodes from 'currency-codes';
 import { z } from 'zod';
 import { type CodeList, codeLists } from './code-lists.ts';
 import { countrySchema, isCountry, partyIdSchema } from './codes.ts';
-import { fromScaled, sumDecimals, toScaled } from './decimal.ts';
+import { add, compare as compareExact, exact, format } from './decimal.ts';
 
 // Code lists: ISO 3166-1 and ISO 4217 come from maintained packages; UN/ECE Rec. 20 (units) and
 // Rec. 21 (package kinds) are vendored in code-lists/ (docs/code-lists.md); Rec. 19 has ten codes,
@@ -213,8 +213,8 @@ function checkTotals(co: Certificate, ctx: Issues): void {
       ctx.addIssue({ code: 'custom', path, message: `every item needs a ${path[1]} in ${total.key} to be totalled` });
       return;
     }
-    const sum = sumDecimals(parts.map((p) => p!.value));
-    if (toScaled(total.value) !== sum) ctx.addIssue({ code: 'custom', path, message: `is ${total.value} but the items add up to ${fromScaled(sum)}` });
+    const sum = parts.reduce((total, p) => add(total, exact(p!.value)), exact('0'));
+    if (compareExact(exact(total.value), sum) !== 0) ctx.addIssue({ code: 'custom', path, message: `is ${total.value} but the items add up to ${format(sum)}` });
   };
   compare(
     ['totals', 'grossWeight'],

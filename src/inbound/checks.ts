@@ -66,10 +66,11 @@ export type CheckContext = {
 const looseEnvelope = z.looseObject({ from: z.unknown(), id: z.unknown(), type: z.unknown() });
 
 /** PROFILE checks 1-3: is it a JWS, from a registered peer, signed with one of its keys? */
-export async function authenticate(bodyText: string, appId: string | undefined, ctx: CheckContext, decrypted = false): Promise<Dead | Rejected | Authentic> {
+/** `openedFor`: the peer named by the appId of the JWE this JWS came out of, when it did. */
+export async function authenticate(bodyText: string, appId: string | undefined, ctx: CheckContext, openedFor?: KnownPeer): Promise<Dead | Rejected | Authentic> {
   // A JWE (4 dots) carries the signed JWS (2 dots): open it, then check that as any other. Only
   // one layer: a JWE inside is not a JWS.
-  if (!decrypted && bodyText.split('.').length - 1 === 4) {
+  if (!openedFor && bodyText.split('.').length - 1 === 4) {
     // Whoever sent it cannot be read from it until it is opened: the party named by appId is
     // answered, as the profile says, and nothing is opened for a party we do not know.
     const peer = appId && isPartyId(appId) ? await ctx.peers.find(appId) : undefined;
@@ -79,7 +80,7 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
     if (jws === undefined) return rejected(peer, undefined, [messageError('DECRYPTION_FAILED', refusal ?? 'none of our encryption keys opens this JWE')], false);
     // Sign, then encrypt: what a JWE holds must be a JWS (a JWE inside, or anything else, is not).
     if (jws.split('.').length - 1 !== 2) return rejected(peer, undefined, [messageError('SIGNATURE_INVALID', 'the JWE does not hold a compact JWS')], false);
-    return authenticate(jws, appId, ctx, true);
+    return authenticate(jws, appId, ctx, peer);
   }
 
   // 1. A compact JWS at all?
@@ -87,9 +88,8 @@ export async function authenticate(bodyText: string, appId: string | undefined, 
   const envelopeFields = looseEnvelope.safeParse(decoded?.payload);
   if (!decoded || !envelopeFields.success) {
     // Opened from a JWE of a known appId: a signed answer to that party, not silence.
-    const known = decrypted && appId ? await ctx.peers.find(appId) : undefined;
     const error = messageError('SIGNATURE_INVALID', 'the body is neither a compact JWS with a JSON payload nor a JWE');
-    return known?.status === 'active' ? rejected(known, undefined, [error], false) : { outcome: 'dead', error };
+    return openedFor ? rejected(openedFor, undefined, [error], false) : { outcome: 'dead', error };
   }
   const { from, id, type } = envelopeFields.data;
   const messageId = typeof id === 'string' ? id : undefined;

@@ -239,13 +239,15 @@ export async function answerStatement(
   const start = new Date(statement.periodStart).toISOString();
   const end = new Date(statement.periodEnd).toISOString();
   const [ourSent, ourReceived] = await Promise.all([sentLines(client, from.partyId, start, end), receivedLines(client, from.partyId, start, end)]);
+  // Each side's tally hashes every line of the period: made once, compared twice.
+  const [sentTally, receivedTally] = [tallyOf(ourSent), tallyOf(ourReceived)];
   const miscounted = [
-    ...miscountedBuckets(statement.sent, ourReceived).map((b) => `/body/sent/buckets/${b}/count`),
-    ...miscountedBuckets(statement.received, ourSent).map((b) => `/body/received/buckets/${b}/count`),
+    ...miscountedBuckets(statement.sent, receivedTally).map((b) => `/body/sent/buckets/${b}/count`),
+    ...miscountedBuckets(statement.received, sentTally).map((b) => `/body/received/buckets/${b}/count`),
   ];
   if (miscounted.length) return miscounted.map((path) => messageError('SCHEMA_INVALID', 'the count of a bucket whose lines are the same as ours differs from ours', path));
-  const unreceived = differingBuckets(statement.received, ourSent);
-  const unheld = differingBuckets(statement.sent, ourReceived);
+  const unreceived = differingBuckets(statement.received, sentTally);
+  const unheld = differingBuckets(statement.sent, receivedTally);
   const result = unreceived.size > 0 || unheld.size > 0 ? 'mismatch' : 'match';
   const missingThere = linesIn(ourSent, unreceived);
   await resendMessages(

@@ -33,13 +33,12 @@ export function tallyOf(lines: Line[]): Tally {
   return { count: lines.length, buckets };
 }
 
-/** The buckets in which a peer's tally and our lines differ (an absent bucket counts as empty). */
-export function differingBuckets(theirs: Tally, ours: Line[]): Set<Bucket> {
-  const mine = tallyOf(ours).buckets;
+/** The buckets in which a peer's tally and ours differ (an absent bucket counts as empty). */
+export function differingBuckets(theirs: Tally, ours: Tally): Set<Bucket> {
   const differing = new Set<Bucket>();
   for (const bucket of BUCKETS) {
     const a = theirs.buckets[bucket];
-    const b = mine[bucket];
+    const b = ours.buckets[bucket];
     if ((a?.count ?? 0) !== (b?.count ?? 0) || ((a?.count ?? 0) > 0 && a?.root !== b?.root)) differing.add(bucket);
   }
   return differing;
@@ -49,11 +48,10 @@ export function differingBuckets(theirs: Tally, ours: Line[]): Set<Bucket> {
  * Buckets whose root is ours but whose count is not: the same lines cannot be counted otherwise,
  * so the statement misstates them (profile 1.2: SCHEMA_INVALID at the count).
  */
-export function miscountedBuckets(theirs: Tally, ours: Line[]): Bucket[] {
-  const mine = tallyOf(ours).buckets;
+export function miscountedBuckets(theirs: Tally, ours: Tally): Bucket[] {
   return BUCKETS.filter((bucket) => {
     const a = theirs.buckets[bucket];
-    const b = mine[bucket];
+    const b = ours.buckets[bucket];
     return a && b && a.root === b.root && a.count !== b.count;
   });
 }

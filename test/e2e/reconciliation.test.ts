@@ -160,6 +160,8 @@ describe('reconciliation (profile 1.2)', () => {
 
   const period = () => ({ start: new Date(Date.now() - 60_000).toISOString(), end: new Date(Date.now() + 60_000).toISOString() });
 
+  const honestStatementShape = (p: { start: string; end: string }) => ({ periodStart: p.start, periodEnd: p.end, sent: tallyOf([]), received: tallyOf([]) });
+
   /** What B holds of its traffic with A in a period, tallied as A would state it. */
   async function honestStatement(p: { start: string; end: string }) {
     const received = (
@@ -208,6 +210,19 @@ describe('reconciliation (profile 1.2)', () => {
     assert.deepEqual(reused.outcome === 'rejected' && reused.errors.map((e) => [e.code, e.path]), [['SCHEMA_INVALID', '/body/statementId']]);
     assert.equal(await count(pair.b, "outbox WHERE type = 'reconciliation.answered'"), answersBefore + 1, 'answered once');
     assert.equal(await count(pair.b, "reconciliations WHERE peer = $1 AND direction = 'received' AND statement_id = $2", [A, statement.statementId]), 1);
+  });
+
+  it('sends its counter-statement once per peer and period within 10 minutes, however many differing statements arrive', async () => {
+    const p = period();
+    const inbox = inboxOfB(pair);
+    const countersBefore = await count(pair.b, "reconciliations WHERE direction = 'sent' AND peer = $1 AND period_start = $2", [A, p.start]);
+    // A line B never received (a root no set of B's lines has): B lacks something, so it states its own.
+    const claimsMore = () => ({ ...honestStatementShape(p), statementId: randomUUID(), sent: { count: 1, buckets: { '0': { count: 1, root: 'Q'.repeat(43) } } } });
+    for (let i = 0; i < 3; i++) {
+      const { envelope, jws } = await inbox.fromA('reconciliation.statement', claimsMore());
+      assert.equal((await inbox.deliver(jws, { messageId: envelope.id, type: envelope.type })).outcome, 'accepted');
+    }
+    assert.equal(await count(pair.b, "reconciliations WHERE direction = 'sent' AND peer = $1 AND period_start = $2", [A, p.start]), countersBefore + 1, 'one counter-statement, not three');
   });
 
   it('repairs both directions in one exchange: the receiver of a differing statement sends its own at once', async () => {

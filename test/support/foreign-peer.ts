@@ -21,7 +21,7 @@ export type ForeignPeer = {
   receipts(): Promise<Map<string, { status: string; errors: { code: string }[] }>>;
 };
 
-export async function foreignPeer(at: Gateway, at_amqpUrl: string, partyId: string, options: { countries?: string[] } = {}): Promise<ForeignPeer> {
+export async function foreignPeer(at: Gateway, inboxUrlOfAt: string, partyId: string, options: { countries?: string[] } = {}): Promise<ForeignPeer> {
   const key = await generateSigningKey();
   const vhost = `eco_peer_${partyId.toLowerCase().replace(/[^a-z0-9]/g, '_')}_${randomBytes(3).toString('hex')}`;
   await services.rabbit.addVhost(vhost);
@@ -61,7 +61,7 @@ export async function foreignPeer(at: Gateway, at_amqpUrl: string, partyId: stri
     async send(type, body, overrides = {}) {
       const envelope = { ...buildEnvelope({ type, from: partyId, to: at.config.partyId, body }), ...overrides };
       const jws = await sign(envelope, key);
-      await publishRaw(at_amqpUrl, at.config.partyId, jws, { appId: overrides.from ?? partyId, messageId: envelope.id, type });
+      await publishRaw(inboxUrlOfAt, at.config.partyId, jws, { appId: overrides.from ?? partyId, messageId: envelope.id, type });
       return { envelope, jws };
     },
     async receiptFor(id) {
