@@ -88,6 +88,30 @@ export async function connectWithin(url: string, name: string, timeoutMs: number
   }
 }
 
+/** How long a broker has to answer our close before its socket is simply destroyed. */
+const CLOSE_TIMEOUT_MS = 2000;
+
+/**
+ * Closes a connection, waiting at most `timeoutMs` for the broker's close-ok: a hung broker never
+ * sends it, and amqplib would wait for ever. Past that the socket is destroyed, which fails every
+ * publish still waiting for a confirm on it.
+ */
+export async function closeWithin(connection: ChannelModel, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const closing = connection.close().then(
+    () => true,
+    // Closing what the broker may already have closed: nothing is left to release.
+    () => true,
+  );
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  const closed = await Promise.race([closing, late]);
+  clearTimeout(timer);
+  // amqplib keeps its socket as connection.stream, which its types leave out; it reacts to the socket's error, not to its close.
+  if (!closed) (connection.connection as unknown as { stream?: { destroy(error: Error): void } }).stream?.destroy(new Error(`the broker did not answer our close within ${timeoutMs} ms`));
+}
+
 /** Declares our own inbox: what peers publish to and what our consumer reads. Idempotent. */
 export async function declareInbox(channel: ConfirmChannel, ownPartyId: string): Promise<void> {
   await channel.assertExchange(DEAD_EXCHANGE, 'fanout', { durable: true });
@@ -143,8 +167,9 @@ export class ConfirmPublisher {
   /** Closes the channel, and the connection when this publisher owns it. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.connection) return closeWithin(this.connection, CLOSE_TIMEOUT_MS);
     // Closing what the broker may already have closed: nothing is left to release.
-    await (this.connection ?? this.channel).close().catch(() => {});
+    await this.channel.close().catch(() => {});
   }
 
   async publish(exchange: string, routingKey: string, body: Buffer, options: Options.Publish & { messageId: string }): Promise<void> {

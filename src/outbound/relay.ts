@@ -1,17 +1,23 @@
 // Outbox -> peers' brokers. Rows are claimed with FOR UPDATE SKIP LOCKED and leased (next_attempt_at
 // moved ahead), so several relays share the work and a relay that dies only delays its rows.
 // A row counts as sent only after the peer's broker confirmed it.
+// Each peer is a lane of its own: a peer's batch is published and recorded apart from the others',
+// and the loop goes on claiming for the other peers meanwhile, so a slow, frozen or refusing broker
+// holds back only its own messages (test/e2e/noisy-neighbour.test.ts).
 
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { createPool, type Db, prepared } from '../db/index.ts';
-import { ConfirmPublisher, connect, INBOUND_EXCHANGE, PublishError } from '../exchange/index.ts';
+import { ConfirmPublisher, connectWithin, INBOUND_EXCHANGE, PublishError } from '../exchange/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
 import { OUTBOX_CHANNEL } from './outbox.ts';
 
 export type RelayOptions = Config['relay'] & { partyId: string; databaseUrl: string };
+
+/** How long a stopping relay lets its lanes finish before it closes their connections. */
+const STOP_GRACE_MS = 2000;
 
 type ClaimedRow = { id: string; peer: string; type: string; body: string; attempts: number; expired: boolean; last_error: string | null };
 
@@ -32,6 +38,8 @@ export class Relay {
   /** Peers whose last publish failed: their failures are logged once, and their recovery. */
   private readonly unreachablePeers = new Set<string>();
   private loop?: Promise<void>;
+  /** Peers with a batch in flight, each with its lane's promise: not claimed for until it ends. */
+  private readonly lanes = new Map<string, Promise<void>>();
 
   /**
    * The relay's own bookkeeping (claims, 'sent', backoff) commits without waiting for the WAL flush:
@@ -61,12 +69,15 @@ export class Relay {
     this.running = false;
     this.wake?.();
     await this.loop;
+    // Lanes get a moment to record what their brokers confirm; closing the publishers then fails
+    // whatever still waits (a hung broker's confirms), and each lane records that and ends.
+    const lanes = Promise.all(this.lanes.values());
+    await Promise.race([lanes, new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref())]);
     // Stopping: a listener or publisher that is already broken has nothing left to release.
     await this.listener?.end().catch(() => {});
-    for (const publisher of this.publishers.values()) {
-      await publisher.then((p) => p.close()).catch(() => {});
-    }
+    await Promise.all([...this.publishers.values()].map((publisher) => publisher.then((p) => p.close()).catch(() => {})));
     this.publishers.clear();
+    await lanes;
     await this.db.end();
   }
 
@@ -100,7 +111,8 @@ export class Relay {
       } catch (error) {
         this.log.error({ err: error }, 'relay batch failed');
       }
-      if (claimed === 0 && this.running) await this.idle();
+      // A short batch took all that was due: wait for a commit, a lane's end or the poll.
+      if (claimed < this.options.batchSize && this.running) await this.idle();
     }
   }
 
@@ -120,22 +132,44 @@ export class Relay {
   }
 
   /**
-   * Claims one batch of due rows (queued, or sent with an overdue receipt), publishes them and
-   * records the outcome. Returns how many it claimed.
+   * Claims one batch of due rows (queued, or sent with an overdue receipt) of peers that have no
+   * batch in flight, and starts each peer's lane. Returns how many rows it claimed.
    */
   async relayBatch(): Promise<number> {
     const { rows } = await this.db.query<ClaimedRow>(
       prepared(
         'relay.claim',
         `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
-        WHERE id IN (SELECT id FROM outbox WHERE status IN ('queued', 'sent') AND next_attempt_at <= now()
+        WHERE id IN (SELECT id FROM outbox WHERE status IN ('queued', 'sent') AND next_attempt_at <= now() AND peer <> ALL($5)
                       ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
        RETURNING id, peer, type, body, attempts, last_error,
                  attempts > $3 OR COALESCE(resent_at, created_at) < now() - make_interval(secs => $4) AS expired`,
-        [this.options.batchSize, this.options.leaseSeconds, this.options.maxAttempts, this.options.maxAgeSeconds],
+        [this.options.batchSize, this.options.leaseSeconds, this.options.maxAttempts, this.options.maxAgeSeconds, [...this.lanes.keys()]],
       ),
     );
     if (rows.length === 0) return 0;
+    const byPeer = new Map<string, ClaimedRow[]>();
+    for (const row of rows) {
+      const list = byPeer.get(row.peer);
+      if (list) list.push(row);
+      else byPeer.set(row.peer, [row]);
+    }
+    for (const [peer, peerRows] of byPeer) {
+      const lane = this.relayToPeer(peer, peerRows)
+        .catch((error) => this.log.error({ err: error, peer }, 'relay lane failed; its rows are retried when their lease ends'))
+        .finally(() => {
+          this.lanes.delete(peer);
+          // Its next rows may be due already.
+          this.notified = true;
+          this.wake?.();
+        });
+      this.lanes.set(peer, lane);
+    }
+    return rows.length;
+  }
+
+  /** Publishes one peer's claimed rows and records the outcomes. */
+  private async relayToPeer(peer: string, rows: ClaimedRow[]): Promise<void> {
     const expired = rows.filter((r) => r.expired);
     const due = rows.filter((r) => !r.expired);
     if (expired.length) await this.giveUp(expired);
@@ -161,10 +195,10 @@ export class Relay {
           [sent.map((r) => r.id), this.options.receiptTimeoutSeconds],
         ),
       );
+      if (this.unreachablePeers.delete(peer)) this.log.info({ peer }, 'peer broker reachable again; waiting messages are going out');
       for (const row of sent) {
-        if (this.unreachablePeers.delete(row.peer)) this.log.info({ peer: row.peer }, 'peer broker reachable again; waiting messages are going out');
-        this.log.info({ messageId: row.id, peer: row.peer, type: row.type, attempts: row.attempts }, 'message sent');
-        this.metrics?.sent.inc({ type: row.type, peer: row.peer });
+        this.log.info({ messageId: row.id, peer, type: row.type, attempts: row.attempts }, 'message sent');
+        this.metrics?.sent.inc({ type: row.type, peer });
       }
     }
     for (const [i, row] of due.entries()) {
@@ -172,10 +206,10 @@ export class Relay {
       if (!error) continue;
       const delay = backoffMs(row.attempts, this.options.backoffBaseMs, this.options.backoffMaxMs);
       // Logged at warn once per outage of a peer's broker, not once per message and attempt.
-      const fields = { messageId: row.id, peer: row.peer, type: row.type, attempts: row.attempts, retryInMs: delay, err: error.message };
-      if (this.unreachablePeers.has(row.peer)) this.log.debug(fields, 'publish failed; will retry');
+      const fields = { messageId: row.id, peer, type: row.type, attempts: row.attempts, retryInMs: delay, err: error.message };
+      if (this.unreachablePeers.has(peer)) this.log.debug(fields, 'publish failed; will retry');
       else {
-        this.unreachablePeers.add(row.peer);
+        this.unreachablePeers.add(peer);
         this.log.warn(fields, 'publishing to this peer fails; its messages wait and are retried with backoff (logged again when it recovers)');
       }
       await this.db.query("UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3, last_error_at = now() WHERE id = $1 AND status IN ('queued', 'sent')", [
@@ -184,7 +218,6 @@ export class Relay {
         error.message,
       ]);
     }
-    return rows.length;
   }
 
   private async giveUp(rows: ClaimedRow[]): Promise<void> {
@@ -224,7 +257,8 @@ export class Relay {
     let publisher = this.publishers.get(url);
     if (!publisher) {
       publisher = (async () => {
-        const connection = await connect(url, `eco-relay ${this.options.partyId}`, this.log);
+        // Bounded: a broker that accepts TCP but never speaks AMQP would otherwise hold its lane for good.
+        const connection = await connectWithin(url, `eco-relay ${this.options.partyId}`, this.options.confirmTimeoutMs, this.log);
         connection.on('close', () => this.publishers.delete(url));
         const channel = await connection.createConfirmChannel();
         return new ConfirmPublisher(channel, this.options.confirmTimeoutMs, connection);

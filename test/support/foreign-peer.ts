@@ -13,6 +13,8 @@ import { api, eventually, exampleAgreements, publishRaw, services } from './gate
 export type ForeignPeer = {
   partyId: string;
   key: SigningKey;
+  /** Its own inbox, where the gateway sends it receipts. */
+  inboxUrl: string;
   /** Signs an envelope from this party to `at` (any member may be overridden) and publishes it. */
   send(type: MessageType, body: Record<string, unknown>, overrides?: Partial<Envelope>): Promise<{ envelope: Envelope; jws: string }>;
   /** The receipt the gateway sent this party for message `id` (waits for it). */
@@ -58,6 +60,7 @@ export async function foreignPeer(at: Gateway, inboxUrlOfAt: string, partyId: st
   return {
     partyId,
     key,
+    inboxUrl,
     async send(type, body, overrides = {}) {
       const envelope = { ...buildEnvelope({ type, from: partyId, to: at.config.partyId, body }), ...overrides };
       const jws = await sign(envelope, key);
