@@ -15,6 +15,8 @@ export {
   outboxBacklog,
   outboxSummary,
   type PeerTraffic,
+  RESEND_QUIET_SECONDS,
+  RESENDS_PER_SECOND_PER_PEER,
   type ReceiptOutcome,
   RelayWaker,
   recordReceipt,

@@ -74,14 +74,32 @@ export async function resendCertificate(client: Queryable, peer: string, number:
 }
 
 /**
+ * A peer's statements and answers decide what we resend, so they must not make us resend without
+ * end: a message is resent at most once in this long, and a peer's resends go out at this rate,
+ * after those already waiting (one empty statement resends a whole period, spread over minutes).
+ */
+export const RESEND_QUIET_SECONDS = 600;
+export const RESENDS_PER_SECOND_PER_PEER = 20;
+
+/**
  * Reconciliation: sends again those of `ids` that we sent to `peer` (same id and bytes; what it
- * already holds it deduplicates). Returns how many.
+ * already holds it deduplicates), each at most once per RESEND_QUIET_SECONDS, spread out at
+ * RESENDS_PER_SECOND_PER_PEER. Returns how many.
  */
 export async function resendMessages(client: Queryable, peer: string, ids: string[]): Promise<number> {
   if (ids.length === 0) return 0;
   const { rowCount } = await client.query(
-    "UPDATE outbox SET status = 'queued', next_attempt_at = now(), resent_at = now(), attempts = 0 WHERE peer = $1 AND id = ANY($2::uuid[]) AND type <> 'receipt' AND status <> 'queued'",
-    [peer, ids],
+    `WITH queue_end AS (
+       SELECT GREATEST(now(), max(next_attempt_at)) AS at FROM outbox
+        WHERE peer = $1 AND status = 'queued' AND resent_at > now() - make_interval(secs => $3) AND next_attempt_at < 'infinity'),
+     chosen AS (
+       SELECT id, row_number() OVER (ORDER BY created_at, id) - 1 AS place FROM outbox
+        WHERE peer = $1 AND id = ANY($2::uuid[]) AND type <> 'receipt' AND status <> 'queued'
+          AND (resent_at IS NULL OR resent_at <= now() - make_interval(secs => $3)))
+     UPDATE outbox o SET status = 'queued', resent_at = now(), attempts = 0,
+            next_attempt_at = (SELECT at FROM queue_end) + make_interval(secs => chosen.place / $4::float8)
+       FROM chosen WHERE o.id = chosen.id`,
+    [peer, ids, RESEND_QUIET_SECONDS, RESENDS_PER_SECOND_PER_PEER],
   );
   return rowCount ?? 0;
 }

@@ -60,7 +60,10 @@ describe('noisy neighbour', () => {
     const sentBeforeFreeze = await sentToNoisy();
     frozen.freeze();
     for (let i = 0; i < 50; i++) await noisy.send('certificate.issued', { number: `flood-${randomUUID()}` });
-    await eventually(async () => ((await count(pair.a, "outbox WHERE peer = $1 AND type = 'receipt' AND status = 'queued' AND attempts > 0", [noisy.partyId])) > 0 ? true : undefined), 'receipts to the frozen partner in flight');
+    await eventually(
+      async () => ((await count(pair.a, "outbox WHERE peer = $1 AND type = 'receipt' AND status = 'queued' AND attempts > 0", [noisy.partyId])) > 0 ? true : undefined),
+      'receipts to the frozen partner in flight',
+    );
 
     const noisyRun: number[] = [];
     for (let i = 0; i < 10; i++) noisyRun.push(await deliveryMs());

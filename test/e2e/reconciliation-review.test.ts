@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 
 import { after, before, describe, it } from 'node:test';
-import { resendMessages } from '../../src/outbound/index.ts';
+import { RESEND_QUIET_SECONDS, RESENDS_PER_SECOND_PER_PEER, resendMessages } from '../../src/outbound/index.ts';
 import { A, api, B, count, eventually, inboxOfB, issueAndWait, type Pair, reconcile, startPair } from '../support/gateways.ts';
 
 /** A's outbox row of the CO message it sent B for `number`. */
@@ -96,6 +96,28 @@ describe('reconciliation review', () => {
     await pair.a.db.query(`UPDATE outbox SET receipt_errors = '[{"code":"SCHEMA_INVALID","path":"/body/remarks","message":"ignored"}]' WHERE id = $1`, [row.id]);
     const status = await statusAfterResend(pair, row.id);
     assert.equal(status, 'accepted', 'the peer accepted it; after the resend A records it as rejected');
+  });
+
+  it('resends a message at most once per quiet period however many statements list it, and spreads a peer’s resends out', async () => {
+    // Statements and answers both resend through resendMessages: 40 statements listing the same
+    // messages (an empty statement lists a whole period) used to resend them 40 times, all at once.
+    const rows = [];
+    for (let i = 0; i < 3; i++) rows.push(await sentRow(pair, (await issueAndWait(pair)).number));
+    const ids = rows.map((r) => r.id);
+    await eventually(async () => ((await count(pair.a, "outbox WHERE id = ANY($1::uuid[]) AND status = 'accepted'", [ids])) === 3 ? true : undefined), 'the receipts at A');
+    let resent = 0;
+    for (let i = 0; i < 40; i++) resent += await resendMessages(pair.a.db, B, ids);
+    assert.equal(resent, 3);
+    const { rows: due } = await pair.a.db.query<{ gap: number }>(
+      'SELECT extract(epoch FROM next_attempt_at - lag(next_attempt_at) OVER (ORDER BY next_attempt_at))::float8 AS gap FROM outbox WHERE id = ANY($1::uuid[]) ORDER BY next_attempt_at',
+      [ids],
+    );
+    const gaps = due.slice(1).map((r) => Math.round(r.gap * 1000));
+    assert.deepEqual(gaps, [1000 / RESENDS_PER_SECOND_PER_PEER, 1000 / RESENDS_PER_SECOND_PER_PEER]);
+    // Once the quiet period is over, a statement may have them resent again.
+    await eventually(async () => ((await count(pair.a, "outbox WHERE id = ANY($1::uuid[]) AND status = 'accepted'", [ids])) === 3 ? true : undefined), 'the resends handled');
+    await pair.a.db.query(`UPDATE outbox SET resent_at = now() - make_interval(secs => $2 + 1) WHERE id = ANY($1::uuid[])`, [ids, RESEND_QUIET_SECONDS]);
+    assert.equal(await resendMessages(pair.a.db, B, ids), 3);
   });
 
   it('sends a duplicate its receipt again even when the receipt is older than RELAY_MAX_AGE_SECONDS', async () => {
