@@ -32,6 +32,7 @@ const envSchema = z.object({
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SENT_AT_WINDOW_SECONDS: int(24 * 3600),
+  UNAUTHENTICATED_ANSWERS_PER_HOUR: int(60),
   RELAY_BATCH_SIZE: int(200),
   RELAY_POLL_MS: int(1000),
   RELAY_LEASE_SECONDS: int(30),
@@ -83,6 +84,8 @@ export type Config = {
   http: { host: string; port: number };
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   sentAtWindowSeconds: number;
+  /** Rejections answered per hour to a peer in whose name messages fail authentication; the rest are dead-lettered. */
+  unauthenticatedAnswersPerHour: number;
   relay: {
     batchSize: number;
     pollMs: number;
@@ -138,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     logLevel: e.LOG_LEVEL,
     sentAtWindowSeconds: e.SENT_AT_WINDOW_SECONDS,
+    unauthenticatedAnswersPerHour: e.UNAUTHENTICATED_ANSWERS_PER_HOUR,
     relay: {
       batchSize: e.RELAY_BATCH_SIZE,
       pollMs: e.RELAY_POLL_MS,

@@ -178,6 +178,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
       countries: config.countries,
       amqpUrl: config.amqpUrl,
       sentAtWindowSeconds: config.sentAtWindowSeconds,
+      unauthenticatedAnswersPerHour: config.unauthenticatedAnswersPerHour,
       maxMessageBytes: config.maxMessageBytes,
       ...config.consumer,
     };

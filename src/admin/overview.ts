@@ -2,7 +2,7 @@
 // waiting for a decision, and the latest messages and rejections.
 import type { Queryable } from '../db/index.ts';
 import type { DeadLetter, DeadLetters } from '../deadletters/index.ts';
-import { inboundTraffic } from '../inbound/index.ts';
+import { inboundTraffic, unauthenticatedCounts } from '../inbound/index.ts';
 import { type Backlog, type DeliveryError, type DeliveryStatus, lastDeliveryErrors, outboundTraffic, outboxBacklog } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
 import { type MessageRecord, searchMessages } from './messages.ts';
@@ -22,8 +22,11 @@ export type PeerOverview = {
   /** The latest delivery error of a message to it still retrying or dead: the reason for its health. */
   lastError: DeliveryError | null;
 };
+/** Something an operator should look into, in words, with the figures behind it. */
+export type Notice = { kind: 'unauthenticated'; peer: string; text: string; answered: number; unanswered: number; lastAt: string; lastCode: string };
 export type Overview = {
   partyId: string;
+  notices: Notice[];
   windowSeconds: number;
   peers: PeerOverview[];
   backlog: Backlog;
@@ -33,7 +36,7 @@ export type Overview = {
 };
 
 export async function overview(db: Queryable, partyId: string, peers: PeerDirectory, deadLetters: DeadLetters): Promise<Overview> {
-  const [registered, outbound, inbound, backlog, held, recentMessages, outRejected, inRejected] = await Promise.all([
+  const [registered, outbound, inbound, backlog, held, recentMessages, outRejected, inRejected, unauthenticated] = await Promise.all([
     peers.list(),
     outboundTraffic(db, WINDOW_SECONDS),
     inboundTraffic(db, WINDOW_SECONDS),
@@ -42,6 +45,7 @@ export async function overview(db: Queryable, partyId: string, peers: PeerDirect
     searchMessages(db, { limit: 20 }),
     searchMessages(db, { direction: 'outbound', status: 'rejected', limit: 10 }),
     searchMessages(db, { direction: 'inbound', status: 'rejected', limit: 10 }),
+    unauthenticatedCounts(db, WINDOW_SECONDS),
   ]);
   const errors = await lastDeliveryErrors(
     db,
@@ -50,6 +54,11 @@ export async function overview(db: Queryable, partyId: string, peers: PeerDirect
   const empty = { queued: 0, sent: 0, accepted: 0, rejected: 0, dead: 0 };
   return {
     partyId,
+    notices: unauthenticated.map((u) => ({
+      kind: 'unauthenticated' as const,
+      ...u,
+      text: `${u.answered + u.unanswered} messages claiming to be from ${u.peer} failed authentication in the last 24 hours (last: ${u.lastCode}); ${u.answered} answered to ${u.peer}, ${u.unanswered} dead-lettered unanswered. Someone may be using its name, or its keys have changed.`,
+    })),
     windowSeconds: WINDOW_SECONDS,
     peers: registered.map((peer) => {
       const out = outbound.find((t) => t.peer === peer.partyId);

@@ -81,6 +81,19 @@ const deliveryCounts = z.object({ queued: z.number(), sent: z.number(), accepted
 const overviewSchema = z
   .object({
     partyId: z.string(),
+    notices: z
+      .array(
+        z.object({
+          kind: z.enum(['unauthenticated']),
+          peer: z.string(),
+          text: z.string(),
+          answered: z.number().int(),
+          unanswered: z.number().int(),
+          lastAt: z.string(),
+          lastCode: z.string(),
+        }),
+      )
+      .describe('what an operator should look into: for now, messages in a peer’s name that failed authentication in the last 24 hours'),
     windowSeconds: z.number(),
     peers: z.array(
       z.object({

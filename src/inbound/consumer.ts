@@ -24,6 +24,7 @@ export type ConsumerOptions = {
   amqpUrl: string;
   prefetch: number;
   sentAtWindowSeconds: number;
+  unauthenticatedAnswersPerHour: number;
   maxDeliveries: number;
   /** Larger bodies are dead-lettered unread (MESSAGE_TOO_LARGE). */
   maxMessageBytes: number;
@@ -176,6 +177,7 @@ export class Consumer {
     const errors = handled.outcome === 'dead' ? [handled.error] : handled.outcome === 'rejected' ? handled.errors : [];
     for (const code of new Set(errors.map((e) => e.code))) this.metrics.rejected.inc({ type, peer, code });
     if (handled.outcome === 'accepted' && handled.receiptLatencySeconds !== undefined) this.metrics.receiptLatency.observe({ peer }, handled.receiptLatencySeconds);
+    if (handled.unauthenticated) this.metrics.unauthenticated.inc({ claimed: peer, answered: handled.outcome === 'rejected' ? 'yes' : 'no' });
   }
 
   /** Not processed (a bug, a statement Postgres refused): requeued after a growing pause, dead-lettered past the limit. */
@@ -213,7 +215,11 @@ export class Consumer {
       await publishDeadLetter(channel, message, authentic.error);
       return { ...authentic, messageId: message.properties.messageId as string | undefined };
     }
-    if (authentic.outcome === 'rejected') return this.receiver.refuse(authentic, message.properties, digest);
+    if (authentic.outcome === 'rejected') {
+      const refused = await this.receiver.refuse(authentic, message.properties, digest);
+      if (refused.outcome === 'dead') await publishDeadLetter(channel, message, refused.error);
+      return refused;
+    }
     return this.receiver.receive(authentic, digest);
   }
 }

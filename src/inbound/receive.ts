@@ -13,11 +13,15 @@ import type { KnownPeer } from '../peers/index.ts';
 import { applyMessage } from './apply.ts';
 import { type Authentic, type Rejected, validate } from './checks.ts';
 import { claimMessage, settleInbox } from './inbox.ts';
+import { countUnauthenticated } from './unauthenticated.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** What happened to one delivery, for logs, metrics and tests; `peer` is set once the sender is known. */
-export type Handled = { peer?: string } & (
+/**
+ * What happened to one delivery, for logs, metrics and tests; `peer` is set once the sender is
+ * known, or named; `unauthenticated` when the message named a peer but failed authentication.
+ */
+export type Handled = { peer?: string; unauthenticated?: true } & (
   | {
       outcome: 'accepted';
       messageId: string;
@@ -38,6 +42,8 @@ export type ReceiveOptions = {
   /** The countries we receive for (a CO's importCountry). */
   countries: readonly string[];
   sentAtWindowSeconds: number;
+  /** Rejections of messages that fail authentication answered per named peer and hour; the rest are dead-lettered. */
+  unauthenticatedAnswersPerHour: number;
 };
 
 export class Receiver {
@@ -48,17 +54,26 @@ export class Receiver {
   ) {}
 
   /**
-   * A message from a known peer that failed authentication: answered with a signed rejection.
-   * Not authenticated, so not remembered: each copy is checked, and answered, afresh.
+   * A message in a known peer's name that failed authentication: answered to that peer with a
+   * signed rejection that says so, within the hourly bound; past it, dead-lettered unanswered.
+   * Not authenticated, so not remembered: each copy is checked, and counted, afresh.
    * `delivered` is what the AMQP properties claimed.
    */
   async refuse(refused: Rejected, delivered: { messageId: unknown; type: unknown }, digest: string): Promise<Handled> {
     const inReplyTo = [refused.messageId, delivered.messageId].find((id): id is string => typeof id === 'string' && UUID.test(id));
-    const receiptId = await this.outbound.transaction(async (client, outbox) => {
-      await auditReceived(client, refused.peer.partyId, inReplyTo, { type: delivered.type, status: 'rejected', errors: refused.errors });
-      return refused.isReceipt ? undefined : sendReceipt(outbox, refused.peer, undefined, inReplyTo, { status: 'rejected', digest, errors: refused.errors });
+    const peer = refused.peer.partyId;
+    const errors = refused.errors.map((e) => messageError(e.code, `the sender was not authenticated: ${e.message}`, e.path));
+    const code = errors[0]!.code;
+    return this.outbound.transaction(async (client, outbox): Promise<Handled> => {
+      const limit = this.options.unauthenticatedAnswersPerHour;
+      if (!(await countUnauthenticated(client, peer, code, limit))) {
+        const message = `not answered: more than ${limit} messages in the name of ${peer} failed authentication this hour; ${errors[0]!.message}`;
+        return { outcome: 'dead', peer, unauthenticated: true, messageId: inReplyTo, error: { code, message: safeText(message, 500) } };
+      }
+      await auditReceived(client, peer, inReplyTo, { type: delivered.type, status: 'rejected', errors });
+      const receiptId = refused.isReceipt ? undefined : await sendReceipt(outbox, refused.peer, undefined, inReplyTo, { status: 'rejected', digest, errors });
+      return { outcome: 'rejected', peer, unauthenticated: true, messageId: inReplyTo, errors, receiptId };
     });
-    return { outcome: 'rejected', peer: refused.peer.partyId, messageId: inReplyTo, errors: refused.errors, receiptId };
   }
 
   /**

@@ -37,6 +37,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly unauthenticated = new Counter({
+    name: 'eco_unauthenticated_messages_total',
+    help: "Messages in a registered peer's name that failed authentication, by the peer they claimed to come from and whether they were answered (a bounded number per hour is)",
+    labelNames: ['claimed', 'answered'] as const,
+    registers: [this.registry],
+  });
+
   readonly receiptLatency = new Histogram({
     name: 'eco_receipt_latency_seconds',
     help: "From queueing a message to recording the peer's receipt for it",

@@ -65,7 +65,9 @@ describe('encrypted exchange', () => {
     const rssBefore = process.memoryUsage().rss;
     const started = Date.now();
     const handled = await inboxOfB(pair).deliver(bomb, { appId: A, messageId: crypto.randomUUID() });
-    assert.deepEqual(handled.outcome === 'rejected' && handled.errors.map((e) => [e.code, e.message]), [['DECRYPTION_FAILED', 'a compressed JWE (zip) is refused: the profile does not compress']]);
+    assert.deepEqual(handled.outcome === 'rejected' && handled.errors.map((e) => [e.code, e.message]), [
+      ['DECRYPTION_FAILED', 'the sender was not authenticated: a compressed JWE (zip) is refused: the profile does not compress'],
+    ]);
     assert.ok(Date.now() - started < 10_000, `answered in ${Date.now() - started} ms`);
     assert.ok(process.memoryUsage().rss - rssBefore < 200 * 1024 * 1024, 'the gateway (in this process) did not inflate it');
   });
