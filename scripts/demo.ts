@@ -82,7 +82,7 @@ async function portalUsers(partyId: keyof typeof demoUsers, databaseUrl: string)
 }
 
 function printPortal(gateways: { partyId: string; url: string }[]): void {
-  step('the web portal: sign in as these users (password for all of them: ' + DEMO_PASSWORD + ')');
+  step(`the web portal: sign in as these users (password for all of them: ${DEMO_PASSWORD})`);
   for (const g of gateways) {
     const users = demoUsers[g.partyId as keyof typeof demoUsers].map(([name, role]) => `${name} (${role})`).join(', ');
     console.log(`${g.partyId}: ${g.url}/portal  users ${users}`);

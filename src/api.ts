@@ -23,7 +23,7 @@ export type ApiDeps = {
   peers: PeerDirectory;
   agreements: AgreementBook;
   keys: OwnKeys;
-  readiness: () => Promise<Readiness>;
+  readiness: { check(): Promise<Readiness> };
   relays: RelayWaker;
   deadLetters: DeadLetters;
   reconciliations: Reconciliations;

@@ -10,14 +10,15 @@ import { ClearanceService } from './clearance/index.ts';
 import type { Config } from './config.ts';
 import { claimDatabase, createPool, type Db, isDatabaseUnavailable, migrate, redactUrl } from './db/index.ts';
 import { countHeld, DeadLetters } from './deadletters/index.ts';
-import { brokerUrls, connectWithin, isBrokerRefusal } from './exchange/index.ts';
-import { buildApp, type Readiness } from './http/index.ts';
+import { brokerUrls, isBrokerRefusal } from './exchange/index.ts';
+import { buildApp } from './http/index.ts';
 import { Consumer, receivedLines } from './inbound/index.ts';
 import { OwnKeys, Vault, WrongKeyError } from './keys/index.ts';
 import { Metrics } from './metrics/index.ts';
 import { Outbound, outboxBacklog, Relay, RelayWaker } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
 import { portalRoutes } from './portal/index.ts';
+import { ReadinessMonitor } from './readiness.ts';
 import { Reconciliations } from './reconciliation/index.ts';
 import { VerificationService } from './verifications/index.ts';
 
@@ -49,26 +50,6 @@ export function guardProcess(log: Logger): void {
 
 export function createLogger(config: Pick<Config, 'logLevel' | 'partyId'>): Logger {
   return pino({ level: config.logLevel, base: { party: config.partyId } });
-}
-
-/** Whether Postgres and our own broker answer within 2 s. */
-async function readiness(db: Db, amqpUrl: string, log: Logger): Promise<Readiness> {
-  const within = <T>(work: Promise<T>) => Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000))]);
-  const [postgres, broker] = await Promise.all([
-    within(db.query('SELECT 1')).then(
-      () => true,
-      () => false,
-    ),
-    connectWithin(amqpUrl, 'eco-readiness', 2000, log).then(
-      async (connection) => {
-        // It answered: that is all readiness asks; a failing close changes nothing.
-        await connection.close().catch(() => {});
-        return true;
-      },
-      () => false,
-    ),
-  ]);
-  return { postgres, broker };
 }
 
 /**
@@ -162,7 +143,9 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   const reconciliations = new Reconciliations(db, peers, outbound, receivedLines, log.child({ role: 'reconciliation' }));
   const gateway: Gateway = { config, db, log, peers, agreements, keys, certificates, reconciliations, metrics, stop: async () => {} };
   // Set before the roles start: a start that fails halfway stops what it started.
+  let stopReadiness = () => {};
   gateway.stop = async () => {
+    stopReadiness();
     await gateway.app?.close();
     await gateway.relay?.stop();
     reconciliations.stop();
@@ -207,6 +190,9 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
       reconciliations.start();
     }
     if (config.roles.includes('api')) {
+      const readiness = new ReadinessMonitor(db, config.amqpUrl, log.child({ role: 'api' }));
+      readiness.start();
+      stopReadiness = () => readiness.stop();
       const app = await buildApp({
         logger: log.child({ role: 'api' }),
         partyId: config.partyId,
@@ -217,6 +203,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
         bodyLimitBytes: config.httpBodyLimitBytes,
         requestTimeoutMs: config.httpRequestTimeoutMs,
         metrics,
+        refuseWrites: () => (readiness.latest()?.broker === 'alarm' ? 'our broker is in a memory or disk alarm: peers cannot deliver to us' : undefined),
         routes: [
           ...apiRoutes({
             partyId: config.partyId,
@@ -228,7 +215,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
             keys,
             agreements,
             relays: relayWaker,
-            readiness: () => readiness(db, config.amqpUrl, log),
+            readiness,
             deadLetters: new DeadLetters(db, config.partyId, config.amqpUrl, log.child({ role: 'api' })),
             reconciliations,
             metrics,

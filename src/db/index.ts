@@ -51,7 +51,9 @@ export async function withTransaction<T>(pool: Db, work: (client: DbClient) => P
     await client.query('BEGIN');
     result = await work(client);
     await client.query('COMMIT');
+    writeFailures.delete(pool);
   } catch (error) {
+    if (isDatabaseUnwritable(error)) writeFailures.set(pool, { at: Date.now(), code: (error as { code: string }).code, reason: (error as Error).message });
     // The error that failed the work is what the caller needs; a ROLLBACK on a broken connection
     // fails too, and the connection is destroyed below either way.
     await client.query('ROLLBACK').catch(() => {});
@@ -61,6 +63,26 @@ export async function withTransaction<T>(pool: Db, work: (client: DbClient) => P
   }
   client.release();
   return result;
+}
+
+/** The latest write each pool saw fail because Postgres could not write (cleared by a commit). */
+const writeFailures = new WeakMap<Db, { at: number; code: string; reason: string }>();
+
+/** A write of `pool` that failed within `withinMs` because Postgres could not write, if no commit succeeded since. */
+export function lastWriteFailure(pool: Db, withinMs: number): { agoMs: number; code: string; reason: string } | undefined {
+  const failure = writeFailures.get(pool);
+  const agoMs = failure ? Date.now() - failure.at : Infinity;
+  return failure && agoMs <= withinMs ? { agoMs, code: failure.code, reason: failure.reason } : undefined;
+}
+
+/**
+ * True when Postgres is up but cannot write: disk full (53100), out of memory (53200), read-only
+ * (25006: a standby, or default_transaction_read_only), an I/O error (58030). Nothing the request
+ * did wrong: a 503, and the consumer holds its message until it can.
+ */
+export function isDatabaseUnwritable(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && ['53100', '53200', '25006', '58030'].includes(code);
 }
 
 /**

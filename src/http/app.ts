@@ -10,12 +10,14 @@ import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyErro
 import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { findUnsafeText, toPointer } from '../dataset/index.ts';
-import { isDatabaseUnavailable } from '../db/index.ts';
+import { isDatabaseUnavailable, isDatabaseUnwritable } from '../db/index.ts';
 import { EcoError, type ErrorCode, type FieldError, invalid } from '../errors.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { documentOptions, UNLIMITED_ROUTES } from './document.ts';
 import { toProblem } from './problem.ts';
 import { referenceRoutes } from './reference.ts';
+
+const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** What a 503 asks callers to wait before trying again. */
 const RETRY_AFTER_SECONDS = 5;
@@ -52,6 +54,11 @@ export type AppOptions = {
   /** A request (headers and body) not received within this is answered 408 and its connection closed. */
   requestTimeoutMs?: number;
   metrics?: Metrics;
+  /**
+   * Why the API cannot take writes now (our broker in an alarm), if it cannot: POST, PUT, PATCH
+   * and DELETE outside /admin and /portal are then answered 503 with Retry-After.
+   */
+  refuseWrites?: () => string | undefined;
   routes: RoutePlugin[];
 };
 
@@ -87,6 +94,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
     // Every answer is what its Content-Type says: a browser must not sniff JSON or text into HTML.
     reply.header('x-content-type-options', 'nosniff');
+    // Operators keep their hands during an incident (suspend a peer, replay later); readers keep reading.
+    if (options.refuseWrites && !READS.has(request.method) && !/^\/(admin|portal)(\/|$|\?)/.test(request.url)) {
+      const reason = options.refuseWrites();
+      if (reason) throw new EcoError('UNAVAILABLE', `${reason}; retry in ${RETRY_AFTER_SECONDS} s`);
+    }
   });
 
   app.setErrorHandler(answerError);
@@ -212,6 +224,7 @@ function toEcoError(error: FastifyError): EcoError {
     return invalid(`the request ${where} is not valid (${errors.length} error${errors.length === 1 ? '' : 's'})`, errors);
   }
   if (isDatabaseUnavailable(error)) return new EcoError('UNAVAILABLE', `the database is unreachable or too busy to answer in time; retry in ${RETRY_AFTER_SECONDS} s`);
+  if (isDatabaseUnwritable(error)) return new EcoError('UNAVAILABLE', `the database cannot write now (disk full or read-only); retry in ${RETRY_AFTER_SECONDS} s`);
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) return new EcoError(fastifyErrors[error.code] ?? 'BAD_REQUEST', error.message);
   return new EcoError('INTERNAL', 'the gateway could not complete the request; it has been logged');

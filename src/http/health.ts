@@ -5,13 +5,23 @@ import { EcoError } from '../errors.ts';
 import { toProblem } from './problem.ts';
 import { apiSchemas, problemSchema } from './schemas.ts';
 
-const up = z.enum(['ok', 'down']);
-/** The NOT_READY problem names the dependency that is down, in the members of the 200 answer. */
-const notReadySchema = problemSchema.extend({ postgres: up, broker: up }).register(apiSchemas, { id: 'NotReadyProblem' });
+/** The NOT_READY problem says what is wrong, in the members of the 200 answer and in words. */
+const notReadySchema = problemSchema
+  .extend({
+    postgres: z.enum(['ok', 'down', 'unwritable']).describe('unwritable: a standby, read-only, or a write just failed for lack of disk'),
+    broker: z.enum(['ok', 'down', 'alarm']).describe('alarm: the broker blocks publishers (memory or disk alarm)'),
+    reasons: z.array(z.string()),
+  })
+  .register(apiSchemas, { id: 'NotReadyProblem' });
 
-export type Readiness = { postgres: boolean; broker: boolean };
+export type Readiness = {
+  postgres: 'ok' | 'down' | 'unwritable';
+  broker: 'ok' | 'down' | 'alarm';
+  /** What is wrong, in words, when something is. */
+  reasons: string[];
+};
 
-export async function healthRoutes(app: FastifyInstance, options: { partyId: string; readiness: () => Promise<Readiness> }): Promise<void> {
+export async function healthRoutes(app: FastifyInstance, options: { partyId: string; readiness: { check(): Promise<Readiness> } }): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
   api.get(
     '/health',
@@ -27,23 +37,26 @@ export async function healthRoutes(app: FastifyInstance, options: { partyId: str
       config: { roles: 'public' },
       schema: {
         operationId: 'getReadiness',
-        summary: 'Readiness: Postgres and our broker reachable (503 otherwise)',
+        summary: 'Readiness: Postgres reachable and able to write, our broker reachable and not in an alarm (503 with Retry-After otherwise)',
         tags: ['health'],
         security: [],
         response: { 200: z.object({ status: z.literal('ready'), postgres: z.literal('ok'), broker: z.literal('ok') }), 503: notReadySchema },
         examples: {
           200: { status: 'ready', postgres: 'ok', broker: 'ok' },
-          503: toProblem(new EcoError('NOT_READY', 'the broker cannot be reached', undefined, { postgres: 'ok', broker: 'down' })).body,
+          503: toProblem(
+            new EcoError('NOT_READY', 'the broker blocks publishers: low on memory (a memory or disk alarm)', undefined, {
+              postgres: 'ok',
+              broker: 'alarm',
+              reasons: ['the broker blocks publishers: low on memory (a memory or disk alarm)'],
+            }),
+          ).body,
         },
       },
     },
     async () => {
-      const { postgres, broker } = await options.readiness();
-      if (!postgres || !broker) {
-        const down = [postgres ? '' : 'Postgres', broker ? '' : 'the broker'].filter(Boolean).join(' and ');
-        // The same members as the 200 answer, each 'ok' or 'down', so that a probe sees which one is down.
-        throw new EcoError('NOT_READY', `${down} cannot be reached`, undefined, { postgres: postgres ? 'ok' : 'down', broker: broker ? 'ok' : 'down' });
-      }
+      const { postgres, broker, reasons } = await options.readiness.check();
+      // The same members as the 200 answer, so that a probe sees which one is wrong, and how.
+      if (reasons.length) throw new EcoError('NOT_READY', reasons.join('; '), undefined, { postgres, broker, reasons });
       return { status: 'ready' as const, postgres: 'ok' as const, broker: 'ok' as const };
     },
   );

@@ -5,7 +5,7 @@
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { AgreementBook } from '../agreements/index.ts';
-import { type Db, isDatabaseUnavailable } from '../db/index.ts';
+import { type Db, isDatabaseUnavailable, isDatabaseUnwritable } from '../db/index.ts';
 import { drainDeadLetter, publishDeadLetter } from '../deadletters/index.ts';
 import type { PeerKeys } from '../exchange/index.ts';
 import { bodyDigest, connect, DEAD_QUEUE, declareInbox, INBOUND_QUEUE, isBrokerRefusal, messageTypes } from '../exchange/index.ts';
@@ -143,10 +143,10 @@ export class Consumer {
         handled = await this.process(channel, message);
         break;
       } catch (error) {
-        if (!isDatabaseUnavailable(error)) return this.retryLater(channel, message, error);
-        // Postgres is away: not the message's fault, so it keeps its place and its delivery count;
+        if (!isDatabaseUnavailable(error) && !isDatabaseUnwritable(error)) return this.retryLater(channel, message, error);
+        // Postgres is away, or cannot write: not the message's fault, so it keeps its place and its delivery count;
         // it is held (the prefetch bounds how many) until Postgres answers again.
-        if (attempt === 1 || attempt % 20 === 0) this.log.warn({ err: error, messageId: message.properties.messageId, attempt }, 'database unavailable; holding the message');
+        if (attempt === 1 || attempt % 20 === 0) this.log.warn({ err: error, messageId: message.properties.messageId, attempt }, 'database unavailable or unable to write; holding the message');
         await pause(attempt);
         // Its channel gone, the broker has put it back for another delivery.
         if (!this.holds(channel)) return;

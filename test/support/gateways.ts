@@ -111,7 +111,13 @@ export async function registerPeer(at: Gateway, peer: Gateway, peerAmqpUrl: stri
 }
 
 /** Calls a gateway's API with its all-roles key, unless `headers` bring their own authorization ('' for none). */
-export async function api(gateway: Gateway, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; contentType: string }> {
+export async function api(
+  gateway: Gateway,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any; contentType: string; headers: Headers }> {
   const { authorization = `Bearer ${keys.get(gateway)}`, ...rest } = headers;
   const response = await fetch(gateway.url + path, {
     method,
@@ -120,7 +126,7 @@ export async function api(gateway: Gateway, method: string, path: string, body?:
   });
   const text = await response.text();
   const contentType = response.headers.get('content-type') ?? '';
-  return { status: response.status, contentType, body: contentType.includes('json') && text ? JSON.parse(text) : text };
+  return { status: response.status, contentType, headers: response.headers, body: contentType.includes('json') && text ? JSON.parse(text) : text };
 }
 
 /**

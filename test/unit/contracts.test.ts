@@ -56,7 +56,7 @@ describe('contracts', () => {
     assert.deepEqual(media('/metrics'), ['text/plain']);
     assert.deepEqual(media('/console'), ['text/html']);
     const notReady = document.components.schemas.NotReadyProblem;
-    assert.deepEqual([notReady.properties.postgres.enum, notReady.required.includes('broker')], [['ok', 'down'], true]);
+    assert.deepEqual([notReady.properties.postgres.enum, notReady.properties.broker.enum, notReady.required.includes('reasons')], [['ok', 'down', 'unwritable'], ['ok', 'down', 'alarm'], true]);
     assert.ok(!JSON.stringify(document.components.schemas).includes('"$id"'), 'no fragment $ids');
   });
 
