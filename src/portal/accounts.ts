@@ -106,7 +106,7 @@ export async function setUserStatus(db: Db, id: string, status: User['status'], 
   const { rowCount } = await audited(
     db,
     async (client) => {
-      const result = await client.query('UPDATE portal_users SET status = $2, failed_attempts = 0, locked_until = NULL WHERE id = $1 AND status <> $2', [id, status]);
+      const result = await client.query('UPDATE portal_users SET status = $2 WHERE id = $1 AND status <> $2', [id, status]);
       if (status === 'disabled') await client.query('DELETE FROM portal_sessions WHERE user_id = $1', [id]);
       return result;
     },
@@ -115,45 +115,74 @@ export async function setUserStatus(db: Db, id: string, status: User['status'], 
   return (rowCount ?? 0) > 0;
 }
 
-export type SignInOutcome = { ok: true; user: User } | { ok: false; reason: 'invalid' | 'locked' };
-
-/** Failed sign-ins in a row that lock an account, and for how long. */
-export const LOCKOUT = { attempts: 5, minutes: 15 };
+export type SignInOutcome = { ok: true; user: User } | { ok: false; reason: 'invalid' | 'throttled' };
 
 /**
- * Checks a user name and password. Each failure counts; the LOCKOUT.attempts-th locks the account
- * for LOCKOUT.minutes (answered like a wrong password, so a guesser learns nothing). Audited.
+ * Sign-in throttling (OWASP Authentication Cheat Sheet: a lockout anyone can trigger is a denial
+ * of service). Failures are counted per user name and client address, and per client address; past
+ * `failures` within `windowMinutes` that key waits, 30 s, then twice as long after each further
+ * failure, up to 15 minutes. Guessing one officer's password from one place is slowed to a crawl;
+ * guessing many from one place too; and the officer, signing in from their own desk, is never
+ * held back by someone else's guesses. Nothing is counted per account alone.
+ */
+export const THROTTLE = {
+  pair: { failures: 5, windowMinutes: 15 },
+  address: { failures: 20, windowMinutes: 15 },
+  firstWaitSeconds: 30,
+  maxWaitSeconds: 900,
+};
+
+/**
+ * Counts one attempt against `key` before the password is checked, in one statement that a wait
+ * stops: guesses sent in parallel each take one of the allowed attempts, and none is checked while
+ * the key waits. False when the key is waiting.
+ */
+async function claimAttempt(db: Queryable, key: string, limit: { failures: number; windowMinutes: number }): Promise<boolean> {
+  const { rows } = await db.query(
+    `INSERT INTO portal_sign_in_throttle AS t (key, failures, last_failure_at) VALUES ($1, 1, now())
+     ON CONFLICT (key) DO UPDATE SET
+       failures = CASE WHEN t.last_failure_at < now() - make_interval(mins => $3) THEN 1 ELSE t.failures + 1 END,
+       last_failure_at = now(),
+       blocked_until = CASE WHEN t.last_failure_at >= now() - make_interval(mins => $3) AND t.failures + 1 >= $2
+                            THEN now() + make_interval(secs => least($5::float8, $4 * 2 ^ (t.failures + 1 - $2)))
+                            ELSE NULL END
+     WHERE t.blocked_until IS NULL OR t.blocked_until <= now()
+     RETURNING 1`,
+    [key, limit.failures, limit.windowMinutes, THROTTLE.firstWaitSeconds, THROTTLE.maxWaitSeconds],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Checks a user name and password from `address`. Every attempt is counted first (see THROTTLE);
+ * a success takes its attempt back and clears the user name's count from that address. A wrong
+ * name, a wrong password and a throttled attempt answer alike, so that a guesser learns nothing.
+ * Audited.
  */
 export async function signIn(db: Db, username: string, password: string, address: string): Promise<SignInOutcome> {
+  // Counts that have not moved for a day are spent: they go, so that the table stays small.
+  await db.query("DELETE FROM portal_sign_in_throttle WHERE last_failure_at < now() - interval '1 day'");
+  const pairKey = `pair:${username} ${address}`;
+  const addressKey = `address:${address}`;
+  const allowed = (await claimAttempt(db, addressKey, THROTTLE.address)) && (await claimAttempt(db, pairKey, THROTTLE.pair));
   const { rows } = await db.query<UserRow & { password_hash: string }>("SELECT * FROM portal_users WHERE username = $1 AND status = 'active'", [username]);
   const row = rows[0];
-  if (!row) {
-    await verifyPassword(password, await DUMMY_HASH);
-    await audit(db, { actor: actors.portalUser(username.slice(0, 64)), action: 'portal.sign-in-failed', data: { address, reason: 'unknown user' } });
-    return { ok: false, reason: 'invalid' };
-  }
-  // The attempt is counted before the password is checked, in one statement that a lock stops:
-  // guesses sent in parallel each take one of the LOCKOUT.attempts (checking first and counting
-  // after let every guess in flight through), and none is checked once the account is locked.
-  const { rows: claimed } = await db.query<{ failed_attempts: number }>(
-    `UPDATE portal_users SET failed_attempts = failed_attempts + 1,
-            locked_until = CASE WHEN failed_attempts + 1 >= $2 THEN now() + make_interval(mins => $3) ELSE locked_until END
-      WHERE id = $1 AND (locked_until IS NULL OR locked_until <= now()) RETURNING failed_attempts`,
-    [row.id, LOCKOUT.attempts, LOCKOUT.minutes],
-  );
-  if (!claimed[0]) {
+  if (!allowed) {
     await verifyPassword(password, await DUMMY_HASH); // as long as any other answer
-    await audit(db, { actor: actors.portalUser(row.username), action: 'portal.sign-in-failed', subject: row.id, data: { address, reason: 'locked' } });
-    return { ok: false, reason: 'locked' };
+    await audit(db, { actor: actors.portalUser(username.slice(0, 64)), action: 'portal.sign-in-throttled', subject: row?.id, data: { address } });
+    return { ok: false, reason: 'throttled' };
   }
-  if (!(await verifyPassword(password, row.password_hash))) {
-    const locked = claimed[0].failed_attempts >= LOCKOUT.attempts;
-    await audit(db, { actor: actors.portalUser(row.username), action: locked ? 'portal.locked-out' : 'portal.sign-in-failed', subject: row.id, data: { address, reason: 'wrong password' } });
-    return { ok: false, reason: locked ? 'locked' : 'invalid' };
+  if (!row || !(await verifyPassword(password, row?.password_hash ?? (await DUMMY_HASH)))) {
+    await audit(db, { actor: actors.portalUser(username.slice(0, 64)), action: 'portal.sign-in-failed', subject: row?.id, data: { address, reason: row ? 'wrong password' : 'unknown user' } });
+    return { ok: false, reason: 'invalid' };
   }
   await audited(
     db,
-    (client) => client.query('UPDATE portal_users SET failed_attempts = 0, locked_until = NULL, last_sign_in_at = now() WHERE id = $1', [row.id]),
+    async (client) => {
+      await client.query('DELETE FROM portal_sign_in_throttle WHERE key = $1', [pairKey]);
+      await client.query('UPDATE portal_sign_in_throttle SET failures = greatest(failures - 1, 0) WHERE key = $1', [addressKey]);
+      await client.query('UPDATE portal_users SET last_sign_in_at = now() WHERE id = $1', [row.id]);
+    },
     () => ({ actor: actors.portalUser(row.username), action: 'portal.signed-in', subject: row.id, data: { address } }),
   );
   return { ok: true, user: toUser(row) };

@@ -4,7 +4,7 @@ import { actors } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
 import { EcoError, notFound } from '../errors.ts';
 import type { VerificationService } from '../verifications/index.ts';
-import { closeSession, createUser, LOCKOUT, listUsers, openSession, setUserStatus, signIn, type UserRole, userProblems, userRoles } from './accounts.ts';
+import { closeSession, createUser, listUsers, openSession, setUserStatus, signIn, THROTTLE, type UserRole, userProblems, userRoles } from './accounts.ts';
 import { formFields, type Portal, PREFIX } from './plugin.ts';
 
 /** Sign-in attempts a minute from one client address. */
@@ -35,7 +35,7 @@ export function accountPages(app: FastifyInstance, portal: Portal, deps: { db: D
   });
 
   // At most 30 tries a minute from one address (an office behind one NAT address signs in at 9:00),
-  // on top of the per-account lockout that stops guessing one password.
+  // on top of the sign-in throttling (accounts.ts THROTTLE) that stops guessing passwords.
   app.post(`${PREFIX}/sign-in`, { config: { rateLimit: { max: SIGN_IN_PER_MINUTE, timeWindow: 60_000 } } }, async (request, reply) => {
     checkCsrf(request);
     const body = formFields(request.body);
@@ -43,8 +43,8 @@ export function accountPages(app: FastifyInstance, portal: Portal, deps: { db: D
     const password = (body.password ?? '').slice(0, 200);
     const outcome = await signIn(deps.db, username, password, request.ip);
     if (!outcome.ok) {
-      // One answer for a wrong name, a wrong password and a locked account: which names exist is not told.
-      const message = request.portal.t('signIn.invalid', { minutes: LOCKOUT.minutes });
+      // One answer for a wrong name, a wrong password and a throttled attempt: which names exist is not told.
+      const message = request.portal.t('signIn.invalid', { minutes: THROTTLE.maxWaitSeconds / 60 });
       return page(request, reply.code(401), 'sign-in', { title: request.portal.t('signIn.title'), next: safeNext(body.next) ?? '', username, error: message });
     }
     const id = await openSession(deps.db, outcome.user.id, portal.limits);
