@@ -5,6 +5,8 @@
 //       saturation (closed loop), a fixed 100/s, and a fixed half of saturation;
 //   (c) lookup at the importing side, GET /certificates/{number}, closed loop, over stored COs;
 //   (e) saturation with one process per role (api, relay, consumer) per side, and with N;
+//   (f) noisy neighbour: A->B deliveries at a fixed rate and customs lookups at B, quiet, then with
+//       a third partner's broker frozen at A (its messages pile up) and 60 heavy admin readers at B;
 //   (d) with BENCH_SOAK=N, a soak of N COs at a fixed rate, sampling every gateway process's RSS
 //       and heap and the table sizes every 10 s, and the slope of each.
 // Not part of `npm test`; the machine is shared and noisy, so read the ratios within one run.
@@ -20,15 +22,21 @@
 //   BENCH_STATEMENTS (0)        1: load pg_stat_statements and print the saturation phase's top statements
 //   BENCH_PER_ROLE (2)          (e): saturation with 1, then with this many processes per role and side
 //   BENCH_SATURATION_ONLY (0)   1: stop after the saturation phase, write nothing (for profiling one change)
+//   BENCH_NOISY_SECONDS (20)    (f): seconds measured quiet, and as many with the noise
+//   BENCH_NOISY_ONLY (0)        1: phase (f) alone, written to <date>-<commit>-noisy.json
 // A quick run: BENCH_COS=1000 BENCH_LOOKUP_ROWS=20000 npm run bench (a few minutes).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import amqp from 'amqplib';
 import pg from 'pg';
 import { readExample } from '../scripts/lib/examples.ts';
+import { frozenBroker } from '../scripts/lib/frozen-broker.ts';
 import { GatewayProcess } from '../scripts/lib/gateway-process.ts';
 import { startServices } from '../scripts/lib/services.ts';
 import { wire } from '../scripts/lib/wiring.ts';
+import { declareInbox } from '../src/exchange/amqp.ts';
+import { generateSigningKey } from '../src/exchange/jose.ts';
 import { coreMsPer, cpuSeconds } from './cpu.ts';
 import { type Reply, request } from './http.ts';
 import { commitRate, publishRate, signingRates, statementRate } from './raw.ts';
@@ -46,6 +54,12 @@ const SATURATION_ONLY = env('BENCH_SATURATION_ONLY', 0) > 0;
 const PER_ROLE = env('BENCH_PER_ROLE', 2);
 const SOAK_ONLY = env('BENCH_SOAK_ONLY', 0) > 0 && SOAK > 0;
 const WAIT_MS = env('BENCH_WAIT_SECONDS', 300) * 1000;
+const NOISY_SECONDS = env('BENCH_NOISY_SECONDS', 20);
+const NOISY_ONLY = env('BENCH_NOISY_ONLY', 0) > 0;
+/** (f): the deliveries' rate, the lookups in flight, the operators reading at B. */
+const NOISY_RATE = 20;
+const NOISY_LOOKUPS = 4;
+const NOISY_ADMIN_READERS = 60;
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_IN_FLIGHT = 256;
 /** How long one CO is tried again for (503 after its Retry-After, a lost connection) before the run fails. */
@@ -339,6 +353,167 @@ async function lookup(services: Services, pair: Pair, label: string, rows: numbe
   };
 }
 
+// ---------------------------------------------------------------- noisy neighbour
+
+type Quantiles = { p50: number; p99: number; count: number };
+const quantiles = (values: number[]): Quantiles => {
+  const sorted = [...values].sort((x, y) => x - y);
+  return { p50: round(percentile(sorted, 50), 2), p99: round(percentile(sorted, 99), 2), count: sorted.length };
+};
+
+/**
+ * For `seconds`: COs issued at A at NOISY_RATE (each POST -> B's accepted receipt recorded at A) and
+ * customs lookups at B, NOISY_LOOKUPS in flight, over `stored` seeded COs.
+ */
+async function deliveriesAndLookups(pair: Pair, label: string, seconds: number, stored: number): Promise<{ delivery: Quantiles; lookup: Quantiles }> {
+  const end = performance.now() + seconds * 1000;
+  const posted = new Map<string, number>();
+  const epochOffset = Date.now() - performance.now();
+  const issuing = (async () => {
+    for (let i = 0; performance.now() < end; i++) {
+      const due = end - seconds * 1000 + (i * 1000) / NOISY_RATE;
+      if (due > performance.now()) await sleep(due - performance.now());
+      const t0 = performance.now();
+      const response = await request(`${pair.a.url}/certificates`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...pair.a.apiHeaders },
+        body: JSON.stringify({ ...example, number: `NOISY-${label}-${i}` }),
+        timeoutMs: REQUEST_TIMEOUT_MS,
+      });
+      if (response.status !== 201) throw new Error(`issue failed: ${response.status} ${response.body.slice(0, 300)}`);
+      posted.set((JSON.parse(response.body) as { messageId: string }).messageId, t0 + epochOffset);
+    }
+  })();
+  const lookups: number[] = [];
+  const looking = Promise.all(
+    Array.from({ length: stored > 0 ? NOISY_LOOKUPS : 0 }, async () => {
+      while (performance.now() < end) {
+        const number = `BENCH-noisy-${Math.floor(Math.random() * stored)}`;
+        const t0 = performance.now();
+        const response = await request(`${pair.b.url}/certificates/${number}`, { headers: pair.b.apiHeaders, timeoutMs: REQUEST_TIMEOUT_MS });
+        if (response.status !== 200) throw new Error(`lookup of ${number}: ${response.status} ${response.body.slice(0, 300)}`);
+        lookups.push(performance.now() - t0);
+      }
+    }),
+  );
+  await Promise.all([issuing, looking]);
+  const ids = [...posted.keys()];
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const { rows } = await pair.dbA.query<{ id: string; at: number }>("SELECT id, extract(epoch FROM receipt_at)::float8 * 1000 AS at FROM outbox WHERE id = ANY($1::uuid[]) AND status = 'accepted'", [
+      ids,
+    ]);
+    if (rows.length === ids.length) return { delivery: quantiles(rows.map((r) => r.at - posted.get(r.id)!)), lookup: lookups.length ? quantiles(lookups) : { p50: 0, p99: 0, count: 0 } };
+    if (Date.now() > deadline) throw new Error(`${label}: ${rows.length} of ${ids.length} receipts after ${WAIT_MS / 1000} s`);
+    await sleep(200);
+  }
+}
+
+/**
+ * (f) One partner cannot slow the others, nor operators the customs: A->B deliveries and customs
+ * lookups at B, quiet, then with a third partner of A frozen (its broker accepts the connection and
+ * then answers nothing, while thousands of messages wait for it) and 60 operators at B reading the
+ * heaviest admin answers in a loop.
+ */
+async function noisyNeighbour(services: Services) {
+  console.log(
+    `\n(f) noisy neighbour: A->B at ${NOISY_RATE}/s and ${NOISY_LOOKUPS} customs lookups in flight at B, ${NOISY_SECONDS} s each: quiet, ${NOISY_ADMIN_READERS} admin readers at B, a frozen partner at A, both`,
+  );
+  const pair = await within(120_000, 'starting the noisy gateways', startPair(services, 'noisy'));
+  const vhost = 'bench_noisy_frozen';
+  await services.rabbit.addVhost(vhost);
+  const setup = await amqp.connect(services.rabbit.url(vhost));
+  await declareInbox(await setup.createConfirmChannel(), 'NZ-MPI');
+  await setup.close();
+  const frozen = await frozenBroker(services.rabbit.url(vhost));
+  let readersRunning = true;
+  try {
+    // B's template CO for the seeded lookups, then the store the lookups read.
+    await deliveriesAndLookups(pair, 'warm-up', 2, 0);
+    const stored = 20_000;
+    await seedReceived(pair, 'noisy', 0, stored);
+    const quiet = await deliveriesAndLookups(pair, 'quiet', NOISY_SECONDS, stored);
+
+    // Operators reading the heaviest admin answers at B, each again as soon as it has its answer
+    // (or after the Retry-After of a refusal), as a console or a script does.
+    const startReaders = () => {
+      readersRunning = true;
+      const readers = Array.from({ length: NOISY_ADMIN_READERS }, async (_, i) => {
+        const paths = ['/admin/messages?limit=1000', '/admin/overview', '/admin/audit?limit=1000'];
+        while (readersRunning) {
+          const reply = await request(`${pair.b.url}${paths[i % paths.length]}`, { headers: pair.b.apiHeaders, timeoutMs: REQUEST_TIMEOUT_MS }).catch(() => undefined);
+          if (reply?.status === 503) await sleep(Number(reply.headers['retry-after'] ?? 1) * 1000);
+        }
+      });
+      return async () => {
+        readersRunning = false;
+        await Promise.all(readers);
+      };
+    };
+    let stopReaders = startReaders();
+    const readersOnly = await deliveriesAndLookups(pair, 'readers', NOISY_SECONDS, stored);
+    await stopReaders();
+
+    // The frozen partner: registered at A, its broker passes one message, then hangs.
+    const key = await generateSigningKey();
+    const peer = { name: 'a partner whose broker hangs', amqpUrl: frozen.url, jwks: { keys: [key.toJSON()] }, agreements: ['RCEP'], countries: ['NZ'] };
+    const registered = await request(`${pair.a.url}/admin/peers/NZ-MPI`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', ...pair.a.apiHeaders },
+      body: JSON.stringify(peer),
+      timeoutMs: REQUEST_TIMEOUT_MS,
+    });
+    if (registered.status !== 200) throw new Error(`registering the frozen partner: ${registered.status} ${registered.body}`);
+    // Its messages, copies of what A sent B, put straight into A's outbox (sending them is not what is measured).
+    const copies = (n: number) =>
+      pair.dbA.query(
+        `INSERT INTO outbox (id, peer, type, body, status, next_attempt_at, expects_receipt)
+         SELECT gen_random_uuid(), 'NZ-MPI', 'receipt', t.body, 'queued', now(), false
+           FROM (SELECT body FROM outbox WHERE type = 'certificate.issued' LIMIT 1) t CROSS JOIN generate_series(1, $1)`,
+        [n],
+      );
+    await copies(1);
+    const deadline = Date.now() + 30_000;
+    while ((await pair.dbA.query("SELECT 1 FROM outbox WHERE peer = 'NZ-MPI' AND status <> 'queued'")).rowCount === 0) {
+      if (Date.now() > deadline) throw new Error('the frozen partner never took its first message');
+      await sleep(100);
+    }
+    frozen.freeze();
+    await copies(5000);
+    const frozenOnly = await deliveriesAndLookups(pair, 'frozen', NOISY_SECONDS, stored);
+    stopReaders = startReaders();
+    const both = await deliveriesAndLookups(pair, 'both', NOISY_SECONDS, stored);
+    await stopReaders();
+
+    const ratio = (n: Quantiles, q: Quantiles) => round(n.p99 / q.p99, 2);
+    console.log(`  ${'p50 / p99 ms (p99 ratio to quiet; target <= 2)'.padEnd(48)} ${'A->B delivery'.padEnd(28)} customs lookup at B`);
+    for (const [label, r] of [
+      ['quiet', quiet],
+      [`${NOISY_ADMIN_READERS} admin readers at B`, readersOnly],
+      ['a frozen partner at A (5,000 waiting)', frozenOnly],
+      ['both', both],
+    ] as const) {
+      const cell = (n: Quantiles, q: Quantiles) => `${fmt(n.p50, 1)} / ${fmt(n.p99, 1)} (${fmt(ratio(n, q), 2)})`.padEnd(28);
+      console.log(`  ${label.padEnd(48)} ${cell(r.delivery, quiet.delivery)} ${cell(r.lookup, quiet.lookup)}`);
+    }
+    const ratios = (r: typeof quiet) => ({ delivery: ratio(r.delivery, quiet.delivery), lookup: ratio(r.lookup, quiet.lookup) });
+    return {
+      rate: NOISY_RATE,
+      seconds: NOISY_SECONDS,
+      adminReaders: NOISY_ADMIN_READERS,
+      quiet,
+      readersOnly,
+      frozenOnly,
+      both,
+      p99Ratio: { readersOnly: ratios(readersOnly), frozenOnly: ratios(frozenOnly), both: ratios(both) },
+    };
+  } finally {
+    readersRunning = false;
+    await pair.stop();
+    await frozen.close();
+  }
+}
+
 // ---------------------------------------------------------------- soak
 
 type Sample = { t: number; accepted: number; processes: Record<string, { rssMB: number; heapMB: number }>; tablesMB: Record<string, number> };
@@ -576,6 +751,10 @@ async function main(): Promise<void> {
   execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
   const services = await startServices({ statements: STATEMENTS }); // durable settings (fsync on), as in production
   try {
+    if (NOISY_ONLY) {
+      writeResult(`${date.slice(0, 10)}-${commit}-noisy.json`, { commit, date, cores: CORES, node: process.version, noisyNeighbour: await noisyNeighbour(services) });
+      return;
+    }
     if (SOAK_ONLY) {
       const soakResult = await runSoak(services, env('BENCH_SOAK_RATE', 100));
       writeResult(`${date.slice(0, 10)}-${commit}-soak.json`, { commit, date, cores: CORES, node: process.version, soak: soakResult });
@@ -663,6 +842,7 @@ async function main(): Promise<void> {
       perRoleRuns[String(n)] = e2e(run.r);
     }
 
+    const noisy = await noisyNeighbour(services);
     const soakResult = SOAK > 0 ? await runSoak(services, env('BENCH_SOAK_RATE', halfRate)) : undefined;
 
     const result = {
@@ -693,6 +873,7 @@ async function main(): Promise<void> {
         cpuMsPerLookup: lookupResult.cpuMsPerLookup,
       },
       processesPerRole: perRoleRuns,
+      noisyNeighbour: noisy,
       soak: soakResult ?? { cos: 0, rssSlopeMBPer100k: null },
       ...(saturationRun.profile ? { statements: { saturation: saturationRun.profile } } : {}),
       sizes: { cos: COS, lookupRows: LOOKUP_ROWS, lookupSeconds: LOOKUP_SECONDS },

@@ -17,6 +17,8 @@ import { type VerificationService, verificationRoutes } from './verifications/in
 export type ApiDeps = {
   partyId: string;
   db: Db;
+  /** The operators' reads (search, audit, overview): a small pool of their own with a statement timeout. */
+  adminDb: Db;
   certificates: CertificateService;
   clearance: ClearanceService;
   verifications: VerificationService;
@@ -43,6 +45,6 @@ export function apiRoutes(deps: ApiDeps): RoutePlugin[] {
     (app) => healthRoutes(app, deps),
     (app) => deadLetterRoutes(app, deps),
     (app) => reconciliationRoutes(app, deps),
-    (app) => adminRoutes(app, deps),
+    (app) => adminRoutes(app, { ...deps, db: deps.adminDb }),
   ];
 }

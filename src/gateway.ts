@@ -52,6 +52,10 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'partyId'>): Logg
   return pino({ level: config.logLevel, base: { party: config.partyId } });
 }
 
+/** The operators' own pool: a few connections, and no statement longer than this. */
+const ADMIN_POOL_SIZE = 2;
+const ADMIN_STATEMENT_TIMEOUT_MS = 15_000;
+
 /**
  * A start that cannot succeed as configured: the message names the cause and what to do, and is
  * all an operator needs (no stack trace).
@@ -144,9 +148,11 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   const gateway: Gateway = { config, db, log, peers, agreements, keys, certificates, reconciliations, metrics, stop: async () => {} };
   // Set before the roles start: a start that fails halfway stops what it started.
   let stopReadiness = () => {};
+  let adminDb: Db | undefined;
   gateway.stop = async () => {
     stopReadiness();
     await gateway.app?.close();
+    await adminDb?.end();
     await gateway.relay?.stop();
     reconciliations.stop();
     await gateway.consumer?.stop();
@@ -190,6 +196,9 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
       reconciliations.start();
     }
     if (config.roles.includes('api')) {
+      // Operators' heavy reads (search, audit, overview) queue on a pool of their own and give up
+      // after ADMIN_STATEMENT_TIMEOUT_MS: customs lookups, issuing and receipts keep the main pool.
+      adminDb = createPool(config.databaseUrl, ADMIN_POOL_SIZE, log, `-c statement_timeout=${ADMIN_STATEMENT_TIMEOUT_MS}`);
       const readiness = new ReadinessMonitor(db, config.amqpUrl, log.child({ role: 'api' }));
       readiness.start();
       stopReadiness = () => readiness.stop();
@@ -208,6 +217,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
           ...apiRoutes({
             partyId: config.partyId,
             db,
+            adminDb,
             certificates,
             clearance,
             verifications,

@@ -10,6 +10,7 @@ export async function openapiDocument(): Promise<string> {
   const deps: ApiDeps = {
     partyId: 'XX-DOC',
     db: unused,
+    adminDb: unused,
     certificates: unused,
     clearance: unused,
     verifications: unused,

@@ -69,7 +69,8 @@ export class ReadinessMonitor {
       if (rows[0]!.recovery) return { state: 'unwritable', reason: 'Postgres is a standby (in recovery): it cannot write' };
       if (rows[0]!.read_only === 'on') return { state: 'unwritable', reason: 'Postgres is read-only (default_transaction_read_only = on)' };
       const failure = lastWriteFailure(this.db, WRITE_FAILURE_MEMORY_MS);
-      if (failure) return { state: 'unwritable', reason: `Postgres failed a write ${Math.round(failure.agoMs / 1000)} s ago (${failure.code}: no disk space, memory or write access)`, detail: failure.reason };
+      if (failure)
+        return { state: 'unwritable', reason: `Postgres failed a write ${Math.round(failure.agoMs / 1000)} s ago (${failure.code}: no disk space, memory or write access)`, detail: failure.reason };
       return { state: 'ok' };
     } catch (error) {
       return { state: 'down', reason: 'Postgres cannot be reached', detail: (error as Error).message };

@@ -10,7 +10,7 @@ import { partyIdSchema } from '../dataset/index.ts';
 import type { Db } from '../db/index.ts';
 import { type DeadLetters, deadLetterSchema } from '../deadletters/index.ts';
 import { messageTypes } from '../exchange/index.ts';
-import { apiSchemas, problems } from '../http/index.ts';
+import { Admission, apiSchemas, problems } from '../http/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { outboxSummary } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
@@ -129,6 +129,24 @@ export type AdminDeps = { partyId: string; db: Db; peers: PeerDirectory; deadLet
 export async function adminRoutes(app: FastifyInstance, options: AdminDeps): Promise<void> {
   const { db, peers, deadLetters, metrics, partyId } = options;
   const api = app.withTypeProvider<ZodTypeProvider>();
+
+  // Operators' reads are the heavy ones (a thousand rows, a day's aggregates): one at a time per
+  // process, then a rest three times as long as it ran, 20 waiting, the rest 503: whatever the
+  // demand, they get at most a quarter of one core and customs keeps its latency (bench phase f).
+  // After authentication, so that strangers cannot fill the queue.
+  const admission = new Admission({ inFlight: 1, queue: 20, restRatio: 3, what: 'operator reads' });
+  app.addHook('preHandler', async (request, reply) => {
+    if (!request.url.startsWith('/admin/')) return; // /metrics and /console are light
+    // A caller that hangs up while waiting still gets, and gives back, its turn.
+    let release: (() => void) | undefined;
+    let closed = false;
+    reply.raw.once('close', () => {
+      closed = true;
+      release?.();
+    });
+    release = await admission.enter();
+    if (closed) release();
+  });
 
   api.get(
     '/admin/messages',

@@ -74,6 +74,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // One access line per request (onResponse below) instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     requestTimeout,
+    // A socket with nothing read or written for this long is closed: a client that stops reading a
+    // large answer no longer holds it in memory for good. Longer than requestTimeout, so that a
+    // request that is merely slow still gets its 408 first.
+    connectionTimeout: requestTimeout + 5000,
     // Node looks for overdue requests every 30 s by default: a short timeout would be up to 30 s late.
     http: { connectionsCheckingInterval: Math.min(1000, Math.ceil(requestTimeout / 2)), headersTimeout: Math.min(60_000, requestTimeout) },
     clientErrorHandler,
@@ -224,6 +228,9 @@ function toEcoError(error: FastifyError): EcoError {
     return invalid(`the request ${where} is not valid (${errors.length} error${errors.length === 1 ? '' : 's'})`, errors);
   }
   if (isDatabaseUnavailable(error)) return new EcoError('UNAVAILABLE', `the database is unreachable or too busy to answer in time; retry in ${RETRY_AFTER_SECONDS} s`);
+  // 57014: a statement timeout (the operators' pool has one): the query asked too much at once.
+  if ((error as { code?: unknown }).code === '57014')
+    return new EcoError('UNAVAILABLE', `the query ran longer than the gateway allows: narrow it (a shorter period, a smaller limit) or retry in ${RETRY_AFTER_SECONDS} s`);
   if (isDatabaseUnwritable(error)) return new EcoError('UNAVAILABLE', `the database cannot write now (disk full or read-only); retry in ${RETRY_AFTER_SECONDS} s`);
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) return new EcoError(fastifyErrors[error.code] ?? 'BAD_REQUEST', error.message);

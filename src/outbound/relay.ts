@@ -16,6 +16,9 @@ import { OUTBOX_CHANNEL } from './outbox.ts';
 
 export type RelayOptions = Config['relay'] & { partyId: string; databaseUrl: string };
 
+/** The longest a peer whose last batch all failed is left alone before new messages are tried. */
+const HOLD_MAX_MS = 5000;
+
 /** How long a stopping relay lets its lanes finish before it closes their connections. */
 const STOP_GRACE_MS = 2000;
 
@@ -40,6 +43,8 @@ export class Relay {
   private loop?: Promise<void>;
   /** Peers with a batch in flight, each with its lane's promise: not claimed for until it ends. */
   private readonly lanes = new Map<string, Promise<void>>();
+  /** Peers whose last batch all failed, and until when their messages wait (the backoff). */
+  private readonly heldUntil = new Map<string, number>();
 
   /**
    * The relay's own bookkeeping (claims, 'sent', backoff) commits without waiting for the WAL flush:
@@ -54,7 +59,8 @@ export class Relay {
     private readonly log: Logger,
     private readonly metrics?: Metrics,
   ) {
-    this.db = createPool(options.databaseUrl, 2, log, '-c synchronous_commit=off');
+    // Lanes record their outcomes concurrently: a few connections, so that one lane's statements do not queue behind another's.
+    this.db = createPool(options.databaseUrl, 4, log, '-c synchronous_commit=off');
   }
 
   async start(): Promise<void> {
@@ -144,7 +150,7 @@ export class Relay {
                       ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
        RETURNING id, peer, type, body, attempts, last_error,
                  attempts > $3 OR COALESCE(resent_at, created_at) < now() - make_interval(secs => $4) AS expired`,
-        [this.options.batchSize, this.options.leaseSeconds, this.options.maxAttempts, this.options.maxAgeSeconds, [...this.lanes.keys()]],
+        [this.options.batchSize, this.options.leaseSeconds, this.options.maxAttempts, this.options.maxAgeSeconds, this.skippedPeers()],
       ),
     );
     if (rows.length === 0) return 0;
@@ -166,6 +172,13 @@ export class Relay {
       this.lanes.set(peer, lane);
     }
     return rows.length;
+  }
+
+  /** Peers not to claim for now: a batch in flight, or all of the last one failed and it is backing off. */
+  private skippedPeers(): string[] {
+    const now = Date.now();
+    for (const [peer, until] of this.heldUntil) if (until <= now) this.heldUntil.delete(peer);
+    return [...this.lanes.keys(), ...this.heldUntil.keys()];
   }
 
   /** Publishes one peer's claimed rows and records the outcomes. */
@@ -201,23 +214,36 @@ export class Relay {
         this.metrics?.sent.inc({ type: row.type, peer });
       }
     }
-    for (const [i, row] of due.entries()) {
+    const failed = due.flatMap((row, i) => {
       const error = outcomes[i];
-      if (!error) continue;
-      const delay = backoffMs(row.attempts, this.options.backoffBaseMs, this.options.backoffMaxMs);
+      return error ? [{ row, error, delayMs: backoffMs(row.attempts, this.options.backoffBaseMs, this.options.backoffMaxMs) }] : [];
+    });
+    if (failed.length === 0) return;
+    for (const { row, error, delayMs } of failed) {
       // Logged at warn once per outage of a peer's broker, not once per message and attempt.
-      const fields = { messageId: row.id, peer, type: row.type, attempts: row.attempts, retryInMs: delay, err: error.message };
+      const fields = { messageId: row.id, peer, type: row.type, attempts: row.attempts, retryInMs: delayMs, err: error.message };
       if (this.unreachablePeers.has(peer)) this.log.debug(fields, 'publish failed; will retry');
       else {
         this.unreachablePeers.add(peer);
         this.log.warn(fields, 'publishing to this peer fails; its messages wait and are retried with backoff (logged again when it recovers)');
       }
-      await this.db.query("UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3, last_error_at = now() WHERE id = $1 AND status IN ('queued', 'sent')", [
-        row.id,
-        delay / 1000,
-        error.message,
-      ]);
     }
+    // One statement for the whole batch: a frozen peer's 200 failures must not hold the pool the
+    // other lanes record their deliveries with.
+    await this.db.query(
+      prepared(
+        'relay.failed',
+        `UPDATE outbox o SET next_attempt_at = now() + make_interval(secs => f.delay), last_error = f.error, last_error_at = now()
+           FROM unnest($1::uuid[], $2::float8[], $3::text[]) AS f(id, delay, error)
+          WHERE o.id = f.id AND o.status IN ('queued', 'sent')`,
+        [failed.map((f) => f.row.id), failed.map((f) => f.delayMs / 1000), failed.map((f) => f.error.message)],
+      ),
+    );
+    // Nothing got through: the peer's other due messages wait as long as these, instead of being
+    // claimed and failed one batch after another. Kept here, not written to every waiting row: on a
+    // durable database rewriting thousands of rows would hold up every commit behind its WAL.
+    // At most HOLD_MAX_MS, so that a broker that is back is used again soon.
+    if (sent.length === 0) this.heldUntil.set(peer, Date.now() + Math.min(HOLD_MAX_MS, ...failed.map((f) => f.delayMs)));
   }
 
   private async giveUp(rows: ClaimedRow[]): Promise<void> {

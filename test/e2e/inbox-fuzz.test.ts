@@ -1,6 +1,7 @@
 // B's inbox under random traffic: bodies, properties and headers of every shape (huge, nested,
 // NUL, lone surrogates, wrong types, missing), validly signed envelopes with one member made
-// hostile, and valid COs among them. Afterwards every message is in exactly one place (answered
+// hostile, JWEs of every kind (valid, compressed, nested, holding no JWS, for another key), and
+// valid COs among them. Afterwards every message is in exactly one place (answered
 // with an audit entry of its verdict, or kept as a dead letter), every valid CO is stored once,
 // nothing failed processing, and the consumer still takes messages. FUZZ_SEED picks another seed.
 import assert from 'node:assert/strict';
@@ -8,8 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
 import fc from 'fast-check';
+import jose from 'node-jose';
 import { buildEnvelope, messageTypes } from '../../src/exchange/envelope.ts';
-import { type SigningKey, sign } from '../../src/exchange/jose.ts';
+import { generateEncryptionKey, type SigningKey, sign } from '../../src/exchange/jose.ts';
 import { A, B, count, eventually, exampleCertificate, type Pair, startPair } from '../support/gateways.ts';
 
 const MESSAGES = Number(process.env.FUZZ_INBOX_MESSAGES ?? 400);
@@ -61,12 +63,14 @@ type Plan =
   | { kind: 'valid' }
   | { kind: 'certificate'; path: (string | number)[]; value: unknown }
   | { kind: 'envelope'; member: string; value: unknown }
-  | { kind: 'garbage'; body: string | Uint8Array };
+  | { kind: 'garbage'; body: string | Uint8Array }
+  | { kind: 'jwe'; variant: 'valid' | 'compressed' | 'nested' | 'not-jws' | 'other-key' };
 
 const plan: fc.Arbitrary<Plan> = fc.oneof(
   { arbitrary: fc.constant({ kind: 'valid' as const }), weight: 3 },
   { arbitrary: fc.record({ kind: fc.constant('certificate' as const), path: certificatePath, value: nasty }), weight: 4 },
   { arbitrary: fc.record({ kind: fc.constant('envelope' as const), member: fc.constantFrom('profile', 'id', 'type', 'from', 'to', 'sentAt', 'inReplyTo', 'body'), value: nasty }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('jwe' as const), variant: fc.constantFrom('valid' as const, 'compressed' as const, 'nested' as const, 'not-jws' as const, 'other-key' as const) }), weight: 2 },
   {
     arbitrary: fc.record({
       kind: fc.constant('garbage' as const),
@@ -102,9 +106,23 @@ function setAt(target: Record<string | number, unknown>, path: (string | number)
 describe('inbox fuzz', () => {
   let pair: Pair;
   let aKey: SigningKey;
+  /** Encrypts to B's own key (as any sender knowing B's JWKS can), or to a stranger's. */
+  let encrypt: (plaintext: string, options?: { zip?: boolean; otherKey?: boolean }) => Promise<string>;
   before(async () => {
     pair = await startPair();
     aKey = await pair.a.keys.signingKey();
+    const jwk = (await pair.b.keys.jwks()).keys.find((k) => k.use === 'enc')!;
+    const bKey = await jose.JWK.asKey(jwk);
+    const stranger = await generateEncryptionKey();
+    encrypt = async (plaintext, options = {}) => {
+      const key = options.otherKey ? stranger : bKey;
+      const fields = { alg: String(jwk.alg), enc: 'A256GCM', kid: key.kid, cty: 'eco+jws' };
+      return String(
+        await jose.JWE.createEncrypt({ format: 'compact', fields, ...(options.zip ? { zip: true } : {}) }, key)
+          .update(Buffer.from(plaintext))
+          .final(),
+      );
+    };
   });
   after(async () => {
     await pair.stop();
@@ -127,8 +145,15 @@ describe('inbox fuzz', () => {
         const envelope: Record<string, unknown> = { ...buildEnvelope({ type: 'certificate.issued', from: A, to: B, body: co }) };
         if (p.kind === 'envelope') envelope[p.member] = p.value;
         envelopeId = typeof envelope.id === 'string' ? envelope.id : envelopeId;
-        if (p.kind === 'valid' && props.appId === A) validNumbers.push(co.number as string);
-        body = Buffer.from(await sign(envelope, aKey));
+        const valid = p.kind === 'valid' || (p.kind === 'jwe' && p.variant === 'valid');
+        if (valid && props.appId === A) validNumbers.push(co.number as string);
+        const jws = await sign(envelope, aKey);
+        if (p.kind !== 'jwe') body = Buffer.from(jws);
+        else if (p.variant === 'valid') body = Buffer.from(await encrypt(jws));
+        else if (p.variant === 'compressed') body = Buffer.from(await encrypt(jws, { zip: true }));
+        else if (p.variant === 'nested') body = Buffer.from(await encrypt(await encrypt(jws)));
+        else if (p.variant === 'not-jws') body = Buffer.from(await encrypt(JSON.stringify(envelope)));
+        else body = Buffer.from(await encrypt(jws, { otherKey: true }));
       }
       const { messageId, ...rest } = props;
       channel.publish('eco.inbound', B, body, { ...rest, persistent: true, ...(messageId === undefined ? {} : { messageId: messageId === 'envelope' ? envelopeId : messageId }) });

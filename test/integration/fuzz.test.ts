@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import pg from 'pg';
 import { parse } from 'yaml';
 import { createApiKey } from '../../src/auth/index.ts';
 import type { Gateway } from '../../src/gateway.ts';
@@ -203,6 +204,47 @@ describe('REST fuzz', () => {
       { numRuns: Number(process.env.FUZZ_RUNS ?? 1000), seed },
     );
     assert.ok(refused > 500, `mostly refusals, as random input should be (${refused})`);
+  });
+
+  // Postgres up but unable to write (a standby after failover, a full disk): every write fails in
+  // Postgres. The class: no route lets that through as a 500; each is a 503 with Retry-After or a
+  // refusal, and nothing changes. Before, a write to a read-only database answered 500.
+  it('answers every random request while Postgres cannot write without a 500, writes with 503 and Retry-After', async () => {
+    const seed = Number(process.env.FUZZ_SEED ?? 20261124);
+    const admin = new pg.Client({ connectionString: gateway.config.databaseUrl });
+    await admin.connect();
+    const database = (await admin.query<{ name: string }>('SELECT current_database() AS name')).rows[0]!.name;
+    const reconnectAll = () => admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
+    const before = await fingerprint(gateway);
+    let unavailable = 0;
+    try {
+      await admin.query(`ALTER DATABASE ${database} SET default_transaction_read_only = on`);
+      await reconnectAll();
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom(...operations.filter((o) => o.method !== 'GET')), fc.array(segment, { minLength: 3, maxLength: 3 }), body, async (operation, segments, payload) => {
+          let i = 0;
+          const path = operation.path.replace(/\{\w+\}/g, () => encodeURIComponent(segments[i++]!));
+          const sendsBody = operation.method !== 'DELETE';
+          const response = await inject(gateway, operation.method, path, sendsBody ? ('raw' in payload ? payload.raw : payload.json) : undefined, sendsBody ? { 'content-type': 'application/json' } : {});
+          assert.ok(response.status < 500 || response.status === 503, `${operation.method} ${path} -> ${response.status} ${JSON.stringify(response.body)}`);
+          if (response.status === 503) {
+            unavailable++;
+            assert.match(response.contentType, /application\/problem\+json/);
+          }
+        }),
+        { numRuns: Number(process.env.FUZZ_RUNS ?? 1000) / 4, seed },
+      );
+      // A valid write, which gets past every check to Postgres.
+      const issued = await inject(gateway, 'POST', '/certificates', exampleCertificate());
+      assert.equal(issued.status, 503, JSON.stringify(issued.body));
+      assert.match(issued.body.detail, /cannot write now/);
+    } finally {
+      await admin.query(`ALTER DATABASE ${database} RESET default_transaction_read_only`);
+      await reconnectAll();
+      await admin.end();
+    }
+    assert.ok(unavailable > 0, 'some requests reached Postgres');
+    assert.deepEqual(await fingerprint(gateway), before, 'nothing changed while Postgres could not write');
   });
 
   // Over a real socket (send(), node:http): the header variants are raw bytes on the wire (duplicates,
