@@ -165,7 +165,8 @@ describe('operator console in headless Chromium', () => {
     await dialog.getByRole('button', { name: 'Suspend' }).click();
     await page.waitForSelector(`#status:has-text("Peer ${B} suspended.")`);
     assert.equal((await api(pair.a, 'GET', `/admin/peers/${B}`)).body.status, 'suspended');
-    assert.match((await peerRow.textContent()) ?? '', /suspended/);
+    // The table shows it once the console's refresh is in (operators' reads take turns).
+    await page.waitForSelector(`#peers tr:has-text("${B}"):has-text("suspended")`);
     await peerRow.getByRole('button', { name: 'Resume' }).click();
     await dialog.getByRole('button', { name: 'Resume' }).click();
     await page.waitForSelector(`#status:has-text("Peer ${B} resumed.")`);
