@@ -53,7 +53,7 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'partyId'>): Logg
 }
 
 /** The operators' own pool: a few connections, and no statement longer than this. */
-const ADMIN_POOL_SIZE = 2;
+const ADMIN_POOL_SIZE = 4;
 const ADMIN_STATEMENT_TIMEOUT_MS = 15_000;
 
 /**

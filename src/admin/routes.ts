@@ -2,13 +2,14 @@
 // the console page itself.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { listAudit, sealPending, verifyChain } from '../audit/index.ts';
 import { partyIdSchema } from '../dataset/index.ts';
 import type { Db } from '../db/index.ts';
 import { type DeadLetters, deadLetterSchema } from '../deadletters/index.ts';
+import { EcoError } from '../errors.ts';
 import { messageTypes } from '../exchange/index.ts';
 import { Admission, apiSchemas, problems } from '../http/index.ts';
 import type { Metrics } from '../metrics/index.ts';
@@ -135,18 +136,27 @@ export async function adminRoutes(app: FastifyInstance, options: AdminDeps): Pro
   // demand, they get at most a quarter of one core and customs keeps its latency (bench phase f).
   // After authentication, so that strangers cannot fill the queue.
   const admission = new Admission({ inFlight: 1, queue: 20, restRatio: 3, what: 'operator reads' });
+  // A turn ends when its answer is made (onSend), or at the latest when its connection ends
+  // (onResponse runs then too, even for a caller that hung up): never twice, never not at all.
+  const turns = new WeakMap<object, () => void>();
+  const endTurn = async (request: FastifyRequest) => {
+    const release = turns.get(request);
+    turns.delete(request);
+    release?.();
+  };
   app.addHook('preHandler', async (request, reply) => {
     if (!request.url.startsWith('/admin/')) return; // /metrics and /console are light
-    // A caller that hangs up while waiting still gets, and gives back, its turn.
-    let release: (() => void) | undefined;
-    let closed = false;
-    reply.raw.once('close', () => {
-      closed = true;
-      release?.();
-    });
-    release = await admission.enter();
-    if (closed) release();
+    if (reply.raw.destroyed) throw new EcoError('UNAVAILABLE', 'the caller is gone');
+    const release = await admission.enter();
+    // Hung up while waiting: the turn goes to the next one, and this read is not run.
+    if (reply.raw.destroyed) {
+      release();
+      throw new EcoError('UNAVAILABLE', 'the caller is gone');
+    }
+    turns.set(request, release);
   });
+  app.addHook('onSend', endTurn);
+  app.addHook('onResponse', endTurn);
 
   api.get(
     '/admin/messages',

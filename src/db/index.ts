@@ -76,13 +76,14 @@ export function lastWriteFailure(pool: Db, withinMs: number): { agoMs: number; c
 }
 
 /**
- * True when Postgres is up but cannot write: disk full (53100), out of memory (53200), read-only
- * (25006: a standby, or default_transaction_read_only), an I/O error (58030). Nothing the request
- * did wrong: a 503, and the consumer holds its message until it can.
+ * True when Postgres is up but cannot write: disk full (53100), read-only (25006: a standby, or
+ * default_transaction_read_only), an I/O error (58030). Nothing the request did wrong: a 503, and
+ * the consumer holds its message until it can. (Out of memory, 53200, may be the message's own
+ * doing: retried a bounded number of times like any other failure.)
  */
 export function isDatabaseUnwritable(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
-  return typeof code === 'string' && ['53100', '53200', '25006', '58030'].includes(code);
+  return typeof code === 'string' && ['53100', '25006', '58030'].includes(code);
 }
 
 /**

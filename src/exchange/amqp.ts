@@ -144,6 +144,7 @@ export class ConfirmPublisher {
   private readonly returned = new Set<string>();
   private drained: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private closing?: Promise<void>;
   private lastError?: Error;
 
   constructor(
@@ -164,12 +165,14 @@ export class ConfirmPublisher {
     });
   }
 
-  /** Closes the channel, and the connection when this publisher owns it. */
-  async close(): Promise<void> {
+  /** Closes the channel, and the connection when this publisher owns it; once, however often asked. */
+  close(): Promise<void> {
     this.closed = true;
-    if (this.connection) return closeWithin(this.connection, CLOSE_TIMEOUT_MS);
-    // Closing what the broker may already have closed: nothing is left to release.
-    await this.channel.close().catch(() => {});
+    this.closing ??= this.connection
+      ? closeWithin(this.connection, CLOSE_TIMEOUT_MS)
+      : // Closing what the broker may already have closed: nothing is left to release.
+        this.channel.close().catch(() => {});
+    return this.closing;
   }
 
   async publish(exchange: string, routingKey: string, body: Buffer, options: Options.Publish & { messageId: string }): Promise<void> {

@@ -177,7 +177,7 @@ export class Consumer {
     const errors = handled.outcome === 'dead' ? [handled.error] : handled.outcome === 'rejected' ? handled.errors : [];
     for (const code of new Set(errors.map((e) => e.code))) this.metrics.rejected.inc({ type, peer, code });
     if (handled.outcome === 'accepted' && handled.receiptLatencySeconds !== undefined) this.metrics.receiptLatency.observe({ peer }, handled.receiptLatencySeconds);
-    if (handled.unauthenticated) this.metrics.unauthenticated.inc({ claimed: peer, answered: handled.outcome === 'rejected' ? 'yes' : 'no' });
+    if (handled.unauthenticated) this.metrics.unauthenticated.inc({ claimed: peer, answered: handled.outcome === 'rejected' && handled.receiptId ? 'yes' : 'no' });
   }
 
   /** Not processed (a bug, a statement Postgres refused): requeued after a growing pause, dead-lettered past the limit. */

@@ -66,12 +66,18 @@ export class Receiver {
     const code = errors[0]!.code;
     return this.outbound.transaction(async (client, outbox): Promise<Handled> => {
       const limit = this.options.unauthenticatedAnswersPerHour;
+      // A receipt is never answered: counted as unanswered, it takes none of the hour's answers.
+      if (refused.isReceipt) {
+        await countUnauthenticated(client, peer, code, 0);
+        await auditReceived(client, peer, inReplyTo, { type: delivered.type, status: 'rejected', errors });
+        return { outcome: 'rejected', peer, unauthenticated: true, messageId: inReplyTo, errors };
+      }
       if (!(await countUnauthenticated(client, peer, code, limit))) {
         const message = `not answered: more than ${limit} messages in the name of ${peer} failed authentication this hour; ${errors[0]!.message}`;
         return { outcome: 'dead', peer, unauthenticated: true, messageId: inReplyTo, error: { code, message: safeText(message, 500) } };
       }
       await auditReceived(client, peer, inReplyTo, { type: delivered.type, status: 'rejected', errors });
-      const receiptId = refused.isReceipt ? undefined : await sendReceipt(outbox, refused.peer, undefined, inReplyTo, { status: 'rejected', digest, errors });
+      const receiptId = await sendReceipt(outbox, refused.peer, undefined, inReplyTo, { status: 'rejected', digest, errors });
       return { outcome: 'rejected', peer, unauthenticated: true, messageId: inReplyTo, errors, receiptId };
     });
   }

@@ -98,7 +98,8 @@ export async function resendMessages(client: Queryable, peer: string, ids: strin
           AND (resent_at IS NULL OR resent_at <= now() - make_interval(secs => $3)))
      UPDATE outbox o SET status = 'queued', resent_at = now(), attempts = 0,
             next_attempt_at = (SELECT at FROM queue_end) + make_interval(secs => chosen.place / $4::float8)
-       FROM chosen WHERE o.id = chosen.id`,
+       FROM chosen WHERE o.id = chosen.id AND o.status <> 'queued'
+        AND (o.resent_at IS NULL OR o.resent_at <= now() - make_interval(secs => $3))`,
     [peer, ids, RESEND_QUIET_SECONDS, RESENDS_PER_SECOND_PER_PEER],
   );
   return rowCount ?? 0;

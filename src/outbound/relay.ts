@@ -261,7 +261,8 @@ export class Relay {
     const peer = await this.peers.find(row.peer);
     if (!peer) throw new Error(`peer ${row.peer} is not registered`);
     if (peer.status !== 'active') throw new Error(`peer ${row.peer} is suspended`);
-    const publisher = await this.publisherFor(peer.brokerUrl);
+    const entry = this.publisherFor(peer.brokerUrl);
+    const publisher = await entry;
     try {
       await publisher.publish(INBOUND_EXCHANGE, row.peer, Buffer.from(row.body, 'utf8'), {
         messageId: row.id,
@@ -274,7 +275,7 @@ export class Relay {
       });
     } catch (error) {
       // A channel that timed out or closed is not trusted again: the next attempt reconnects.
-      if (error instanceof PublishError && (error.reason === 'timeout' || error.reason === 'connection')) this.dropPublisher(peer.brokerUrl);
+      if (error instanceof PublishError && (error.reason === 'timeout' || error.reason === 'connection')) this.dropPublisher(peer.brokerUrl, entry);
       throw error;
     }
   }
@@ -282,23 +283,29 @@ export class Relay {
   private publisherFor(url: string): Promise<ConfirmPublisher> {
     let publisher = this.publishers.get(url);
     if (!publisher) {
-      publisher = (async () => {
+      // Forgotten only if it is still the one in the map: an old connection closing late (a hung
+      // broker's close takes seconds) must not take its successor with it.
+      const forget = () => {
+        if (this.publishers.get(url) === made) this.publishers.delete(url);
+      };
+      const made: Promise<ConfirmPublisher> = (async () => {
         // Bounded: a broker that accepts TCP but never speaks AMQP would otherwise hold its lane for good.
         const connection = await connectWithin(url, `eco-relay ${this.options.partyId}`, this.options.confirmTimeoutMs, this.log);
-        connection.on('close', () => this.publishers.delete(url));
+        connection.on('close', forget);
         const channel = await connection.createConfirmChannel();
         return new ConfirmPublisher(channel, this.options.confirmTimeoutMs, connection);
       })();
-      publisher.catch(() => this.publishers.delete(url));
-      this.publishers.set(url, publisher);
+      made.catch(forget);
+      this.publishers.set(url, made);
+      publisher = made;
     }
     return publisher;
   }
 
-  private dropPublisher(url: string): void {
-    const publisher = this.publishers.get(url);
-    this.publishers.delete(url);
+  /** Drops the publisher that failed (not a newer one for the same URL) and closes it. */
+  private dropPublisher(url: string, failed: Promise<ConfirmPublisher>): void {
+    if (this.publishers.get(url) === failed) this.publishers.delete(url);
     // Dropped because it failed: closing it may fail too, and the next attempt reconnects regardless.
-    publisher?.then((p) => p.close()).catch(() => {});
+    failed.then((p) => p.close()).catch(() => {});
   }
 }

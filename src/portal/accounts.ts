@@ -3,7 +3,7 @@
 // of the database opens no session. Sessions end when idle too long or past their absolute lifetime.
 import { createHash, randomBytes, randomUUID, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
 import { actors, audit, audited } from '../audit/index.ts';
-import type { Db, Queryable } from '../db/index.ts';
+import { type Db, type Queryable, withTransaction } from '../db/index.ts';
 import { conflict, invalid } from '../errors.ts';
 
 export const userRoles = ['issuer', 'customs', 'admin'] as const;
@@ -119,73 +119,89 @@ export type SignInOutcome = { ok: true; user: User } | { ok: false; reason: 'inv
 
 /**
  * Sign-in throttling (OWASP Authentication Cheat Sheet: a lockout anyone can trigger is a denial
- * of service). Failures are counted per user name and client address, and per client address; past
- * `failures` within `windowMinutes` that key waits, 30 s, then twice as long after each further
- * failure, up to 15 minutes. Guessing one officer's password from one place is slowed to a crawl;
- * guessing many from one place too; and the officer, signing in from their own desk, is never
- * held back by someone else's guesses. Nothing is counted per account alone.
+ * of service). Failures are counted per user name and client address (an IPv6 address by its
+ * /64), and per client address; past `failures` within `windowMinutes` that key waits, 30 s, then
+ * twice as long after each further failure, up to 15 minutes. Guessing one officer's password from
+ * one place is slowed to a crawl, guessing many from one place too, and the officer signing in
+ * from their own desk is not held back by guesses from anywhere else (only by 20 failures from
+ * their own address, a shared NAT's). Nothing is counted per account alone.
  */
 export const THROTTLE = {
-  pair: { failures: 5, windowMinutes: 15 },
-  address: { failures: 20, windowMinutes: 15 },
+  pair: { failures: 5 },
+  address: { failures: 20 },
+  windowMinutes: 15,
   firstWaitSeconds: 30,
   maxWaitSeconds: 900,
 };
 
+type ThrottleRow = { key: string; failures: number; recent: boolean; blocked: boolean };
+
 /**
- * Counts one attempt against `key` before the password is checked, in one statement that a wait
- * stops: guesses sent in parallel each take one of the allowed attempts, and none is checked while
- * the key waits. False when the key is waiting.
+ * The address a throttle counts: an IPv6 address by its /64 (one host may hold all of a /64), an
+ * IPv4 one (or one mapped into IPv6) as it is.
  */
-async function claimAttempt(db: Queryable, key: string, limit: { failures: number; windowMinutes: number }): Promise<boolean> {
-  const { rows } = await db.query(
-    `INSERT INTO portal_sign_in_throttle AS t (key, failures, last_failure_at) VALUES ($1, 1, now())
-     ON CONFLICT (key) DO UPDATE SET
-       failures = CASE WHEN t.last_failure_at < now() - make_interval(mins => $3) THEN 1 ELSE t.failures + 1 END,
-       last_failure_at = now(),
-       blocked_until = CASE WHEN t.last_failure_at >= now() - make_interval(mins => $3) AND t.failures + 1 >= $2
-                            THEN now() + make_interval(secs => least($5::float8, $4 * 2 ^ (t.failures + 1 - $2)))
-                            ELSE NULL END
-     WHERE t.blocked_until IS NULL OR t.blocked_until <= now()
-     RETURNING 1`,
-    [key, limit.failures, limit.windowMinutes, THROTTLE.firstWaitSeconds, THROTTLE.maxWaitSeconds],
-  );
-  return rows.length > 0;
+export function throttledAddress(address: string): string {
+  const v4 = /^(?:::ffff:)?(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (v4) return v4[1]!;
+  if (!address.includes(':')) return address;
+  const [head = '', tail = ''] = address.toLowerCase().split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 /**
- * Checks a user name and password from `address`. Every attempt is counted first (see THROTTLE);
- * a success takes its attempt back and clears the user name's count from that address. A wrong
- * name, a wrong password and a throttled attempt answer alike, so that a guesser learns nothing.
- * Audited.
+ * Checks a user name and password from `address` (see THROTTLE). Both keys' rows are locked for the
+ * attempt, so parallel guesses are checked one after another and none gets past a wait; only a
+ * failure counts, and a success clears the user name's count from that address. A wrong name, a
+ * wrong password and a throttled attempt answer alike, so that a guesser learns nothing. Audited.
  */
 export async function signIn(db: Db, username: string, password: string, address: string): Promise<SignInOutcome> {
   // Counts that have not moved for a day are spent: they go, so that the table stays small.
   await db.query("DELETE FROM portal_sign_in_throttle WHERE last_failure_at < now() - interval '1 day'");
-  const pairKey = `pair:${username} ${address}`;
-  const addressKey = `address:${address}`;
-  const allowed = (await claimAttempt(db, addressKey, THROTTLE.address)) && (await claimAttempt(db, pairKey, THROTTLE.pair));
-  const { rows } = await db.query<UserRow & { password_hash: string }>("SELECT * FROM portal_users WHERE username = $1 AND status = 'active'", [username]);
-  const row = rows[0];
-  if (!allowed) {
-    await verifyPassword(password, await DUMMY_HASH); // as long as any other answer
-    await audit(db, { actor: actors.portalUser(username.slice(0, 64)), action: 'portal.sign-in-throttled', subject: row?.id, data: { address } });
-    return { ok: false, reason: 'throttled' };
-  }
-  if (!row || !(await verifyPassword(password, row?.password_hash ?? (await DUMMY_HASH)))) {
-    await audit(db, { actor: actors.portalUser(username.slice(0, 64)), action: 'portal.sign-in-failed', subject: row?.id, data: { address, reason: row ? 'wrong password' : 'unknown user' } });
-    return { ok: false, reason: 'invalid' };
-  }
-  await audited(
-    db,
-    async (client) => {
-      await client.query('DELETE FROM portal_sign_in_throttle WHERE key = $1', [pairKey]);
-      await client.query('UPDATE portal_sign_in_throttle SET failures = greatest(failures - 1, 0) WHERE key = $1', [addressKey]);
-      await client.query('UPDATE portal_users SET last_sign_in_at = now() WHERE id = $1', [row.id]);
-    },
-    () => ({ actor: actors.portalUser(row.username), action: 'portal.signed-in', subject: row.id, data: { address } }),
-  );
-  return { ok: true, user: toUser(row) };
+  const place = throttledAddress(address);
+  const keys = [
+    { key: `address:${place}`, limit: THROTTLE.address },
+    { key: `pair:${username} ${place}`, limit: THROTTLE.pair },
+  ];
+  const { rows: users } = await db.query<UserRow & { password_hash: string }>("SELECT * FROM portal_users WHERE username = $1 AND status = 'active'", [username]);
+  const row = users[0];
+  const outcome = await withTransaction(db, async (client): Promise<SignInOutcome> => {
+    await client.query("INSERT INTO portal_sign_in_throttle (key, failures, last_failure_at) SELECT unnest($1::text[]), 0, '-infinity' ON CONFLICT (key) DO NOTHING", [keys.map((k) => k.key)]);
+    const { rows } = await client.query<ThrottleRow>(
+      `SELECT key, failures, last_failure_at >= now() - make_interval(mins => $2) AS recent, coalesce(blocked_until > now(), false) AS blocked
+         FROM portal_sign_in_throttle WHERE key = ANY($1) ORDER BY key FOR UPDATE`,
+      [keys.map((k) => k.key), THROTTLE.windowMinutes],
+    );
+    if (rows.some((r) => r.blocked)) {
+      await verifyPassword(password, await DUMMY_HASH); // as long as any other answer
+      await audit(client, { actor: actors.portalUser(username.slice(0, 64)), action: 'portal.sign-in-throttled', subject: row?.id, data: { address } });
+      return { ok: false, reason: 'throttled' };
+    }
+    if (!row || !(await verifyPassword(password, row.password_hash))) {
+      for (const { key, limit } of keys) {
+        const current = rows.find((r) => r.key === key)!;
+        const failures = current.recent ? current.failures + 1 : 1;
+        const waitSeconds = failures >= limit.failures ? Math.min(THROTTLE.maxWaitSeconds, THROTTLE.firstWaitSeconds * 2 ** (failures - limit.failures)) : 0;
+        await client.query('UPDATE portal_sign_in_throttle SET failures = $2, last_failure_at = now(), blocked_until = CASE WHEN $3 > 0 THEN now() + make_interval(secs => $3) END WHERE key = $1', [
+          key,
+          failures,
+          waitSeconds,
+        ]);
+      }
+      await audit(client, { actor: actors.portalUser(username.slice(0, 64)), action: 'portal.sign-in-failed', subject: row?.id, data: { address, reason: row ? 'wrong password' : 'unknown user' } });
+      return { ok: false, reason: 'invalid' };
+    }
+    await client.query('DELETE FROM portal_sign_in_throttle WHERE key = $1', [keys[1]!.key]);
+    await client.query('UPDATE portal_users SET last_sign_in_at = now() WHERE id = $1', [row.id]);
+    await audit(client, { actor: actors.portalUser(row.username), action: 'portal.signed-in', subject: row.id, data: { address } });
+    return { ok: true, user: toUser(row) };
+  });
+  return outcome;
 }
 
 export type SessionLimits = { idleMinutes: number; absoluteHours: number };

@@ -9,7 +9,7 @@ import fastifyStatic from '@fastify/static';
 import view from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isDatabaseUnavailable } from '../db/index.ts';
+import { isDatabaseUnavailable, isDatabaseUnwritable } from '../db/index.ts';
 import { EcoError } from '../errors.ts';
 import { defaultSessionLimits, type SessionLimits, sessionUser, type User, type UserRole } from './accounts.ts';
 import { isLang, type Lang, type Translate, translator } from './messages.ts';
@@ -112,7 +112,7 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
       return renderError(reply.code(error.statusCode === 413 ? 413 : 400), t('error.badInput'));
     }
     if (error instanceof EcoError && error.code !== 'INTERNAL' && error.code !== 'UNAVAILABLE') return renderError(reply.code(422), error.detail ?? error.message);
-    if (isDatabaseUnavailable(error) || code === 'UNAVAILABLE') return renderError(reply.code(503), t('error.unavailable'));
+    if (isDatabaseUnavailable(error) || isDatabaseUnwritable(error) || code === 'UNAVAILABLE') return renderError(reply.code(503), t('error.unavailable'));
     request.log.error({ err: error, url: request.url }, 'portal request failed');
     return renderError(reply.code(500), t('error.internal'));
 

@@ -70,7 +70,10 @@ const plan: fc.Arbitrary<Plan> = fc.oneof(
   { arbitrary: fc.constant({ kind: 'valid' as const }), weight: 3 },
   { arbitrary: fc.record({ kind: fc.constant('certificate' as const), path: certificatePath, value: nasty }), weight: 4 },
   { arbitrary: fc.record({ kind: fc.constant('envelope' as const), member: fc.constantFrom('profile', 'id', 'type', 'from', 'to', 'sentAt', 'inReplyTo', 'body'), value: nasty }), weight: 2 },
-  { arbitrary: fc.record({ kind: fc.constant('jwe' as const), variant: fc.constantFrom('valid' as const, 'compressed' as const, 'nested' as const, 'not-jws' as const, 'other-key' as const) }), weight: 2 },
+  {
+    arbitrary: fc.record({ kind: fc.constant('jwe' as const), variant: fc.constantFrom('valid' as const, 'compressed' as const, 'nested' as const, 'not-jws' as const, 'other-key' as const) }),
+    weight: 2,
+  },
   {
     arbitrary: fc.record({
       kind: fc.constant('garbage' as const),

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { type ForeignPeer, foreignPeer } from '../support/foreign-peer.ts';
 import { type FrozenBroker, frozenBroker } from '../../scripts/lib/frozen-broker.ts';
+import { type ForeignPeer, foreignPeer } from '../support/foreign-peer.ts';
 import { api, B, count, eventually, exampleAgreements, exampleCertificate, type Pair, startPair } from '../support/gateways.ts';
 
 function percentile(values: number[], p: number): number {

@@ -225,7 +225,13 @@ describe('REST fuzz', () => {
           let i = 0;
           const path = operation.path.replace(/\{\w+\}/g, () => encodeURIComponent(segments[i++]!));
           const sendsBody = operation.method !== 'DELETE';
-          const response = await inject(gateway, operation.method, path, sendsBody ? ('raw' in payload ? payload.raw : payload.json) : undefined, sendsBody ? { 'content-type': 'application/json' } : {});
+          const response = await inject(
+            gateway,
+            operation.method,
+            path,
+            sendsBody ? ('raw' in payload ? payload.raw : payload.json) : undefined,
+            sendsBody ? { 'content-type': 'application/json' } : {},
+          );
           assert.ok(response.status < 500 || response.status === 503, `${operation.method} ${path} -> ${response.status} ${JSON.stringify(response.body)}`);
           if (response.status === 503) {
             unavailable++;

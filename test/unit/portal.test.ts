@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { throttledAddress } from '../../src/portal/accounts.ts';
 import { fieldId, placeErrors, readForm, removeItem, toCertificate } from '../../src/portal/form.ts';
 import { catalogue } from '../../src/portal/messages.ts';
 
@@ -61,5 +62,17 @@ describe('portal certificate form', () => {
     assert.deepEqual(byField.get('/exporter/address/country'), ['deep']);
     assert.deepEqual(general, [{ pointer: '/recipient', detail: 'unknown' }]);
     assert.equal(fieldId('/items/0/hsCode'), 'f-items-0-hsCode');
+  });
+});
+
+describe('sign-in throttle addresses', () => {
+  it('counts an IPv6 address by its /64 and an IPv4 one (mapped or not) as it is', () => {
+    assert.equal(throttledAddress('203.0.113.7'), '203.0.113.7');
+    assert.equal(throttledAddress('::ffff:203.0.113.7'), '203.0.113.7');
+    assert.equal(throttledAddress('2001:db8:0:1:aaaa:bbbb:cccc:dddd'), '2001:db8:0:1::/64');
+    assert.equal(throttledAddress('2001:db8:0:1::1'), throttledAddress('2001:0db8:0000:0001:ffff::2'));
+    assert.equal(throttledAddress('2001:db8::1'), '2001:db8:0:0::/64');
+    assert.equal(throttledAddress('::1'), '0:0:0:0::/64');
+    assert.notEqual(throttledAddress('2001:db8:0:1::1'), throttledAddress('2001:db8:0:2::1'));
   });
 });
