@@ -11,7 +11,7 @@ import type { Config } from '../config.ts';
 import { createPool, type Db, prepared } from '../db/index.ts';
 import { ConfirmPublisher, connectWithin, INBOUND_EXCHANGE, PublishError } from '../exchange/index.ts';
 import type { Metrics } from '../metrics/index.ts';
-import type { PeerDirectory } from '../peers/index.ts';
+import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
 import { OUTBOX_CHANNEL } from './outbox.ts';
 
 export type RelayOptions = Config['relay'] & { partyId: string; databaseUrl: string };
@@ -186,9 +186,11 @@ export class Relay {
     const expired = rows.filter((r) => r.expired);
     const due = rows.filter((r) => !r.expired);
     if (expired.length) await this.giveUp(expired);
+    // Looked up once for the batch, not once per message: a batch is up to RELAY_BATCH_SIZE rows.
+    const known = due.length ? await this.peers.find(peer) : undefined;
     const outcomes = await Promise.all(
       due.map((row) =>
-        this.publish(row).then(
+        this.publish(row, known).then(
           () => undefined,
           (error: Error) => error,
         ),
@@ -257,8 +259,7 @@ export class Relay {
     for (const row of rows) this.log.error({ messageId: row.id, peer: row.peer, type: row.type, attempts: row.attempts - 1, lastError: row.last_error }, 'message dead');
   }
 
-  private async publish(row: ClaimedRow): Promise<void> {
-    const peer = await this.peers.find(row.peer);
+  private async publish(row: ClaimedRow, peer: KnownPeer | undefined): Promise<void> {
     if (!peer) throw new Error(`peer ${row.peer} is not registered`);
     if (peer.status !== 'active') throw new Error(`peer ${row.peer} is suspended`);
     const entry = this.publisherFor(peer.brokerUrl);

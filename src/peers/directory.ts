@@ -189,13 +189,44 @@ export class PeerDirectory {
     if (!isPartyId(partyId)) return undefined;
     const cached = this.cache.get(partyId);
     if (cached && Date.now() - cached.at < this.ttlMs) return cached.peer;
+    // Callers that miss at once share one read: a burst of messages from one peer when its entry
+    // has just expired would otherwise read the row and import its keys once each.
+    // A read the peer's change overtook (forget()) is neither kept nor shared any more.
+    let loading = this.loading.get(partyId);
+    if (!loading) {
+      const current = () => this.loading.get(partyId) === made;
+      const made: Promise<KnownPeer | undefined> = this.load(partyId).then(
+        (peer) => {
+          // Misses are not kept: made-up senders would grow the cache without bound.
+          if (current() && peer) this.cache.set(partyId, { peer, at: Date.now() });
+          if (current()) this.loading.delete(partyId);
+          return peer;
+        },
+        (error: unknown) => {
+          if (current()) this.loading.delete(partyId);
+          throw error;
+        },
+      );
+      this.loading.set(partyId, made);
+      loading = made;
+    }
+    return loading;
+  }
+
+  private readonly loading = new Map<string, Promise<KnownPeer | undefined>>();
+
+  /** After a change of this peer: neither the cached entry nor a read begun before it is used again. */
+  private forget(partyId: string): void {
+    this.cache.delete(partyId);
+    this.loading.delete(partyId);
+  }
+
+  private async load(partyId: string): Promise<KnownPeer | undefined> {
     const { rows } = await this.db.query<PeerRow>('SELECT * FROM peers WHERE party_id = $1', [partyId]);
     const row = rows[0];
     const peer = row
       ? { ...toPeer(row), keys: await importJwks(row.jwks), brokerUrl: row.amqp_url_sealed ? this.vault.open(brokerOwner(partyId), row.amqp_url_sealed) : row.amqp_url_shown }
       : undefined;
-    // Misses are not kept: made-up senders would grow the cache without bound.
-    if (peer) this.cache.set(partyId, { peer, at: Date.now() });
     return peer;
   }
 
@@ -267,7 +298,7 @@ export class PeerDirectory {
       subject: partyId,
       data: { ...input, jwks: undefined, amqpUrl: redactUrl(input.amqpUrl), kids },
     }));
-    this.cache.delete(partyId);
+    this.forget(partyId);
     this.forgetList();
     return toPeer(rows[0]!);
   }
@@ -302,7 +333,7 @@ export class PeerDirectory {
       (client) => client.query<PeerRow>('UPDATE peers SET status = $2, updated_at = now() WHERE party_id = $1 RETURNING *', [partyId, status]),
       ({ rows: changed }) => (changed[0] ? { actor, action: status === 'suspended' ? 'peer.suspended' : 'peer.resumed', subject: partyId } : undefined),
     );
-    this.cache.delete(partyId);
+    this.forget(partyId);
     this.forgetList();
     return rows[0] && toPeer(rows[0]);
   }
@@ -338,7 +369,7 @@ export class PeerDirectory {
       (client) => client.query('UPDATE peers SET jwks = $2, jwks_fetched_at = now() WHERE party_id = $1', [partyId, JSON.stringify(jwks)]),
       () => (changed ? { actor: 'system', action: 'peer.keys-refreshed', subject: partyId, data: { before: [...before], after } } : undefined),
     );
-    this.cache.delete(partyId);
+    this.forget(partyId);
     this.forgetList();
     return this.find(partyId);
   }
