@@ -98,9 +98,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const socket = request.raw.socket;
     if (typeof socket?.setTimeout === 'function') socket.setTimeout(0);
   });
+  // One listener per socket: setTimeout(ms, callback) would add one per answer on a kept-alive socket.
+  const guarded = new WeakSet<object>();
   app.addHook('onSend', async (request) => {
     const socket = request.raw.socket;
-    if (typeof socket?.setTimeout === 'function') socket.setTimeout(requestTimeout, () => socket.destroy());
+    if (typeof socket?.setTimeout !== 'function') return;
+    if (!guarded.has(socket)) {
+      guarded.add(socket);
+      socket.on('timeout', () => socket.destroy());
+    }
+    socket.setTimeout(requestTimeout);
   });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
