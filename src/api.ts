@@ -11,7 +11,9 @@ import { keyRoutes, type OwnKeys } from './keys/index.ts';
 import type { Metrics } from './metrics/index.ts';
 import { outboundRoutes, type RelayWaker, resumePeer } from './outbound/index.ts';
 import { type PeerDirectory, peerRoutes } from './peers/index.ts';
+import type { Copies } from './printing/index.ts';
 import { type Reconciliations, reconciliationRoutes } from './reconciliation/index.ts';
+import { type TrustRouteDeps, trustRoutes } from './trust/index.ts';
 import { type VerificationService, verificationRoutes } from './verifications/index.ts';
 
 export type ApiDeps = {
@@ -30,6 +32,9 @@ export type ApiDeps = {
   deadLetters: DeadLetters;
   reconciliations: Reconciliations;
   metrics: Metrics;
+  copies: Copies;
+  /** Trust lists, the status service and the /verify page (PROFILE 1.2). */
+  trust: Omit<TrustRouteDeps, 'partyId' | 'db'>;
 };
 
 export function apiRoutes(deps: ApiDeps): RoutePlugin[] {
@@ -45,6 +50,7 @@ export function apiRoutes(deps: ApiDeps): RoutePlugin[] {
     (app) => healthRoutes(app, deps),
     (app) => deadLetterRoutes(app, deps),
     (app) => reconciliationRoutes(app, deps),
+    (app) => trustRoutes(app, { ...deps.trust, partyId: deps.partyId, db: deps.db }),
     (app) => adminRoutes(app, { ...deps, db: deps.adminDb }),
   ];
 }

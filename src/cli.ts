@@ -1,5 +1,6 @@
 // `npm run eco -- <command>`: operator commands against DATABASE_URL. `--help` (overall or per
 // command) needs no database; only `migrate` changes the schema; `--json` prints one JSON value.
+// `verify` (the offline seal verifier) needs no database at all: seals/cli.ts.
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { actors } from './audit/index.ts';
@@ -9,6 +10,9 @@ import { EcoError } from './errors.ts';
 import { resumePeer } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
 import { createUser, listUsers, PASSWORD_MAX, PASSWORD_MIN, userRoles } from './portal/index.ts';
+import { runVerify } from './seals/cli.ts';
+
+if (process.argv[2] === 'verify') process.exit(await runVerify(process.argv.slice(3)));
 
 type Command = {
   /** The words naming it, e.g. ['api-key', 'create']. */
@@ -154,6 +158,7 @@ const commands: Command[] = [
 
 const line = (c: Command) => `npm run eco -- ${[...c.words, c.synopsis].filter(Boolean).join(' ')}`;
 const usage = `usage: ${commands.map(line).join('\n       ')}
+       npm run eco -- verify <copy.pdf | image.png | seal text> [--trust FILE|URL] [--pin THUMBPRINT] (needs no database; verify --help)
 
 options: --json  print the result as JSON; --help  this text, or a command's (npm run eco -- api-key create --help)
 DATABASE_URL names the gateway's database; every command but migrate expects it migrated

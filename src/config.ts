@@ -2,6 +2,7 @@
 // docs/operations.md (configuration reference) and in .env.example.
 import { z } from 'zod';
 import { countriesOf, countrySchema, partyIdSchema } from './dataset/index.ts';
+import { isStatusUrl } from './seals/format.ts';
 
 const roles = ['api', 'relay', 'consumer'] as const;
 export type Role = (typeof roles)[number];
@@ -69,6 +70,21 @@ const envSchema = z.object({
   HTTP_BODY_LIMIT_BYTES: int(1024 * 1024),
   HTTP_REQUEST_TIMEOUT_MS: int(30_000),
   STOP_TIMEOUT_SECONDS: int(30),
+  // Where verifiers reach this gateway: the seal's status URL is PUBLIC_URL/status, at most 100
+  // characters (PROFILE 1.2). Default: the address the API listens on.
+  PUBLIC_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .max(93, 'must be at most 93 characters (the status URL, PUBLIC_URL/status, is at most 100)')
+    .refine((u) => !/[?#]/.test(u), 'must have no query and no fragment')
+    .refine((u) => isStatusUrl(`${u.replace(/\/+$/, '')}/status`), 'must be https (plain http only on a loopback address)')
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
+  STATUS_CHECKS_PER_ADDRESS_PER_MINUTE: int(60),
+  STATUS_COUNTRY_HEADER: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a header name')
+    .optional(),
+  TRUST_LIST_REFRESH_SECONDS: int(3600),
 });
 
 /** Every variable the gateway reads (docs/operations.md and .env.example list each). */
@@ -119,6 +135,14 @@ export type Config = {
   httpRequestTimeoutMs: number;
   /** A stop (SIGTERM, SIGINT) that has not finished by then exits non-zero anyway. */
   stopTimeoutSeconds: number;
+  /** Seals, the status service and trust lists (PROFILE 1.2). */
+  verification: {
+    /** Where verifiers reach us; undefined: the address the API listens on. */
+    publicUrl?: string;
+    statusChecksPerAddressPerMinute: number;
+    countryHeader?: string;
+    peerTrustListRefreshSeconds: number;
+  };
 };
 
 export class ConfigError extends Error {}
@@ -165,5 +189,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     httpBodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
     httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
     stopTimeoutSeconds: e.STOP_TIMEOUT_SECONDS,
+    verification: {
+      publicUrl: e.PUBLIC_URL,
+      statusChecksPerAddressPerMinute: e.STATUS_CHECKS_PER_ADDRESS_PER_MINUTE,
+      countryHeader: e.STATUS_COUNTRY_HEADER,
+      peerTrustListRefreshSeconds: e.TRUST_LIST_REFRESH_SECONDS,
+    },
   };
 }

@@ -18,8 +18,13 @@ import { Metrics } from './metrics/index.ts';
 import { Outbound, outboxBacklog, Relay, RelayWaker } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
 import { portalRoutes } from './portal/index.ts';
+import { Copies } from './printing/index.ts';
 import { ReadinessMonitor } from './readiness.ts';
 import { Reconciliations } from './reconciliation/index.ts';
+import { isStatusUrl } from './seals/format.ts';
+import { verifyPage } from './seals/page-bundle.ts';
+import { fillCanonicalHashes } from './seals/produce.ts';
+import { CheckRecorder, OwnTrustList, PeerTrustLists, StatusService } from './trust/index.ts';
 import { VerificationService } from './verifications/index.ts';
 
 export type Gateway = {
@@ -120,6 +125,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
     }
     await keys.ensureKeys();
     await peers.sealBrokerUrls();
+    await fillCanonicalHashes(db);
   } catch (error) {
     await db.end();
     throw explainStartFailure(config, error);
@@ -138,6 +144,17 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
     );
   }, Math.min(config.jwks.refreshSeconds, 60) * 1000);
   jwksTimer.unref();
+  // Peers' trust lists are read again in the background, to be served fresh to verifiers.
+  const peerTrustLists = new PeerTrustLists(db);
+  const trustListTimer = setInterval(() => {
+    peerTrustLists.refreshDue(config.verification.peerTrustListRefreshSeconds).then(
+      (failed) => {
+        for (const f of failed) log.warn(f, "a peer's trust list could not be read again; the one held is still served");
+      },
+      (error: unknown) => log.warn({ err: error }, 'peer trust lists not refreshed; tried again at the next interval'),
+    );
+  }, Math.min(config.verification.peerTrustListRefreshSeconds, 300) * 1000);
+  trustListTimer.unref();
   const relayWaker = new RelayWaker(db);
   const agreements = new AgreementBook(db);
   const outbound = new Outbound(db, config.partyId, keys, relayWaker);
@@ -146,6 +163,10 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
   const verifications = new VerificationService(db, config.partyId, peers, outbound);
   const reconciliations = new Reconciliations(db, peers, outbound, receivedLines, log.child({ role: 'reconciliation' }));
   const gateway: Gateway = { config, db, log, peers, agreements, keys, certificates, reconciliations, metrics, stop: async () => {} };
+  const checkRecorder = new CheckRecorder(db, log.child({ role: 'api' }));
+  const trustList = new OwnTrustList(db, keys, { partyId: config.partyId, countries: config.countries });
+  const statusUrl = () => `${config.verification.publicUrl ?? gateway.url}/status`;
+  const copies = new Copies(db, keys, certificates, config.partyId, statusUrl);
   // Set before the roles start: a start that fails halfway stops what it started.
   let stopReadiness = () => {};
   let adminDb: Db | undefined;
@@ -157,6 +178,8 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
     reconciliations.stop();
     await gateway.consumer?.stop();
     clearInterval(jwksTimer);
+    clearInterval(trustListTimer);
+    await checkRecorder.stop();
     await sealer.stop();
     await db.end();
   };
@@ -229,6 +252,15 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
             deadLetters: new DeadLetters(db, config.partyId, config.amqpUrl, log.child({ role: 'api' })),
             reconciliations,
             metrics,
+            copies,
+            trust: {
+              trustList,
+              peerTrustLists,
+              status: new StatusService(db, keys, config.partyId, checkRecorder),
+              verifyPage: async () => verifyPage(await trustList.trustKeys()),
+              statusChecksPerMinute: config.verification.statusChecksPerAddressPerMinute,
+              countryHeader: config.verification.countryHeader,
+            },
           }),
           // The web portal (/portal) for authorities without a back-office: the same services, its own sessions.
           (app) => portalRoutes(app, { db, partyId: config.partyId, certificates, clearance, verifications, peers, agreements, secret: config.keyEncryptionKey }),
@@ -237,6 +269,10 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
       const address = await app.listen({ host: config.http.host, port: config.http.port });
       gateway.app = app;
       gateway.url = address.replace('0.0.0.0', '127.0.0.1');
+      checkRecorder.start();
+      if (!isStatusUrl(statusUrl())) {
+        log.warn({ statusUrl: statusUrl() }, 'seals name a status URL verifiers refuse (not https, or over 100 characters): set PUBLIC_URL to the https address verifiers reach');
+      }
     }
   } catch (error) {
     // Whatever started before is stopped, so that a failed start leaves no connection or loop behind.

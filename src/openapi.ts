@@ -22,6 +22,8 @@ export async function openapiDocument(): Promise<string> {
     deadLetters: unused,
     reconciliations: unused,
     metrics: unused,
+    copies: unused,
+    trust: unused,
   };
   const app = await buildApp({ logger: pino({ level: 'silent' }), partyId: deps.partyId, auth: (app, limits) => installAuth(app, new KeyLookup(deps.db), limits), routes: apiRoutes(deps) });
   await app.ready();

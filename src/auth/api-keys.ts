@@ -140,7 +140,8 @@ export class KeyLookup {
   }
 }
 
-async function withinLimit(limit: RateLimit, request: FastifyRequest, reply: FastifyReply, per: string): Promise<void> {
+/** Counts the request against `limit`; past it, 429 with Retry-After. */
+export async function withinLimit(limit: RateLimit, request: FastifyRequest, reply: FastifyReply, per: string): Promise<void> {
   const result = await limit(request);
   if (result.isAllowed || !result.isExceeded) return;
   reply.header('retry-after', String(result.ttlInSeconds));

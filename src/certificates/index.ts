@@ -8,6 +8,7 @@ export {
   insertCancellation,
   insertReceived,
   insertReportedUtilization,
+  issuedVersions,
   listIssued,
   listReceived,
   lockReceived,

@@ -5,6 +5,7 @@ import { actors } from '../audit/index.ts';
 import { certificateNumberSchema, certificateSchema, partyIdSchema } from '../dataset/index.ts';
 import { apiSchemas, exampleFile, problems } from '../http/index.ts';
 import { deliverySchema } from '../outbound/index.ts';
+import type { Copies } from '../printing/index.ts';
 import type { CertificateService } from './service.ts';
 
 const statusSchema = z.enum(['valid', 'replaced', 'cancelled']);
@@ -67,8 +68,8 @@ const certificateViewExample = {
 };
 const issueResultExample = { number: certificateExample.number, version: 1, status: 'valid', recipient: 'VN-MOIT', messageId: '0b8e3c52-6a1f-4d2e-9c47-5f1a2b3c4d5e', delivery: { status: 'queued' } };
 
-export async function certificateRoutes(app: FastifyInstance, options: { certificates: CertificateService }): Promise<void> {
-  const { certificates } = options;
+export async function certificateRoutes(app: FastifyInstance, options: { certificates: CertificateService; copies: Copies }): Promise<void> {
+  const { certificates, copies } = options;
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.post(
@@ -170,21 +171,36 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
       config: { roles: ['customs', 'issuer'] },
       schema: {
         operationId: 'getCertificate',
-        summary: 'Look a certificate up by number: current version, status, history (original JWS with Accept: application/jose)',
+        summary: 'Look a certificate up by number: current version, status, history (original JWS with Accept: application/jose, a printable copy with Accept: application/pdf)',
         description:
-          'With `Accept: application/jose` (exactly) the answer is the current version as its issuer signed it, a compact JWS, when there is one; ' +
-          'otherwise, and by default, the JSON view. 409 when two issuers use the number: name one with `issuer`.',
+          'With `Accept: application/jose` (exactly) the answer is the current version as its issuer signed it, a compact JWS, when there is one. ' +
+          'With `Accept: application/pdf` it is a printable A4 copy (PDF/A-3b): a certificate issued here carries the seal (a QR code, PROFILE 1.2) and ' +
+          '`certificate.jws` attached; one received carries the message as received, and no seal (only its issuer can seal). ' +
+          '`version` picks an older version to print. Otherwise, and by default, the JSON view. 409 when two issuers use the number: name one with `issuer`.',
         tags: ['certificates'],
         params: numberParams,
-        querystring: z.object({ issuer: partyIdSchema.optional().describe('issuing party, where numbers of two issuers clash') }),
-        produces: ['application/json', 'application/jose'],
+        querystring: z.object({
+          issuer: partyIdSchema.optional().describe('issuing party, where numbers of two issuers clash'),
+          version: z.coerce.number().int().min(1).max(2_147_483_647).optional().describe('with Accept: application/pdf only: the version to print (default the newest)'),
+        }),
+        produces: ['application/json', 'application/jose', 'application/pdf'],
         response: { 200: certificateViewSchema, ...problems(400, 404, 409) },
         examples: { 200: certificateViewExample },
       },
     },
     async (request, reply) => {
+      const accept = request.headers.accept ?? '';
+      if (/^application\/pdf\b/.test(accept)) {
+        const pdf = await copies.pdf(request.params.number, request.query);
+        const name = `${request.params.number.replace(/[^A-Za-z0-9.-]/g, '_')}.pdf`;
+        return reply
+          .type('application/pdf')
+          .header('content-disposition', `inline; filename="${name}"`)
+          .serializer((x: unknown) => x as string)
+          .send(pdf as never);
+      }
       const { view, jws } = await certificates.find(request.params.number, request.query.issuer);
-      if (request.headers.accept === 'application/jose' && jws) {
+      if (accept === 'application/jose' && jws) {
         // The original signed bytes, not JSON: bypass the JSON response schema.
         return reply
           .type('application/jose')
@@ -193,5 +209,25 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
       }
       return view;
     },
+  );
+
+  api.get(
+    '/certificates/:number/seal',
+    {
+      config: { roles: ['issuer'] },
+      schema: {
+        operationId: 'getSeal',
+        summary: "A certificate's seal (PROFILE 1.2), made now with our current key: for back-offices that print their own forms",
+        description: 'Print `seal` as a QR code (ISO/IEC 18004, error correction M, byte mode) at least 25 mm wide. `payload` is what it says, for display.',
+        tags: ['certificates'],
+        params: numberParams,
+        querystring: z.object({ version: z.coerce.number().int().min(1).max(2_147_483_647).optional().describe('default the newest') }),
+        response: {
+          200: z.object({ seal: z.string().max(900), payload: z.record(z.string(), z.unknown()) }).register(apiSchemas, { id: 'Seal' }),
+          ...problems(400, 404),
+        },
+      },
+    },
+    async (request) => copies.seal(request.params.number, request.query.version),
   );
 }

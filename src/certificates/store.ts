@@ -2,6 +2,7 @@
 
 import type { Certificate } from '../dataset/index.ts';
 import { prepared, type Queryable } from '../db/index.ts';
+import { canonicalForm } from '../seals/produce.ts';
 
 export type CertificateStatus = 'valid' | 'replaced' | 'cancelled';
 
@@ -18,6 +19,8 @@ export type VersionRow = {
   counterparty: string;
   cancel_reason: string | null;
   cancelled_at: Date | null;
+  /** Issued versions only: the seal's h, fixed at issue. */
+  canonical_hash?: string | null;
 };
 
 /** A version issued here, with the message it was sent in and that message's exact bytes. */
@@ -29,9 +32,22 @@ export async function insertIssued(
   await client.query(
     prepared(
       'certificates.insert',
-      `INSERT INTO certificates (number, version, kind, agreement, importing_party, dataset, message_id, jws, idempotency_key, idempotency_digest)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [c.number, c.version, c.kind, c.agreement ?? null, row.importingParty, JSON.stringify(c), row.sent.messageId, row.sent.bytes, row.idempotency?.key ?? null, row.idempotency?.digest ?? null],
+      `INSERT INTO certificates (number, version, kind, agreement, importing_party, dataset, message_id, jws, idempotency_key, idempotency_digest, canonical_hash)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      [
+        c.number,
+        c.version,
+        c.kind,
+        c.agreement ?? null,
+        row.importingParty,
+        JSON.stringify(c),
+        row.sent.messageId,
+        row.sent.bytes,
+        row.idempotency?.key ?? null,
+        row.idempotency?.digest ?? null,
+        // The seal's h, fixed now: the body sent is this very object.
+        canonicalForm(c).hash,
+      ],
     ),
   );
 }
@@ -62,7 +78,7 @@ export async function findIssuedByIdempotencyKey(db: Queryable, key: string): Pr
 export async function issuedVersions(db: Queryable, issuer: string, number: string): Promise<VersionRow[]> {
   const { rows } = await db.query<VersionRow>(
     `SELECT $2::text AS issuer, c.number, c.version, c.kind, c.agreement, c.status, c.dataset, c.jws,
-            c.created_at AS at, c.importing_party AS counterparty, c.cancel_reason, c.cancelled_at
+            c.created_at AS at, c.importing_party AS counterparty, c.cancel_reason, c.cancelled_at, c.canonical_hash
        FROM certificates c
       WHERE c.number = $1 ORDER BY c.version DESC`,
     [number, issuer],

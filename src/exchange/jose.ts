@@ -77,17 +77,20 @@ function es256PublicKey(key: SigningKey): KeyObject | null {
 const b64url = (text: string) => Buffer.from(text).toString('base64url');
 
 export async function sign(payload: unknown, key: SigningKey): Promise<string> {
-  const fields = { alg: String(key.alg), kid: key.kid, typ: JWS_TYP };
+  return signText(JSON.stringify(payload), key, JWS_TYP);
+}
+
+/** A compact JWS of exactly `payloadText` (the seal and its siblings name their own `typ`). */
+export async function signText(payloadText: string, key: SigningKey, typ: string): Promise<string> {
+  const fields = { alg: String(key.alg), kid: key.kid, typ };
   const privateKey = fields.alg === 'ES256' ? es256PrivateKey(key) : null;
   if (privateKey) {
     // Same header member order as node-jose, so the bytes look alike whichever path signed.
-    const input = `${b64url(JSON.stringify(fields))}.${b64url(JSON.stringify(payload))}`;
+    const input = `${b64url(JSON.stringify(fields))}.${b64url(payloadText)}`;
     const signature = cryptoSign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
     return `${input}.${signature.toString('base64url')}`;
   }
-  const jws = await jose.JWS.createSign({ format: 'compact', fields }, key)
-    .update(Buffer.from(JSON.stringify(payload)))
-    .final();
+  const jws = await jose.JWS.createSign({ format: 'compact', fields }, key).update(Buffer.from(payloadText)).final();
   return String(jws);
 }
 

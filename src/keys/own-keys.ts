@@ -1,14 +1,15 @@
 // Our own keys: signing (sig) and decryption (enc), kept in Postgres sealed by the Vault and
 // published as a JWKS. Lifecycle: published (peers can fetch it ahead of use) -> active (signs, or
 // is the key peers should encrypt to) -> retired (still published and still decrypting until its
-// grace period ends) -> revoked (gone from the JWKS and from decryption at once).
+// grace period ends) -> revoked (gone from the JWKS and from decryption at once). A trust key (use
+// `trust`) signs our trust list (PROFILE 1.2) and nothing else: it is never in the JWKS.
 import { audit } from '../audit/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
-import { conflict, notFound } from '../errors.ts';
+import { conflict, notFound, unprocessable } from '../errors.ts';
 import { generateEncryptionKey, generateSigningKey, importJwks, importKey, type Jwk, type Jwks, type PeerKeys, type SigningKey } from '../exchange/index.ts';
 import { Vault } from './vault.ts';
 
-export type KeyUse = 'sig' | 'enc';
+export type KeyUse = 'sig' | 'enc' | 'trust';
 export type KeyStatus = 'published' | 'active' | 'retired' | 'revoked';
 export type KeyInfo = {
   kid: string;
@@ -54,7 +55,7 @@ const toInfo = (r: KeyRow): KeyInfo => ({
 
 // Keys peers may still use: everything but revoked keys and retired keys past their grace period.
 const LIVE = "(status IN ('published', 'active') OR (status = 'retired' AND expires_at > now()))";
-const generators = { sig: generateSigningKey, enc: generateEncryptionKey };
+const generators = { sig: generateSigningKey, enc: generateEncryptionKey, trust: generateSigningKey };
 
 export type OwnKeysOptions = { retireGraceSeconds: number; cacheMs?: number };
 
@@ -86,7 +87,7 @@ export class OwnKeys {
         if (Vault.isSealed(row.private_jwk)) this.vault.open(row.kid, row.private_jwk);
         else await client.query('UPDATE keys SET private_jwk = $2 WHERE kid = $1', [row.kid, this.vault.seal(row.kid, row.private_jwk)]);
       }
-      for (const use of ['sig', 'enc'] as const) {
+      for (const use of ['sig', 'enc', 'trust'] as const) {
         if (rows.some((r) => r.use === use && r.status === 'active')) continue;
         const info = await this.insert(client, use, 'active');
         await audit(client, { actor: 'system', action: 'key.created', subject: info.kid, data: { use, status: 'active' } });
@@ -131,12 +132,17 @@ export class OwnKeys {
     });
   }
 
-  /** Withdraws a key at once (compromise): no longer published, no longer decrypting. */
-  async revoke(kid: string, actor: string): Promise<KeyInfo> {
+  /**
+   * Withdraws a key at once (compromise): no longer published, no longer decrypting, and every seal
+   * it signed fails verification. `at` is the instant of the compromise (default now), never later.
+   */
+  async revoke(kid: string, actor: string, at?: Date): Promise<KeyInfo> {
     return this.transition(kid, actor, 'key.revoked', async (client, key) => {
       if (key.status === 'active') throw conflict(`key ${kid} is active: activate a successor first`);
       if (key.status === 'revoked') throw conflict(`key ${kid} is already revoked`);
-      await client.query("UPDATE keys SET status = 'revoked', revoked_at = now() WHERE kid = $1", [kid]);
+      const { rowCount } = await client.query("UPDATE keys SET status = 'revoked', revoked_at = coalesce($2, now()) WHERE kid = $1 AND coalesce($2, now()) <= now()", [kid, at ?? null]);
+      if (!rowCount) throw unprocessable('a key is revoked as of now or an instant already past', [{ pointer: '/at', detail: 'is in the future' }]);
+      return { revokedAt: (at ?? new Date()).toISOString() };
     });
   }
 
@@ -148,6 +154,13 @@ export class OwnKeys {
     const key = this.signing?.key.kid === rows[0].kid ? this.signing.key : await this.open(rows[0]);
     this.signing = { key, at: Date.now() };
     return key;
+  }
+
+  /** The key our trust list is signed with. */
+  async trustKey(): Promise<SigningKey> {
+    const { rows } = await this.db.query<KeyRow>("SELECT * FROM keys WHERE use = 'trust' AND status = 'active'");
+    if (!rows[0]) throw new Error('no active trust key: the gateway has not been initialised');
+    return this.open(rows[0]);
   }
 
   /** Our private encryption keys that peers may still encrypt to. */
@@ -162,7 +175,7 @@ export class OwnKeys {
   /** Public keys for peers (never the private parts); the active ones first, as peers pick the first fit. */
   async jwks(): Promise<Jwks> {
     const { rows } = await this.db.query<{ public_jwk: Jwk }>(
-      `SELECT public_jwk FROM keys WHERE ${LIVE} ORDER BY CASE status WHEN 'active' THEN 0 WHEN 'published' THEN 1 ELSE 2 END, created_at DESC`,
+      `SELECT public_jwk FROM keys WHERE use <> 'trust' AND ${LIVE} ORDER BY CASE status WHEN 'active' THEN 0 WHEN 'published' THEN 1 ELSE 2 END, created_at DESC`,
     );
     return { keys: rows.map((r) => r.public_jwk) };
   }

@@ -10,7 +10,7 @@ const jwkSchema = z.looseObject({ kty: z.string(), kid: z.string().optional() })
 const keySchema = z
   .object({
     kid: z.string(),
-    use: z.enum(['sig', 'enc']),
+    use: z.enum(['sig', 'enc', 'trust']).describe('trust: signs our trust list (/.well-known/eco-trust.jws) and nothing else'),
     alg: z.string(),
     status: z.enum(['published', 'active', 'retired', 'revoked']),
     createdAt: z.string(),
@@ -62,7 +62,7 @@ export async function keyRoutes(app: FastifyInstance, options: { keys: OwnKeys }
         operationId: 'createKey',
         summary: 'Create a key: published in our JWKS at once, used only once activated',
         tags: ['admin'],
-        body: z.object({ use: z.enum(['sig', 'enc']) }),
+        body: z.object({ use: z.enum(['sig', 'enc', 'trust']) }),
         response: { 201: keySchema, ...problems(400) },
       },
     },
@@ -72,13 +72,32 @@ export async function keyRoutes(app: FastifyInstance, options: { keys: OwnKeys }
   const steps = {
     activate: 'Make a published key the active one; the key it replaces is retired (still published and decrypting for the grace period)',
     retire: 'Withdraw a published key; peers who fetched it can use it for the grace period',
-    revoke: 'Withdraw a retired or published key at once (compromise): no longer published, no longer decrypting',
   } as const;
+  const kidParams = z.object({ kid: z.string().min(1).max(200) });
   for (const [step, summary] of Object.entries(steps) as [keyof typeof steps, string][]) {
     api.post(
       `/admin/keys/:kid/${step}`,
-      { schema: { operationId: `${step}Key`, summary, tags: ['admin'], params: z.object({ kid: z.string().min(1).max(200) }), response: { 200: keySchema, ...problems(400, 404, 409) } } },
+      { schema: { operationId: `${step}Key`, summary, tags: ['admin'], params: kidParams, response: { 200: keySchema, ...problems(400, 404, 409) } } },
       async (request): Promise<KeyInfo> => keys[step](request.params.kid, actors.apiClient(request.client)),
     );
   }
+
+  api.post(
+    '/admin/keys/:kid/revoke',
+    {
+      schema: {
+        operationId: 'revokeKey',
+        summary: 'Withdraw a retired or published key at once (compromise): no longer published, no longer decrypting, and every seal it signed fails verification',
+        description: 'The trust list names the key with `revokedAt` from then on. `at` is the instant of the compromise (default now), never in the future.',
+        tags: ['admin'],
+        params: kidParams,
+        body: z.object({ at: z.iso.datetime({ offset: true }).optional() }).optional(),
+        response: { 200: keySchema, ...problems(400, 404, 409, 422) },
+      },
+    },
+    async (request): Promise<KeyInfo> => {
+      const at = request.body?.at;
+      return keys.revoke(request.params.kid, actors.apiClient(request.client), at ? new Date(at) : undefined);
+    },
+  );
 }

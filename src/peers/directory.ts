@@ -5,6 +5,7 @@ import { countriesOf, countrySchema, isPartyId, partyIdSchema } from '../dataset
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import { EcoError } from '../errors.ts';
 import { encryptionKeyOf, importJwks, JWE_ALGS, type Jwks, type PeerKeys } from '../exchange/index.ts';
+import { readAtMost } from '../http/read-at-most.ts';
 import type { Vault } from '../keys/index.ts';
 
 /** JWK members that only the key's owner may hold (RFC 7518 6.2.2, 6.3.2, 6.4). */
@@ -120,23 +121,6 @@ function peerKeysError(message: string, pointer: '/jwks' | '/jwksUrl', options?:
 
 /** A JWKS of 20 keys (RSA 4096 included) is well under this: a larger answer is refused unread. */
 const MAX_JWKS_BYTES = 256 * 1024;
-
-/** The body as text, refused as soon as it passes `limit` bytes: a peer's URL cannot fill our memory. */
-async function readAtMost(response: Response, limit: number): Promise<string> {
-  const declared = Number(response.headers.get('content-length'));
-  if (declared > limit) throw new Error(`the answer is ${declared} bytes, over the ${limit} allowed`);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of response.body ?? []) {
-    size += chunk.byteLength;
-    if (size > limit) {
-      await response.body?.cancel().catch(() => {});
-      throw new Error(`the answer passed ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 /**
  * Reads a peer's JWKS. Whatever goes wrong, the error says only that the fetch failed (the cause

@@ -1,0 +1,77 @@
+// Printable copies of certificates, issued here (sealed) or received (not: only the issuer can seal).
+import { type CertificateService, issuedVersions, receivedVersions } from '../certificates/index.ts';
+import type { Db } from '../db/index.ts';
+import { notFound } from '../errors.ts';
+import type { OwnKeys } from '../keys/index.ts';
+import type { SealPayload } from '../seals/format.ts';
+import { canonicalForm, certificateJws, makeSeal, sealPayload } from '../seals/produce.ts';
+import { renderPdf } from './pdf.ts';
+
+export class Copies {
+  constructor(
+    private readonly db: Db,
+    private readonly keys: OwnKeys,
+    private readonly certificates: CertificateService,
+    private readonly partyId: string,
+    /** The status service's URL, the seal's `u` (PUBLIC_URL + /status). */
+    private readonly statusUrl: () => string,
+  ) {}
+
+  /** A version issued here (default the newest): its dataset, status and canonical form. */
+  private async issued(number: string, version?: number) {
+    const versions = await issuedVersions(this.db, this.partyId, number);
+    const row = version ? versions.find((v) => v.version === version) : versions[0];
+    if (!row) throw notFound(`no version ${version ?? ''} of certificate ${number} has been issued here`.replace('  ', ' '));
+    const { canonical, hash } = canonicalForm(row.dataset);
+    // Stored at issue from the very body sent: a difference would be a seal no status check finds.
+    if (row.canonical_hash && row.canonical_hash !== hash) throw new Error(`certificate ${number} v${row.version}: its stored data no longer has the hash it was issued with`);
+    return { row, canonical, hash };
+  }
+
+  /** The seal of a version issued here, made now with our current signing key. */
+  async seal(number: string, version?: number): Promise<{ seal: string; payload: SealPayload }> {
+    const { row, hash } = await this.issued(number, version);
+    const payload = sealPayload(row.dataset, hash, this.statusUrl());
+    return { seal: await makeSeal(payload, await this.keys.signingKey()), payload };
+  }
+
+  /** The PDF copy of a certificate issued or received here (`version`: default the newest). */
+  async pdf(number: string, query: { issuer?: string; version?: number }): Promise<Buffer> {
+    const { view } = await this.certificates.find(number, query.issuer);
+    if (!view.certificate) throw notFound(`certificate ${number} of ${view.issuer} was cancelled before it arrived: there is nothing to print`);
+    const printedAt = new Date();
+    if (view.direction === 'issued') {
+      const { row, canonical, hash } = await this.issued(number, query.version);
+      const key = await this.keys.signingKey();
+      return renderPdf({
+        certificate: row.dataset,
+        direction: 'issued',
+        status: row.status,
+        cancellation: row.cancel_reason && row.cancelled_at ? { reason: row.cancel_reason, cancelledAt: row.cancelled_at.toISOString() } : null,
+        printedBy: this.partyId,
+        printedAt,
+        seal: await makeSeal(sealPayload(row.dataset, hash, this.statusUrl()), key),
+        attachments: [
+          {
+            name: 'certificate.jws',
+            type: 'application/jose',
+            description: 'The certificate, signed by its issuer (PROFILE 1.2: canonical JSON, RFC 8785)',
+            text: await certificateJws(canonical, key),
+          },
+        ],
+      });
+    }
+    const versions = await receivedVersions(this.db, number, view.issuer);
+    const row = query.version ? versions.find((v) => v.version === query.version) : versions[0];
+    if (!row) throw notFound(`no version ${query.version} of certificate ${number} from ${view.issuer} has been received`);
+    return renderPdf({
+      certificate: row.dataset,
+      direction: 'received',
+      status: row.status,
+      cancellation: row.cancel_reason && row.cancelled_at ? { reason: row.cancel_reason, cancelledAt: row.cancelled_at.toISOString() } : null,
+      printedBy: this.partyId,
+      printedAt,
+      attachments: [{ name: 'message.jws', type: 'application/jose', description: `The message as received from ${view.issuer}, signed by it`, text: row.jws }],
+    });
+  }
+}

@@ -1,0 +1,2 @@
+export { Copies } from './copies.ts';
+export { type PrintableCopy, renderPdf } from './pdf.ts';

@@ -1,0 +1,160 @@
+// `npm run eco -- verify`: the offline verifier. Reads the seal from a PDF copy, an image or text,
+// verifies it against a pinned trust list, asks the issuer's status service when it can be reached,
+// and says why in a reason code and a sentence. Needs no database.
+import { open } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { readAtMost } from '../http/read-at-most.ts';
+import { MAX_STATUS_ANSWER_CHARS, MAX_TRUST_LIST_CHARS, SEAL_PREFIX, sealPayloadSchema } from './format.ts';
+import { MAX_COPY_BYTES, readPdfCopy, sealFromPng, UnreadableCopy } from './qr.ts';
+import { type Language, REASON_TEXT, readSeal, type StatusFetch, type Verdict, verifySeal } from './verify.ts';
+
+export const VERIFY_USAGE = `usage: npm run eco -- verify <copy.pdf | image.png | seal text | file with the seal> [options]
+
+  --trust FILE|URL   the issuer's trust list (default: /.well-known/eco-trust.jws where the seal's status URL is)
+  --pin=THUMBPRINT   a trust key you pinned out of band (repeat for several; or ECO_TRUST_PINS, comma-separated;
+                     write --pin=…: a thumbprint may start with a dash)
+  --certificate FILE the signed certificate (certificate.jws) to check against the seal (a PDF copy brings its own)
+  --offline          do not ask the issuer's status service; the status is as of the trust list
+  --online           the status service must answer (STATUS_UNAVAILABLE otherwise)
+  --at DATE-TIME     verify as of this instant instead of now
+  --lang en|fr       the sentence's language
+  --json             print the verdict as JSON
+
+exit codes: 0 OK; 1 any other reason (printed first, with a sentence); 2 the command as given is refused`;
+
+const FETCH_TIMEOUT_MS = 10_000;
+
+class Refused extends Error {}
+
+async function readFileAtMost(path: string, limit: number): Promise<Buffer> {
+  const file = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
+    throw new Refused(`cannot read ${path} (${error.code ?? error.message})`);
+  });
+  try {
+    const { size } = await file.stat();
+    if (size > limit) throw new Refused(`${path} is ${size} bytes, over the ${limit} read`);
+    return await file.readFile();
+  } finally {
+    await file.close();
+  }
+}
+
+async function fetchText(url: string, accept: string, limit: number): Promise<StatusFetch> {
+  let response: Response;
+  try {
+    response = await fetch(url, { headers: { accept }, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), redirect: 'error' });
+  } catch {
+    return { reached: false };
+  }
+  if (!response.ok) return { reached: true };
+  return { reached: true, text: await readAtMost(response, limit).catch(() => undefined) };
+}
+
+/** The seal (and a PDF's attachment) from what the officer has: seal text, or a file holding a copy or the text. */
+async function readInput(input: string): Promise<{ seal?: string; certificateJws?: string; problem?: string }> {
+  if (input.startsWith(SEAL_PREFIX)) return { seal: input };
+  const bytes = await readFileAtMost(input, MAX_COPY_BYTES);
+  try {
+    if (bytes.subarray(0, 5).toString('latin1') === '%PDF-') {
+      const copy = await readPdfCopy(bytes);
+      return copy.seal ? copy : { ...copy, problem: 'no QR code could be read in the PDF' };
+    }
+    if (bytes.subarray(1, 4).toString('latin1') === 'PNG') {
+      const seal = sealFromPng(bytes);
+      return seal ? { seal } : { problem: 'no QR code could be read in the image' };
+    }
+  } catch (error) {
+    if (error instanceof UnreadableCopy) return { problem: error.message };
+    throw error;
+  }
+  if (bytes.subarray(0, 3).toString('latin1') === '\xff\xd8\xff') return { problem: 'JPEG images are not read: save the image as PNG, or give the seal text' };
+  return { seal: bytes.toString('utf8').trim() };
+}
+
+function print(verdict: Verdict, language: Language): string {
+  const lines = [`${verdict.reason}  ${REASON_TEXT[verdict.reason][language]}`, `  why: ${verdict.detail}`];
+  const f = verdict.fields;
+  if (f) lines.push(`  sealed: number ${f.n}, version ${f.v}, issuer ${f.i}, kind ${f.k}, issued ${f.d}, ${f.x} -> ${f.m}`, '  compare these with the paper');
+  const s = verdict.status;
+  if (s?.source === 'online') lines.push(`  status: ${s.answer.status}, from the issuer at ${s.answer.checkedAt}`);
+  if (s?.source === 'trust-list') lines.push(`  status: ${s.state}, as of the trust list of ${s.asOf}`);
+  const t = verdict.trustList;
+  if (t) lines.push(`  trust list: ${t.party}, issued ${t.issuedAt}, next update ${t.nextUpdate}${t.stale ? ' (STALE)' : ''}`);
+  return lines.join('\n');
+}
+
+/** Runs `verify` with its arguments; resolves with the exit code. */
+export async function runVerify(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  const parse = (args: string[]) =>
+    parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        trust: { type: 'string' },
+        pin: { type: 'string', multiple: true },
+        certificate: { type: 'string' },
+        offline: { type: 'boolean' },
+        online: { type: 'boolean' },
+        at: { type: 'string' },
+        lang: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${VERIFY_USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(VERIFY_USAGE);
+    return 0;
+  }
+  const refuse = (message: string) => {
+    console.error(`${message}\n\n${VERIFY_USAGE}`);
+    return 2;
+  };
+  if (positionals.length !== 1) return refuse('give one copy, image, seal text or file');
+  const language: Language = values.lang === 'fr' ? 'fr' : 'en';
+  if (values.lang && values.lang !== 'en' && values.lang !== 'fr') return refuse('--lang is en or fr');
+  if (values.offline && values.online) return refuse('--offline and --online contradict each other');
+  const now = values.at ? Date.parse(values.at) : Date.now();
+  if (Number.isNaN(now)) return refuse('--at is a date-time such as 2026-12-24T10:00:00Z');
+  const pins = [...(values.pin ?? []), ...(process.env.ECO_TRUST_PINS ?? '').split(',')].map((p) => p.trim()).filter(Boolean);
+
+  let verdict: Verdict;
+  try {
+    const input = await readInput(positionals[0]!);
+    const certificateJws = values.certificate ? (await readFileAtMost(values.certificate, MAX_COPY_BYTES)).toString('utf8') : input.certificateJws;
+    if (!input.seal) {
+      verdict = { reason: 'SEAL_MALFORMED', detail: input.problem ?? 'no seal' };
+    } else {
+      // Where the seal says its issuer answers, unless a list is given.
+      const sealed = readSeal(input.seal);
+      const defaultTrust = sealed && sealPayloadSchema.safeParse(sealed.payload).success ? new URL('/.well-known/eco-trust.jws', sealed.payload.u).href : undefined;
+      const trustSource = values.trust ?? defaultTrust;
+      let trustList: string | undefined;
+      if (trustSource && /^https?:\/\//.test(trustSource)) {
+        const fetched = await fetchText(trustSource, 'application/jose', MAX_TRUST_LIST_CHARS);
+        trustList = fetched.reached ? fetched.text : undefined;
+      } else if (trustSource) trustList = (await readFileAtMost(trustSource, MAX_TRUST_LIST_CHARS)).toString('utf8');
+      verdict = await verifySeal({
+        seal: input.seal,
+        trustList,
+        pins,
+        now,
+        certificateJws,
+        fetchStatus: values.offline ? undefined : (url) => fetchText(url, 'application/jose', MAX_STATUS_ANSWER_CHARS),
+        requireOnline: values.online,
+      });
+    }
+  } catch (error) {
+    if (error instanceof Refused) return refuse(error.message);
+    throw error;
+  }
+  console.log(values.json ? JSON.stringify({ ...verdict, sentence: REASON_TEXT[verdict.reason][language] }, null, 2) : print(verdict, language));
+  return verdict.reason === 'OK' ? 0 : 1;
+}

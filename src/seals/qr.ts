@@ -1,0 +1,129 @@
+// The seal as a QR code: drawn for a printed copy, and read back from a PNG or from a PDF copy
+// (its image and its certificate.jws attachment), for the CLI verifier. Node only.
+import { inflateSync } from 'node:zlib';
+import { PDFDict, PDFDocument, PDFHexString, PDFName, PDFRawStream, PDFString } from 'pdf-lib';
+import { PNG } from 'pngjs';
+import QRCode from 'qrcode';
+import { decodeQrPixels } from './decode-qr.ts';
+
+/** Pixels per QR module in the drawn image: enough for a 200 dpi scan of a 45 mm code to read. */
+const PIXELS_PER_MODULE = 4;
+
+const QUIET_ZONE_MODULES = 4;
+/** Larger images are refused unread: a seal fits in a few hundred pixels. */
+const MAX_IMAGE_PIXELS = 40_000_000;
+export const MAX_COPY_BYTES = 30 * 1024 * 1024;
+
+/** The seal as a grey-scale PNG: error correction M, byte mode (PROFILE 1.2). */
+export function sealPng(text: string): Buffer {
+  const code = QRCode.create([{ data: Buffer.from(text, 'utf8'), mode: 'byte' }], { errorCorrectionLevel: 'M' });
+  const modules = code.modules.size;
+  const side = (modules + 2 * QUIET_ZONE_MODULES) * PIXELS_PER_MODULE;
+  const png = new PNG({ width: side, height: side, colorType: 0, inputColorType: 0, bitDepth: 8, inputHasAlpha: false });
+  png.data = Buffer.alloc(side * side, 255);
+  for (let row = 0; row < modules; row++) {
+    for (let col = 0; col < modules; col++) {
+      if (!code.modules.get(row, col)) continue;
+      for (let dy = 0; dy < PIXELS_PER_MODULE; dy++) {
+        const y = (row + QUIET_ZONE_MODULES) * PIXELS_PER_MODULE + dy;
+        png.data.fill(0, y * side + (col + QUIET_ZONE_MODULES) * PIXELS_PER_MODULE, y * side + (col + QUIET_ZONE_MODULES + 1) * PIXELS_PER_MODULE);
+      }
+    }
+  }
+  // No row filter: a reader of the PDF's image (below) then needs only to inflate it.
+  return PNG.sync.write(png, { colorType: 0, inputColorType: 0, bitDepth: 8, inputHasAlpha: false, filterType: 0 });
+}
+
+/** Reads a PNG's size from its header, before decoding anything. */
+function pngSize(bytes: Buffer): { width: number; height: number } | undefined {
+  if (bytes.length < 24 || bytes.toString('latin1', 1, 4) !== 'PNG' || bytes.toString('latin1', 12, 16) !== 'IHDR') return undefined;
+  return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
+
+export class UnreadableCopy extends Error {}
+
+/** The seal in a PNG image (a photo or scan of a printed copy). */
+export function sealFromPng(bytes: Buffer): string | undefined {
+  const size = pngSize(bytes);
+  if (!size) throw new UnreadableCopy('not a PNG image');
+  if (size.width * size.height > MAX_IMAGE_PIXELS) throw new UnreadableCopy(`the image is ${size.width}x${size.height} pixels, over ${MAX_IMAGE_PIXELS}`);
+  let png: PNG;
+  try {
+    png = PNG.sync.read(bytes);
+  } catch (error) {
+    throw new UnreadableCopy(`the PNG image is corrupt (${(error as Error).message})`);
+  }
+  return decodeQrPixels(new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.length), png.width, png.height);
+}
+
+/** Undoes PNG row filters (PDF predictors 10-15) on 8-bit samples. */
+function unfilterRows(data: Buffer, columns: number, colors: number): Buffer {
+  const stride = columns * colors;
+  const rows = Math.floor(data.length / (stride + 1));
+  const out = Buffer.alloc(rows * stride);
+  for (let r = 0; r < rows; r++) {
+    const filter = data[r * (stride + 1)]!;
+    for (let i = 0; i < stride; i++) {
+      const raw = data[r * (stride + 1) + 1 + i]!;
+      const left = i >= colors ? out[r * stride + i - colors]! : 0;
+      const up = r > 0 ? out[(r - 1) * stride + i]! : 0;
+      const upLeft = r > 0 && i >= colors ? out[(r - 1) * stride + i - colors]! : 0;
+      const p = left + up - upLeft;
+      const paeth = Math.abs(p - left) <= Math.abs(p - up) && Math.abs(p - left) <= Math.abs(p - upLeft) ? left : Math.abs(p - up) <= Math.abs(p - upLeft) ? up : upLeft;
+      const predicted = [0, left, up, (left + up) >> 1, paeth][filter] ?? 0;
+      out[r * stride + i] = (raw + predicted) & 0xff;
+    }
+  }
+  return out;
+}
+
+/** Grey or RGB 8-bit image samples to RGBA. */
+function toRgba(samples: Buffer, pixels: number, colors: number): Uint8ClampedArray {
+  const rgba = new Uint8ClampedArray(pixels * 4);
+  for (let p = 0; p < pixels; p++) {
+    for (let c = 0; c < 3; c++) rgba[p * 4 + c] = samples[p * colors + (colors === 1 ? 0 : c)] ?? 255;
+    rgba[p * 4 + 3] = 255;
+  }
+  return rgba;
+}
+
+const streamBytes = (stream: PDFRawStream): Buffer => {
+  const filter = stream.dict.get(PDFName.of('Filter'));
+  const raw = Buffer.from(stream.contents);
+  return filter === PDFName.of('FlateDecode') ? inflateSync(raw, { maxOutputLength: MAX_COPY_BYTES }) : raw;
+};
+
+const text = (value: unknown) => (value instanceof PDFString || value instanceof PDFHexString ? value.decodeText() : undefined);
+
+/** From a PDF copy: the seal read off its images, and its `certificate.jws` attachment if any. */
+export async function readPdfCopy(bytes: Buffer): Promise<{ seal?: string; certificateJws?: string }> {
+  let pdf: PDFDocument;
+  try {
+    pdf = await PDFDocument.load(bytes, { updateMetadata: false, throwOnInvalidObject: false });
+  } catch (error) {
+    throw new UnreadableCopy(`the PDF is corrupt (${(error as Error).message})`);
+  }
+  let seal: string | undefined;
+  let certificateJws: string | undefined;
+  for (const [, object] of pdf.context.enumerateIndirectObjects()) {
+    try {
+      if (object instanceof PDFDict && object.get(PDFName.of('Type')) === PDFName.of('Filespec') && text(object.get(PDFName.of('F'))) === 'certificate.jws') {
+        const embedded = object.lookup(PDFName.of('EF'), PDFDict).lookup(PDFName.of('F'));
+        if (embedded instanceof PDFRawStream) certificateJws = streamBytes(embedded).toString('utf8');
+      }
+      if (seal || !(object instanceof PDFRawStream) || object.dict.get(PDFName.of('Subtype')) !== PDFName.of('Image')) continue;
+      const width = Number(object.dict.get(PDFName.of('Width'))?.toString());
+      const height = Number(object.dict.get(PDFName.of('Height'))?.toString());
+      if (!(width > 0 && height > 0 && width * height <= MAX_IMAGE_PIXELS)) continue;
+      const parms = object.dict.lookupMaybe(PDFName.of('DecodeParms'), PDFDict);
+      const colors = Number(parms?.get(PDFName.of('Colors'))?.toString() ?? (object.dict.get(PDFName.of('ColorSpace')) === PDFName.of('DeviceGray') ? 1 : 3));
+      const predicted = Number(parms?.get(PDFName.of('Predictor'))?.toString() ?? 1) >= 10;
+      const data = streamBytes(object);
+      const samples = predicted ? unfilterRows(data, width, colors) : data;
+      seal = decodeQrPixels(toRgba(samples, width * height, colors), width, height);
+    } catch {
+      // One unreadable object (an image in another format, a broken attachment) does not end the search.
+    }
+  }
+  return { seal, certificateJws };
+}

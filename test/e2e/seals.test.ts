@@ -1,0 +1,223 @@
+// A CO anyone can verify (PROFILE 1.2): the printed copy with its seal, read back by independent
+// tools (poppler's pdftoppm, zbar's zbarimg, panva's jose), verified by the CLI against the trust
+// list the gateway serves, through every reason a change at the issuer can give.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import * as jose from 'jose';
+import { canonicalJson } from '../../src/seals/format.ts';
+import { A, api, B, eventually, exampleCertificate, type Pair, startPair } from '../support/gateways.ts';
+
+const run = promisify(execFile);
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** The CLI verifier, as an officer runs it; resolves with its exit code and output. */
+async function verifyCli(args: string[]): Promise<{ code: number; out: string; verdict: { reason: string; detail: string; fields?: Record<string, unknown> } }> {
+  try {
+    // --pin=… as the usage says: a thumbprint may start with a dash.
+    const joined = args.map((arg, i) => (args[i - 1] === '--pin' ? undefined : arg === '--pin' ? `--pin=${args[i + 1]}` : arg)).filter((a) => a !== undefined);
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'verify', ...joined, '--json'], { cwd: ROOT, env: { ...process.env, ECO_TRUST_PINS: '' } });
+    return { code: 0, out: stdout, verdict: JSON.parse(stdout) };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    if (e.code !== 1) throw new Error(`verify exited ${e.code}: ${e.stderr}`);
+    return { code: 1, out: e.stdout, verdict: JSON.parse(e.stdout) };
+  }
+}
+
+async function pdfOf(pair: Pair, number: string, version?: number): Promise<Buffer> {
+  const response = await fetch(`${pair.a.url}/certificates/${number}${version ? `?version=${version}` : ''}`, { headers: { accept: 'application/pdf', authorization: `Bearer ${await keyOf(pair)}` } });
+  assert.equal(response.status, 200, await response.clone().text());
+  assert.equal(response.headers.get('content-type'), 'application/pdf');
+  return Buffer.from(await response.arrayBuffer());
+}
+
+let apiKey: string | undefined;
+async function keyOf(pair: Pair): Promise<string> {
+  apiKey ??= (await import('../../src/auth/index.ts').then((m) => m.createApiKey(pair.a.db, 'seals test', ['issuer', 'customs', 'admin']))).key;
+  return apiKey;
+}
+
+/** What an officer's scanner reads off the printed page: pdftoppm at 200 dpi, then zbarimg. */
+async function scanPrinted(dir: string, pdf: Buffer, name: string): Promise<{ png: string; text: string }> {
+  const pdfPath = join(dir, `${name}.pdf`);
+  await writeFile(pdfPath, pdf);
+  await run('pdftoppm', ['-r', '200', '-png', '-singlefile', pdfPath, join(dir, name)]);
+  const png = join(dir, `${name}.png`);
+  const { stdout } = await run('zbarimg', ['--quiet', '--raw', '-Sbinary', png]);
+  return { png, text: stdout.replace(/\n$/, '') };
+}
+
+async function trustThumbprint(pair: Pair, gateway: 'a' | 'b'): Promise<string> {
+  const { rows } = await pair[gateway].db.query<{ kid: string }>("SELECT kid FROM keys WHERE use = 'trust' AND status = 'active'");
+  return rows[0]!.kid;
+}
+
+describe('printed copies, seals, the trust list and the offline verifier', () => {
+  let pair: Pair;
+  let dir: string;
+  let pin: string;
+  let trustUrl: string;
+  const certificate = exampleCertificate();
+
+  before(async () => {
+    pair = await startPair();
+    dir = await mkdtemp(join(tmpdir(), 'eco-seals-'));
+    pin = await trustThumbprint(pair, 'a');
+    trustUrl = `${pair.a.url}/.well-known/eco-trust.jws`;
+    assert.equal((await api(pair.a, 'POST', '/certificates', certificate)).status, 201);
+  });
+  after(async () => {
+    await pair.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('prints an A4 PDF/A-3 copy whose QR code, read by zbarimg, is a seal binding the paper to the data the importing party received', async () => {
+    const pdf = await pdfOf(pair, certificate.number);
+    assert.equal(pdf.subarray(0, 5).toString(), '%PDF-');
+    assert.ok(pdf.length < 150_000, `${pdf.length} bytes`);
+    const text = pdf.toString('latin1');
+    assert.match(text, /pdfaid:part>3</);
+    assert.match(text, /\/AFRelationship \/Source/);
+    const { text: seal } = await scanPrinted(dir, pdf, 'valid');
+    assert.ok(seal.startsWith('ECO1:') && seal.length <= 900, seal);
+
+    // An independent library checks the seal with the key the trust list names.
+    const list = await (await fetch(trustUrl)).text();
+    const listed = jose.decodeJwt(list) as { keys: (jose.JWK & { kid: string; use: string })[] };
+    const header = jose.decodeProtectedHeader(seal.slice(5));
+    assert.deepEqual([header.alg, header.typ], ['ES256', 'eco-seal+jws']);
+    const key = listed.keys.find((k) => k.kid === header.kid && k.use === 'sig')!;
+    assert.equal(await jose.calculateJwkThumbprint(key), header.kid);
+    const { payload } = await jose.compactVerify(seal.slice(5), await jose.importJWK(key, 'ES256'));
+    const sealed = JSON.parse(Buffer.from(payload).toString());
+    assert.equal(Buffer.from(payload).toString(), JSON.stringify(sealed), 'no whitespace');
+    assert.deepEqual(Object.keys(sealed), ['n', 'v', 'i', 'k', 'd', 'x', 'm', 'h', 'u']);
+    assert.equal(sealed.u, `${pair.a.url}/status`);
+
+    // h is over the canonical bytes of the body the importing gateway received and stored.
+    const received = await eventually(async () => (await pair.b.db.query<{ jws: string }>('SELECT jws FROM received_certificates WHERE number = $1', [certificate.number])).rows[0], 'the CO at B');
+    const body = (jose.decodeJwt(received.jws) as { body: unknown }).body;
+    assert.equal(sealed.h, createHash('sha256').update(canonicalJson(body)).digest('base64url'));
+
+    const verified = await verifyCli([join(dir, 'valid.png'), '--trust', trustUrl, '--pin', pin]);
+    assert.equal(verified.verdict.reason, 'OK', verified.out);
+    assert.equal(verified.code, 0);
+    assert.equal(verified.verdict.fields?.n, certificate.number);
+    // The PDF itself: the QR read from its image, and certificate.jws checked against h.
+    const fromPdf = await verifyCli([join(dir, 'valid.pdf'), '--trust', trustUrl, '--pin', pin]);
+    assert.equal(fromPdf.verdict.reason, 'OK', fromPdf.out);
+  });
+
+  it('says why a seal fails: a flipped byte, an unpinned or stale list, a certificate other than the sealed one', async () => {
+    const { seal } = (await api(pair.a, 'GET', `/certificates/${certificate.number}/seal`)).body as { seal: string };
+    const signatureAt = seal.lastIndexOf('.') + 20;
+    const flipped = seal.slice(0, signatureAt) + (seal[signatureAt] === 'A' ? 'B' : 'A') + seal.slice(signatureAt + 1);
+    assert.equal((await verifyCli([flipped, '--trust', trustUrl, '--pin', pin])).verdict.reason, 'SEAL_SIGNATURE_INVALID');
+    assert.equal((await verifyCli([seal, '--trust', trustUrl, '--pin', 'x'.repeat(43)])).verdict.reason, 'TRUST_LIST_UNPINNED');
+    const listFile = join(dir, 'trust.jws');
+    await writeFile(listFile, await (await fetch(trustUrl)).text());
+    const later = new Date(Date.now() + 25 * 3600_000).toISOString();
+    const stale = await verifyCli([seal, '--trust', listFile, '--pin', pin, '--offline', '--at', later]);
+    assert.equal(stale.verdict.reason, 'TRUST_LIST_STALE', stale.out);
+    assert.equal(stale.code, 1);
+    const other = exampleCertificate();
+    assert.equal((await api(pair.a, 'POST', '/certificates', other)).status, 201);
+    const otherPdf = await pdfOf(pair, other.number);
+    const { readPdfCopy } = await import('../../src/seals/qr.ts');
+    const attachment = (await readPdfCopy(otherPdf)).certificateJws!;
+    await writeFile(join(dir, 'other.jws'), attachment);
+    const mismatch = await verifyCli([seal, '--trust', trustUrl, '--pin', pin, '--certificate', join(dir, 'other.jws')]);
+    assert.equal(mismatch.verdict.reason, 'HASH_MISMATCH', mismatch.out);
+  });
+
+  it('answers the status signed, with nothing but unknown for an h nobody issued, and shows the issuer who checked', async () => {
+    const { seal } = (await api(pair.a, 'GET', `/certificates/${certificate.number}/seal`)).body as { seal: string };
+    const h = JSON.parse(Buffer.from(seal.slice(5).split('.')[1]!, 'base64url').toString()).h as string;
+    const nonce = 'n'.repeat(22);
+    const answer = await fetch(`${pair.a.url}/status?h=${h.slice(0, 22)}&nonce=${nonce}`, { headers: { accept: 'application/jose' } });
+    assert.equal(answer.status, 200);
+    const status = jose.decodeJwt(await answer.text());
+    assert.equal(status.status, 'valid');
+    assert.equal(status.nonce, nonce);
+    assert.equal(status.n, certificate.number);
+    const unknown = jose.decodeJwt(await (await fetch(`${pair.a.url}/status?h=${'A'.repeat(22)}&nonce=${nonce}`)).text());
+    assert.deepEqual(Object.keys(unknown).sort(), ['checkedAt', 'h', 'nonce', 'status']);
+    assert.equal(unknown.status, 'unknown');
+    const page = await fetch(`${pair.a.url}/status?h=${h.slice(0, 22)}`, { headers: { accept: 'text/html', 'accept-language': 'fr' } });
+    assert.match(await page.text(), /Valide/);
+    const checks = await eventually(async () => {
+      const { body } = await api(pair.a, 'GET', `/certificates/${certificate.number}/checks`);
+      return body.total >= 2 ? body : undefined;
+    }, 'the checks recorded');
+    assert.equal(checks.checks[0].origin, '127.0.0.1');
+  });
+
+  it('reports a cancelled and a replaced certificate, a retired key (still valid) and a revoked key', async () => {
+    const replaced = exampleCertificate();
+    const cancelled = exampleCertificate();
+    for (const c of [replaced, cancelled]) assert.equal((await api(pair.a, 'POST', '/certificates', c)).status, 201);
+    const v1 = await pdfOf(pair, replaced.number);
+    const toCancel = await pdfOf(pair, cancelled.number);
+    assert.equal((await api(pair.a, 'POST', `/certificates/${replaced.number}/replace`, { ...replaced, version: 2, remarks: 'corrected' })).status, 201);
+    assert.equal((await api(pair.a, 'POST', `/certificates/${cancelled.number}/cancel`, { reason: 'issued in error' })).status, 200);
+    await writeFile(join(dir, 'v1.pdf'), v1);
+    await writeFile(join(dir, 'cancelled.pdf'), toCancel);
+    const wasReplaced = await verifyCli([join(dir, 'v1.pdf'), '--trust', trustUrl, '--pin', pin]);
+    assert.equal(wasReplaced.verdict.reason, 'CERTIFICATE_REPLACED', wasReplaced.out);
+    assert.equal((await verifyCli([join(dir, 'cancelled.pdf'), '--trust', trustUrl, '--pin', pin])).verdict.reason, 'CERTIFICATE_CANCELLED');
+    // The status service says the same, online.
+    const cancelledPrint = await scanPrinted(dir, await pdfOf(pair, cancelled.number), 'cancelled-now');
+    assert.equal((await verifyCli([cancelledPrint.png, '--trust', trustUrl, '--pin', pin])).verdict.reason, 'CERTIFICATE_CANCELLED');
+
+    // Rotation: the old key retires, and what it sealed still verifies.
+    await writeFile(join(dir, 'before-rotation.pdf'), await pdfOf(pair, certificate.number));
+    const oldKid = (await pair.a.db.query<{ kid: string }>("SELECT kid FROM keys WHERE use = 'sig' AND status = 'active'")).rows[0]!.kid;
+    const created = await api(pair.a, 'POST', '/admin/keys', { use: 'sig' });
+    assert.equal((await api(pair.a, 'POST', `/admin/keys/${created.body.kid}/activate`)).status, 200);
+    await new Promise((r) => setTimeout(r, 5500)); // the signing key is cached for up to 5 s
+    const retired = await verifyCli([join(dir, 'before-rotation.pdf'), '--trust', trustUrl, '--pin', pin]);
+    assert.equal(retired.verdict.reason, 'OK', retired.out);
+    // Compromise: revoked as of an instant, every seal it made fails; a fresh copy is sealed anew.
+    const revoke = await api(pair.a, 'POST', `/admin/keys/${oldKid}/revoke`, { at: new Date(Date.now() - 3600_000).toISOString() });
+    assert.equal(revoke.status, 200, JSON.stringify(revoke.body));
+    const revoked = await verifyCli([join(dir, 'before-rotation.pdf'), '--trust', trustUrl, '--pin', pin]);
+    assert.equal(revoked.verdict.reason, 'SEAL_KEY_REVOKED', revoked.out);
+    await writeFile(join(dir, 'resealed.pdf'), await pdfOf(pair, certificate.number));
+    assert.equal((await verifyCli([join(dir, 'resealed.pdf'), '--trust', trustUrl, '--pin', pin])).verdict.reason, 'OK');
+    const list = jose.decodeJwt(await (await fetch(trustUrl)).text()) as { keys: { kid: string; revokedAt?: string }[] };
+    assert.ok(list.keys.find((k) => k.kid === oldKid)?.revokedAt, 'the trust list names the revocation');
+  });
+
+  it("serves a peer's trust list as the peer signed it, and the peer's seals verify through it", async () => {
+    const fromB = exampleCertificate({
+      number: `VN-T-${Date.now()}`,
+      issuer: { partyId: B, name: 'Viet Nam Ministry of Industry and Trade' },
+      exportCountry: 'VN',
+      importCountry: 'KR',
+      exporter: { name: 'Saigon Industrial Supply JSC', address: { city: 'Ho Chi Minh City', country: 'VN' } },
+      items: exampleCertificate().items.map((item) => ({ ...item, originCountry: 'VN' })),
+    });
+    const issued = await api(pair.b, 'POST', '/certificates', fromB);
+    assert.equal(issued.status, 201, JSON.stringify(issued.body));
+    const bPin = await trustThumbprint(pair, 'b');
+    const registered = await api(pair.a, 'PUT', `/admin/peers/${B}/trust-list`, { url: `${pair.b.url}/.well-known/eco-trust.jws`, pins: [bPin] });
+    assert.equal(registered.status, 200, JSON.stringify(registered.body));
+    const served = `${pair.a.url}/.well-known/eco-trust/${B}.jws`;
+    assert.equal(await (await fetch(served)).text(), await (await fetch(`${pair.b.url}/.well-known/eco-trust.jws`)).text());
+    const { seal } = (await api(pair.b, 'GET', `/certificates/${fromB.number}/seal`)).body as { seal: string };
+    const verified = await verifyCli([seal, '--trust', served, '--pin', bPin, '--offline']);
+    assert.equal(verified.verdict.reason, 'OK', verified.out);
+    // Our own list, by party id, is the same as at /.well-known/eco-trust.jws.
+    assert.equal((await fetch(`${pair.a.url}/.well-known/eco-trust/${A}.jws`)).status, 200);
+    // A pin that is not the peer's trust key: the list is refused, nothing is served.
+    const wrong = await api(pair.a, 'PUT', `/admin/peers/${B}/trust-list`, { url: `${pair.b.url}/.well-known/eco-trust.jws`, pins: [pin] });
+    assert.equal(wrong.status, 422, JSON.stringify(wrong.body));
+    assert.equal((await fetch(served)).status, 404);
+  });
+});
