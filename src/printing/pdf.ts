@@ -84,6 +84,12 @@ export function renderPdf(copy: PrintableCopy): Promise<Buffer> {
   };
   watermark();
   doc.on('pageAdded', watermark);
+  /** A further page, headed with the certificate it continues; returns where its content starts. */
+  const continued = (): number => {
+    doc.addPage();
+    doc.font('regular').fontSize(8).text(`${c.number} · Version ${c.version} · ${c.issuer.partyId} — continued / suite`, PAGE.margin, PAGE.margin, { width: CONTENT_WIDTH });
+    return doc.y + 6;
+  };
 
   let y = PAGE.margin;
   doc.font('bold').fontSize(13).text(KIND[c.kind], PAGE.margin, y, { width: CONTENT_WIDTH });
@@ -194,10 +200,7 @@ export function renderPdf(copy: PrintableCopy): Promise<Buffer> {
       item.grossWeight ? `${item.grossWeight.value} ${item.grossWeight.unit}` : '—',
       item.invoice ? `${item.invoice.number}${item.invoice.date ? `\n${item.invoice.date}` : ''}` : '—',
     ];
-    if (y > PAGE.height - PAGE.margin - 60) {
-      doc.addPage();
-      y = PAGE.margin;
-    }
+    if (y > PAGE.height - PAGE.margin - 60) y = continued();
     y = cells(values, 'regular', y);
   }
   y += 6;
@@ -214,10 +217,7 @@ export function renderPdf(copy: PrintableCopy): Promise<Buffer> {
   const sealSide = SEAL_WIDTH_MM * MM;
   const textWidth = copy.seal ? CONTENT_WIDTH - sealSide - 10 : CONTENT_WIDTH;
   // The closing boxes and the seal stay together on one page.
-  if (y > PAGE.height - PAGE.margin - Math.max(sealSide + 30, 230)) {
-    doc.addPage();
-    y = PAGE.margin;
-  }
+  if (y > PAGE.height - PAGE.margin - Math.max(sealSide + 30, 230)) y = continued();
   const sealTop = y;
   y = box(8, 'Remarks / Observations', remarks.length ? remarks : ['—'], PAGE.margin, y, textWidth);
   y = box(9, 'Exporter’s declaration / Déclaration de l’exportateur', attestationLines(c.exporterDeclaration), PAGE.margin, y, textWidth);

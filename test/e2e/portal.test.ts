@@ -5,8 +5,7 @@
 // serious or critical violation on any page; each main page is saved as a screenshot (see SHOTS).
 import assert from 'node:assert/strict';
 import { execFile as execFileCb } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,29 +13,14 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { createUser } from '../../src/portal/index.ts';
-import { launchChromium } from '../support/browser.ts';
+import { assertAccessible, launchChromium } from '../support/browser.ts';
 import { A, B, count, eventually, issueAndWait, type Pair, startPair } from '../support/gateways.ts';
 
 const execFile = promisify(execFileCb);
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 // The README's screenshots are remade with ECO_SCREENSHOTS=docs (npm run screenshots); an
 // ordinary run writes them to a temporary folder, so that `npm test` leaves the tree as it was.
 const SHOTS = process.env.ECO_SCREENSHOTS === 'docs' ? fileURLToPath(new URL('../../docs/screenshots/', import.meta.url)) : mkdtempSync(join(tmpdir(), 'eco-portal-shots-'));
 const PASSWORD = 'correct horse battery staple';
-
-type AxeViolation = { id: string; impact: string | null; help: string; nodes: { target: string[] }[] };
-
-/** axe-core, injected from node_modules (no CDN), on the page as it is: no serious or critical violation. */
-async function assertAccessible(page: Page, what: string): Promise<void> {
-  await page.evaluate(axeSource);
-  const violations = (await page.evaluate('axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] }).then((r) => r.violations)')) as AxeViolation[];
-  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(
-    bad.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
-    [],
-    `accessibility of ${what}`,
-  );
-}
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });

@@ -11,10 +11,13 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import * as jose from 'jose';
 import { canonicalJson } from '../../src/seals/format.ts';
+import { assertAccessible, launchChromium } from '../support/browser.ts';
 import { A, api, B, eventually, exampleCertificate, type Pair, startPair } from '../support/gateways.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
+// The README's pictures are remade with ECO_SCREENSHOTS=docs (npm run screenshots).
+const SHOTS = process.env.ECO_SCREENSHOTS === 'docs' ? join(ROOT, 'docs/screenshots') : undefined;
 
 /** The CLI verifier, as an officer runs it; resolves with its exit code and output. */
 async function verifyCli(args: string[]): Promise<{ code: number; out: string; verdict: { reason: string; detail: string; fields?: Record<string, unknown> } }> {
@@ -85,6 +88,7 @@ describe('printed copies, seals, the trust list and the offline verifier', () =>
     assert.match(text, /pdfaid:part>3</);
     assert.match(text, /\/AFRelationship \/Source/);
     const { text: seal } = await scanPrinted(dir, pdf, 'valid');
+    if (SHOTS) await run('pdftoppm', ['-r', '60', '-png', '-singlefile', join(dir, 'valid.pdf'), join(SHOTS, 'printed-co')]);
     assert.ok(seal.startsWith('ECO1:') && seal.length <= 900, seal);
 
     // An independent library checks the seal with the key the trust list names.
@@ -112,6 +116,45 @@ describe('printed copies, seals, the trust list and the offline verifier', () =>
     // The PDF itself: the QR read from its image, and certificate.jws checked against h.
     const fromPdf = await verifyCli([join(dir, 'valid.pdf'), '--trust', trustUrl, '--pin', pin]);
     assert.equal(fromPdf.verdict.reason, 'OK', fromPdf.out);
+  });
+
+  it('verifies the printed copy in the /verify page (headless Chromium): online, and saved to disk with the network cut, in English and French', async () => {
+    const browser = await launchChromium();
+    try {
+      const context = await browser.newContext({ locale: 'en-GB' });
+      const page = await context.newPage();
+      await page.goto(`${pair.a.url}/verify`);
+      await page.setInputFiles('#image', join(dir, 'valid.png'));
+      await page.waitForSelector('#reason-code');
+      assert.equal(await page.textContent('#reason-code'), 'OK');
+      assert.match((await page.textContent('#result'))!, /Status from the issuer, checked at .*: valid/);
+      await assertAccessible(page, '/verify with a result');
+      await page.click('#language');
+      assert.match((await page.textContent('#result'))!, /Le sceau est authentique/);
+      await assertAccessible(page, '/verify in French');
+      if (SHOTS) await page.screenshot({ path: join(SHOTS, 'verify-page.png'), fullPage: true });
+
+      // Saved to disk and opened from the file, with no network: the trust list comes from a file too.
+      const saved = join(dir, 'verify.html');
+      await writeFile(saved, await (await fetch(`${pair.a.url}/verify`)).text());
+      await writeFile(join(dir, 'trust-offline.jws'), await (await fetch(trustUrl)).text());
+      await context.setOffline(true);
+      const offline = await context.newPage();
+      await offline.goto(`file://${saved}`);
+      await offline.setInputFiles('#trust-file', join(dir, 'trust-offline.jws'));
+      await offline.setInputFiles('#image', join(dir, 'valid.png'));
+      await offline.waitForSelector('#reason-code');
+      assert.equal(await offline.textContent('#reason-code'), 'OK');
+      assert.match((await offline.textContent('#result'))!, /Status as of the trust list of .*: valid/);
+      // A pasted seal with a flipped byte, still offline.
+      const seal = (await offline.inputValue('#seal')).trim();
+      const at = seal.lastIndexOf('.') + 10;
+      await offline.fill('#seal', seal.slice(0, at) + (seal[at] === 'A' ? 'B' : 'A') + seal.slice(at + 1));
+      await offline.click('#verify');
+      await offline.waitForFunction(() => document.getElementById('reason-code')?.textContent === 'SEAL_SIGNATURE_INVALID');
+    } finally {
+      await browser.close();
+    }
   });
 
   it('says why a seal fails: a flipped byte, an unpinned or stale list, a certificate other than the sealed one', async () => {
