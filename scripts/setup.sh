@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the gateway needs on a fresh Debian/Ubuntu machine with Node 20.19 or later
 # (the Node policy, stated alike in README.md and package.json's engines: 22, 24 and 26 supported):
-# RabbitMQ, the Postgres server and Chromium (each skipped when present), then the npm packages.
+# RabbitMQ, the Postgres server, Chromium, poppler-utils and zbar-tools (each skipped when present),
+# then the npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,9 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb 
 fi
 # Chromium only for the operator console's browser test (npm test).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# Only for the tests of printed copies: an independent renderer and QR decoder read them back.
+command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v zbarimg >/dev/null 2>&1 || missing+=(zbar-tools)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   "${sudo_cmd[@]}" apt-get update -qq

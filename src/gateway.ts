@@ -263,7 +263,7 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
             },
           }),
           // The web portal (/portal) for authorities without a back-office: the same services, its own sessions.
-          (app) => portalRoutes(app, { db, partyId: config.partyId, certificates, clearance, verifications, peers, agreements, secret: config.keyEncryptionKey }),
+          (app) => portalRoutes(app, { db, partyId: config.partyId, certificates, clearance, verifications, peers, agreements, copies, secret: config.keyEncryptionKey }),
         ],
       });
       const address = await app.listen({ host: config.http.host, port: config.http.port });

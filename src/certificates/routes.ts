@@ -5,7 +5,7 @@ import { actors } from '../audit/index.ts';
 import { certificateNumberSchema, certificateSchema, partyIdSchema } from '../dataset/index.ts';
 import { apiSchemas, exampleFile, problems } from '../http/index.ts';
 import { deliverySchema } from '../outbound/index.ts';
-import type { Copies } from '../printing/index.ts';
+import { type Copies, sendPdf } from '../printing/index.ts';
 import type { CertificateService } from './service.ts';
 
 const statusSchema = z.enum(['valid', 'replaced', 'cancelled']);
@@ -191,13 +191,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
     async (request, reply) => {
       const accept = request.headers.accept ?? '';
       if (/^application\/pdf\b/.test(accept)) {
-        const pdf = await copies.pdf(request.params.number, request.query);
-        const name = `${request.params.number.replace(/[^A-Za-z0-9.-]/g, '_')}.pdf`;
-        return reply
-          .type('application/pdf')
-          .header('content-disposition', `inline; filename="${name}"`)
-          .serializer((x: unknown) => x as string)
-          .send(pdf as never);
+        return sendPdf(reply, request.params.number, await copies.pdf(request.params.number, request.query));
       }
       const { view, jws } = await certificates.find(request.params.number, request.query.issuer);
       if (accept === 'application/jose' && jws) {

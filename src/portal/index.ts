@@ -6,6 +6,7 @@ import type { CertificateService } from '../certificates/index.ts';
 import type { ClearanceService } from '../clearance/index.ts';
 import type { Db } from '../db/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
+import type { Copies } from '../printing/index.ts';
 import type { VerificationService } from '../verifications/index.ts';
 import type { SessionLimits } from './accounts.ts';
 import { accountPages } from './pages-account.ts';
@@ -25,6 +26,8 @@ export type PortalDeps = {
   verifications: VerificationService;
   peers: PeerDirectory;
   agreements: AgreementBook;
+  /** Printable copies (PDF) of issued and received certificates. */
+  copies: Copies;
   /** KEY_ENCRYPTION_KEY: the CSRF key is derived from it, the same in every process. */
   secret: Buffer;
   sessionLimits?: SessionLimits;

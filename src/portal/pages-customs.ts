@@ -8,11 +8,12 @@ import { type ClearanceService, claimSchema, flaggedCertificates } from '../clea
 import { certificateNumberSchema, isPartyId, toPointer } from '../dataset/index.ts';
 import type { Db } from '../db/index.ts';
 import { EcoError, type FieldError, notFound } from '../errors.ts';
+import { type Copies, sendPdf } from '../printing/index.ts';
 import type { VerificationService } from '../verifications/index.ts';
 import { countryOptions, unitOptions } from './codes.ts';
 import { formFields, type Portal, PREFIX } from './plugin.ts';
 
-export type CustomsDeps = { db: Db; partyId: string; certificates: CertificateService; clearance: ClearanceService; verifications: VerificationService };
+export type CustomsDeps = { db: Db; partyId: string; certificates: CertificateService; clearance: ClearanceService; verifications: VerificationService; copies: Copies };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** YYYY-MM-DD naming a real day: Date.parse rolls 2024-02-31 over to March, Postgres refuses it (a 500). */
@@ -65,6 +66,14 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
       lists: { countries: countryOptions(lang), units: unitOptions[lang] },
     });
   }
+
+  /** The printable copy of a received certificate (not sealed: only its issuer can seal). */
+  app.get(`${PREFIX}/received/:issuer/:number/pdf`, { preHandler: customs }, async (request, reply) => {
+    const params = request.params as { issuer: string; number: string };
+    const number = certificateNumberSchema.safeParse(params.number);
+    if (!number.success || !isPartyId(params.issuer)) throw notFound('no such certificate');
+    return sendPdf(reply, number.data, await deps.copies.pdf(number.data, { issuer: params.issuer }));
+  });
 
   app.get(`${PREFIX}/lookup`, { preHandler: customs }, async (request, reply) => {
     const q = request.query as Record<string, unknown>;

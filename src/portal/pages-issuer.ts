@@ -11,6 +11,8 @@ import type { Db } from '../db/index.ts';
 import { EcoError, type FieldError, notFound } from '../errors.ts';
 import { findDelivery } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
+import { type Copies, sendPdf } from '../printing/index.ts';
+import { checksOf } from '../trust/index.ts';
 import type { VerificationService } from '../verifications/index.ts';
 import { countryOptions, currencyOptions, modeOptions, packageOptions, unitOptions } from './codes.ts';
 import {
@@ -33,7 +35,7 @@ import {
 } from './form.ts';
 import { formFields, type Portal, PREFIX } from './plugin.ts';
 
-export type IssuerDeps = { db: Db; partyId: string; certificates: CertificateService; agreements: AgreementBook; peers: PeerDirectory; verifications: VerificationService };
+export type IssuerDeps = { db: Db; partyId: string; certificates: CertificateService; agreements: AgreementBook; peers: PeerDirectory; verifications: VerificationService; copies: Copies };
 
 const isKind = (k: unknown): k is Kind => typeof k === 'string' && (kinds as readonly string[]).includes(k);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -213,7 +215,15 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
     const number = certificateNumberSchema.safeParse((request.params as { number: string }).number);
     if (!number.success) throw notFound('no such certificate');
     const { view } = await deps.certificates.find(number.data, deps.partyId);
-    return page(request, reply, 'issued-certificate', { title: request.portal.t('cert.title', { number: view.number }), view, notice: portal.readMessage(request) });
+    const checks = await checksOf(deps.db, view.number, 50);
+    return page(request, reply, 'issued-certificate', { title: request.portal.t('cert.title', { number: view.number }), view, checks, notice: portal.readMessage(request) });
+  });
+
+  /** The printable copy, sealed. */
+  app.get(`${PREFIX}/certificates/:number/pdf`, { preHandler: issuer }, async (request, reply) => {
+    const number = certificateNumberSchema.safeParse((request.params as { number: string }).number);
+    if (!number.success) throw notFound('no such certificate');
+    return sendPdf(reply, number.data, await deps.copies.pdf(number.data, { issuer: deps.partyId }));
   });
 
   app.get(`${PREFIX}/certificates/:number/jws`, { preHandler: issuer }, async (request, reply) => {

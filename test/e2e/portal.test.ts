@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { createUser } from '../../src/portal/index.ts';
+import { readPdfCopy } from '../../src/seals/qr.ts';
 import { assertAccessible, launchChromium } from '../support/browser.ts';
 import { A, B, count, eventually, issueAndWait, type Pair, startPair } from '../support/gateways.ts';
 
@@ -151,6 +152,10 @@ describe('web portal in headless Chromium', () => {
     const download = await issuerPage.request.get(`${pair.a.url}/portal/certificates/${number}/jws`);
     assert.equal(download.headers()['content-type'], 'application/jose');
     assert.equal((await download.text()).split('.').length, 3, 'a compact JWS');
+    // The printable copy the page links to: sealed, with the signed certificate attached.
+    const printed = await readPdfCopy(Buffer.from(await (await issuerPage.request.get(`${pair.a.url}${await issuerPage.getAttribute('#print', 'href')}`)).body()));
+    assert.match(printed.seal ?? '', /^ECO1:/);
+    assert.ok(printed.certificateJws, 'certificate.jws attached');
 
     // Customs at B.
     const customsContext = await browser.newContext({ viewport: { width: 1366, height: 768 } });
@@ -222,6 +227,10 @@ describe('web portal in headless Chromium', () => {
 
     // Customs asks the issuer to verify; the issuer answers it from its own portal.
     await customsPage.goto(`${pair.b.url}/portal/lookup?number=${number}`);
+    // A copy of what B received: printable, not sealed (only the issuer can seal).
+    const copy = await customsPage.request.get(`${pair.b.url}${await customsPage.getAttribute('#print', 'href')}`);
+    assert.equal(copy.headers()['content-type'], 'application/pdf');
+    assert.deepEqual(await readPdfCopy(Buffer.from(await copy.body())), { seal: undefined, certificateJws: undefined });
     await customsPage.fill('#reasons', 'Importer differs from the declaration');
     await customsPage.click('#request-verification');
     await customsPage.waitForSelector('#our-requests');
