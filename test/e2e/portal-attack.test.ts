@@ -3,34 +3,16 @@
 // errors. Each test asserts the secure outcome.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { Gateway } from '../../src/gateway.ts';
 import { createUser } from '../../src/portal/index.ts';
-import { count, freshPlace, issueAndWait, type Pair, startPair, startTestGateway } from '../support/gateways.ts';
+import { count, freshPlace, issueAndWait, type Pair, requestFrom, startPair, startTestGateway } from '../support/gateways.ts';
 
 const PASSWORD = 'correct horse battery staple';
 
 type Res = { status: number; headers: Headers; body: string; location: string | null };
 
 /** A browser without a browser: a cookie jar and fetch, no redirects followed. */
-/** fetch() from a given local address (fetch cannot choose one): what the tests read of the answer. */
-function requestFrom(localAddress: string, url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    const request = http.request(url, { method: init.method, headers: init.headers, localAddress }, (answer) => {
-      const chunks: Buffer[] = [];
-      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-      answer.on('end', () => {
-        const headers = new Headers();
-        for (const [name, value] of Object.entries(answer.headers)) for (const v of [value ?? []].flat()) headers.append(name, v);
-        resolve(new Response(Buffer.concat(chunks), { status: answer.statusCode, headers }));
-      });
-      answer.on('error', reject);
-    });
-    request.on('error', reject);
-    request.end(init.body);
-  });
-}
 
 class Client {
   jar = new Map<string, string>();

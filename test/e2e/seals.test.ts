@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import * as jose from 'jose';
 import { canonicalJson } from '../../src/seals/format.ts';
 import { assertAccessible, launchChromium } from '../support/browser.ts';
-import { A, api, B, eventually, exampleCertificate, type Pair, startPair } from '../support/gateways.ts';
+import { A, api, B, eventually, exampleCertificate, type Pair, requestFrom, startPair } from '../support/gateways.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -235,6 +235,40 @@ describe('printed copies, seals, the trust list and the offline verifier', () =>
     assert.equal((await verifyCli([join(dir, 'resealed.pdf'), '--trust', trustUrl, '--pin', pin])).verdict.reason, 'OK');
     const list = jose.decodeJwt(await (await fetch(trustUrl)).text()) as { keys: { kid: string; revokedAt?: string }[] };
     assert.ok(list.keys.find((k) => k.kid === oldKid)?.revokedAt, 'the trust list names the revocation');
+  });
+
+  it('limits status checks per address, refuses malformed queries, and shows operators checks of cancelled certificates and of unknown seals', async () => {
+    for (const query of ['h=short&nonce=' + 'n'.repeat(22), `h=${'A'.repeat(22)}&nonce=bad`, `h=${'A'.repeat(22)}`, `h=${'<'.repeat(22)}&nonce=${'n'.repeat(22)}`]) {
+      const refused = await fetch(`${pair.a.url}/status?${query}`, { headers: { accept: 'application/jose' } });
+      assert.equal(refused.status, 400, query);
+      assert.equal(refused.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+    }
+    // Someone walking through made-up hashes from 127.0.0.3: limited (60 a minute), others still answered.
+    const flood = await Promise.all(
+      Array.from({ length: 70 }, (_, i) =>
+        requestFrom('127.0.0.3', `${pair.a.url}/status?h=${String(i).padStart(22, 'x')}&nonce=${'n'.repeat(22)}`, { method: 'GET', headers: { accept: 'application/jose' } }),
+      ),
+    );
+    const limited = flood.filter((r) => r.status === 429);
+    assert.equal(flood.length - limited.length, 60);
+    assert.ok(Number(limited[0]!.headers.get('retry-after')) > 0);
+    assert.equal((await fetch(`${pair.a.url}/status?h=${'A'.repeat(22)}&nonce=${'n'.repeat(22)}`)).status, 200, 'another address is answered');
+    // A cancelled certificate whose paper is still shown: checked at its status URL.
+    const withdrawn = exampleCertificate();
+    assert.equal((await api(pair.a, 'POST', '/certificates', withdrawn)).status, 201);
+    const { seal } = (await api(pair.a, 'GET', `/certificates/${withdrawn.number}/seal`)).body as { seal: string };
+    assert.equal((await api(pair.a, 'POST', `/certificates/${withdrawn.number}/cancel`, { reason: 'goods never shipped' })).status, 200);
+    const h22 = (jose.decodeJwt(seal.slice(5)).h as string).slice(0, 22);
+    for (let i = 0; i < 3; i++) assert.equal(jose.decodeJwt(await (await fetch(`${pair.a.url}/status?h=${h22}&nonce=${'c'.repeat(20)}${i}`)).text()).status, 'cancelled');
+    const unusual = await eventually(async () => {
+      const { body } = await api(pair.a, 'GET', '/admin/status-checks');
+      const flooded = body.unknownByOrigin.some((o: { origin: string; checks: number }) => o.origin === '127.0.0.3' && o.checks === 60);
+      return flooded && body.finalStatusChecks.length ? body : undefined;
+    }, 'the flood and the cancelled certificate in the unusual checks');
+    assert.deepEqual(
+      unusual.finalStatusChecks.map((c: { number: string; answered: string; checks: number }) => [c.number, c.answered, c.checks]),
+      [[withdrawn.number, 'cancelled', 3]],
+    );
   });
 
   it("serves a peer's trust list as the peer signed it, and the peer's seals verify through it", async () => {

@@ -2,6 +2,7 @@
 // `npm test` started: each test file gets its own databases and vhosts.
 
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { type Logger, pino } from 'pino';
@@ -254,4 +255,22 @@ export async function reconcile(from: Gateway, peer: string, period: { start: st
     const row = (list.body as ReconciliationRow[]).find((r) => r.statementId === sent.body.statementId);
     return row?.result ? row : undefined;
   }, 'the answer to the statement');
+}
+
+/** fetch() from another loopback address (127.0.0.2, …; fetch cannot choose one): another client to per-address limits. */
+export function requestFrom(localAddress: string, url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method: init.method, headers: init.headers, localAddress }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('end', () => {
+        const headers = new Headers();
+        for (const [name, value] of Object.entries(answer.headers)) for (const v of [value ?? []].flat()) headers.append(name, v);
+        resolve(new Response(Buffer.concat(chunks), { status: answer.statusCode, headers }));
+      });
+      answer.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end(init.body);
+  });
 }
