@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Certificate } from '../../src/dataset/index.ts';
 import { compare, convert, exact, format, add as plus } from '../../src/dataset/index.ts';
+import { canonicalForm } from '../../src/seals/produce.ts';
 import { type ForeignPeer, foreignPeer } from '../support/foreign-peer.ts';
 import { A, api, B, eventually, exampleCertificate, type Pair, reconcile, startPair } from '../support/gateways.ts';
 
@@ -254,6 +255,25 @@ async function checkInvariants(model: Model, real: Real): Promise<void> {
     'SELECT count(*)::int AS n FROM reported_utilizations r WHERE NOT EXISTS (SELECT 1 FROM certificates c WHERE c.number = r.number AND c.importing_party = r.from_party)',
   );
   assert.equal(stray.rows[0]!.n, 0);
+  // A's trust list names exactly the versions no longer valid, by number and version, as the model
+  // says; a seal's h is the hash of the canonical bytes B received for that version.
+  const list = JSON.parse(Buffer.from((await (await fetch(`${a.url}/.well-known/eco-trust.jws`)).text()).split('.')[1]!, 'base64url').toString()) as {
+    status: { n: string; v: number; s: string }[];
+  };
+  const expected = model.cos.flatMap((co) => [
+    ...Array.from({ length: co.version - 1 }, (_, i) => `${co.number} ${i + 1} replaced`),
+    ...(co.status === 'cancelled' ? [`${co.number} ${co.version} cancelled`] : []),
+  ]);
+  const ofThisRun = new Set(model.cos.map((co) => co.number)); // the gateways outlive a run; the model does not
+  const listed = list.status.filter((e) => ofThisRun.has(e.n));
+  assert.deepEqual(listed.map((e) => `${e.n} ${e.v} ${e.s}`).sort(), expected.sort(), "A's trust list");
+  const hashes = await a.db.query<{ number: string; version: number; canonical_hash: string }>('SELECT number, version, canonical_hash FROM certificates');
+  for (const row of hashes.rows) {
+    const { rows } = await b.db.query<{ jws: string }>('SELECT jws FROM received_certificates WHERE issuer_party = $1 AND number = $2 AND version = $3', [A, row.number, row.version]);
+    if (!rows[0]) continue; // not arrived yet
+    const body = JSON.parse(Buffer.from(rows[0].jws.split('.')[1]!, 'base64url').toString()).body;
+    assert.equal(row.canonical_hash, canonicalForm(body).hash, `${row.number} v${row.version}: h is over what B received`);
+  }
 }
 
 describe(`model-based: random sequences over two gateways and a foreign peer (${RUNS} runs of up to ${STEPS} steps, seed ${SEED})`, () => {
