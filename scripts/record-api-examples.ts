@@ -108,6 +108,21 @@ try {
   await call(kr, 'getDelivery', 'GET', `/messages/${delivery.messageId ?? issued.messageId}`);
   await call(kr, 'getReceipt', 'GET', `/messages/${issued.messageId}/receipt`, undefined, 'application/jose');
   await call(vn, 'getCertificate', 'GET', `/certificates/${co.number}`);
+
+  // The printed seal, its status, the trust lists (PROFILE 1.2).
+  const { seal } = await call(kr, 'getSeal', 'GET', `/certificates/${co.number}/seal`);
+  const sealed = JSON.parse(Buffer.from(seal.slice('ECO1:'.length).split('.')[1], 'base64url').toString());
+  await call(kr, 'getSealStatus', 'GET', `/status?h=${sealed.h.slice(0, 22)}&nonce=Zm9yLWV4YW1wbGUtb25seQ`, undefined, 'application/jose');
+  await call(kr, 'getTrustList', 'GET', '/.well-known/eco-trust.jws', undefined, 'application/jose');
+  await call(kr, 'getPartyTrustList', 'GET', '/.well-known/eco-trust/KR-KCS.jws', undefined, 'application/jose');
+  await call(kr, 'getVerifyPage', 'GET', '/verify', undefined, 'text/html');
+  await until('the check recorded', async () => ((await call(kr, 'listStatusChecks', 'GET', `/certificates/${co.number}/checks`)).total > 0 ? true : undefined));
+  await call(kr, 'unusualStatusChecks', 'GET', '/admin/status-checks?days=7');
+  const vnList = await (await fetch(`${vn.url}/.well-known/eco-trust.jws`)).text();
+  const vnTrustKey = JSON.parse(Buffer.from(vnList.split('.')[1]!, 'base64url').toString()).trustKeys[0];
+  await call(kr, 'registerPeerTrustList', 'PUT', '/admin/peers/VN-MOIT/trust-list', { url: `${vn.url}/.well-known/eco-trust.jws`, pins: [vnTrustKey] });
+  await call(kr, 'getPeerTrustList', 'GET', '/admin/peers/VN-MOIT/trust-list');
+  await call(kr, 'refreshPeerTrustList', 'POST', '/admin/peers/VN-MOIT/trust-list/refresh');
   // A message the relay gave up on (here marked so by hand: waiting out RELAY_MAX_AGE_SECONDS is too long).
   const fourth = { ...co, number: `KR-${new Date().getUTCFullYear()}-000126` };
   const given = await fetch(`${kr.url}/certificates`, { method: 'POST', headers: { ...kr.apiHeaders, 'content-type': 'application/json' }, body: JSON.stringify(fourth) }).then(json);
@@ -200,7 +215,7 @@ try {
   const spare = await fetch(`${kr.url}/admin/keys`, { method: 'POST', headers: { ...kr.apiHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ use: 'sig' }) }).then(json);
   await call(kr, 'retireKey', 'POST', `/admin/keys/${spare.kid}/retire`);
   const compromised = await fetch(`${kr.url}/admin/keys`, { method: 'POST', headers: { ...kr.apiHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ use: 'sig' }) }).then(json);
-  await call(kr, 'revokeKey', 'POST', `/admin/keys/${compromised.kid}/revoke`);
+  await call(kr, 'revokeKey', 'POST', `/admin/keys/${compromised.kid}/revoke`, { at: new Date(Date.now() - 3_600_000).toISOString() });
 
   // Operators' views.
   await call(kr, 'getReadiness', 'GET', '/ready');

@@ -10,7 +10,7 @@ import { EcoError } from './errors.ts';
 import { resumePeer } from './outbound/index.ts';
 import { PeerDirectory } from './peers/index.ts';
 import { createUser, listUsers, PASSWORD_MAX, PASSWORD_MIN, userRoles } from './portal/index.ts';
-import { runVerify } from './seals/cli.ts';
+import { runVerify } from './seals/index.ts';
 
 if (process.argv[2] === 'verify') process.exit(await runVerify(process.argv.slice(3)));
 

@@ -2,12 +2,14 @@
 // docs/operations.md (configuration reference) and in .env.example.
 import { z } from 'zod';
 import { countriesOf, countrySchema, partyIdSchema } from './dataset/index.ts';
-import { isStatusUrl } from './seals/format.ts';
+import { isStatusUrl } from './seals/index.ts';
 
 const roles = ['api', 'relay', 'consumer'] as const;
 export type Role = (typeof roles)[number];
 
 const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+/** `NAME=` in an env file means unset. */
+const unsetWhenEmpty = (value: unknown) => (value === '' ? undefined : value);
 
 const envSchema = z.object({
   PARTY_ID: partyIdSchema,
@@ -72,18 +74,24 @@ const envSchema = z.object({
   STOP_TIMEOUT_SECONDS: int(30),
   // Where verifiers reach this gateway: the seal's status URL is PUBLIC_URL/status, at most 100
   // characters (PROFILE 1.2). Default: the address the API listens on.
-  PUBLIC_URL: z
-    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-    .max(93, 'must be at most 93 characters (the status URL, PUBLIC_URL/status, is at most 100)')
-    .refine((u) => !/[?#]/.test(u), 'must have no query and no fragment')
-    .refine((u) => isStatusUrl(`${u.replace(/\/+$/, '')}/status`), 'must be https (plain http only on a loopback address)')
-    .transform((u) => u.replace(/\/+$/, ''))
-    .optional(),
+  PUBLIC_URL: z.preprocess(
+    unsetWhenEmpty,
+    z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .max(93, 'must be at most 93 characters (the status URL, PUBLIC_URL/status, is at most 100)')
+      .refine((u) => !/[?#]/.test(u), 'must have no query and no fragment')
+      .refine((u) => isStatusUrl(`${u.replace(/\/+$/, '')}/status`), 'must be https (plain http only on a loopback address)')
+      .transform((u) => u.replace(/\/+$/, ''))
+      .optional(),
+  ),
   STATUS_CHECKS_PER_ADDRESS_PER_MINUTE: int(60),
-  STATUS_COUNTRY_HEADER: z
-    .string()
-    .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a header name')
-    .optional(),
+  STATUS_COUNTRY_HEADER: z.preprocess(
+    unsetWhenEmpty,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a header name')
+      .optional(),
+  ),
   TRUST_LIST_REFRESH_SECONDS: int(3600),
 });
 

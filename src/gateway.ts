@@ -21,9 +21,7 @@ import { portalRoutes } from './portal/index.ts';
 import { Copies } from './printing/index.ts';
 import { ReadinessMonitor } from './readiness.ts';
 import { Reconciliations } from './reconciliation/index.ts';
-import { isStatusUrl } from './seals/format.ts';
-import { verifyPage } from './seals/page-bundle.ts';
-import { fillCanonicalHashes } from './seals/produce.ts';
+import { fillCanonicalHashes, isStatusUrl, verifyPage } from './seals/index.ts';
 import { CheckRecorder, OwnTrustList, PeerTrustLists, StatusService } from './trust/index.ts';
 import { VerificationService } from './verifications/index.ts';
 

@@ -3,9 +3,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
 import { certificateNumberSchema, certificateSchema, partyIdSchema } from '../dataset/index.ts';
-import { apiSchemas, exampleFile, problems } from '../http/index.ts';
+import { apiSchemas, exampleFile, problems, sendPdf } from '../http/index.ts';
 import { deliverySchema } from '../outbound/index.ts';
-import { type Copies, sendPdf } from '../printing/index.ts';
 import type { CertificateService } from './service.ts';
 
 const statusSchema = z.enum(['valid', 'replaced', 'cancelled']);
@@ -68,7 +67,13 @@ const certificateViewExample = {
 };
 const issueResultExample = { number: certificateExample.number, version: 1, status: 'valid', recipient: 'VN-MOIT', messageId: '0b8e3c52-6a1f-4d2e-9c47-5f1a2b3c4d5e', delivery: { status: 'queued' } };
 
-export async function certificateRoutes(app: FastifyInstance, options: { certificates: CertificateService; copies: Copies }): Promise<void> {
+/** Printable copies (printing/ makes them, above this module: the wiring passes them in). */
+export type CopyPrinter = {
+  pdf(number: string, query: { issuer?: string; version?: number }): Promise<Buffer>;
+  seal(number: string, version?: number): Promise<{ seal: string; payload: Record<string, unknown> }>;
+};
+
+export async function certificateRoutes(app: FastifyInstance, options: { certificates: CertificateService; copies: CopyPrinter }): Promise<void> {
   const { certificates, copies } = options;
   const api = app.withTypeProvider<ZodTypeProvider>();
 

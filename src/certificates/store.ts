@@ -2,7 +2,7 @@
 
 import type { Certificate } from '../dataset/index.ts';
 import { prepared, type Queryable } from '../db/index.ts';
-import { canonicalForm } from '../seals/produce.ts';
+import { canonicalForm } from '../seals/index.ts';
 
 export type CertificateStatus = 'valid' | 'replaced' | 'cancelled';
 

@@ -3,6 +3,7 @@
 export * from './amqp.ts';
 export * from './codes.ts';
 export * from './envelope.ts';
+export * from './fetch.ts';
 export * from './jose.ts';
 export * from './messages.ts';
 export * from './receipt.ts';

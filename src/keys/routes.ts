@@ -91,7 +91,7 @@ export async function keyRoutes(app: FastifyInstance, options: { keys: OwnKeys }
         description: 'The trust list names the key with `revokedAt` from then on. `at` is the instant of the compromise (default now), never in the future.',
         tags: ['admin'],
         params: kidParams,
-        body: z.object({ at: z.iso.datetime({ offset: true }).optional() }).nullish(),
+        body: z.object({ at: z.iso.datetime({ offset: true }).max(40).optional() }).nullish(),
         response: { 200: keySchema, ...problems(400, 404, 409, 422) },
       },
     },

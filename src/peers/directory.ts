@@ -4,8 +4,7 @@ import { audited } from '../audit/index.ts';
 import { countriesOf, countrySchema, isPartyId, partyIdSchema } from '../dataset/index.ts';
 import { type Db, type DbClient, withTransaction } from '../db/index.ts';
 import { EcoError } from '../errors.ts';
-import { encryptionKeyOf, importJwks, JWE_ALGS, type Jwks, type PeerKeys } from '../exchange/index.ts';
-import { readAtMost } from '../http/read-at-most.ts';
+import { encryptionKeyOf, importJwks, JWE_ALGS, type Jwks, type PeerKeys, readAtMost } from '../exchange/index.ts';
 import type { Vault } from '../keys/index.ts';
 
 /** JWK members that only the key's owner may hold (RFC 7518 6.2.2, 6.3.2, 6.4). */

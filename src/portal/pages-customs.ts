@@ -8,7 +8,8 @@ import { type ClearanceService, claimSchema, flaggedCertificates } from '../clea
 import { certificateNumberSchema, isPartyId, toPointer } from '../dataset/index.ts';
 import type { Db } from '../db/index.ts';
 import { EcoError, type FieldError, notFound } from '../errors.ts';
-import { type Copies, sendPdf } from '../printing/index.ts';
+import { sendPdf } from '../http/index.ts';
+import type { Copies } from '../printing/index.ts';
 import type { VerificationService } from '../verifications/index.ts';
 import { countryOptions, unitOptions } from './codes.ts';
 import { formFields, type Portal, PREFIX } from './plugin.ts';

@@ -1,11 +1,9 @@
 // Printable copies of certificates, issued here (sealed) or received (not: only the issuer can seal).
-import type { FastifyReply } from 'fastify';
 import { type CertificateService, issuedVersions, receivedVersions } from '../certificates/index.ts';
 import type { Db } from '../db/index.ts';
 import { notFound } from '../errors.ts';
 import type { OwnKeys } from '../keys/index.ts';
-import type { SealPayload } from '../seals/format.ts';
-import { canonicalForm, certificateJws, makeSeal, sealPayload } from '../seals/produce.ts';
+import { canonicalForm, certificateJws, makeSeal, type SealPayload, sealPayload } from '../seals/index.ts';
 import { renderPdf } from './pdf.ts';
 
 export class Copies {
@@ -75,14 +73,4 @@ export class Copies {
       attachments: [{ name: 'message.jws', type: 'application/jose', description: `The message as received from ${view.issuer}, signed by it`, text: row.jws }],
     });
   }
-}
-
-/** Sends a copy as a PDF to open in the browser, named after the certificate. */
-export function sendPdf(reply: FastifyReply, number: string, pdf: Buffer): FastifyReply {
-  return reply
-    .type('application/pdf')
-    .header('cache-control', 'no-store')
-    .header('content-disposition', `inline; filename="${number.replace(/[^A-Za-z0-9.-]/g, '_')}.pdf"`)
-    .serializer((bytes: unknown) => bytes as string)
-    .send(pdf as never);
 }

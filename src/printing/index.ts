@@ -1,2 +1,2 @@
-export { Copies, sendPdf } from './copies.ts';
+export { Copies } from './copies.ts';
 export { type PrintableCopy, renderPdf } from './pdf.ts';

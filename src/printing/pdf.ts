@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import PDFDocument from 'pdfkit';
 import type { Certificate } from '../dataset/index.ts';
-import { sealPng } from '../seals/qr.ts';
+import { sealPng } from '../seals/index.ts';
 
 export type CopyStatus = 'valid' | 'replaced' | 'cancelled';
 

@@ -3,7 +3,7 @@
 // and says why in a reason code and a sentence. Needs no database.
 import { open } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { readAtMost } from '../http/read-at-most.ts';
+import { readAtMost } from '../exchange/index.ts';
 import { MAX_STATUS_ANSWER_CHARS, MAX_TRUST_LIST_CHARS, SEAL_PREFIX, sealPayloadSchema } from './format.ts';
 import { MAX_COPY_BYTES, readPdfCopy, sealFromPng, UnreadableCopy } from './qr.ts';
 import { type Language, REASON_TEXT, readSeal, type StatusFetch, type Verdict, verifySeal } from './verify.ts';

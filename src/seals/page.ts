@@ -27,6 +27,7 @@ const UI = {
     statusOnline: 'Status from the issuer, checked at',
     statusAsOf: 'Status as of the trust list of',
     noQr: 'No QR code was found in this image.',
+    states: { valid: 'valid', replaced: 'replaced', cancelled: 'cancelled', unknown: 'unknown' },
     language: 'Français',
   },
   fr: {
@@ -50,6 +51,7 @@ const UI = {
     statusOnline: 'Statut donné par l’émetteur, vérifié le',
     statusAsOf: 'Statut à la date de la liste de confiance du',
     noQr: 'Aucun code QR trouvé dans cette image.',
+    states: { valid: 'valide', replaced: 'remplacé', cancelled: 'annulé', unknown: 'inconnu' },
     language: 'English',
   },
 } as const;
@@ -121,7 +123,9 @@ function show(verdict: Verdict): void {
   if (verdict.status) {
     const status = document.createElement('p');
     status.textContent =
-      verdict.status.source === 'online' ? `${t.statusOnline} ${verdict.status.answer.checkedAt}: ${verdict.status.answer.status}` : `${t.statusAsOf} ${verdict.status.asOf}: ${verdict.status.state}`;
+      verdict.status.source === 'online'
+        ? `${t.statusOnline} ${verdict.status.answer.checkedAt}: ${t.states[verdict.status.answer.status]}`
+        : `${t.statusAsOf} ${verdict.status.asOf}: ${t.states[verdict.status.state]}`;
     out.append(status);
   }
   out.focus();

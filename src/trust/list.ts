@@ -3,11 +3,9 @@
 import { audit } from '../audit/index.ts';
 import type { Db } from '../db/index.ts';
 import { EcoError, notFound } from '../errors.ts';
-import { signText } from '../exchange/index.ts';
-import { readAtMost } from '../http/read-at-most.ts';
+import { readAtMost, signText } from '../exchange/index.ts';
 import type { OwnKeys } from '../keys/index.ts';
-import { MAX_TRUST_LIST_CHARS, TRUST_LIST_MAX_LIFETIME_MS, TRUST_TYP, type TrustList } from '../seals/format.ts';
-import { acceptTrustList } from '../seals/verify.ts';
+import { acceptTrustList, MAX_TRUST_LIST_CHARS, TRUST_LIST_MAX_LIFETIME_MS, TRUST_TYP, type TrustList } from '../seals/index.ts';
 
 /** A list is signed again after this long even when nothing changed, well within its 24 h. */
 const RESIGN_AFTER_MS = 6 * 3600_000;

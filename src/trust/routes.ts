@@ -10,7 +10,7 @@ import { certificateNumberSchema, partyIdSchema } from '../dataset/index.ts';
 import type { Db } from '../db/index.ts';
 import { invalid, notFound } from '../errors.ts';
 import { apiSchemas, problems } from '../http/index.ts';
-import { STATUS_HASH_CHARS } from '../seals/format.ts';
+import { STATUS_HASH_CHARS } from '../seals/index.ts';
 import type { OwnTrustList, PeerTrustLists } from './list.ts';
 import { type CheckOrigin, checksOf, type StatusService, unusualChecks } from './status.ts';
 

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/index.ts';
 import { signText } from '../exchange/index.ts';
 import type { OwnKeys } from '../keys/index.ts';
-import { STATUS_TYP, type StatusAnswer } from '../seals/format.ts';
+import { STATUS_TYP, type StatusAnswer } from '../seals/index.ts';
 
 export type CheckOrigin = { origin: string; country: string | null };
 type Found = { number: string; version: number; status: 'valid' | 'replaced' | 'cancelled'; at: Date; latest: number };

@@ -51,7 +51,7 @@ describe('contracts', () => {
       }
     }
     const media = (path: string, method = 'get') => Object.keys(document.paths[path][method].responses['200'].content);
-    assert.deepEqual(media('/certificates/{number}'), ['application/json', 'application/jose']);
+    assert.deepEqual(media('/certificates/{number}'), ['application/json', 'application/jose', 'application/pdf']);
     assert.deepEqual(media('/messages/{messageId}/receipt'), ['application/jose']);
     assert.deepEqual(media('/metrics'), ['text/plain']);
     assert.deepEqual(media('/console'), ['text/html']);
