@@ -4,6 +4,8 @@
 //   (a) end to end, POST /certificates at A -> B's accepted receipt recorded at A:
 //       saturation (closed loop), a fixed 100/s, and a fixed half of saturation;
 //   (c) lookup at the importing side, GET /certificates/{number}, closed loop, over stored COs;
+//   (g) printed copies: a seal and a PDF per CO (in process, and a PDF over HTTP), against raw
+//       signing; status checks at A in the closed loop of (c), their CPU against a lookup's;
 //   (e) saturation with one process per role (api, relay, consumer) per side, and with N;
 //   (f) noisy neighbour: A->B deliveries at a fixed rate and customs lookups at B, quiet, then with
 //       a third partner's broker frozen at A (its messages pile up) and 60 heavy admin readers at B;
@@ -37,6 +39,7 @@ import { startServices } from '../scripts/lib/services.ts';
 import { wire } from '../scripts/lib/wiring.ts';
 import { declareInbox } from '../src/exchange/amqp.ts';
 import { generateSigningKey } from '../src/exchange/jose.ts';
+import { copiesInProcess } from './copies.ts';
 import { coreMsPer, cpuSeconds } from './cpu.ts';
 import { type Reply, request } from './http.ts';
 import { commitRate, publishRate, signingRates, statementRate } from './raw.ts';
@@ -127,7 +130,7 @@ async function startPair(services: Services, label: string, perRole = 0): Promis
   for (const side of ['a', 'b']) await services.rabbit.addVhost(`bench_${label}_${side}`);
   const place = (side: string) => ({ DATABASE_URL: services.postgres.url(`bench_${label}_${side}`), AMQP_URL: services.rabbit.url(`bench_${label}_${side}`) });
   // LOG_LEVEL info, the default: the access and business log lines are part of what a CO costs.
-  const common = { LOG_LEVEL: 'info', DATABASE_POOL_SIZE: '20', RATE_LIMIT_PER_MINUTE: UNLIMITED, RATE_LIMIT_PER_ADDRESS_PER_MINUTE: UNLIMITED };
+  const common = { LOG_LEVEL: 'info', DATABASE_POOL_SIZE: '20', RATE_LIMIT_PER_MINUTE: UNLIMITED, RATE_LIMIT_PER_ADDRESS_PER_MINUTE: UNLIMITED, STATUS_CHECKS_PER_ADDRESS_PER_MINUTE: UNLIMITED };
   // The compiled output, as `npm start` runs it in production (built at the start of the run).
   const processes = (side: 'a' | 'b', partyId: string, roles: string[]) =>
     roles.map((role, i) => new GatewayProcess(`bench-${label}-${side}-${role}-${i}`, { PARTY_ID: partyId, ...place(side), ...common, ROLE: role }, { entry: 'compiled' }));
@@ -306,21 +309,15 @@ async function seedReceived(pair: Pair, label: string, from: number, rows: numbe
   await pair.dbB.query('ANALYZE received_certificates');
 }
 
-async function lookup(services: Services, pair: Pair, label: string, rows: number) {
-  const { rows: stored } = await pair.dbB.query<{ n: number }>('SELECT count(*)::int AS n FROM received_certificates');
-  const get = async () => {
-    const number = `BENCH-${label}-${Math.floor(Math.random() * rows)}`;
-    const t0 = performance.now();
-    const response = await request(`${pair.b.url}/certificates/${number}`, { headers: pair.b.apiHeaders, timeoutMs: REQUEST_TIMEOUT_MS });
-    const body = JSON.parse(response.body) as { number?: string };
-    if (response.status !== 200 || body.number !== number) throw new Error(`lookup of ${number}: ${response.status} ${JSON.stringify(body).slice(0, 300)}`);
-    return performance.now() - t0;
-  };
-  // Two seconds of warm-up (JIT, pools, caches), then LOOKUP_SECONDS measured: the lookups started in it.
+/**
+ * `once` in a closed loop, LOOKUP_CONCURRENCY at a time: two seconds of warm-up (JIT, pools,
+ * caches), then LOOKUP_SECONDS measured (the requests started in it), with the CPU each took.
+ */
+async function closedLoop(services: Services, pair: Pair, what: string, once: () => Promise<number>) {
   const latencies: number[] = [];
   const warmUpEnd = performance.now() + 2000;
   const end = warmUpEnd + LOOKUP_SECONDS * 1000;
-  const stopProgress = progress('lookup', () => `${fmt(latencies.length)} lookups measured`);
+  const stopProgress = progress(what, () => `${fmt(latencies.length)} ${what}s measured`);
   let cpuBefore: Record<string, number> | undefined;
   const warmedUp = setTimeout(() => (cpuBefore = cpuByComponent(services, pair)), warmUpEnd - performance.now());
   try {
@@ -329,7 +326,7 @@ async function lookup(services: Services, pair: Pair, label: string, rows: numbe
         for (;;) {
           const startedAt = performance.now();
           if (startedAt >= end) return;
-          const ms = await get();
+          const ms = await once();
           if (startedAt >= warmUpEnd) latencies.push(ms);
         }
       }),
@@ -339,17 +336,88 @@ async function lookup(services: Services, pair: Pair, label: string, rows: numbe
     stopProgress();
   }
   const seconds = (performance.now() - warmUpEnd) / 1000;
-  const cpuMsPerLookup = cpuBefore && coreMsPer(cpuBefore, cpuByComponent(services, pair), latencies.length);
+  const cpuMsPer = cpuBefore && coreMsPer(cpuBefore, cpuByComponent(services, pair), latencies.length);
   latencies.sort((x, y) => x - y);
   return {
-    cpuMsPerLookup,
-    stored: stored[0]!.n,
+    cpuMsPer,
     concurrency: LOOKUP_CONCURRENCY,
     requests: latencies.length,
     rps: latencies.length / seconds,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
     max: latencies.at(-1)!,
+  };
+}
+
+async function lookup(services: Services, pair: Pair, label: string, rows: number) {
+  const { rows: stored } = await pair.dbB.query<{ n: number }>('SELECT count(*)::int AS n FROM received_certificates');
+  const loop = await closedLoop(services, pair, 'lookup', async () => {
+    const number = `BENCH-${label}-${Math.floor(Math.random() * rows)}`;
+    const t0 = performance.now();
+    const response = await request(`${pair.b.url}/certificates/${number}`, { headers: pair.b.apiHeaders, timeoutMs: REQUEST_TIMEOUT_MS });
+    const body = JSON.parse(response.body) as { number?: string };
+    if (response.status !== 200 || body.number !== number) throw new Error(`lookup of ${number}: ${response.status} ${JSON.stringify(body).slice(0, 300)}`);
+    return performance.now() - t0;
+  });
+  const { cpuMsPer, ...figures } = loop;
+  return { cpuMsPerLookup: cpuMsPer, stored: stored[0]!.n, ...figures };
+}
+
+/**
+ * (g) Printed copies at A, over the COs the saturation run issued: a PDF over HTTP (sealed, with
+ * certificate.jws), and status checks in the closed loop the lookups ran in, for their CPU side by side.
+ */
+async function copiesAtA(services: Services, pair: Pair) {
+  const { rows: issued } = await pair.dbA.query<{ number: string; h: string }>('SELECT number, left(canonical_hash, 22) AS h FROM certificates LIMIT 2000');
+  const pick = () => issued[Math.floor(Math.random() * issued.length)]!;
+  const headers = { ...pair.a.apiHeaders, accept: 'application/pdf' };
+  for (let i = 0; i < 5; i++) await request(`${pair.a.url}/certificates/${pick().number}`, { headers, timeoutMs: REQUEST_TIMEOUT_MS });
+  const pdfs: number[] = [];
+  let bytes = 0;
+  const before = cpuByComponent(services, pair);
+  for (let i = 0; i < 40; i++) {
+    const t0 = performance.now();
+    const response = await request(`${pair.a.url}/certificates/${pick().number}`, { headers, timeoutMs: REQUEST_TIMEOUT_MS });
+    if (response.status !== 200 || response.headers['content-type'] !== 'application/pdf') throw new Error(`PDF: ${response.status} ${response.body.slice(0, 300)}`);
+    pdfs.push(performance.now() - t0);
+    bytes = Math.max(bytes, Number(response.headers['content-length']));
+  }
+  const cpuMsPerPdf = coreMsPer(before, cpuByComponent(services, pair), pdfs.length);
+  pdfs.sort((x, y) => x - y);
+  const status = await closedLoop(services, pair, 'status check', async () => {
+    const { h } = pick();
+    const t0 = performance.now();
+    const response = await request(`${pair.a.url}/status?h=${h}&nonce=YmVuY2gtbm9uY2UtMDAwMQ`, { headers: { accept: 'application/jose' }, timeoutMs: REQUEST_TIMEOUT_MS });
+    if (response.status !== 200 || !response.body.includes('.')) throw new Error(`status check: ${response.status} ${response.body.slice(0, 300)}`);
+    return performance.now() - t0;
+  });
+  return { pdfHttp: { p50: percentile(pdfs, 50), max: pdfs.at(-1)!, maxBytes: bytes, cpuMsPerPdf }, status };
+}
+
+/** (g), printed: a seal and a PDF per CO against raw signing; status checks at A against lookups at B. */
+async function copiesPhase(services: Services, pair: Pair, lookups: Awaited<ReturnType<typeof lookup>>, rawSignsPerSecond: number) {
+  console.log('\n(g) printed copies: a seal and a PDF per CO; status checks at A in the closed loop of (c)');
+  const inProcess = await copiesInProcess();
+  const rawSignMicros = 1e6 / rawSignsPerSecond;
+  console.log(
+    `  seal (RFC 8785 form + ES256 signature), 1 core: ${fmt(inProcess.sealMicros)} µs, ${fmt(inProcess.sealMicros / rawSignMicros, 2)}x a raw node:crypto signature (${fmt(rawSignMicros)} µs)`,
+  );
+  console.log(`  PDF in this process: p50 ${fmt(inProcess.pdfP50Ms, 1)} ms, max ${fmt(inProcess.pdfMaxMs, 1)} ms, ${fmt(inProcess.pdfBytes / 1024, 1)} KB (target: under 50 ms and 150 KB)`);
+  const atA = await copiesAtA(services, pair);
+  console.log(`  PDF over HTTP at A: p50 ${fmt(atA.pdfHttp.p50, 1)} ms, ${fmt(atA.pdfHttp.maxBytes / 1024, 1)} KB; CPU per PDF: ${cpuLine(atA.pdfHttp.cpuMsPerPdf, 2)}`);
+  const s = atA.status;
+  console.log(`  status checks: ${fmt(s.rps)} req/s, p50 ${fmt(s.p50, 2)} ms, p99 ${fmt(s.p99, 2)} ms (${fmt(s.requests)} requests)`);
+  const serverMs = (cpu: Record<string, number> | undefined, gateway: 'A' | 'B') => (cpu ? (cpu[gateway] ?? 0) + (cpu.postgres ?? 0) : Number.NaN);
+  const statusMs = serverMs(s.cpuMsPer, 'A');
+  const lookupMs = serverMs(lookups.cpuMsPerLookup, 'B');
+  if (s.cpuMsPer) console.log(`  CPU per status check: ${cpuLine(s.cpuMsPer, 3)}`);
+  console.log(`  gateway + Postgres CPU: ${fmt(statusMs, 3)} ms per status check, ${fmt(lookupMs, 3)} ms per lookup: ${fmt(statusMs / lookupMs, 2)}x (target: at most 1)`);
+  return {
+    sealMicros: round(inProcess.sealMicros, 1),
+    sealVsRawSign: round(inProcess.sealMicros / rawSignMicros, 2),
+    pdf: { p50Ms: round(inProcess.pdfP50Ms, 1), maxMs: round(inProcess.pdfMaxMs, 1), bytes: inProcess.pdfBytes },
+    pdfHttp: { p50Ms: round(atA.pdfHttp.p50, 1), maxBytes: atA.pdfHttp.maxBytes, cpuMsPerPdf: atA.pdfHttp.cpuMsPerPdf },
+    status: { rps: round(s.rps), p50: round(s.p50, 2), p99: round(s.p99, 2), cpuMsPerCheck: s.cpuMsPer, serverCpuVsLookup: round(statusMs / lookupMs, 2) },
   };
 }
 
@@ -817,6 +885,7 @@ async function main(): Promise<void> {
 
     console.log(`\n(c) lookup at the importing side: GET /certificates/{number} at B, closed loop, ${LOOKUP_CONCURRENCY} in flight, ${LOOKUP_SECONDS} s`);
     let lookupResult: Awaited<ReturnType<typeof lookup>>;
+    let copies: Awaited<ReturnType<typeof copiesPhase>>;
     try {
       console.log(`  ${fmt(COS)} COs stored by the saturation run; seeding up to ${fmt(LOOKUP_ROWS)} by SQL (copies of one received CO under new numbers, not sent)`);
       await within(600_000, 'seeding', seedReceived(saturationRun.pair, 'saturation', COS, LOOKUP_ROWS));
@@ -825,6 +894,7 @@ async function main(): Promise<void> {
         `  over ${fmt(lookupResult.stored)} stored COs: ${fmt(lookupResult.rps)} req/s, p50 ${fmt(lookupResult.p50, 2)} ms, p99 ${fmt(lookupResult.p99, 2)} ms, max ${fmt(lookupResult.max, 1)} ms (${fmt(lookupResult.requests)} requests)`,
       );
       if (lookupResult.cpuMsPerLookup) console.log(`  CPU per lookup: ${cpuLine(lookupResult.cpuMsPerLookup, 3)}`);
+      copies = await within((LOOKUP_SECONDS + 120) * 1000, 'printed copies', copiesPhase(services, saturationRun.pair, lookupResult, signing.cryptoSign));
     } finally {
       await saturationRun.pair.stop();
     }
@@ -875,6 +945,7 @@ async function main(): Promise<void> {
         seededBySql: lookupResult.stored - COS,
         cpuMsPerLookup: lookupResult.cpuMsPerLookup,
       },
+      copies,
       processesPerRole: perRoleRuns,
       noisyNeighbour: noisy,
       soak: soakResult ?? { cos: 0, rssSlopeMBPer100k: null },
