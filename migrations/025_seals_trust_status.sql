@@ -14,7 +14,8 @@ CREATE UNIQUE INDEX certificates_by_seal_hash ON certificates (left(canonical_ha
 CREATE INDEX certificates_not_valid ON certificates (number, version) WHERE status <> 'valid';
 
 -- Bumped by every change the trust list shows (keys, final statuses): a process serving a list
--- signed under an older generation signs a new one.
+-- signed under an older generation signs a new one. The triggers are deferred to the commit, so
+-- that the one row is locked for an instant, not for the whole of a cancellation's transaction.
 CREATE TABLE trust_list_generation (
   singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
   generation bigint NOT NULL DEFAULT 1
@@ -26,10 +27,10 @@ BEGIN
   UPDATE trust_list_generation SET generation = generation + 1;
   RETURN NULL;
 END $$;
-CREATE TRIGGER certificates_status_for_trust_list AFTER UPDATE OF status ON certificates
-  FOR EACH STATEMENT EXECUTE FUNCTION trust_list_changed();
-CREATE TRIGGER keys_for_trust_list AFTER INSERT OR UPDATE OF status, retired_at, revoked_at, activated_at ON keys
-  FOR EACH STATEMENT EXECUTE FUNCTION trust_list_changed();
+CREATE CONSTRAINT TRIGGER certificates_status_for_trust_list AFTER UPDATE OF status ON certificates
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION trust_list_changed();
+CREATE CONSTRAINT TRIGGER keys_for_trust_list AFTER INSERT OR UPDATE OF status, retired_at, revoked_at, activated_at ON keys
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION trust_list_changed();
 
 -- Peers' trust lists, kept as received (their own signature) to be served again to verifiers.
 CREATE TABLE peer_trust_lists (

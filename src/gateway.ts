@@ -142,15 +142,24 @@ export async function startGateway(config: Config, log: Logger = createLogger(co
     );
   }, Math.min(config.jwks.refreshSeconds, 60) * 1000);
   jwksTimer.unref();
-  // Peers' trust lists are read again in the background, to be served fresh to verifiers.
+  // Peers' trust lists are read again in the background by the API processes (which serve them),
+  // one round at a time.
   const peerTrustLists = new PeerTrustLists(db);
+  let refreshingTrustLists = false;
   const trustListTimer = setInterval(() => {
-    peerTrustLists.refreshDue(config.verification.peerTrustListRefreshSeconds).then(
-      (failed) => {
-        for (const f of failed) log.warn(f, "a peer's trust list could not be read again; the one held is still served");
-      },
-      (error: unknown) => log.warn({ err: error }, 'peer trust lists not refreshed; tried again at the next interval'),
-    );
+    if (refreshingTrustLists || !config.roles.includes('api')) return;
+    refreshingTrustLists = true;
+    peerTrustLists
+      .refreshDue(config.verification.peerTrustListRefreshSeconds)
+      .then(
+        (failed) => {
+          for (const f of failed) log.warn(f, "a peer's trust list could not be read again; the one held is still served");
+        },
+        (error: unknown) => log.warn({ err: error }, 'peer trust lists not refreshed; tried again at the next interval'),
+      )
+      .finally(() => {
+        refreshingTrustLists = false;
+      });
   }, Math.min(config.verification.peerTrustListRefreshSeconds, 300) * 1000);
   trustListTimer.unref();
   const relayWaker = new RelayWaker(db);

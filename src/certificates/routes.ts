@@ -69,7 +69,7 @@ const issueResultExample = { number: certificateExample.number, version: 1, stat
 
 /** Printable copies (printing/ makes them, above this module: the wiring passes them in). */
 export type CopyPrinter = {
-  pdf(number: string, query: { issuer?: string; version?: number }): Promise<Buffer>;
+  pdf(number: string, query: { issuer?: string; version?: number }, maySeal: boolean): Promise<Buffer>;
   seal(number: string, version?: number): Promise<{ seal: string; payload: Record<string, unknown> }>;
 };
 
@@ -180,7 +180,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
         description:
           'With `Accept: application/jose` (exactly) the answer is the current version as its issuer signed it, a compact JWS, when there is one. ' +
           'With `Accept: application/pdf` it is a printable A4 copy (PDF/A-3b): a certificate issued here carries the seal (a QR code, PROFILE 1.2) and ' +
-          '`certificate.jws` attached; one received carries the message as received, and no seal (only its issuer can seal). ' +
+          '`certificate.jws` attached, for the issuer role only (403 for customs); one received carries the message as received, and no seal (only its issuer can seal). ' +
           '`version` picks an older version to print. Otherwise, and by default, the JSON view. 409 when two issuers use the number: name one with `issuer`.',
         tags: ['certificates'],
         params: numberParams,
@@ -196,7 +196,8 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
     async (request, reply) => {
       const accept = request.headers.accept ?? '';
       if (/^application\/pdf\b/.test(accept)) {
-        return sendPdf(reply, request.params.number, await copies.pdf(request.params.number, request.query));
+        const maySeal = request.client?.roles.includes('issuer') ?? false;
+        return sendPdf(reply, request.params.number, await copies.pdf(request.params.number, request.query, maySeal));
       }
       const { view, jws } = await certificates.find(request.params.number, request.query.issuer);
       if (accept === 'application/jose' && jws) {

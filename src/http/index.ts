@@ -1,3 +1,4 @@
+export { throttledAddress } from './address.ts';
 export { Admission } from './admission.ts';
 export { type AppOptions, type AuthInstaller, buildApp, type RateLimit, type RoutePlugin } from './app.ts';
 export { exampleFile } from './document.ts';

@@ -5,6 +5,7 @@ import { createHash, randomBytes, randomUUID, type ScryptOptions, scrypt, timing
 import { actors, audit, audited } from '../audit/index.ts';
 import { type Db, type Queryable, withTransaction } from '../db/index.ts';
 import { conflict, invalid } from '../errors.ts';
+import { throttledAddress } from '../http/index.ts';
 
 export const userRoles = ['issuer', 'customs', 'admin'] as const;
 export type UserRole = (typeof userRoles)[number];
@@ -135,24 +136,6 @@ export const THROTTLE = {
 };
 
 type ThrottleRow = { key: string; failures: number; recent: boolean; blocked: boolean };
-
-/**
- * The address a throttle counts: an IPv6 address by its /64 (one host may hold all of a /64), an
- * IPv4 one (or one mapped into IPv6) as it is.
- */
-export function throttledAddress(address: string): string {
-  const v4 = /^(?:::ffff:)?(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
-  if (v4) return v4[1]!;
-  if (!address.includes(':')) return address;
-  const [head = '', tail = ''] = address.toLowerCase().split('::');
-  const left = head ? head.split(':') : [];
-  const right = tail ? tail.split(':') : [];
-  const groups = [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
-  return `${groups
-    .slice(0, 4)
-    .map((g) => g.replace(/^0+(?=.)/, ''))
-    .join(':')}::/64`;
-}
 
 /**
  * Checks a user name and password from `address` (see THROTTLE). Both keys' rows are locked for the

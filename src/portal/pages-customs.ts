@@ -73,7 +73,7 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
     const params = request.params as { issuer: string; number: string };
     const number = certificateNumberSchema.safeParse(params.number);
     if (!number.success || !isPartyId(params.issuer)) throw notFound('no such certificate');
-    return sendPdf(reply, number.data, await deps.copies.pdf(number.data, { issuer: params.issuer }));
+    return sendPdf(reply, number.data, await deps.copies.pdf(number.data, { issuer: params.issuer }, false));
   });
 
   app.get(`${PREFIX}/lookup`, { preHandler: customs }, async (request, reply) => {

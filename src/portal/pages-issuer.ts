@@ -224,7 +224,7 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
   app.get(`${PREFIX}/certificates/:number/pdf`, { preHandler: issuer }, async (request, reply) => {
     const number = certificateNumberSchema.safeParse((request.params as { number: string }).number);
     if (!number.success) throw notFound('no such certificate');
-    return sendPdf(reply, number.data, await deps.copies.pdf(number.data, { issuer: deps.partyId }));
+    return sendPdf(reply, number.data, await deps.copies.pdf(number.data, { issuer: deps.partyId }, true));
   });
 
   app.get(`${PREFIX}/certificates/:number/jws`, { preHandler: issuer }, async (request, reply) => {

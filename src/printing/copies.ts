@@ -1,9 +1,10 @@
 // Printable copies of certificates, issued here (sealed) or received (not: only the issuer can seal).
 import { type CertificateService, issuedVersions, receivedVersions } from '../certificates/index.ts';
+import type { Certificate } from '../dataset/index.ts';
 import type { Db } from '../db/index.ts';
-import { notFound } from '../errors.ts';
+import { EcoError, notFound } from '../errors.ts';
 import type { OwnKeys } from '../keys/index.ts';
-import { canonicalForm, certificateJws, makeSeal, type SealPayload, sealPayload } from '../seals/index.ts';
+import { canonicalForm, certificateJws, isStatusUrl, makeSeal, type SealPayload, sealPayload } from '../seals/index.ts';
 import { renderPdf } from './pdf.ts';
 
 export class Copies {
@@ -30,16 +31,27 @@ export class Copies {
   /** The seal of a version issued here, made now with our current signing key. */
   async seal(number: string, version?: number): Promise<{ seal: string; payload: SealPayload }> {
     const { row, hash } = await this.issued(number, version);
-    const payload = sealPayload(row.dataset, hash, this.statusUrl());
+    return this.sealOf(row.dataset, hash);
+  }
+
+  private async sealOf(certificate: Certificate, hash: string): Promise<{ seal: string; payload: SealPayload }> {
+    const statusUrl = this.statusUrl();
+    // Every verifier would call such a seal malformed: better none than one nobody can check.
+    if (!isStatusUrl(statusUrl)) throw new EcoError('UNAVAILABLE', `seals cannot be made: their status URL ${statusUrl} is not https (set PUBLIC_URL to the address verifiers reach)`);
+    const payload = sealPayload(certificate, hash, statusUrl);
     return { seal: await makeSeal(payload, await this.keys.signingKey()), payload };
   }
 
-  /** The PDF copy of a certificate issued or received here (`version`: default the newest). */
-  async pdf(number: string, query: { issuer?: string; version?: number }): Promise<Buffer> {
+  /**
+   * The PDF copy of a certificate issued or received here (`version`: default the newest). A copy
+   * of one issued here is sealed, which only a caller who may issue (`maySeal`) can have.
+   */
+  async pdf(number: string, query: { issuer?: string; version?: number }, maySeal: boolean): Promise<Buffer> {
     const { view } = await this.certificates.find(number, query.issuer);
     if (!view.certificate) throw notFound(`certificate ${number} of ${view.issuer} was cancelled before it arrived: there is nothing to print`);
     const printedAt = new Date();
     if (view.direction === 'issued') {
+      if (!maySeal) throw new EcoError('FORBIDDEN', `certificate ${number} was issued here: its sealed copy is printed by the issuer role`);
       const { row, canonical, hash } = await this.issued(number, query.version);
       const key = await this.keys.signingKey();
       return renderPdf({
@@ -49,7 +61,7 @@ export class Copies {
         cancellation: row.cancel_reason && row.cancelled_at ? { reason: row.cancel_reason, cancelledAt: row.cancelled_at.toISOString() } : null,
         printedBy: this.partyId,
         printedAt,
-        seal: await makeSeal(sealPayload(row.dataset, hash, this.statusUrl()), key),
+        seal: (await this.sealOf(row.dataset, hash)).seal,
         attachments: [
           {
             name: 'certificate.jws',

@@ -2,6 +2,7 @@
 // labelled in English and French, with the seal's QR code and the signed data attached (PDF/A-3b).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import * as fontkit from 'fontkit';
 import PDFDocument from 'pdfkit';
 import type { Certificate } from '../dataset/index.ts';
 import { sealPng } from '../seals/index.ts';
@@ -23,10 +24,10 @@ export type PrintableCopy = {
 
 const require = createRequire(import.meta.url);
 // DejaVu: a free font with every Latin letter the two languages need, embedded as PDF/A requires.
-const FONTS = {
-  regular: readFileSync(require.resolve('dejavu-fonts-ttf/ttf/DejaVuSans.ttf')),
-  bold: readFileSync(require.resolve('dejavu-fonts-ttf/ttf/DejaVuSans-Bold.ttf')),
-};
+// Parsed once per process and shared by every document (pdfkit takes a fontkit font as it is):
+// parsing and the first shaping of a font this size cost more than the rest of a page.
+const openFont = (file: string) => fontkit.create(readFileSync(require.resolve(`dejavu-fonts-ttf/ttf/${file}`))) as fontkit.Font;
+const FONTS = { regular: openFont('DejaVuSans.ttf'), bold: openFont('DejaVuSans-Bold.ttf') };
 
 const MM = 72 / 25.4;
 const PAGE = { width: 595.28, height: 841.89, margin: 14 * MM };
@@ -65,8 +66,9 @@ export function renderPdf(copy: PrintableCopy): Promise<Buffer> {
     doc.on('end', () => resolve(Buffer.concat(chunks)));
     doc.on('error', reject);
   });
-  doc.registerFont('regular', FONTS.regular);
-  doc.registerFont('bold', FONTS.bold);
+  // @types/pdfkit knows only paths and buffers; pdfkit itself takes a fontkit font.
+  doc.registerFont('regular', FONTS.regular as unknown as Buffer);
+  doc.registerFont('bold', FONTS.bold as unknown as Buffer);
   for (const a of copy.attachments) {
     // AFRelationship Source (PDF/A-3): the data the page was made from; @types/pdfkit lacks the option.
     const options = { name: a.name, type: a.type, description: a.description, relationship: 'Source', creationDate: copy.printedAt, modifiedDate: copy.printedAt };

@@ -1,10 +1,11 @@
 // `npm run eco -- verify`: the offline verifier. Reads the seal from a PDF copy, an image or text,
 // verifies it against a pinned trust list, asks the issuer's status service when it can be reached,
 // and says why in a reason code and a sentence. Needs no database.
-import { open } from 'node:fs/promises';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { z } from 'zod';
 import { readAtMost } from '../exchange/index.ts';
-import { MAX_STATUS_ANSWER_CHARS, MAX_TRUST_LIST_CHARS, SEAL_PREFIX, sealPayloadSchema } from './format.ts';
+import { MAX_STATUS_ANSWER_CHARS, MAX_TRUST_LIST_CHARS, SEAL_PREFIX } from './format.ts';
 import { MAX_COPY_BYTES, readPdfCopy, sealFromPng, UnreadableCopy } from './qr.ts';
 import { type Language, REASON_TEXT, readSeal, type StatusFetch, type Verdict, verifySeal } from './verify.ts';
 
@@ -13,9 +14,11 @@ export const VERIFY_USAGE = `usage: npm run eco -- verify <copy.pdf | image.png 
   --trust FILE|URL   the issuer's trust list (default: /.well-known/eco-trust.jws where the seal's status URL is)
   --pin=THUMBPRINT   a trust key you pinned out of band (repeat for several; or ECO_TRUST_PINS, comma-separated;
                      write --pin=…: a thumbprint may start with a dash)
+  --pins FILE        pins kept between runs, per party (JSON); after a list is accepted, the trust keys it
+                     announces replace that party's pins there, so that a rotation needs no new thumbprint
   --certificate FILE the signed certificate (certificate.jws) to check against the seal (a PDF copy brings its own)
-  --offline          do not ask the issuer's status service; the status is as of the trust list
-  --online           the status service must answer (STATUS_UNAVAILABLE otherwise)
+  --offline          verify offline: do not ask the issuer's status service; the status is as of the trust list
+                     (by default it is asked, and no answer is STATUS_UNAVAILABLE)
   --at DATE-TIME     verify as of this instant instead of now
   --lang en|fr       the sentence's language
   --json             print the verdict as JSON
@@ -71,6 +74,23 @@ async function readInput(input: string): Promise<{ seal?: string; certificateJws
   return { seal: bytes.toString('utf8').trim() };
 }
 
+/** The pins file: party id -> thumbprints; a file not there yet is an empty one. */
+async function readPins(path: string): Promise<Record<string, string[]>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new Refused(`cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  const pinsFile = z.record(z.string().max(20), z.array(z.string().max(100)).max(100));
+  try {
+    return pinsFile.parse(JSON.parse(text.trim() || '{}'));
+  } catch {
+    throw new Refused(`${path} is not a pins file ({"KR-KCS": ["<thumbprint>", …]})`);
+  }
+}
+
 function print(verdict: Verdict, language: Language): string {
   const lines = [`${verdict.reason}  ${REASON_TEXT[verdict.reason][language]}`, `  why: ${verdict.detail}`];
   const f = verdict.fields;
@@ -95,7 +115,7 @@ export async function runVerify(argv: string[]): Promise<number> {
         pin: { type: 'string', multiple: true },
         certificate: { type: 'string' },
         offline: { type: 'boolean' },
-        online: { type: 'boolean' },
+        pins: { type: 'string' },
         at: { type: 'string' },
         lang: { type: 'string' },
         json: { type: 'boolean' },
@@ -120,10 +140,9 @@ export async function runVerify(argv: string[]): Promise<number> {
   if (positionals.length !== 1) return refuse('give one copy, image, seal text or file');
   const language: Language = values.lang === 'fr' ? 'fr' : 'en';
   if (values.lang && values.lang !== 'en' && values.lang !== 'fr') return refuse('--lang is en or fr');
-  if (values.offline && values.online) return refuse('--offline and --online contradict each other');
   const now = values.at ? Date.parse(values.at) : Date.now();
   if (Number.isNaN(now)) return refuse('--at is a date-time such as 2026-12-24T10:00:00Z');
-  const pins = [...(values.pin ?? []), ...(process.env.ECO_TRUST_PINS ?? '').split(',')].map((p) => p.trim()).filter(Boolean);
+  const given = [...(values.pin ?? []), ...(process.env.ECO_TRUST_PINS ?? '').split(',')].map((p) => p.trim()).filter(Boolean);
 
   let verdict: Verdict;
   try {
@@ -134,8 +153,9 @@ export async function runVerify(argv: string[]): Promise<number> {
     } else {
       // Where the seal says its issuer answers, unless a list is given.
       const sealed = readSeal(input.seal);
-      const defaultTrust = sealed && sealPayloadSchema.safeParse(sealed.payload).success ? new URL('/.well-known/eco-trust.jws', sealed.payload.u).href : undefined;
-      const trustSource = values.trust ?? defaultTrust;
+      const trustSource = values.trust ?? (sealed && new URL('/.well-known/eco-trust.jws', sealed.payload.u).href);
+      const kept = values.pins ? await readPins(values.pins) : {};
+      const pins = [...given, ...(sealed ? (kept[sealed.payload.i] ?? []) : [])];
       let trustList: string | undefined;
       if (trustSource && /^https?:\/\//.test(trustSource)) {
         const fetched = await fetchText(trustSource, 'application/jose', MAX_TRUST_LIST_CHARS);
@@ -148,8 +168,12 @@ export async function runVerify(argv: string[]): Promise<number> {
         now,
         certificateJws,
         fetchStatus: values.offline ? undefined : (url) => fetchText(url, 'application/jose', MAX_STATUS_ANSWER_CHARS),
-        requireOnline: values.online,
       });
+      // PROFILE: once a list signed by a pinned key is accepted, its announced trust keys are pinned.
+      if (values.pins && verdict.trustList && verdict.announcedTrustKeys) {
+        kept[verdict.trustList.party] = [...new Set([verdict.trustList.signedBy, ...verdict.announcedTrustKeys])];
+        await writeFile(values.pins, `${JSON.stringify(kept, null, 2)}\n`);
+      }
     }
   } catch (error) {
     if (error instanceof Refused) return refuse(error.message);

@@ -27,10 +27,11 @@ const b64url = /^[A-Za-z0-9_-]*$/;
 const partyId = z.string().regex(/^[A-Z]{2}-[A-Z0-9]{2,16}$/);
 const country = z.string().regex(/^[A-Z]{2}$/);
 const date = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
+// RFC 3339 with its offset: without one, Date.parse would read local time and move every window by hours.
 const dateTime = z
   .string()
   .max(40)
-  .refine((t) => /^\d{4}-\d{2}-\d{2}T/.test(t) && !Number.isNaN(Date.parse(t)));
+  .refine((t) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i.test(t) && !Number.isNaN(Date.parse(t)));
 const number = z.string().regex(/^[A-Za-z0-9/.-]{1,35}$/);
 const version = z.number().int().min(1).max(2_147_483_647);
 const sha256 = z.string().length(43).regex(b64url);
@@ -120,7 +121,8 @@ export function fromBase64url(text: string): Uint8Array | undefined {
 }
 
 const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a byte-order mark in the text: the payload is then not JSON, nor the canonical bytes.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export async function sha256Base64url(bytes: Uint8Array | string): Promise<string> {
   const data = typeof bytes === 'string' ? utf8.encode(bytes) : bytes;

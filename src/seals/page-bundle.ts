@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 let script: Promise<string> | undefined;
+let template: Promise<string> | undefined;
 
 /** The page's script, bundled once per process (page.ts under tsx, page.js once built). */
 function bundle(): Promise<string> {
@@ -28,7 +29,8 @@ function bundle(): Promise<string> {
 
 /** The page, with the trust keys to pin when none is given (this gateway's, as its list names them). */
 export async function verifyPage(pinned: readonly string[]): Promise<string> {
-  const [html, code] = await Promise.all([readFile(new URL('./verify.html', import.meta.url), 'utf8'), bundle()]);
+  template ??= readFile(new URL('./verify.html', import.meta.url), 'utf8');
+  const [html, code] = await Promise.all([template, bundle()]);
   // Neither may close the script element it sits in.
   const inline = (text: string) => text.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
   return html.replace('__PINNED__', () => inline(JSON.stringify(pinned))).replace('__SCRIPT__', () => inline(code));

@@ -2,7 +2,7 @@
 // The /verify page's script (bundled into the page by page-bundle.ts): reads a seal from the camera,
 // an image or pasted text, and verifies it with verify.ts in the browser (WebCrypto).
 import { decodeQrPixels } from './decode-qr.ts';
-import { MAX_TRUST_LIST_CHARS } from './format.ts';
+import { MAX_STATUS_ANSWER_CHARS, MAX_TRUST_LIST_CHARS } from './format.ts';
 import { type Language, REASON_TEXT, readSeal, type StatusFetch, type Verdict, verifySeal } from './verify.ts';
 
 const UI = {
@@ -70,18 +70,29 @@ function translate(): void {
   if (lastVerdict) show(lastVerdict);
 }
 
-function storedPins(): string {
+/** Pins kept in this browser, per party: after a list is accepted, the trust keys it announces. */
+function keptPins(): Record<string, string[]> {
   try {
-    return localStorage.getItem(PIN_STORE) ?? '';
+    const kept = JSON.parse(localStorage.getItem(PIN_STORE) ?? '{}') as unknown;
+    return kept && typeof kept === 'object' && !Array.isArray(kept) ? (kept as Record<string, string[]>) : {};
   } catch {
-    return ''; // a page opened from a file may have no storage
+    return {}; // a page opened from a file may have no storage, or a broken entry
   }
 }
 
-function pins(): string[] {
-  return $<HTMLTextAreaElement>('pins')
-    .value.split(/\s+/)
-    .filter((p) => /^[A-Za-z0-9_-]{43}$/.test(p));
+function keepPins(party: string, pins: string[]): void {
+  try {
+    localStorage.setItem(PIN_STORE, JSON.stringify({ ...keptPins(), [party]: pins }));
+  } catch {
+    // no storage: the pins hold for this visit only
+  }
+}
+
+/** The pins typed or given with the page, and those kept for the seal's party. */
+function pins(party: string | undefined): string[] {
+  const typed = $<HTMLTextAreaElement>('pins').value.split(/\s+/);
+  const kept = party ? (keptPins()[party] ?? []) : [];
+  return [...typed, ...kept].filter((p) => typeof p === 'string' && /^[A-Za-z0-9_-]{43}$/.test(p));
 }
 
 function show(verdict: Verdict): void {
@@ -131,6 +142,7 @@ function show(verdict: Verdict): void {
   out.focus();
 }
 
+/** GET `url`; an answer over `limit` characters is cut off unread (a seal names the URL, not us). */
 async function fetchText(url: string, accept: string, limit: number): Promise<StatusFetch> {
   let response: Response;
   try {
@@ -138,9 +150,21 @@ async function fetchText(url: string, accept: string, limit: number): Promise<St
   } catch {
     return { reached: false };
   }
-  if (!response.ok) return { reached: true };
-  const text = await response.text();
-  return { reached: true, text: text.length <= limit ? text : undefined };
+  if (!response.ok || !response.body || Number(response.headers.get('content-length')) > limit) return { reached: true };
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read().catch(() => ({ done: true as const, value: undefined }));
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      return { reached: true };
+    }
+    chunks.push(value);
+  }
+  return { reached: true, text: new TextDecoder().decode(await new Blob(chunks as BlobPart[]).arrayBuffer()) };
 }
 
 async function verify(sealText: string): Promise<void> {
@@ -150,19 +174,16 @@ async function verify(sealText: string): Promise<void> {
     const fetched = await fetchText(new URL('/.well-known/eco-trust.jws', seal.payload.u).href, 'application/jose', MAX_TRUST_LIST_CHARS);
     trustList = fetched.reached ? fetched.text : undefined;
   }
-  try {
-    localStorage.setItem(PIN_STORE, $<HTMLTextAreaElement>('pins').value);
-  } catch {
-    // no storage: the pins stay for this visit only
-  }
   const online = $<HTMLInputElement>('online').checked;
   const verdict = await verifySeal({
     seal: sealText,
     trustList,
-    pins: pins(),
+    pins: pins(seal?.payload.i),
     now: Date.now(),
-    fetchStatus: online ? (url) => fetchText(url, 'application/jose', 4096) : undefined,
+    fetchStatus: online ? (url) => fetchText(url, 'application/jose', MAX_STATUS_ANSWER_CHARS) : undefined,
   });
+  // PROFILE: once a list signed by a pinned key is accepted, its announced trust keys are pinned.
+  if (verdict.trustList && verdict.announcedTrustKeys) keepPins(verdict.trustList.party, [...new Set([verdict.trustList.signedBy, ...verdict.announcedTrustKeys])]);
   show(verdict);
 }
 
@@ -229,9 +250,11 @@ async function scan(): Promise<void> {
 }
 
 function start(): void {
-  const baked = document.getElementById('pinned')?.textContent ?? '[]';
-  const pinned = JSON.parse(baked) as string[];
-  $<HTMLTextAreaElement>('pins').value = [...new Set([...pinned, ...storedPins().split(/\s+/).filter(Boolean)])].join('\n');
+  // The pins the serving gateway gave (its own trust keys); an empty field on a page saved elsewhere is filled by hand.
+  const pinned = JSON.parse(document.getElementById('pinned')?.textContent ?? '[]') as string[];
+  $<HTMLTextAreaElement>('pins').value = pinned.join('\n');
+  // Asking the issuer is the default where there is a network; a page opened from a file verifies offline unless told.
+  $<HTMLInputElement>('online').checked = /^https?:$/.test(location.protocol) && navigator.onLine;
   $('language').addEventListener('click', () => {
     language = language === 'en' ? 'fr' : 'en';
     translate();

@@ -95,7 +95,7 @@ const streamBytes = (stream: PDFRawStream): Buffer => {
 
 const text = (value: unknown) => (value instanceof PDFString || value instanceof PDFHexString ? value.decodeText() : undefined);
 
-/** From a PDF copy: the seal read off its images, and its `certificate.jws` attachment if any. */
+/** From a PDF copy: the seal read off its images, and its `certificate.jws` attachment if any ('' when it cannot be read). */
 export async function readPdfCopy(bytes: Buffer): Promise<{ seal?: string; certificateJws?: string }> {
   let pdf: PDFDocument;
   try {
@@ -106,11 +106,18 @@ export async function readPdfCopy(bytes: Buffer): Promise<{ seal?: string; certi
   let seal: string | undefined;
   let certificateJws: string | undefined;
   for (const [, object] of pdf.context.enumerateIndirectObjects()) {
-    try {
-      if (object instanceof PDFDict && object.get(PDFName.of('Type')) === PDFName.of('Filespec') && text(object.get(PDFName.of('F'))) === 'certificate.jws') {
+    if (object instanceof PDFDict && object.get(PDFName.of('Type')) === PDFName.of('Filespec') && text(object.get(PDFName.of('F'))) === 'certificate.jws') {
+      // An attachment that cannot be read is still one: '' (HASH_MISMATCH), not none.
+      certificateJws = '';
+      try {
         const embedded = object.lookup(PDFName.of('EF'), PDFDict).lookup(PDFName.of('F'));
         if (embedded instanceof PDFRawStream) certificateJws = streamBytes(embedded).toString('utf8');
+      } catch {
+        // unreadable: stays ''
       }
+      continue;
+    }
+    try {
       if (seal || !(object instanceof PDFRawStream) || object.dict.get(PDFName.of('Subtype')) !== PDFName.of('Image')) continue;
       const width = Number(object.dict.get(PDFName.of('Width'))?.toString());
       const height = Number(object.dict.get(PDFName.of('Height'))?.toString());

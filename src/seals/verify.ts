@@ -89,7 +89,7 @@ export type Verdict = {
   detail: string;
   /** The sealed fields, for an officer to compare with the paper; absent when the seal is unreadable. */
   fields?: SealPayload;
-  trustList?: { party: string; issuedAt: string; nextUpdate: string; stale: boolean };
+  trustList?: { party: string; issuedAt: string; nextUpdate: string; stale: boolean; signedBy: string };
   /** The status shown: from the issuer now (online), or as of the trust list's date. */
   status?: { source: 'online'; answer: StatusAnswer } | { source: 'trust-list'; asOf: string; state: 'valid' | 'replaced' | 'cancelled' };
   /** Trust keys the accepted list announces: the verifier pins them from now on. */
@@ -106,12 +106,11 @@ export type VerifyOptions = {
   /** The `certificate.jws` attached to a PDF copy, when there is one. */
   certificateJws?: string;
   /**
-   * Asks the status URL (GET u?h&nonce, Accept application/jose). `reached: false` (no network, no
-   * such host, timed out) verifies offline, as of the list, unless `requireOnline`; an answer that
-   * came but is no good (an error status, forged, replayed) is STATUS_UNAVAILABLE.
+   * Asks the status URL (GET u?h&nonce, Accept application/jose): given, the status is asked
+   * online, and no answer (no network, an error, a forged or replayed one) is STATUS_UNAVAILABLE
+   * (PROFILE). Not given, the verification is offline: the status is as of the trust list.
    */
   fetchStatus?: (url: string) => Promise<StatusFetch>;
-  requireOnline?: boolean;
 };
 
 export type StatusFetch = { reached: false } | { reached: true; text?: string };
@@ -156,9 +155,9 @@ async function sealKey(list: TrustList, kid: unknown): Promise<TrustListKey | un
 /** Checks `certificate.jws` of a PDF: signed by the issuer, canonical, and of the sealed hash. */
 async function attachmentProblem(text: string, list: TrustList, seal: SealPayload): Promise<string | undefined> {
   const jws = readCompactJws(text.trim());
-  if (!jws || !hasProfileHeader(jws, CERTIFICATE_TYP)) return 'the attached certificate.jws is not a compact JWS of typ eco-certificate+jws';
+  if (!jws || !hasProfileHeader(jws, CERTIFICATE_TYP)) return 'the attached certificate.jws is unreadable, or not a compact JWS of typ eco-certificate+jws';
   const key = await sealKey(list, jws.header.kid);
-  if (!key || !(await verifyEs256(jws, key))) return "the attached certificate.jws is not signed by one of the issuer's keys";
+  if (!key || key.revokedAt !== undefined || !(await verifyEs256(jws, key))) return "the attached certificate.jws is not signed by one of the issuer's keys, or by a revoked one";
   let canonical: string;
   try {
     canonical = canonicalJson(jws.payload);
@@ -199,11 +198,11 @@ export async function verifySeal(options: VerifyOptions): Promise<Verdict> {
   const fields = seal.payload;
   const trusted = await acceptTrustList(options.trustList, options.pins);
   if (!trusted.ok) return { reason: trusted.reason, detail: trusted.detail, fields };
-  const { list } = trusted.accepted;
+  const { list, signedBy } = trusted.accepted;
   const stale = options.now > staleAfter(list);
   const base = {
     fields,
-    trustList: { party: list.party, issuedAt: list.issuedAt, nextUpdate: list.nextUpdate, stale },
+    trustList: { party: list.party, issuedAt: list.issuedAt, nextUpdate: list.nextUpdate, stale, signedBy },
     announcedTrustKeys: list.trustKeys,
   };
   if (list.party !== fields.i) return { ...base, reason: 'SEAL_KEY_UNKNOWN', detail: `the trust list is ${list.party}'s, the seal ${fields.i}'s` };
@@ -220,18 +219,18 @@ export async function verifySeal(options: VerifyOptions): Promise<Verdict> {
   const asOf = { source: 'trust-list' as const, asOf: list.issuedAt };
   if (listed?.s === 'cancelled') return { ...base, status: { ...asOf, state: 'cancelled' }, reason: 'CERTIFICATE_CANCELLED', detail: `cancelled at ${listed.at}` };
   if (listed?.s === 'replaced') return { ...base, status: { ...asOf, state: 'replaced' }, reason: 'CERTIFICATE_REPLACED', detail: `replaced at ${listed.at}` };
-  const nonce = randomNonce();
-  const fetched: StatusFetch | undefined = options.fetchStatus
-    ? await options.fetchStatus(`${fields.u}?h=${fields.h.slice(0, STATUS_HASH_CHARS)}&nonce=${nonce}`).catch(() => ({ reached: false as const }))
-    : undefined;
-  if (fetched && (fetched.reached || options.requireOnline)) {
+  if (options.fetchStatus) {
+    const nonce = randomNonce();
+    const fetched = await options.fetchStatus(`${fields.u}?h=${fields.h.slice(0, STATUS_HASH_CHARS)}&nonce=${nonce}`).catch(() => ({ reached: false as const }));
     const answer = fetched.reached ? await checkStatusAnswer(fetched.text, list, fields, nonce, options.now) : undefined;
-    if (!answer) return { ...base, status: { ...asOf, state: 'valid' }, reason: 'STATUS_UNAVAILABLE', detail: `no trustworthy answer from ${fields.u}` };
+    if (!answer) {
+      const why = fetched.reached ? `no trustworthy answer from ${fields.u}` : `${fields.u} could not be reached (verify offline to rely on the trust list alone)`;
+      return { ...base, status: { ...asOf, state: 'valid' }, reason: 'STATUS_UNAVAILABLE', detail: why };
+    }
     const reason = ONLINE_REASON[answer.status];
     const detail = answer.status === 'replaced' ? `replaced by version ${answer.replacedBy ?? '?'}` : `${answer.status} at ${answer.checkedAt}`;
     return { ...base, status: { source: 'online', answer }, reason, detail };
   }
-  const offline = fetched ? ` (${fields.u} could not be reached)` : '';
-  if (stale) return { ...base, status: { ...asOf, state: 'valid' }, reason: 'TRUST_LIST_STALE', detail: `the trust list was due for renewal at ${new Date(staleAfter(list)).toISOString()}${offline}` };
-  return { ...base, status: { ...asOf, state: 'valid' }, reason: 'OK', detail: `valid as of the trust list of ${list.issuedAt}${offline}` };
+  if (stale) return { ...base, status: { ...asOf, state: 'valid' }, reason: 'TRUST_LIST_STALE', detail: `the trust list was due for renewal at ${new Date(staleAfter(list)).toISOString()}` };
+  return { ...base, status: { ...asOf, state: 'valid' }, reason: 'OK', detail: `valid as of the trust list of ${list.issuedAt} (offline)` };
 }

@@ -15,7 +15,7 @@ type StatusRow = { n: string; v: number; s: 'replaced' | 'cancelled'; at: Date }
 
 export class OwnTrustList {
   private signed?: { generation: string; jws: string; at: number };
-  private signing?: Promise<string>;
+  private signing?: { generation: string; jws: Promise<string> };
 
   constructor(
     private readonly db: Db,
@@ -28,11 +28,18 @@ export class OwnTrustList {
     const { rows } = await this.db.query<{ generation: string }>('SELECT generation FROM trust_list_generation');
     const generation = rows[0]!.generation;
     if (this.signed?.generation === generation && Date.now() - this.signed.at < RESIGN_AFTER_MS) return this.signed.jws;
-    // Callers who miss at once share one signing.
-    this.signing ??= this.sign(generation).finally(() => {
-      this.signing = undefined;
-    });
-    return this.signing;
+    // Callers who miss at once share one signing, of the generation they saw: one that began
+    // before a later change committed does not answer for it.
+    if (this.signing?.generation !== generation) {
+      const signing = { generation, jws: this.sign(generation) };
+      this.signing = signing;
+      signing.jws
+        .finally(() => {
+          if (this.signing === signing) this.signing = undefined;
+        })
+        .catch(() => {}); // the callers get the error
+    }
+    return this.signing.jws;
   }
 
   /** Thumbprints of our trust keys in use or announced: what a verifier pins. */
@@ -143,14 +150,21 @@ export class PeerTrustLists {
     if (!row) throw notFound(`no trust list is registered for peer ${partyId}`);
     let error: string | undefined;
     try {
-      const response = await fetch(row.url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), redirect: 'error', headers: { accept: 'application/jose' } });
-      if (!response.ok) throw new Error(`answered ${response.status}`);
-      const text = (await readAtMost(response, MAX_TRUST_LIST_CHARS)).trim();
+      // What the URL answered, or how it failed, is not told (an address an operator gave may be
+      // an internal one): only that it gave no list.
+      const text = await fetch(row.url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), redirect: 'error', headers: { accept: 'application/jose' } })
+        .then((response) => (response.ok ? readAtMost(response, MAX_TRUST_LIST_CHARS) : Promise.reject(new Error())))
+        .then(
+          (body) => body.trim(),
+          () => Promise.reject(new Error('no trust list could be fetched')),
+        );
       const checked = await acceptTrustList(text, row.pins);
       if (!checked.ok) throw new Error(`${checked.reason}: ${checked.detail}`);
       const { list, signedBy } = checked.accepted;
       if (list.party !== partyId) throw new Error(`the list is ${list.party}'s`);
       if (row.issued_at && Date.parse(list.issuedAt) < row.issued_at.getTime()) throw new Error(`the list of ${list.issuedAt} is older than the one held`);
+      // A list dated ahead would hold every later one off as older.
+      if (Date.parse(list.issuedAt) > Date.now() + 5 * 60_000) throw new Error(`the list is dated ${list.issuedAt}, ahead of our clock`);
       const pins = [...new Set([signedBy, ...list.trustKeys])].slice(0, 100);
       await this.db.query(
         `UPDATE peer_trust_lists SET jws = $2, issued_at = $3, next_update = $4, pins = $5, fetched_at = now(), last_error = NULL

@@ -20,7 +20,7 @@ export type TrustRouteDeps = {
   trustList: OwnTrustList;
   peerTrustLists: PeerTrustLists;
   status: StatusService;
-  /** The /verify page, built once (its script bundled) and then kept. */
+  /** The /verify page (its script bundled once per process), with our trust keys to pin. */
   verifyPage: () => Promise<string>;
   /** Status checks answered per client address per minute. */
   statusChecksPerMinute: number;
@@ -56,7 +56,7 @@ const STATUS_TEMPLATE = `<!doctype html>
 <dt><%= it.t.number %></dt><dd><%= it.answer.n %></dd><dt>Version</dt><dd><%= it.answer.v %><% if (it.answer.replacedBy) { %> (<%= it.t.replacedBy %> <%= it.answer.replacedBy %>)<% } %></dd>
 <dt><%= it.t.issuer %></dt><dd><%= it.answer.i %></dd><dt><%= it.t.since %></dt><dd><%= it.answer.at %></dd></dl><% } %>
 <p><%= it.t.checkedAt %> <%= it.answer.checkedAt %>. <%= it.t.compare %></p>
-<p><a href="../verify"><%= it.t.verify %></a></p></main></body></html>`;
+<p><a href="./verify"><%= it.t.verify %></a></p></main></body></html>`;
 const STATUS_TEXT = {
   en: {
     title: 'Certificate of origin status',
@@ -173,9 +173,9 @@ export async function trustRoutes(app: FastifyInstance, deps: TrustRouteDeps): P
       const nonce = request.query.nonce;
       if (!html && !nonce) throw invalid('a signed answer needs a nonce', [{ pointer: '/nonce', detail: 'is required with Accept: application/jose' }]);
       const from = originOf(request, deps.countryHeader);
-      const { answer, jws } = await deps.status.check(request.query.h, nonce ?? 'page-request-no-nonce', from);
+      const { answer, jws } = await deps.status.check(request.query.h, nonce ?? '', from, !html);
       reply.headers({ 'access-control-allow-origin': '*', 'cache-control': 'no-store' });
-      if (!html) return reply.type('application/jose').send(jws);
+      if (jws) return reply.type('application/jose').send(jws);
       const lang = prefersFrench(request) ? 'fr' : 'en';
       return reply.type('text/html; charset=utf-8').send(statusPage.renderString(STATUS_TEMPLATE, { lang, t: STATUS_TEXT[lang], answer }));
     },

@@ -1,7 +1,7 @@
 // The public status service (PROFILE 1.2): answers `GET u?h=&nonce=` for certificates issued here,
 // signed, and records who checked (counted per day and origin, written once a second).
 import type { Logger } from 'pino';
-import type { Db } from '../db/index.ts';
+import { type Db, withTransaction } from '../db/index.ts';
 import { signText } from '../exchange/index.ts';
 import type { OwnKeys } from '../keys/index.ts';
 import { STATUS_TYP, type StatusAnswer } from '../seals/index.ts';
@@ -9,7 +9,7 @@ import { STATUS_TYP, type StatusAnswer } from '../seals/index.ts';
 export type CheckOrigin = { origin: string; country: string | null };
 type Found = { number: string; version: number; status: 'valid' | 'replaced' | 'cancelled'; at: Date; latest: number };
 
-export type StatusResult = { answer: StatusAnswer; jws: string };
+export type StatusResult = { answer: StatusAnswer; jws?: string };
 
 export class StatusService {
   constructor(
@@ -19,8 +19,11 @@ export class StatusService {
     private readonly recorder: CheckRecorder,
   ) {}
 
-  /** The answer for the first 22 characters of a seal's h: `unknown` (and nothing else) when no certificate has it. */
-  async check(h22: string, nonce: string, from: CheckOrigin): Promise<StatusResult> {
+  /**
+   * The answer for the first 22 characters of a seal's h: `unknown` (and nothing else) when no
+   * certificate has it; signed unless `signed` is false (the HTML page, which no machine reads).
+   */
+  async check(h22: string, nonce: string, from: CheckOrigin, signed = true): Promise<StatusResult> {
     const { rows } = await this.db.query<Found>(
       `SELECT c.number, c.version, c.status,
               CASE c.status WHEN 'cancelled' THEN c.cancelled_at
@@ -50,7 +53,7 @@ export class StatusService {
       answer = { h: h22, nonce, status: 'unknown', checkedAt };
       this.recorder.unknown(from);
     }
-    return { answer, jws: await signText(JSON.stringify(answer), await this.keys.signingKey(), STATUS_TYP) };
+    return { answer, jws: signed ? await signText(JSON.stringify(answer), await this.keys.signingKey(), STATUS_TYP) : undefined };
   }
 }
 
@@ -66,7 +69,8 @@ const SEP = '\u0000';
 /**
  * Counts checks in memory and adds them to Postgres once a second: a check costs no write of its
  * own, a flood of checks no more rows than it has distinct origins. What a crash loses is at most
- * the last second's counts; what Postgres refuses waits for the next flush.
+ * the last second's counts. A flush Postgres refuses is kept for the next one, within the same
+ * bound as new counts (past it, counted as dropped and logged).
  */
 export class CheckRecorder {
   private waiting = new Map<string, Tally>();
@@ -126,23 +130,28 @@ export class CheckRecorder {
       } else unknown.push([day, parts[0], t.checks, t.lastAt]);
     }
     try {
-      await this.db.query(
-        `INSERT INTO status_checks (number, version, day, origin, country, answered, checks, first_at, last_at)
-         SELECT * FROM unnest($1::text[], $2::int[], $3::date[], $4::text[], $5::text[], $6::text[], $7::int[], $8::timestamptz[], $9::timestamptz[])
-         ON CONFLICT (number, version, day, origin, answered) DO UPDATE
-           SET checks = status_checks.checks + excluded.checks, last_at = greatest(status_checks.last_at, excluded.last_at)`,
-        columns(known, 9),
-      );
-      await this.db.query(
-        `INSERT INTO status_unknown_checks (day, origin, checks, last_at)
-         SELECT * FROM unnest($1::date[], $2::text[], $3::int[], $4::timestamptz[])
-         ON CONFLICT (day, origin) DO UPDATE SET checks = status_unknown_checks.checks + excluded.checks, last_at = greatest(status_unknown_checks.last_at, excluded.last_at)`,
-        columns(unknown, 4),
-      );
+      // One transaction: a batch is added whole or not at all, so that keeping it never counts twice.
+      await withTransaction(this.db, async (client) => {
+        await client.query(
+          `INSERT INTO status_checks (number, version, day, origin, country, answered, checks, first_at, last_at)
+           SELECT * FROM unnest($1::text[], $2::int[], $3::date[], $4::text[], $5::text[], $6::text[], $7::int[], $8::timestamptz[], $9::timestamptz[])
+           ON CONFLICT (number, version, day, origin, answered) DO UPDATE
+             SET checks = status_checks.checks + excluded.checks, last_at = greatest(status_checks.last_at, excluded.last_at)`,
+          columns(known, 9),
+        );
+        await client.query(
+          `INSERT INTO status_unknown_checks (day, origin, checks, last_at)
+           SELECT * FROM unnest($1::date[], $2::text[], $3::int[], $4::timestamptz[])
+           ON CONFLICT (day, origin) DO UPDATE SET checks = status_unknown_checks.checks + excluded.checks, last_at = greatest(status_unknown_checks.last_at, excluded.last_at)`,
+          columns(unknown, 4),
+        );
+      });
     } catch (error) {
       for (const [key, t] of batch) {
         const later = this.waiting.get(key);
-        this.waiting.set(key, later ? { ...t, checks: t.checks + later.checks, lastAt: later.lastAt } : t);
+        if (later) this.waiting.set(key, { ...t, checks: t.checks + later.checks, lastAt: later.lastAt });
+        else if (this.waiting.size < MAX_WAITING) this.waiting.set(key, t);
+        else this.dropped += t.checks;
       }
       this.log.warn({ err: error, waiting: this.waiting.size }, 'status checks not recorded yet; tried again in a second');
     }

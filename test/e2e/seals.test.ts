@@ -4,12 +4,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import * as jose from 'jose';
+import { createApiKey } from '../../src/auth/index.ts';
 import { canonicalJson } from '../../src/seals/format.ts';
 import { assertAccessible, launchChromium } from '../support/browser.ts';
 import { A, api, B, eventually, exampleCertificate, type Pair, requestFrom, startPair } from '../support/gateways.ts';
@@ -42,7 +43,7 @@ async function pdfOf(pair: Pair, number: string, version?: number): Promise<Buff
 
 let apiKey: string | undefined;
 async function keyOf(pair: Pair): Promise<string> {
-  apiKey ??= (await import('../../src/auth/index.ts').then((m) => m.createApiKey(pair.a.db, 'seals test', ['issuer', 'customs', 'admin']))).key;
+  apiKey ??= (await createApiKey(pair.a.db, 'seals test', ['issuer', 'customs', 'admin'])).key;
   return apiKey;
 }
 
@@ -109,6 +110,10 @@ describe('printed copies, seals, the trust list and the offline verifier', () =>
     const body = (jose.decodeJwt(received.jws) as { body: unknown }).body;
     assert.equal(sealed.h, createHash('sha256').update(canonicalJson(body)).digest('base64url'));
 
+    // A customs key at the issuing gateway may look the CO up, not print its sealed copy.
+    const customs = await createApiKey(pair.a.db, 'customs only', ['customs']);
+    const refused = await fetch(`${pair.a.url}/certificates/${certificate.number}`, { headers: { accept: 'application/pdf', authorization: `Bearer ${customs.key}` } });
+    assert.equal(refused.status, 403);
     const verified = await verifyCli([join(dir, 'valid.png'), '--trust', trustUrl, '--pin', pin]);
     assert.equal(verified.verdict.reason, 'OK', verified.out);
     assert.equal(verified.code, 0);
@@ -163,6 +168,11 @@ describe('printed copies, seals, the trust list and the offline verifier', () =>
     const flipped = seal.slice(0, signatureAt) + (seal[signatureAt] === 'A' ? 'B' : 'A') + seal.slice(signatureAt + 1);
     assert.equal((await verifyCli([flipped, '--trust', trustUrl, '--pin', pin])).verdict.reason, 'SEAL_SIGNATURE_INVALID');
     assert.equal((await verifyCli([seal, '--trust', trustUrl, '--pin', 'x'.repeat(43)])).verdict.reason, 'TRUST_LIST_UNPINNED');
+    // A pins file: pinned once by hand, then the list's own trust keys are kept there for the next runs.
+    const pinsFile = join(dir, 'pins.json');
+    assert.equal((await verifyCli([seal, '--trust', trustUrl, '--pin', pin, '--pins', pinsFile])).verdict.reason, 'OK');
+    assert.deepEqual(JSON.parse(await readFile(pinsFile, 'utf8')), { [A]: [pin] });
+    assert.equal((await verifyCli([seal, '--trust', trustUrl, '--pins', pinsFile])).verdict.reason, 'OK', 'no --pin this time');
     const listFile = join(dir, 'trust.jws');
     await writeFile(listFile, await (await fetch(trustUrl)).text());
     const later = new Date(Date.now() + 25 * 3600_000).toISOString();

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { throttledAddress } from '../../src/portal/accounts.ts';
+import { throttledAddress } from '../../src/http/index.ts';
 import { fieldId, placeErrors, readForm, removeItem, toCertificate } from '../../src/portal/form.ts';
 import { catalogue } from '../../src/portal/messages.ts';
 

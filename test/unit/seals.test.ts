@@ -114,6 +114,7 @@ describe('seal verification', () => {
       'kid is not the thumbprint',
     );
     assert.equal(await reasonOf({ seal: bad, trustList: trustList({ status: [{ n: 'x', v: 'one', s: 'cancelled', at: at(0) }] }) }), 'TRUST_LIST_INVALID');
+    assert.equal(await reasonOf({ seal: bad, trustList: trustList({ issuedAt: at(-1).replace('Z', '') }) }), 'TRUST_LIST_INVALID', 'a date-time without its offset');
     const started = performance.now();
     assert.equal(await reasonOf({ seal: bad, trustList: 'A'.repeat(MAX_TRUST_LIST_CHARS + 1) }), 'TRUST_LIST_INVALID');
     assert.ok(performance.now() - started < 2000, 'refused unread');
@@ -149,6 +150,17 @@ describe('seal verification', () => {
     assert.equal(await reasonOf({ certificateJws: jws(header, canonicalJson({ ...certificate, version: 2 }), signing.privateKey) }), 'HASH_MISMATCH');
     assert.equal(await reasonOf({ certificateJws: jws({ ...header, kid: stranger.kid }, canonical, stranger.privateKey) }), 'HASH_MISMATCH');
     assert.equal(await reasonOf({ certificateJws: 'garbage' }), 'HASH_MISMATCH');
+    assert.equal(await reasonOf({ certificateJws: '' }), 'HASH_MISMATCH', 'an attachment that could not be read');
+    assert.equal(await reasonOf({ certificateJws: jws(header, `\uFEFF${canonical}`, signing.privateKey) }), 'HASH_MISMATCH', 'a byte-order mark is other bytes');
+    const other = await newKey();
+    const revokedSigner = trustList({
+      keys: [
+        { ...signing.jwk, kid: signing.kid, use: 'sig', validFrom: at(-1000) },
+        { ...other.jwk, kid: other.kid, use: 'sig', validFrom: at(-2000), revokedAt: at(-100) },
+        { ...trust.jwk, kid: trust.kid, use: 'trust', validFrom: at(-1000) },
+      ],
+    });
+    assert.equal(await reasonOf({ trustList: revokedSigner, certificateJws: jws({ ...header, kid: other.kid }, canonical, other.privateKey) }), 'HASH_MISMATCH', 'signed by a revoked key');
   });
 
   it('believes a status answer only with its nonce and h, fresh, signed by a current key; offline it falls back to the list', async () => {
@@ -173,11 +185,15 @@ describe('seal verification', () => {
     assert.equal(await reasonOf({ trustList: retired, fetchStatus: statusService(validAnswer) }), 'STATUS_UNAVAILABLE', 'signed by a retired key');
     assert.equal(await reasonOf({ fetchStatus: statusService((nonce, h22) => ({ h: h22, nonce, status: 'unknown', checkedAt: at(0) })) }), 'STATUS_UNKNOWN');
     assert.equal(await reasonOf({ fetchStatus: statusService((nonce, h22) => ({ ...validAnswer(nonce, h22), status: 'cancelled' })) }), 'CERTIFICATE_CANCELLED');
-    const offline = await verify({ fetchStatus: async () => ({ reached: false }) });
+    // Asked and not answered is STATUS_UNAVAILABLE (PROFILE), shown with the status as of the list;
+    // not asked (offline), the list decides.
+    const unreachable = await verify({ fetchStatus: async () => ({ reached: false }) });
+    assert.equal(unreachable.reason, 'STATUS_UNAVAILABLE');
+    assert.equal(unreachable.status?.source, 'trust-list');
+    assert.equal(await reasonOf({ fetchStatus: async () => Promise.reject(new Error('boom')) }), 'STATUS_UNAVAILABLE', 'a fetch that throws');
+    const offline = await verify();
     assert.equal(offline.reason, 'OK');
-    assert.equal(offline.status?.source, 'trust-list');
-    assert.equal(await reasonOf({ fetchStatus: async () => ({ reached: false }), requireOnline: true }), 'STATUS_UNAVAILABLE');
-    assert.equal(await reasonOf({ fetchStatus: async () => Promise.reject(new Error('boom')) }), 'OK', 'a fetch that throws is one that did not reach');
+    assert.match(offline.detail, /offline/);
   });
 
   it('never says OK for a seal with one character changed, and never throws on any text', async () => {
