@@ -9,7 +9,7 @@ import { withinLimit } from '../auth/index.ts';
 import { certificateNumberSchema, partyIdSchema } from '../dataset/index.ts';
 import type { Db } from '../db/index.ts';
 import { invalid, notFound } from '../errors.ts';
-import { apiSchemas, problems } from '../http/index.ts';
+import { apiSchemas, problems, throttledAddress } from '../http/index.ts';
 import { STATUS_HASH_CHARS } from '../seals/index.ts';
 import type { OwnTrustList, PeerTrustLists } from './list.ts';
 import { type CheckOrigin, checksOf, type StatusService, unusualChecks } from './status.ts';
@@ -92,7 +92,8 @@ const prefersFrench = (request: FastifyRequest) => /^fr\b/i.test(String(request.
 
 export async function trustRoutes(app: FastifyInstance, deps: TrustRouteDeps): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  const statusLimit = app.createRateLimit({ max: deps.statusChecksPerMinute, timeWindow: 60_000 });
+  // Counted per address, an IPv6 one by its /64 (one host may hold all of it).
+  const statusLimit = app.createRateLimit({ max: deps.statusChecksPerMinute, timeWindow: 60_000, keyGenerator: (request) => throttledAddress(request.ip) });
 
   api.get(
     '/.well-known/eco-trust.jws',
