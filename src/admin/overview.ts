@@ -5,6 +5,7 @@ import type { DeadLetter, DeadLetters } from '../deadletters/index.ts';
 import { inboundTraffic, unauthenticatedCounts } from '../inbound/index.ts';
 import { type Backlog, type DeliveryError, type DeliveryStatus, lastDeliveryErrors, outboundTraffic, outboxBacklog } from '../outbound/index.ts';
 import type { PeerDirectory } from '../peers/index.ts';
+import { unusualChecks } from '../trust/index.ts';
 import { type MessageRecord, searchMessages } from './messages.ts';
 
 const WINDOW_SECONDS = 24 * 3600;
@@ -23,7 +24,9 @@ export type PeerOverview = {
   lastError: DeliveryError | null;
 };
 /** Something an operator should look into, in words, with the figures behind it. */
-export type Notice = { kind: 'unauthenticated'; peer: string; text: string; answered: number; unanswered: number; lastAt: string; lastCode: string };
+export type Notice =
+  | { kind: 'unauthenticated'; peer: string; text: string; answered: number; unanswered: number; lastAt: string; lastCode: string }
+  | { kind: 'final-status-checked'; number: string; version: number; answered: string; checks: number; origins: number; lastAt: string; text: string };
 export type Overview = {
   partyId: string;
   notices: Notice[];
@@ -36,7 +39,7 @@ export type Overview = {
 };
 
 export async function overview(db: Queryable, partyId: string, peers: PeerDirectory, deadLetters: DeadLetters): Promise<Overview> {
-  const [registered, outbound, inbound, backlog, held, recentMessages, outRejected, inRejected, unauthenticated] = await Promise.all([
+  const [registered, outbound, inbound, backlog, held, recentMessages, outRejected, inRejected, unauthenticated, checks] = await Promise.all([
     peers.list(),
     outboundTraffic(db, WINDOW_SECONDS),
     inboundTraffic(db, WINDOW_SECONDS),
@@ -46,6 +49,7 @@ export async function overview(db: Queryable, partyId: string, peers: PeerDirect
     searchMessages(db, { direction: 'outbound', status: 'rejected', limit: 10 }),
     searchMessages(db, { direction: 'inbound', status: 'rejected', limit: 10 }),
     unauthenticatedCounts(db, WINDOW_SECONDS),
+    unusualChecks(db, 1),
   ]);
   const errors = await lastDeliveryErrors(
     db,
@@ -54,11 +58,23 @@ export async function overview(db: Queryable, partyId: string, peers: PeerDirect
   const empty = { queued: 0, sent: 0, accepted: 0, rejected: 0, dead: 0 };
   return {
     partyId,
-    notices: unauthenticated.map((u) => ({
-      kind: 'unauthenticated' as const,
-      ...u,
-      text: `${u.answered + u.unanswered} messages claiming to be from ${u.peer} failed authentication in the last 24 hours (last: ${u.lastCode}); ${u.answered} answered to ${u.peer}, ${u.unanswered} dead-lettered unanswered. Someone may be using its name, or its keys have changed.`,
-    })),
+    notices: [
+      ...unauthenticated.map(
+        (u): Notice => ({
+          kind: 'unauthenticated',
+          ...u,
+          text: `${u.answered + u.unanswered} messages claiming to be from ${u.peer} failed authentication in the last 24 hours (last: ${u.lastCode}); ${u.answered} answered to ${u.peer}, ${u.unanswered} dead-lettered unanswered. Someone may be using its name, or its keys have changed.`,
+        }),
+      ),
+      // A printed copy still shown after its certificate was withdrawn: fraud, or paper nobody recalled.
+      ...checks.finalStatusChecks.slice(0, 5).map(
+        (c): Notice => ({
+          kind: 'final-status-checked',
+          ...c,
+          text: `certificate ${c.number} version ${c.version} was checked ${c.checks} times from ${c.origins} places since yesterday, although it is ${c.answered}: a copy of it is still being presented.`,
+        }),
+      ),
+    ],
     windowSeconds: WINDOW_SECONDS,
     peers: registered.map((peer) => {
       const out = outbound.find((t) => t.peer === peer.partyId);

@@ -84,17 +84,31 @@ const overviewSchema = z
     partyId: z.string(),
     notices: z
       .array(
-        z.object({
-          kind: z.enum(['unauthenticated']),
-          peer: z.string(),
-          text: z.string(),
-          answered: z.number().int(),
-          unanswered: z.number().int(),
-          lastAt: z.string(),
-          lastCode: z.string(),
-        }),
+        z.discriminatedUnion('kind', [
+          z.object({
+            kind: z.literal('unauthenticated'),
+            peer: z.string(),
+            text: z.string(),
+            answered: z.number().int(),
+            unanswered: z.number().int(),
+            lastAt: z.string(),
+            lastCode: z.string(),
+          }),
+          z.object({
+            kind: z.literal('final-status-checked'),
+            number: z.string(),
+            version: z.number().int(),
+            answered: z.string(),
+            checks: z.number().int(),
+            origins: z.number().int(),
+            lastAt: z.string(),
+            text: z.string(),
+          }),
+        ]),
       )
-      .describe('what an operator should look into: for now, messages in a peer’s name that failed authentication in the last 24 hours'),
+      .describe(
+        'what an operator should look into: messages in a peer’s name that failed authentication in the last 24 hours; certificates checked at their status URL since yesterday although cancelled or replaced',
+      ),
     windowSeconds: z.number(),
     peers: z.array(
       z.object({

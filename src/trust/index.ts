@@ -1,3 +1,3 @@
 export { OwnTrustList, PeerTrustLists, type PeerTrustListView } from './list.ts';
 export { type TrustRouteDeps, trustRoutes } from './routes.ts';
-export { CheckRecorder, checksOf, StatusService } from './status.ts';
+export { CheckRecorder, checksOf, StatusService, unusualChecks } from './status.ts';

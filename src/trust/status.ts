@@ -1,7 +1,7 @@
 // The public status service (PROFILE 1.2): answers `GET u?h=&nonce=` for certificates issued here,
 // signed, and records who checked (counted per day and origin, written once a second).
 import type { Logger } from 'pino';
-import { type Db, withTransaction } from '../db/index.ts';
+import { type Db, type Queryable, withTransaction } from '../db/index.ts';
 import { signText } from '../exchange/index.ts';
 import type { OwnKeys } from '../keys/index.ts';
 import { STATUS_TYP, type StatusAnswer } from '../seals/index.ts';
@@ -161,7 +161,7 @@ export class CheckRecorder {
 export type CheckRow = { version: number; day: string; origin: string; country: string | null; answered: 'valid' | 'replaced' | 'cancelled'; checks: number; firstAt: string; lastAt: string };
 
 /** Who checked a certificate issued here: per version, day and origin, newest first. */
-export async function checksOf(db: Db, number: string, limit = 500): Promise<{ total: number; lastAt: string | null; checks: CheckRow[] }> {
+export async function checksOf(db: Queryable, number: string, limit = 500): Promise<{ total: number; lastAt: string | null; checks: CheckRow[] }> {
   const { rows } = await db.query<CheckRow & { total: number; last: Date | null }>(
     `SELECT version, to_char(day, 'YYYY-MM-DD') AS day, origin, country, answered, checks,
             to_char(first_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "firstAt",
@@ -178,7 +178,7 @@ export async function checksOf(db: Db, number: string, limit = 500): Promise<{ t
  * replaced (a paper copy still in use), and the origins asking most for hashes nobody issued.
  */
 export async function unusualChecks(
-  db: Db,
+  db: Queryable,
   days: number,
 ): Promise<{
   finalStatusChecks: { number: string; version: number; answered: string; checks: number; origins: number; lastAt: string }[];

@@ -279,6 +279,10 @@ describe('printed copies, seals, the trust list and the offline verifier', () =>
       unusual.finalStatusChecks.map((c: { number: string; answered: string; checks: number }) => [c.number, c.answered, c.checks]),
       [[withdrawn.number, 'cancelled', 3]],
     );
+    // The console's notices say it too.
+    const { body: overview } = await api(pair.a, 'GET', '/admin/overview');
+    const notice = overview.notices.find((n: { kind: string; number?: string }) => n.kind === 'final-status-checked' && n.number === withdrawn.number);
+    assert.match(notice?.text ?? '', /checked 3 times .* although it is cancelled/);
   });
 
   it("serves a peer's trust list as the peer signed it, and the peer's seals verify through it", async () => {

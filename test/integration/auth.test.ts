@@ -60,14 +60,26 @@ const matrix: Record<string, Allowed> = {
   'GET /admin/audit/verify': ['admin'],
   'GET /admin/overview': ['admin'],
   'GET /metrics': ['admin'],
+  'GET /certificates/{number}/seal': ['issuer'],
+  'GET /certificates/{number}/checks': ['issuer'],
+  'GET /admin/status-checks': ['admin'],
+  'PUT /admin/peers/{partyId}/trust-list': ['admin'],
+  'GET /admin/peers/{partyId}/trust-list': ['admin'],
+  'POST /admin/peers/{partyId}/trust-list/refresh': ['admin'],
+  'GET /.well-known/eco-trust.jws': 'public',
+  'GET /.well-known/eco-trust/{file}': 'public',
+  'GET /status': 'public',
+  'GET /verify': 'public',
   'GET /console': 'public',
   'GET /.well-known/jwks.json': 'public',
   'GET /health': 'public',
   'GET /ready': 'public',
 };
 
-const sample: Record<string, string> = { number: 'KR-X-1', id: randomUUID(), messageId: randomUUID(), partyId: 'VN-MOIT', code: 'KR-VN-FTA', kid: 'no-such-kid' };
-const concrete = (path: string) => path.replace(/\{(\w+)\}/g, (_, name: string) => sample[name]!);
+const sample: Record<string, string> = { number: 'KR-X-1', id: randomUUID(), messageId: randomUUID(), partyId: 'VN-MOIT', code: 'KR-VN-FTA', kid: 'no-such-kid', file: `${A}.jws` };
+// Query strings a route needs to answer 200 at all.
+const queries: Record<string, string> = { '/status': `?h=${'A'.repeat(22)}&nonce=${'n'.repeat(22)}` };
+const concrete = (path: string) => path.replace(/\{(\w+)\}/g, (_, name: string) => sample[name]!) + (queries[path] ?? '');
 
 describe('API authentication and roles', () => {
   let gateway: Gateway;
