@@ -24,6 +24,7 @@
 //   BENCH_STATEMENTS (0)        1: load pg_stat_statements and print the saturation phase's top statements
 //   BENCH_PER_ROLE (2)          (e): saturation with 1, then with this many processes per role and side
 //   BENCH_SATURATION_ONLY (0)   1: stop after the saturation phase, write nothing (for profiling one change)
+//   BENCH_COPIES_ONLY (0)       1: stop after the lookups (c) and printed copies (g), write nothing
 //   BENCH_NOISY_SECONDS (20)    (f): seconds measured quiet, and as many with the noise
 //   BENCH_NOISY_ONLY (0)        1: phase (f) alone, written to <date>-<commit>-noisy.json
 // A quick run: BENCH_COS=1000 BENCH_LOOKUP_ROWS=20000 npm run bench (a few minutes).
@@ -54,6 +55,7 @@ const LOOKUP_CONCURRENCY = env('BENCH_LOOKUP_CONCURRENCY', 8);
 const SOAK = env('BENCH_SOAK', 0);
 const STATEMENTS = env('BENCH_STATEMENTS', 0) > 0;
 const SATURATION_ONLY = env('BENCH_SATURATION_ONLY', 0) > 0;
+const COPIES_ONLY = env('BENCH_COPIES_ONLY', 0) > 0;
 const PER_ROLE = env('BENCH_PER_ROLE', 2);
 const SOAK_ONLY = env('BENCH_SOAK_ONLY', 0) > 0 && SOAK > 0;
 const WAIT_MS = env('BENCH_WAIT_SECONDS', 300) * 1000;
@@ -898,6 +900,7 @@ async function main(): Promise<void> {
     } finally {
       await saturationRun.pair.stop();
     }
+    if (COPIES_ONLY) return;
 
     console.log(`\n(a) continued: fixed rates`);
     const fixed100Run = await endToEndPhase(services, 'fixed', { rate: RATE }, designLimit);

@@ -8,6 +8,9 @@
 // DEMO_VN_DATABASE_URL set (docker compose), it starts nothing and runs the same exchange against
 // those gateways, making its operator keys with the CLI.
 import { execFile as execFileCb } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { readExample } from './lib/examples.ts';
@@ -154,6 +157,21 @@ async function exchange(kr: Running, vn: Running): Promise<void> {
       return r.body.deliveries.every((d: { status: string }) => d.status === 'accepted') ? r.body : undefined;
     });
     for (const d of atKr.deliveries) console.log(`${number} ${d.type.padEnd(21)} -> ${d.peer}: ${d.status} (receipt ${d.receiptAt})`);
+  }
+
+  step('KR-KCS prints a sealed copy of the replaced certificate; anyone can verify it without a gateway');
+  const printed = await fetch(`${kr.url}/certificates/${preferential.number}`, { headers: { authorization: `Bearer ${kr.apiKey}`, accept: 'application/pdf' } });
+  if (printed.status === 503) {
+    console.log(`no sealed copy: ${((await printed.json()) as { detail: string }).detail}`);
+  } else {
+    if (printed.status !== 200) throw new Error(`printing failed (${printed.status}): ${await printed.text()}`);
+    const file = join(mkdtempSync(join(tmpdir(), 'eco-demo-')), `${preferential.number}.pdf`);
+    writeFileSync(file, Buffer.from(await printed.arrayBuffer()));
+    // A demo shortcut: a real verifier pins KR-KCS's trust key from a letter, not from KR-KCS's own list.
+    const list = await (await fetch(`${kr.url}/.well-known/eco-trust.jws`)).text();
+    const pin = (JSON.parse(Buffer.from(list.split('.')[1]!, 'base64url').toString()) as { trustKeys: string[] }).trustKeys[0]!;
+    const { stdout } = await execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'verify', file, `--pin=${pin}`]).catch((e: { stdout: string }) => e);
+    console.log(`${file}\nnpm run eco -- verify ${file} --pin=${pin}\n${stdout.trim()}`);
   }
 
   step('VN-MOIT customs checks two declarations against the replaced preferential certificate');

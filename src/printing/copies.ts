@@ -21,7 +21,7 @@ export class Copies {
   private async issued(number: string, version?: number) {
     const versions = await issuedVersions(this.db, this.partyId, number);
     const row = version ? versions.find((v) => v.version === version) : versions[0];
-    if (!row) throw notFound(`no version ${version ?? ''} of certificate ${number} has been issued here`.replace('  ', ' '));
+    if (!row) throw notFound(version ? `no version ${version} of certificate ${number} has been issued here` : `no certificate ${number} has been issued here`);
     const { canonical, hash } = canonicalForm(row.dataset);
     // Stored at issue from the very body sent: a difference would be a seal no status check finds.
     if (row.canonical_hash && row.canonical_hash !== hash) throw new Error(`certificate ${number} v${row.version}: its stored data no longer has the hash it was issued with`);

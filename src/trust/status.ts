@@ -1,13 +1,13 @@
 // The public status service (PROFILE 1.2): answers `GET u?h=&nonce=` for certificates issued here,
 // signed, and records who checked (counted per day and origin, written once a second).
 import type { Logger } from 'pino';
-import { type Db, type Queryable, withTransaction } from '../db/index.ts';
+import { type Db, prepared, type Queryable, withTransaction } from '../db/index.ts';
 import { signText } from '../exchange/index.ts';
 import type { OwnKeys } from '../keys/index.ts';
 import { STATUS_TYP, type StatusAnswer } from '../seals/index.ts';
 
 export type CheckOrigin = { origin: string; country: string | null };
-type Found = { number: string; version: number; status: 'valid' | 'replaced' | 'cancelled'; at: Date; latest: number };
+type Found = { number: string; version: number; status: 'valid' | 'replaced' | 'cancelled'; at: Date; latest: number | null };
 
 export type StatusResult = { answer: StatusAnswer; jws?: string };
 
@@ -24,14 +24,18 @@ export class StatusService {
    * certificate has it; signed unless `signed` is false (the HTML page, which no machine reads).
    */
   async check(h22: string, nonce: string, from: CheckOrigin, signed = true): Promise<StatusResult> {
+    // Prepared, and the replacement's lookups only for a replaced version: a check costs about a lookup.
     const { rows } = await this.db.query<Found>(
-      `SELECT c.number, c.version, c.status,
-              CASE c.status WHEN 'cancelled' THEN c.cancelled_at
-                            WHEN 'replaced' THEN (SELECT r.created_at FROM certificates r WHERE r.number = c.number AND r.version = c.version + 1)
-                            ELSE c.created_at END AS at,
-              (SELECT max(l.version) FROM certificates l WHERE l.number = c.number) AS latest
-         FROM certificates c WHERE left(c.canonical_hash, 22) = $1`,
-      [h22],
+      prepared(
+        'status.check',
+        `SELECT c.number, c.version, c.status,
+                CASE c.status WHEN 'cancelled' THEN c.cancelled_at
+                              WHEN 'replaced' THEN (SELECT r.created_at FROM certificates r WHERE r.number = c.number AND r.version = c.version + 1)
+                              ELSE c.created_at END AS at,
+                CASE WHEN c.status = 'replaced' THEN (SELECT max(l.version) FROM certificates l WHERE l.number = c.number) END AS latest
+           FROM certificates c WHERE left(c.canonical_hash, 22) = $1`,
+        [h22],
+      ),
     );
     const checkedAt = new Date().toISOString();
     const found = rows[0];
@@ -44,7 +48,7 @@ export class StatusService {
         h: h22,
         nonce,
         status: found.status,
-        ...(found.status === 'replaced' ? { replacedBy: found.latest } : {}),
+        ...(found.latest ? { replacedBy: found.latest } : {}),
         at: found.at.toISOString(),
         checkedAt,
       };
