@@ -15,5 +15,6 @@ export {
   type ReceiveOutcome,
   receivedVersions,
   refreshReceivedStatuses,
+  type VersionRow,
   wasIssuedTo,
 } from './store.ts';

@@ -1,5 +1,5 @@
 // Printable copies of certificates, issued here (sealed) or received (not: only the issuer can seal).
-import { type CertificateService, issuedVersions, receivedVersions } from '../certificates/index.ts';
+import { type CertificateService, issuedVersions, receivedVersions, type VersionRow } from '../certificates/index.ts';
 import type { Certificate } from '../dataset/index.ts';
 import type { Db } from '../db/index.ts';
 import { EcoError, notFound } from '../errors.ts';
@@ -28,6 +28,12 @@ export class Copies {
     return { row, canonical, hash };
   }
 
+  /** What every copy of a version shows, issued or received. */
+  private printed(row: VersionRow) {
+    const cancellation = row.cancel_reason && row.cancelled_at ? { reason: row.cancel_reason, cancelledAt: row.cancelled_at.toISOString() } : null;
+    return { certificate: row.dataset, status: row.status, cancellation, printedBy: this.partyId, printedAt: new Date() };
+  }
+
   /** The seal of a version issued here, made now with our current signing key. */
   async seal(number: string, version?: number): Promise<{ seal: string; payload: SealPayload }> {
     const { row, hash } = await this.issued(number, version);
@@ -49,18 +55,13 @@ export class Copies {
   async pdf(number: string, query: { issuer?: string; version?: number }, maySeal: boolean): Promise<Buffer> {
     const { view } = await this.certificates.find(number, query.issuer);
     if (!view.certificate) throw notFound(`certificate ${number} of ${view.issuer} was cancelled before it arrived: there is nothing to print`);
-    const printedAt = new Date();
     if (view.direction === 'issued') {
       if (!maySeal) throw new EcoError('FORBIDDEN', `certificate ${number} was issued here: its sealed copy is printed by the issuer role`);
       const { row, canonical, hash } = await this.issued(number, query.version);
       const key = await this.keys.signingKey();
       return renderPdf({
-        certificate: row.dataset,
+        ...this.printed(row),
         direction: 'issued',
-        status: row.status,
-        cancellation: row.cancel_reason && row.cancelled_at ? { reason: row.cancel_reason, cancelledAt: row.cancelled_at.toISOString() } : null,
-        printedBy: this.partyId,
-        printedAt,
         seal: (await this.sealOf(row.dataset, hash)).seal,
         attachments: [
           {
@@ -76,12 +77,8 @@ export class Copies {
     const row = query.version ? versions.find((v) => v.version === query.version) : versions[0];
     if (!row) throw notFound(`no version ${query.version} of certificate ${number} from ${view.issuer} has been received`);
     return renderPdf({
-      certificate: row.dataset,
+      ...this.printed(row),
       direction: 'received',
-      status: row.status,
-      cancellation: row.cancel_reason && row.cancelled_at ? { reason: row.cancel_reason, cancelledAt: row.cancelled_at.toISOString() } : null,
-      printedBy: this.partyId,
-      printedAt,
       attachments: [{ name: 'message.jws', type: 'application/jose', description: `The message as received from ${view.issuer}, signed by it`, text: row.jws }],
     });
   }
