@@ -8,6 +8,12 @@ import { deliverySchema } from '../outbound/index.ts';
 import type { CertificateService } from './service.ts';
 
 const statusSchema = z.enum(['valid', 'replaced', 'cancelled']);
+/** A version in a query string: decimal digits only (not 0x1, 1e0 or ' 1 '). */
+const versionQuery = z
+  .string()
+  .regex(/^[1-9]\d{0,9}$/, 'must be a version number')
+  .transform(Number)
+  .pipe(z.number().max(2_147_483_647));
 
 const issueResultSchema = z
   .object({
@@ -186,7 +192,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
         params: numberParams,
         querystring: z.object({
           issuer: partyIdSchema.optional().describe('issuing party, where numbers of two issuers clash'),
-          version: z.coerce.number().int().min(1).max(2_147_483_647).optional().describe('with Accept: application/pdf only: the version to print (default the newest)'),
+          version: versionQuery.optional().describe('with Accept: application/pdf only: the version to print (default the newest)'),
         }),
         produces: ['application/json', 'application/jose', 'application/pdf'],
         response: { 200: certificateViewSchema, ...problems(400, 404, 409) },
@@ -195,7 +201,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
     },
     async (request, reply) => {
       const accept = request.headers.accept ?? '';
-      if (/^application\/pdf\b/.test(accept)) {
+      if (/^application\/pdf\b/i.test(accept)) {
         const maySeal = request.client?.roles.includes('issuer') ?? false;
         return sendPdf(reply, request.params.number, await copies.pdf(request.params.number, request.query, maySeal));
       }
@@ -221,7 +227,7 @@ export async function certificateRoutes(app: FastifyInstance, options: { certifi
         description: 'Print `seal` as a QR code (ISO/IEC 18004, error correction M, byte mode) at least 25 mm wide. `payload` is what it says, for display.',
         tags: ['certificates'],
         params: numberParams,
-        querystring: z.object({ version: z.coerce.number().int().min(1).max(2_147_483_647).optional().describe('default the newest') }),
+        querystring: z.object({ version: versionQuery.optional().describe('default the newest') }),
         response: {
           200: z.object({ seal: z.string().max(900), payload: z.record(z.string(), z.unknown()) }).register(apiSchemas, { id: 'Seal' }),
           ...problems(400, 404),

@@ -47,8 +47,11 @@ const partyLines = (p: Party | undefined) =>
   p ? [p.name, p.id ? `ID ${p.id}` : '', [p.address?.line, p.address?.postcode, p.address?.city, p.address?.country].filter(Boolean).join(', ')].filter(Boolean) : ['—'];
 const attestationLines = (a: Certificate['certification']) => (a ? [`${a.place}, ${a.date}`, [a.signatory.name, a.signatory.title].filter(Boolean).join(', ')] : ['—']);
 
+/** Items laid out between two yields to the event loop: a 999-item copy must not hold up other requests. */
+const ITEMS_PER_TURN = 25;
+
 /** Renders the copy; resolves with the PDF's bytes. */
-export function renderPdf(copy: PrintableCopy): Promise<Buffer> {
+export async function renderPdf(copy: PrintableCopy): Promise<Buffer> {
   const c = copy.certificate;
   const doc = new PDFDocument({
     size: 'A4',
@@ -191,7 +194,8 @@ export function renderPdf(copy: PrintableCopy): Promise<Buffer> {
     'bold',
     y,
   );
-  for (const item of c.items) {
+  for (const [index, item] of c.items.entries()) {
+    if (index > 0 && index % ITEMS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
     const values = [
       String(item.itemNumber),
       [item.description, item.packages ? `${item.packages.count} ${item.packages.kind}${item.packages.marks ? ` — ${item.packages.marks}` : ''}` : ''].filter(Boolean).join('\n'),

@@ -1,7 +1,7 @@
 // `npm run eco -- verify`: the offline verifier. Reads the seal from a PDF copy, an image or text,
 // verifies it against a pinned trust list, asks the issuer's status service when it can be reached,
 // and says why in a reason code and a sentence. Needs no database.
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { readAtMost } from '../exchange/index.ts';
@@ -23,19 +23,22 @@ export const VERIFY_USAGE = `usage: npm run eco -- verify <copy.pdf | image.png 
   --lang en|fr       the sentence's language
   --json             print the verdict as JSON
 
-exit codes: 0 OK; 1 any other reason (printed first, with a sentence); 2 the command as given is refused`;
+exit codes: 0 OK; 1 any other reason (printed first, with a sentence); 2 the command as given is refused;
+3 the verifier itself failed (one line on stderr)`;
 
 const FETCH_TIMEOUT_MS = 10_000;
 
 class Refused extends Error {}
+class TooLarge extends Refused {}
 
 async function readFileAtMost(path: string, limit: number): Promise<Buffer> {
   const file = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
     throw new Refused(`cannot read ${path} (${error.code ?? error.message})`);
   });
   try {
-    const { size } = await file.stat();
-    if (size > limit) throw new Refused(`${path} is ${size} bytes, over the ${limit} read`);
+    const stat = await file.stat();
+    if (!stat.isFile()) throw new Refused(`${path} is not a file`);
+    if (stat.size > limit) throw new TooLarge(`${path} is ${stat.size} bytes, over the ${limit} read`);
     return await file.readFile();
   } finally {
     await file.close();
@@ -78,10 +81,10 @@ async function readInput(input: string): Promise<{ seal?: string; certificateJws
 async function readPins(path: string): Promise<Record<string, string[]>> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readFileAtMost(path, 1024 * 1024)).toString('utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new Refused(`cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    if (error instanceof Refused && /\(ENOENT\)/.test(error.message)) return {};
+    throw error;
   }
   const pinsFile = z.record(z.string().max(20), z.array(z.string().max(100)).max(100));
   try {
@@ -103,8 +106,17 @@ function print(verdict: Verdict, language: Language): string {
   return lines.join('\n');
 }
 
-/** Runs `verify` with its arguments; resolves with the exit code. */
+/** Runs `verify` with its arguments; resolves with the exit code (3, and one line, if it fails itself). */
 export async function runVerify(argv: string[]): Promise<number> {
+  try {
+    return await verifyCommand(argv);
+  } catch (error) {
+    console.error(`verify failed: ${String((error as Error)?.message ?? error).replace(/\s+/g, ' ')}`);
+    return 3;
+  }
+}
+
+async function verifyCommand(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parse>;
   const parse = (args: string[]) =>
     parseArgs({
@@ -160,7 +172,16 @@ export async function runVerify(argv: string[]): Promise<number> {
       if (trustSource && /^https?:\/\//.test(trustSource)) {
         const fetched = await fetchText(trustSource, 'application/jose', MAX_TRUST_LIST_CHARS);
         trustList = fetched.reached ? fetched.text : undefined;
-      } else if (trustSource) trustList = (await readFileAtMost(trustSource, MAX_TRUST_LIST_CHARS)).toString('utf8');
+      } else if (trustSource) {
+        // Too large is the list's fault, not the command's: TRUST_LIST_INVALID, as from a URL.
+        trustList = await readFileAtMost(trustSource, MAX_TRUST_LIST_CHARS).then(
+          (bytes) => bytes.toString('utf8'),
+          (error: unknown) => {
+            if (error instanceof TooLarge) return undefined;
+            throw error;
+          },
+        );
+      }
       verdict = await verifySeal({
         seal: input.seal,
         trustList,

@@ -111,13 +111,43 @@ export function toBase64url(bytes: Uint8Array): string {
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
+// The last character of a canonical base64url text carries no stray bits: with 2 characters over a
+// group of 4 its low 4 bits are zero, with 3 its low 2 bits.
+const B64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
 export function fromBase64url(text: string): Uint8Array | undefined {
   if (!b64url.test(text) || text.length % 4 === 1) return undefined;
+  // Only the canonical spelling: other spellings of the same bytes would make one seal many.
+  const last = B64URL_ALPHABET.indexOf(text.at(-1) ?? 'A');
+  if ((text.length % 4 === 2 && last & 0x0f) || (text.length % 4 === 3 && last & 0x03)) return undefined;
+  // Node's decoder where there is one (megabytes of trust list in milliseconds), atob in a browser.
+  const NodeBuffer = (globalThis as { Buffer?: { from(text: string, encoding: string): Uint8Array } }).Buffer;
+  if (NodeBuffer) return new Uint8Array(NodeBuffer.from(text, 'base64url'));
   const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4));
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  // Only the canonical spelling: other spellings of the same bytes would make one seal many.
-  return toBase64url(bytes) === text ? bytes : undefined;
+  return bytes;
+}
+
+/** Larger nesting is refused before JSON.parse: no document of this profile is deeper than 4. */
+const MAX_JSON_DEPTH = 16;
+
+/** True when `text` nests arrays and objects at most `max` deep (strings skipped), counted without parsing. */
+function nestsWithin(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return false;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return true;
 }
 
 const utf8 = new TextEncoder();
@@ -153,8 +183,10 @@ export function readCompactJws(text: string): CompactJws | undefined {
   const signature = fromBase64url(signature64);
   if (!headerBytes || !payloadBytes || !signature) return undefined;
   try {
-    const header: unknown = JSON.parse(strictUtf8.decode(headerBytes));
+    const headerText = strictUtf8.decode(headerBytes);
     const payloadText = strictUtf8.decode(payloadBytes);
+    if (!nestsWithin(headerText, MAX_JSON_DEPTH) || !nestsWithin(payloadText, MAX_JSON_DEPTH)) return undefined;
+    const header: unknown = JSON.parse(headerText);
     if (typeof header !== 'object' || header === null || Array.isArray(header)) return undefined;
     return { header: header as Record<string, unknown>, payload: JSON.parse(payloadText), payloadText, signingInput: `${header64}.${payload64}`, signature };
   } catch {

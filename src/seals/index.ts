@@ -3,9 +3,11 @@
 export { runVerify } from './cli.ts';
 export {
   canonicalJson,
+  hasProfileHeader,
   isStatusUrl,
   KIND_LETTERS,
   MAX_TRUST_LIST_CHARS,
+  readCompactJws,
   type SealPayload,
   STATUS_HASH_CHARS,
   STATUS_TYP,

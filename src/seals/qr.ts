@@ -1,6 +1,6 @@
 // The seal as a QR code: drawn for a printed copy, and read back from a PNG or from a PDF copy
 // (its image and its certificate.jws attachment), for the CLI verifier. Node only.
-import { inflateSync } from 'node:zlib';
+import { inflateSync, constants as zlibConstants } from 'node:zlib';
 import { PDFDict, PDFDocument, PDFHexString, PDFName, PDFRawStream, PDFString } from 'pdf-lib';
 import { PNG } from 'pngjs';
 import QRCode from 'qrcode';
@@ -12,7 +12,11 @@ const PIXELS_PER_MODULE = 4;
 const QUIET_ZONE_MODULES = 4;
 /** Larger images are refused unread: a seal fits in a few hundred pixels. */
 const MAX_IMAGE_PIXELS = 40_000_000;
+/** A PDF's images are read up to this many pixels in all (an A4 page scanned at 300 dpi is 8.7 million). */
+const MAX_PDF_PIXELS = 20_000_000;
 export const MAX_COPY_BYTES = 30 * 1024 * 1024;
+/** What all of a PDF's compressed streams may inflate to: a flate bomb is refused before the PDF is parsed. */
+const MAX_PDF_INFLATED_BYTES = 64 * 1024 * 1024;
 
 /** The seal as a grey-scale PNG: error correction M, byte mode (PROFILE 1.2). */
 export function sealPng(text: string): Buffer {
@@ -95,8 +99,31 @@ const streamBytes = (stream: PDFRawStream): Buffer => {
 
 const text = (value: unknown) => (value instanceof PDFString || value instanceof PDFHexString ? value.decodeText() : undefined);
 
+/**
+ * Inflates every stream of the raw PDF, within MAX_PDF_INFLATED_BYTES in all, before any parser
+ * does: pdf-lib inflates object streams while loading, with no bound of its own.
+ */
+function refuseFlateBombs(bytes: Buffer): void {
+  let budget = MAX_PDF_INFLATED_BYTES;
+  for (let at = bytes.indexOf('stream'); at !== -1; at = bytes.indexOf('stream', at + 6)) {
+    if (bytes.toString('latin1', at - 3, at) === 'end') continue;
+    const start = at + (bytes[at + 6] === 0x0d ? 8 : 7);
+    const end = bytes.indexOf('endstream', start);
+    if (end === -1) break;
+    try {
+      budget -= inflateSync(bytes.subarray(start, end), { maxOutputLength: Math.max(budget, 1), finishFlush: zlibConstants.Z_SYNC_FLUSH }).length;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new UnreadableCopy(`the PDF's streams inflate to over ${MAX_PDF_INFLATED_BYTES} bytes`);
+      // not deflated data (an image in another format): nothing to bound here
+    }
+    if (budget <= 0) throw new UnreadableCopy(`the PDF's streams inflate to over ${MAX_PDF_INFLATED_BYTES} bytes`);
+    at = end;
+  }
+}
+
 /** From a PDF copy: the seal read off its images, and its `certificate.jws` attachment if any ('' when it cannot be read). */
 export async function readPdfCopy(bytes: Buffer): Promise<{ seal?: string; certificateJws?: string }> {
+  refuseFlateBombs(bytes);
   let pdf: PDFDocument;
   try {
     pdf = await PDFDocument.load(bytes, { updateMetadata: false, throwOnInvalidObject: false });
@@ -105,6 +132,7 @@ export async function readPdfCopy(bytes: Buffer): Promise<{ seal?: string; certi
   }
   let seal: string | undefined;
   let certificateJws: string | undefined;
+  let pixels = 0;
   for (const [, object] of pdf.context.enumerateIndirectObjects()) {
     if (object instanceof PDFDict && object.get(PDFName.of('Type')) === PDFName.of('Filespec') && text(object.get(PDFName.of('F'))) === 'certificate.jws') {
       // An attachment that cannot be read is still one: '' (HASH_MISMATCH), not none.
@@ -121,7 +149,8 @@ export async function readPdfCopy(bytes: Buffer): Promise<{ seal?: string; certi
       if (seal || !(object instanceof PDFRawStream) || object.dict.get(PDFName.of('Subtype')) !== PDFName.of('Image')) continue;
       const width = Number(object.dict.get(PDFName.of('Width'))?.toString());
       const height = Number(object.dict.get(PDFName.of('Height'))?.toString());
-      if (!(width > 0 && height > 0 && width * height <= MAX_IMAGE_PIXELS)) continue;
+      if (!(width > 0 && height > 0 && pixels + width * height <= MAX_PDF_PIXELS)) continue;
+      pixels += width * height;
       const parms = object.dict.lookupMaybe(PDFName.of('DecodeParms'), PDFDict);
       const colors = Number(parms?.get(PDFName.of('Colors'))?.toString() ?? (object.dict.get(PDFName.of('ColorSpace')) === PDFName.of('DeviceGray') ? 1 : 3));
       const predicted = Number(parms?.get(PDFName.of('Predictor'))?.toString() ?? 1) >= 10;

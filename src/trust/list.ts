@@ -1,11 +1,11 @@
 // Trust lists (PROFILE 1.2): ours, signed with our trust key and served to verifiers without a
 // gateway; and our peers', fetched from them and served again as received (their own signature).
 import { audit } from '../audit/index.ts';
-import type { Db } from '../db/index.ts';
+import { type Db, redactUrl } from '../db/index.ts';
 import { EcoError, notFound } from '../errors.ts';
 import { readAtMost, signText } from '../exchange/index.ts';
 import type { OwnKeys } from '../keys/index.ts';
-import { acceptTrustList, MAX_TRUST_LIST_CHARS, TRUST_LIST_MAX_LIFETIME_MS, TRUST_TYP, type TrustList } from '../seals/index.ts';
+import { acceptTrustList, hasProfileHeader, MAX_TRUST_LIST_CHARS, readCompactJws, TRUST_LIST_MAX_LIFETIME_MS, TRUST_TYP, type TrustList } from '../seals/index.ts';
 
 /** A list is signed again after this long even when nothing changed, well within its 24 h. */
 const RESIGN_AFTER_MS = 6 * 3600_000;
@@ -111,8 +111,13 @@ const toView = (r: PeerListRow): PeerTrustListView => ({
 
 const FETCH_TIMEOUT_MS = 10_000;
 
+/** How long a peer's list, once read from Postgres, is served from memory (they change hourly at most). */
+const SERVED_CACHE_MS = 60_000;
+
 /** Peers' trust lists: registered with a URL and the thumbprints to pin, fetched and kept as received. */
 export class PeerTrustLists {
+  private readonly servedCache = new Map<string, { jws: string | undefined; at: number }>();
+
   constructor(private readonly db: Db) {}
 
   /** Registers (or changes) where a peer's list is read and which trust keys it must be signed by, then reads it. */
@@ -124,7 +129,8 @@ export class PeerTrustLists {
        ON CONFLICT (party_id) DO UPDATE SET url = $2, pins = $3, jws = NULL, issued_at = NULL, next_update = NULL, fetched_at = NULL, last_error = NULL`,
       [partyId, input.url, input.pins],
     );
-    await audit(this.db, { actor, action: 'peer.trust-list.registered', subject: partyId, data: input });
+    this.servedCache.delete(partyId);
+    await audit(this.db, { actor, action: 'peer.trust-list.registered', subject: partyId, data: { ...input, url: redactUrl(input.url) } });
     return this.refresh(partyId);
   }
 
@@ -133,10 +139,18 @@ export class PeerTrustLists {
     return rows[0] && toView(rows[0]);
   }
 
-  /** The list as the peer signed it, to serve again; undefined when none has been accepted. */
+  /**
+   * The list as the peer signed it, to serve again; undefined when none has been accepted. Kept in
+   * memory for a minute: a list may be megabytes, and anyone may ask for it.
+   */
   async served(partyId: string): Promise<string | undefined> {
+    const cached = this.servedCache.get(partyId);
+    if (cached && Date.now() - cached.at < SERVED_CACHE_MS) return cached.jws;
     const { rows } = await this.db.query<{ jws: string | null }>('SELECT jws FROM peer_trust_lists WHERE party_id = $1', [partyId]);
-    return rows[0]?.jws ?? undefined;
+    const jws = rows[0]?.jws ?? undefined;
+    // Only registered parties are kept, so that made-up party ids cannot fill the map.
+    if (rows[0]) this.servedCache.set(partyId, { jws, at: Date.now() });
+    return jws;
   }
 
   /**
@@ -158,6 +172,10 @@ export class PeerTrustLists {
           (body) => body.trim(),
           () => Promise.reject(new Error('no trust list could be fetched')),
         );
+      // Whatever is not even a signed trust list is told as nothing fetched: what else an address
+      // answers is not for the caller (an operator probing internal services).
+      const signed = readCompactJws(text);
+      if (!signed || !hasProfileHeader(signed, TRUST_TYP)) throw new Error('no trust list could be fetched');
       const checked = await acceptTrustList(text, row.pins);
       if (!checked.ok) throw new Error(`${checked.reason}: ${checked.detail}`);
       const { list, signedBy } = checked.accepted;
@@ -171,8 +189,9 @@ export class PeerTrustLists {
           WHERE party_id = $1 AND (issued_at IS NULL OR issued_at <= $3)`,
         [partyId, text, list.issuedAt, list.nextUpdate, pins],
       );
+      this.servedCache.delete(partyId);
     } catch (failure) {
-      error = `could not use the trust list at ${row.url}: ${(failure as Error).message}`.slice(0, 500);
+      error = `could not use the trust list at ${redactUrl(row.url)}: ${(failure as Error).message}`.slice(0, 500);
       await this.db.query('UPDATE peer_trust_lists SET fetched_at = now(), last_error = $2 WHERE party_id = $1', [partyId, error]);
     }
     const after = await this.view(partyId);

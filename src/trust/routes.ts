@@ -1,7 +1,7 @@
 // What verifiers without a gateway read (trust lists, status, the /verify page), with no API key;
 // what the issuer and operators see of the checks; where peers' trust lists are registered.
 import { Eta } from 'eta';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actors } from '../audit/index.ts';
@@ -41,8 +41,8 @@ const peerTrustListSchema = z
   })
   .register(apiSchemas, { id: 'PeerTrustList' });
 
-// Anyone may read these, from any page (a /verify page saved to disk has no origin of its own).
-const PUBLIC_READ = { 'access-control-allow-origin': '*', 'cache-control': 'public, max-age=300' };
+// Trust lists change at most every few hours; a /verify page saved to disk reads them from no origin of its own (anyOrigin).
+const PUBLIC_READ = { 'cache-control': 'public, max-age=300' };
 
 const statusPage = new Eta({ autoEscape: true });
 const STATUS_TEMPLATE = `<!doctype html>
@@ -90,6 +90,25 @@ const STATUS_TEXT = {
 
 const prefersFrench = (request: FastifyRequest) => /^fr\b/i.test(String(request.headers['accept-language'] ?? ''));
 
+/** Whether Accept ranks `type` above `other` (media types in any case, q-values read; a tie goes to `other`). */
+function prefers(request: FastifyRequest, type: string, other: string): boolean {
+  const ranks = new Map<string, number>();
+  for (const part of String(request.headers.accept ?? '')
+    .toLowerCase()
+    .split(',')
+    .slice(0, 20)) {
+    const [name = '', ...params] = part.split(';').map((p) => p.trim());
+    const q = Number(params.find((p) => p.startsWith('q='))?.slice(2) ?? 1);
+    ranks.set(name, Number.isFinite(q) ? q : 0);
+  }
+  return (ranks.get(type) ?? 0) > (ranks.get(other) ?? 0);
+}
+
+/** Public answers may be read from any page, errors included (a verifier should see why it failed). */
+const anyOrigin = async (_request: FastifyRequest, reply: FastifyReply) => {
+  reply.header('access-control-allow-origin', '*');
+};
+
 export async function trustRoutes(app: FastifyInstance, deps: TrustRouteDeps): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
   // Counted per address, an IPv6 one by its /64 (one host may hold all of it).
@@ -99,6 +118,7 @@ export async function trustRoutes(app: FastifyInstance, deps: TrustRouteDeps): P
     '/.well-known/eco-trust.jws',
     {
       config: { roles: 'public' },
+      onRequest: anyOrigin,
       schema: {
         security: [],
         operationId: 'getTrustList',
@@ -120,6 +140,7 @@ export async function trustRoutes(app: FastifyInstance, deps: TrustRouteDeps): P
     '/.well-known/eco-trust/:file',
     {
       config: { roles: 'public' },
+      onRequest: anyOrigin,
       schema: {
         security: [],
         operationId: 'getPartyTrustList',
@@ -147,6 +168,7 @@ export async function trustRoutes(app: FastifyInstance, deps: TrustRouteDeps): P
     '/status',
     {
       config: { roles: 'public' },
+      onRequest: anyOrigin,
       schema: {
         security: [],
         operationId: 'getSealStatus',
@@ -170,12 +192,12 @@ export async function trustRoutes(app: FastifyInstance, deps: TrustRouteDeps): P
       preHandler: async (request, reply) => withinLimit(statusLimit, request, reply, 'of status checks from one address'),
     },
     async (request, reply) => {
-      const html = /text\/html/.test(String(request.headers.accept ?? '')) && !/application\/jose/.test(String(request.headers.accept ?? ''));
+      const html = prefers(request, 'text/html', 'application/jose');
       const nonce = request.query.nonce;
       if (!html && !nonce) throw invalid('a signed answer needs a nonce', [{ pointer: '/nonce', detail: 'is required with Accept: application/jose' }]);
       const from = originOf(request, deps.countryHeader);
       const { answer, jws } = await deps.status.check(request.query.h, nonce ?? '', from, !html);
-      reply.headers({ 'access-control-allow-origin': '*', 'cache-control': 'no-store' });
+      reply.header('cache-control', 'no-store');
       if (jws) return reply.type('application/jose').send(jws);
       const lang = prefersFrench(request) ? 'fr' : 'en';
       return reply.type('text/html; charset=utf-8').send(statusPage.renderString(STATUS_TEMPLATE, { lang, t: STATUS_TEXT[lang], answer }));

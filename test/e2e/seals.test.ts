@@ -168,6 +168,11 @@ describe('printed copies, seals, the trust list and the offline verifier', () =>
     const flipped = seal.slice(0, signatureAt) + (seal[signatureAt] === 'A' ? 'B' : 'A') + seal.slice(signatureAt + 1);
     assert.equal((await verifyCli([flipped, '--trust', trustUrl, '--pin', pin])).verdict.reason, 'SEAL_SIGNATURE_INVALID');
     assert.equal((await verifyCli([seal, '--trust', trustUrl, '--pin', 'x'.repeat(43)])).verdict.reason, 'TRUST_LIST_UNPINNED');
+    // Not a file (a folder, a device): refused as given, one line, exit 2; never a stack trace.
+    await assert.rejects(
+      run(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'verify', dir], { cwd: ROOT }),
+      (e: { code: number; stderr: string }) => e.code === 2 && /is not a file/.test(e.stderr) && !/\n\s+at /.test(e.stderr),
+    );
     // A pins file: pinned once by hand, then the list's own trust keys are kept there for the next runs.
     const pinsFile = join(dir, 'pins.json');
     assert.equal((await verifyCli([seal, '--trust', trustUrl, '--pin', pin, '--pins', pinsFile])).verdict.reason, 'OK');

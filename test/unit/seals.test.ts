@@ -3,9 +3,10 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { deflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import { PNG } from 'pngjs';
-import { canonicalJson, MAX_TRUST_LIST_CHARS, type SealPayload, thumbprint } from '../../src/seals/format.ts';
+import { canonicalJson, fromBase64url, MAX_TRUST_LIST_CHARS, type SealPayload, thumbprint } from '../../src/seals/format.ts';
 import { readPdfCopy, sealFromPng, sealPng, UnreadableCopy } from '../../src/seals/qr.ts';
 import { type StatusFetch, type VerifyOptions, verifySeal } from '../../src/seals/verify.ts';
 
@@ -118,6 +119,11 @@ describe('seal verification', () => {
     const started = performance.now();
     assert.equal(await reasonOf({ seal: bad, trustList: 'A'.repeat(MAX_TRUST_LIST_CHARS + 1) }), 'TRUST_LIST_INVALID');
     assert.ok(performance.now() - started < 2000, 'refused unread');
+    // 20 MB of nesting, unsigned: refused before JSON.parse, in well under a second's work.
+    const deep = `${b64(JSON.stringify({ alg: 'ES256', kid: trust.kid, typ: 'eco-trust+jws' }))}.${b64('['.repeat(10_000_000) + ']'.repeat(10_000_000))}.${b64('x'.repeat(64))}`;
+    const deepStarted = performance.now();
+    assert.equal(await reasonOf({ seal: bad, trustList: deep }), 'TRUST_LIST_INVALID');
+    assert.ok(performance.now() - deepStarted < 5000, `${Math.round(performance.now() - deepStarted)} ms`);
     assert.equal(await reasonOf({ seal: bad, pins: [stranger.kid] }), 'TRUST_LIST_UNPINNED');
     assert.equal(await reasonOf({ seal: bad, trustList: trustList({ signer: stranger, keys: [{ ...stranger.jwk, kid: stranger.kid, use: 'trust', validFrom: at(-1) }] }) }), 'TRUST_LIST_UNPINNED');
   });
@@ -196,6 +202,16 @@ describe('seal verification', () => {
     assert.match(offline.detail, /offline/);
   });
 
+  it('reads base64url only in its canonical spelling, as Node re-encodes it', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'), maxLength: 40 }), (text) => {
+        const canonical = text.length % 4 !== 1 && Buffer.from(text, 'base64url').toString('base64url') === text;
+        assert.equal(fromBase64url(text) !== undefined, canonical, text);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('never says OK for a seal with one character changed, and never throws on any text', async () => {
     const good = seal();
     await fc.assert(
@@ -238,6 +254,14 @@ describe('reading seals from copies', () => {
     const blank = new PNG({ width: 50, height: 50 });
     blank.data.fill(255);
     assert.equal(sealFromPng(PNG.sync.write(blank)), undefined, 'no QR code: nothing, not an error');
+    // A flate bomb (96 MiB of zeros in a 96 KB stream, an object stream pdf-lib would inflate) is refused before any parser does.
+    const bomb = deflateSync(Buffer.alloc(96 * 1024 * 1024));
+    const bombPdf = Buffer.concat([
+      Buffer.from(`%PDF-1.7\n1 0 obj\n<< /Type /ObjStm /N 1 /First 0 /Length ${bomb.length} /Filter /FlateDecode >>\nstream\n`),
+      bomb,
+      Buffer.from('\nendstream\nendobj\n%%EOF\n'),
+    ]);
+    await assert.rejects(readPdfCopy(bombPdf), /inflate to over/);
     // A PDF with nothing readable in it has no seal: the CLI says so (SEAL_MALFORMED), it does not crash.
     assert.deepEqual(await readPdfCopy(Buffer.from('%PDF-1.7\ngarbage')), { seal: undefined, certificateJws: undefined });
   });
