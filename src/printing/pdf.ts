@@ -2,8 +2,7 @@
 // labelled in English and French, with the seal's QR code and the signed data attached (PDF/A-3b).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import * as fontkit from 'fontkit';
-import PDFDocument from 'pdfkit';
+import type { Font } from 'fontkit';
 import type { Certificate } from '../dataset/index.ts';
 import { sealPng } from '../seals/index.ts';
 
@@ -23,11 +22,25 @@ export type PrintableCopy = {
 };
 
 const require = createRequire(import.meta.url);
-// DejaVu: a free font with every Latin letter the two languages need, embedded as PDF/A requires.
-// Parsed once per process and shared by every document (pdfkit takes a fontkit font as it is):
-// parsing and the first shaping of a font this size cost more than the rest of a page.
-const openFont = (file: string) => fontkit.create(readFileSync(require.resolve(`dejavu-fonts-ttf/ttf/${file}`))) as fontkit.Font;
-const FONTS = { regular: openFont('DejaVuSans.ttf'), bold: openFont('DejaVuSans-Bold.ttf') };
+
+/**
+ * pdfkit and the fonts, loaded at the first print, not at start (they take over a second to load:
+ * every process would pay it, the consumer that never prints too). DejaVu: a free font with every
+ * Latin letter the two languages need, embedded as PDF/A requires; parsed once per process and
+ * shared by every document (pdfkit takes a fontkit font as it is), since parsing and the first
+ * shaping of a font this size cost more than the rest of a page.
+ */
+let toolkit: Promise<{ PDFDocument: typeof import('pdfkit'); fonts: { regular: Font; bold: Font } }> | undefined;
+function loadToolkit() {
+  toolkit ??= Promise.all([import('pdfkit'), import('fontkit')]).then(([pdfkit, fontkit]) => {
+    const open = (file: string) => fontkit.create(readFileSync(require.resolve(`dejavu-fonts-ttf/ttf/${file}`))) as Font;
+    return { PDFDocument: pdfkit.default, fonts: { regular: open('DejaVuSans.ttf'), bold: open('DejaVuSans-Bold.ttf') } };
+  });
+  toolkit.catch(() => {
+    toolkit = undefined; // tried again at the next print
+  });
+  return toolkit;
+}
 
 const MM = 72 / 25.4;
 const PAGE = { width: 595.28, height: 841.89, margin: 14 * MM };
@@ -52,6 +65,7 @@ const ITEMS_PER_TURN = 25;
 
 /** Renders the copy; resolves with the PDF's bytes. */
 export async function renderPdf(copy: PrintableCopy): Promise<Buffer> {
+  const { PDFDocument, fonts } = await loadToolkit();
   const c = copy.certificate;
   const doc = new PDFDocument({
     size: 'A4',
@@ -70,8 +84,8 @@ export async function renderPdf(copy: PrintableCopy): Promise<Buffer> {
     doc.on('error', reject);
   });
   // @types/pdfkit knows only paths and buffers; pdfkit itself takes a fontkit font.
-  doc.registerFont('regular', FONTS.regular as unknown as Buffer);
-  doc.registerFont('bold', FONTS.bold as unknown as Buffer);
+  doc.registerFont('regular', fonts.regular as unknown as Buffer);
+  doc.registerFont('bold', fonts.bold as unknown as Buffer);
   for (const a of copy.attachments) {
     // AFRelationship Source (PDF/A-3): the data the page was made from; @types/pdfkit lacks the option.
     const options = { name: a.name, type: a.type, description: a.description, relationship: 'Source', creationDate: copy.printedAt, modifiedDate: copy.printedAt };

@@ -2,7 +2,6 @@
 // inline, so that the page works alone, saved to disk and opened from a file.
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 
 let script: Promise<string> | undefined;
 let template: Promise<string> | undefined;
@@ -10,17 +9,22 @@ let template: Promise<string> | undefined;
 /** The page's script, bundled once per process (page.ts under tsx, page.js once built). */
 function bundle(): Promise<string> {
   const extension = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-  script ??= build({
-    entryPoints: [fileURLToPath(new URL(`./page.${extension}`, import.meta.url))],
-    bundle: true,
-    write: false,
-    minify: true,
-    format: 'iife',
-    target: 'es2022',
-    platform: 'browser',
-    legalComments: 'none',
-    logLevel: 'silent',
-  }).then((result) => result.outputFiles[0]!.text);
+  // esbuild is loaded only for this: no process pays for it at start.
+  script ??= import('esbuild')
+    .then(({ build }) =>
+      build({
+        entryPoints: [fileURLToPath(new URL(`./page.${extension}`, import.meta.url))],
+        bundle: true,
+        write: false,
+        minify: true,
+        format: 'iife',
+        target: 'es2022',
+        platform: 'browser',
+        legalComments: 'none',
+        logLevel: 'silent',
+      }),
+    )
+    .then((result) => result.outputFiles[0]!.text);
   script.catch(() => {
     script = undefined; // tried again at the next request
   });

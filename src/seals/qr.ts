@@ -1,7 +1,7 @@
 // The seal as a QR code: drawn for a printed copy, and read back from a PNG or from a PDF copy
 // (its image and its certificate.jws attachment), for the CLI verifier. Node only.
 import { inflateSync, constants as zlibConstants } from 'node:zlib';
-import { PDFDict, PDFDocument, PDFHexString, PDFName, PDFRawStream, PDFString } from 'pdf-lib';
+import type { PDFDocument, PDFRawStream } from 'pdf-lib';
 import { PNG } from 'pngjs';
 import QRCode from 'qrcode';
 import { decodeQrPixels } from './decode-qr.ts';
@@ -91,14 +91,6 @@ function toRgba(samples: Buffer, pixels: number, colors: number): Uint8ClampedAr
   return rgba;
 }
 
-const streamBytes = (stream: PDFRawStream): Buffer => {
-  const filter = stream.dict.get(PDFName.of('Filter'));
-  const raw = Buffer.from(stream.contents);
-  return filter === PDFName.of('FlateDecode') ? inflateSync(raw, { maxOutputLength: MAX_COPY_BYTES }) : raw;
-};
-
-const text = (value: unknown) => (value instanceof PDFString || value instanceof PDFHexString ? value.decodeText() : undefined);
-
 /**
  * Inflates every stream of the raw PDF, within MAX_PDF_INFLATED_BYTES in all, before any parser
  * does: pdf-lib inflates object streams while loading, with no bound of its own.
@@ -124,6 +116,13 @@ function refuseFlateBombs(bytes: Buffer): void {
 /** From a PDF copy: the seal read off its images, and its `certificate.jws` attachment if any ('' when it cannot be read). */
 export async function readPdfCopy(bytes: Buffer): Promise<{ seal?: string; certificateJws?: string }> {
   refuseFlateBombs(bytes);
+  // pdf-lib only for this (the CLI): a gateway process does not load it at start.
+  const { PDFDict, PDFDocument, PDFHexString, PDFName, PDFRawStream, PDFString } = await import('pdf-lib');
+  const streamBytes = (stream: PDFRawStream): Buffer => {
+    const raw = Buffer.from(stream.contents);
+    return stream.dict.get(PDFName.of('Filter')) === PDFName.of('FlateDecode') ? inflateSync(raw, { maxOutputLength: MAX_COPY_BYTES }) : raw;
+  };
+  const text = (value: unknown) => (value instanceof PDFString || value instanceof PDFHexString ? value.decodeText() : undefined);
   let pdf: PDFDocument;
   try {
     pdf = await PDFDocument.load(bytes, { updateMetadata: false, throwOnInvalidObject: false });

@@ -8,7 +8,7 @@ import { GatewayProcess } from '../../scripts/lib/gateway-process.ts';
 import { PostgresServer, RabbitServer } from '../../scripts/lib/services.ts';
 import { wire } from '../../scripts/lib/wiring.ts';
 import { sealPending, verifyChain } from '../../src/audit/index.ts';
-import { A, B, exampleCertificate, FAST_RECOVERY, freshPlace } from '../support/gateways.ts';
+import { A, B, eventually, exampleCertificate, FAST_RECOVERY, freshPlace } from '../support/gateways.ts';
 
 const STREAM = Number(process.env.ECO_FAULT_STREAM ?? 2000);
 
@@ -59,6 +59,17 @@ describe('faults during a stream of certificates', () => {
     await Promise.all([s.aMain.start(), s.bMain.start()]);
     await Promise.all([...s.aRelays, ...s.bConsumers].map((p) => p.start()));
     await wire({ partyId: A, url: s.aMain.url, amqpUrl: placeA.amqpUrl, apiKey: s.aMain.apiKey }, { partyId: B, url: s.bMain.url, amqpUrl: placeB.amqpUrl, apiKey: s.bMain.apiKey });
+    // A consumer-only process has no API to ask: it is up once it consumes. A fault must not come
+    // while B's consumers are still starting (one that cannot reach Postgres at start exits, and a
+    // service manager, not this test, would start it again).
+    await eventually(
+      async () => {
+        const queues = await brokerB.ctl('list_queues', '-p', name, 'name', 'consumers');
+        return /^eco\.inbound\s+2$/m.test(queues) ? true : undefined;
+      },
+      "B's two consumers on eco.inbound",
+      60_000,
+    );
     return s;
   }
 
