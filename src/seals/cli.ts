@@ -190,9 +190,8 @@ async function verifyCommand(argv: string[]): Promise<number> {
         certificateJws,
         fetchStatus: values.offline ? undefined : (url) => fetchText(url, 'application/jose', MAX_STATUS_ANSWER_CHARS),
       });
-      // PROFILE: once a list signed by a pinned key is accepted, its announced trust keys are pinned.
-      if (values.pins && verdict.trustList && verdict.announcedTrustKeys) {
-        kept[verdict.trustList.party] = [...new Set([verdict.trustList.signedBy, ...verdict.announcedTrustKeys])];
+      if (values.pins && verdict.trustList && verdict.pinsFromNow) {
+        kept[verdict.trustList.party] = verdict.pinsFromNow;
         await writeFile(values.pins, `${JSON.stringify(kept, null, 2)}\n`);
       }
     }

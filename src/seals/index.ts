@@ -19,4 +19,4 @@ export {
 export { verifyPage } from './page-bundle.ts';
 export { canonicalForm, certificateJws, fillCanonicalHashes, makeSeal, sealPayload } from './produce.ts';
 export { readPdfCopy, sealFromPng, sealPng } from './qr.ts';
-export { acceptTrustList, REASON_TEXT, REASONS, type Reason, type Verdict, verifySeal } from './verify.ts';
+export { acceptTrustList, pinsAfter, REASON_TEXT, REASONS, type Reason, type Verdict, verifySeal } from './verify.ts';

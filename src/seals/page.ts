@@ -182,8 +182,7 @@ async function verify(sealText: string): Promise<void> {
     now: Date.now(),
     fetchStatus: online ? (url) => fetchText(url, 'application/jose', MAX_STATUS_ANSWER_CHARS) : undefined,
   });
-  // PROFILE: once a list signed by a pinned key is accepted, its announced trust keys are pinned.
-  if (verdict.trustList && verdict.announcedTrustKeys) keepPins(verdict.trustList.party, [...new Set([verdict.trustList.signedBy, ...verdict.announcedTrustKeys])]);
+  if (verdict.trustList && verdict.pinsFromNow) keepPins(verdict.trustList.party, verdict.pinsFromNow);
   show(verdict);
 }
 

@@ -92,8 +92,8 @@ export type Verdict = {
   trustList?: { party: string; issuedAt: string; nextUpdate: string; stale: boolean; signedBy: string };
   /** The status shown: from the issuer now (online), or as of the trust list's date. */
   status?: { source: 'online'; answer: StatusAnswer } | { source: 'trust-list'; asOf: string; state: 'valid' | 'replaced' | 'cancelled' };
-  /** Trust keys the accepted list announces: the verifier pins them from now on. */
-  announcedTrustKeys?: string[];
+  /** What the verifier pins for the list's party from now on (pinsAfter). */
+  pinsFromNow?: string[];
 };
 
 export type VerifyOptions = {
@@ -125,6 +125,14 @@ export function readSeal(text: string): (CompactJws & { payload: SealPayload }) 
 }
 
 export type AcceptedList = { list: TrustList; signedBy: string };
+
+/**
+ * PROFILE: once a list signed by a pinned key is accepted, the trust keys it announces are pinned,
+ * and the others only until then. The one rule for the CLI, the page and peers' lists.
+ */
+export function pinsAfter(accepted: AcceptedList): string[] {
+  return [...new Set([accepted.signedBy, ...accepted.list.trustKeys])].slice(0, 100);
+}
 
 /** A trust list signed by one of its own trust keys, whose thumbprint is among `pins`. */
 export async function acceptTrustList(text: string | undefined, pins: readonly string[]): Promise<{ ok: true; accepted: AcceptedList } | { ok: false; reason: Reason; detail: string }> {
@@ -203,7 +211,7 @@ export async function verifySeal(options: VerifyOptions): Promise<Verdict> {
   const base = {
     fields,
     trustList: { party: list.party, issuedAt: list.issuedAt, nextUpdate: list.nextUpdate, stale, signedBy },
-    announcedTrustKeys: list.trustKeys,
+    pinsFromNow: pinsAfter(trusted.accepted),
   };
   if (list.party !== fields.i) return { ...base, reason: 'SEAL_KEY_UNKNOWN', detail: `the trust list is ${list.party}'s, the seal ${fields.i}'s` };
   const key = await sealKey(list, seal.header.kid);

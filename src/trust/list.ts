@@ -5,12 +5,12 @@ import { type Db, redactUrl } from '../db/index.ts';
 import { EcoError, notFound } from '../errors.ts';
 import { readAtMost, signText } from '../exchange/index.ts';
 import type { OwnKeys } from '../keys/index.ts';
-import { acceptTrustList, hasProfileHeader, MAX_TRUST_LIST_CHARS, readCompactJws, TRUST_LIST_MAX_LIFETIME_MS, TRUST_TYP, type TrustList } from '../seals/index.ts';
+import { acceptTrustList, hasProfileHeader, MAX_TRUST_LIST_CHARS, pinsAfter, readCompactJws, TRUST_LIST_MAX_LIFETIME_MS, TRUST_TYP, type TrustList } from '../seals/index.ts';
 
 /** A list is signed again after this long even when nothing changed, well within its 24 h. */
 const RESIGN_AFTER_MS = 6 * 3600_000;
 
-type KeyRow = { public_jwk: Record<string, unknown>; use: 'sig' | 'trust'; status: string; valid_from: Date; retired_at: Date | null; revoked_at: Date | null };
+type KeyRow = { public_jwk: Record<string, unknown>; use: 'sig' | 'trust'; valid_from: Date; retired_at: Date | null; revoked_at: Date | null };
 type StatusRow = { n: string; v: number; s: 'replaced' | 'cancelled'; at: Date };
 
 export class OwnTrustList {
@@ -61,7 +61,7 @@ export class OwnTrustList {
    */
   async build(now: Date): Promise<TrustList> {
     const { rows: keyRows } = await this.db.query<KeyRow>(
-      `SELECT public_jwk, use, status, coalesce(activated_at, created_at) AS valid_from, retired_at, revoked_at FROM keys
+      `SELECT public_jwk, use, coalesce(activated_at, created_at) AS valid_from, retired_at, revoked_at FROM keys
         WHERE (use = 'sig' AND activated_at IS NOT NULL) OR (use = 'trust' AND status IN ('active', 'published'))
         ORDER BY use, created_at`,
     );
@@ -178,12 +178,12 @@ export class PeerTrustLists {
       if (!signed || !hasProfileHeader(signed, TRUST_TYP)) throw new Error('no trust list could be fetched');
       const checked = await acceptTrustList(text, row.pins);
       if (!checked.ok) throw new Error(`${checked.reason}: ${checked.detail}`);
-      const { list, signedBy } = checked.accepted;
+      const { list } = checked.accepted;
       if (list.party !== partyId) throw new Error(`the list is ${list.party}'s`);
       if (row.issued_at && Date.parse(list.issuedAt) < row.issued_at.getTime()) throw new Error(`the list of ${list.issuedAt} is older than the one held`);
       // A list dated ahead would hold every later one off as older.
       if (Date.parse(list.issuedAt) > Date.now() + 5 * 60_000) throw new Error(`the list is dated ${list.issuedAt}, ahead of our clock`);
-      const pins = [...new Set([signedBy, ...list.trustKeys])].slice(0, 100);
+      const pins = pinsAfter(checked.accepted);
       await this.db.query(
         `UPDATE peer_trust_lists SET jws = $2, issued_at = $3, next_update = $4, pins = $5, fetched_at = now(), last_error = NULL
           WHERE party_id = $1 AND (issued_at IS NULL OR issued_at <= $3)`,

@@ -38,7 +38,7 @@ const stranger = await newKey();
 
 const seal = (p: object = payload, key: Key = signing, header: object = { alg: 'ES256', kid: key.kid, typ: 'eco-seal+jws' }) => `ECO1:${jws(header, JSON.stringify(p), key.privateKey)}`;
 
-type ListOptions = { keys?: object[]; status?: object[]; issuedAt?: string; nextUpdate?: string; countries?: string[]; signer?: Key; header?: object };
+type ListOptions = { keys?: object[]; status?: object[]; issuedAt?: string; nextUpdate?: string; countries?: string[]; signer?: Key; header?: object; trustKeys?: string[] };
 function trustList(o: ListOptions = {}): string {
   const signer = o.signer ?? trust;
   const list = {
@@ -46,7 +46,7 @@ function trustList(o: ListOptions = {}): string {
     countries: o.countries ?? ['KR'],
     issuedAt: o.issuedAt ?? at(-1),
     nextUpdate: o.nextUpdate ?? at(23),
-    trustKeys: [trust.kid],
+    trustKeys: o.trustKeys ?? [trust.kid],
     keys: o.keys ?? [
       { ...signing.jwk, kid: signing.kid, use: 'sig', validFrom: at(-1000) },
       { ...trust.jwk, kid: trust.kid, use: 'trust', validFrom: at(-1000) },
@@ -74,6 +74,19 @@ describe('seal verification', () => {
     assert.equal(await reasonOf(), 'OK');
     assert.equal(await reasonOf({ seal: seal({ ...payload, extra: 'ignored' }) }), 'OK');
     assert.equal(await reasonOf({ seal: seal(payload, signing, { alg: 'ES256', kid: signing.kid, typ: 'application/eco-seal+jws' }) }), 'OK');
+  });
+
+  it('follows a trust-key rotation the list announced, with no new pin, and drops the key the next list leaves out', async () => {
+    const next = await newKey();
+    const trustEntry = (key: Key) => ({ ...key.jwk, kid: key.kid, use: 'trust', validFrom: at(-10) });
+    const signingEntry = { ...signing.jwk, kid: signing.kid, use: 'sig', validFrom: at(-1000) };
+    const announcing = await verify({ trustList: trustList({ trustKeys: [trust.kid, next.kid], keys: [signingEntry, trustEntry(trust), trustEntry(next)] }) });
+    assert.deepEqual(announcing.pinsFromNow, [trust.kid, next.kid]);
+    const rotated = trustList({ signer: next, trustKeys: [next.kid], keys: [signingEntry, trustEntry(next)] });
+    assert.equal(await reasonOf({ trustList: rotated, pins: [trust.kid] }), 'TRUST_LIST_UNPINNED', 'not without the announcement');
+    const followed = await verify({ trustList: rotated, pins: announcing.pinsFromNow });
+    assert.equal(followed.reason, 'OK');
+    assert.deepEqual(followed.pinsFromNow, [next.kid], 'the old trust key is pinned no more');
   });
 
   it('calls malformed: no prefix, over 900 characters, not UTF-8, not JSON, another typ, alg none or HS256, a payload not of the shape', async () => {
