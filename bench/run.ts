@@ -6,6 +6,8 @@
 //   (c) lookup at the importing side, GET /certificates/{number}, closed loop, over stored COs;
 //   (g) printed copies: a seal and a PDF per CO (in process, and a PDF over HTTP), against raw
 //       signing; status checks at A in the closed loop of (c), their CPU against a lookup's;
+//   (h) the portal's certificate search over BENCH_SEARCH_ROWS received COs, against a raw
+//       Postgres round trip;
 //   (e) saturation with one process per role (api, relay, consumer) per side, and with N;
 //   (f) noisy neighbour: A->B deliveries at a fixed rate and customs lookups at B, quiet, then with
 //       a third partner's broker frozen at A (its messages pile up) and 60 heavy admin readers at B;
@@ -27,6 +29,8 @@
 //   BENCH_COPIES_ONLY (0)       1: stop after the lookups (c) and printed copies (g), write nothing
 //   BENCH_NOISY_SECONDS (20)    (f): seconds measured quiet, and as many with the noise
 //   BENCH_NOISY_ONLY (0)        1: phase (f) alone, written to <date>-<commit>-noisy.json
+//   BENCH_SEARCH_ROWS (1000000) (h): received COs seeded by SQL for the search
+//   BENCH_SEARCH_ONLY (0)       1: phase (h) alone, written to <date>-<commit>-search.json
 // A quick run: BENCH_COS=1000 BENCH_LOOKUP_ROWS=20000 npm run bench (a few minutes).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -44,6 +48,7 @@ import { copiesInProcess } from './copies.ts';
 import { coreMsPer, cpuSeconds } from './cpu.ts';
 import { type Reply, request } from './http.ts';
 import { commitRate, publishRate, signingRates, statementRate } from './raw.ts';
+import { printSearch, searchPhase } from './search.ts';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const COS = env('BENCH_COS', env('BENCH_COUNT', 5000));
@@ -61,6 +66,8 @@ const SOAK_ONLY = env('BENCH_SOAK_ONLY', 0) > 0 && SOAK > 0;
 const WAIT_MS = env('BENCH_WAIT_SECONDS', 300) * 1000;
 const NOISY_SECONDS = env('BENCH_NOISY_SECONDS', 20);
 const NOISY_ONLY = env('BENCH_NOISY_ONLY', 0) > 0;
+const SEARCH_ROWS = env('BENCH_SEARCH_ROWS', 1_000_000);
+const SEARCH_ONLY = env('BENCH_SEARCH_ONLY', 0) > 0;
 /** (f): the deliveries' rate, the lookups in flight, the operators reading at B. */
 const NOISY_RATE = 20;
 const NOISY_LOOKUPS = 4;
@@ -828,6 +835,13 @@ async function main(): Promise<void> {
       writeResult(`${date.slice(0, 10)}-${commit}-noisy.json`, { commit, date, cores: CORES, node: process.version, noisyNeighbour: await noisyNeighbour(services) });
       return;
     }
+    if (SEARCH_ONLY) {
+      console.log(`\n(h) certificate search over ${fmt(SEARCH_ROWS)} received COs`);
+      const search = await searchPhase(services.postgres.url(), SEARCH_ROWS);
+      printSearch(search);
+      writeResult(`${date.slice(0, 10)}-${commit}-search.json`, { commit, date, cores: CORES, node: process.version, search });
+      return;
+    }
     if (SOAK_ONLY) {
       const soakResult = await runSoak(services, env('BENCH_SOAK_RATE', 100));
       writeResult(`${date.slice(0, 10)}-${commit}-soak.json`, { commit, date, cores: CORES, node: process.version, soak: soakResult });
@@ -919,6 +933,9 @@ async function main(): Promise<void> {
     }
 
     const noisy = await noisyNeighbour(services);
+    console.log(`\n(h) certificate search over ${fmt(SEARCH_ROWS)} received COs`);
+    const search = await searchPhase(services.postgres.url(), SEARCH_ROWS);
+    printSearch(search);
     const soakResult = SOAK > 0 ? await runSoak(services, env('BENCH_SOAK_RATE', halfRate)) : undefined;
 
     const result = {
@@ -951,6 +968,7 @@ async function main(): Promise<void> {
       copies,
       processesPerRole: perRoleRuns,
       noisyNeighbour: noisy,
+      search,
       soak: soakResult ?? { cos: 0, rssSlopeMBPer100k: null },
       ...(saturationRun.profile ? { statements: { saturation: saturationRun.profile } } : {}),
       sizes: { cos: COS, lookupRows: LOOKUP_ROWS, lookupSeconds: LOOKUP_SECONDS },

@@ -141,13 +141,17 @@ export async function verifyChain(db: Queryable, batch = 5000): Promise<ChainRep
 
 export type AuditRecord = AuditEntry & { id: number; at: string; position: number | null; hash: string | null };
 
-export async function listAudit(db: Queryable, filter: { actor?: string; action?: string; subject?: string; before?: number; limit: number }): Promise<AuditRecord[]> {
+export async function listAudit(
+  db: Queryable,
+  filter: { actor?: string; action?: string; subject?: string; before?: number; limit: number /** YYYY-MM-DD, UTC days, both included */; from?: string; to?: string },
+): Promise<AuditRecord[]> {
   const { rows } = await db.query<{ id: number; at: Date; actor: string; action: string; subject: string | null; data: Record<string, unknown>; position: number | null; hash: string | null }>(
     `SELECT id, at, actor, action, subject, data, position, hash FROM audit_log
      WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2) AND ($3::text IS NULL OR subject = $3)
        AND ($4::bigint IS NULL OR id < $4)
+       AND ($6::date IS NULL OR at >= $6::date::timestamp AT TIME ZONE 'UTC') AND ($7::date IS NULL OR at < ($7::date + 1)::timestamp AT TIME ZONE 'UTC')
      ORDER BY id DESC LIMIT $5`,
-    [filter.actor ?? null, filter.action ?? null, filter.subject ?? null, filter.before ?? null, filter.limit],
+    [filter.actor ?? null, filter.action ?? null, filter.subject ?? null, filter.before ?? null, filter.limit, filter.from ?? null, filter.to ?? null],
   );
   return rows.map((r) => ({ id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action, subject: r.subject ?? undefined, data: r.data, position: r.position, hash: r.hash }));
 }

@@ -8,6 +8,7 @@ import { conflict, EcoError, notFound, unprocessable } from '../errors.ts';
 import type { MessageType } from '../exchange/index.ts';
 import { type Delivery, deliveriesFor, type Outbound, type Sent } from '../outbound/index.ts';
 import type { KnownPeer, PeerDirectory } from '../peers/index.ts';
+import { takeNumber } from './numbering.ts';
 import {
   type CertificateStatus,
   findIssuedByIdempotencyKey,
@@ -107,7 +108,11 @@ export class CertificateService {
     return peer;
   }
 
-  async issue(certificate: Certificate, options: { recipient?: string; idempotencyKey?: string; actor?: string } = {}): Promise<{ created: boolean; result: IssueResult }> {
+  /**
+   * Issues version 1. With `assignNumber`, the certificate's number is only a stand-in: the issuer's
+   * numbering pattern gives the real one in the issuing transaction (numbering.ts).
+   */
+  async issue(certificate: Certificate, options: { recipient?: string; idempotencyKey?: string; actor?: string; assignNumber?: boolean } = {}): Promise<{ created: boolean; result: IssueResult }> {
     const idempotency = options.idempotencyKey ? { key: options.idempotencyKey, digest: requestDigest(certificate, options.recipient) } : undefined;
     if (idempotency) {
       const earlier = await this.replayIdempotent(idempotency, certificate);
@@ -119,19 +124,27 @@ export class CertificateService {
       ]);
     }
     const peer = await this.check(certificate, options.recipient);
+    let issued = certificate;
     let messageId: string;
     try {
-      messageId = await this.send(options.actor, peer, 'certificate.issued', certificate.number, certificate, (client, sent) =>
-        insertIssued(client, { certificate, importingParty: peer.partyId, sent, idempotency }),
+      messageId = await this.send(
+        options.actor,
+        peer,
+        'certificate.issued',
+        async (client) => {
+          if (options.assignNumber) issued = { ...certificate, number: await takeNumber(client, this.partyId, Number(certificate.issuedAt.slice(0, 4))) };
+          return { number: issued.number, body: issued };
+        },
+        (client, sent) => insertIssued(client, { certificate: issued, importingParty: peer.partyId, sent, idempotency }),
       );
     } catch (error) {
       if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
       // Two requests with one Idempotency-Key raced: the loser answers with the winner's result.
       const earlier = idempotency && (await this.replayIdempotent(idempotency, certificate));
       if (earlier) return { created: false, result: earlier };
-      throw conflict(`certificate ${certificate.number} has already been issued by ${this.partyId}`);
+      throw conflict(`certificate ${issued.number} has already been issued by ${this.partyId}`);
     }
-    return { created: true, result: { number: certificate.number, version: 1, status: 'valid', recipient: peer.partyId, messageId, delivery: { status: 'queued' } } };
+    return { created: true, result: { number: issued.number, version: 1, status: 'valid', recipient: peer.partyId, messageId, delivery: { status: 'queued' } } };
   }
 
   /** Issues version n+1 of a valid certificate and sends it as certificate.replaced. */
@@ -147,11 +160,17 @@ export class CertificateService {
     }
     const replacement = { ...certificate, replaces };
     const peer = await this.check(replacement, current.counterparty);
-    const messageId = await this.send(actor, peer, 'certificate.replaced', number, replacement, async (client, sent) => {
-      await this.lockCurrent(client, number, current.version);
-      await markReplaced(client, number, current.version);
-      await insertIssued(client, { certificate: replacement, importingParty: peer.partyId, sent });
-    });
+    const messageId = await this.send(
+      actor,
+      peer,
+      'certificate.replaced',
+      async () => ({ number, body: replacement }),
+      async (client, sent) => {
+        await this.lockCurrent(client, number, current.version);
+        await markReplaced(client, number, current.version);
+        await insertIssued(client, { certificate: replacement, importingParty: peer.partyId, sent });
+      },
+    );
     return { number, version: replacement.version, status: 'valid', recipient: peer.partyId, messageId, delivery: { status: 'queued' } };
   }
 
@@ -161,10 +180,16 @@ export class CertificateService {
     const peer = await this.peers.find(current.counterparty);
     if (!peer) throw unprocessable(`the importing party ${current.counterparty} is no longer registered`);
     const cancelledAt = new Date().toISOString();
-    const messageId = await this.send(actor, peer, 'certificate.cancelled', number, { certificateNumber: number, reason, cancelledAt }, async (client) => {
-      await this.lockCurrent(client, number, current.version);
-      await markCancelled(client, number, current.version, reason, cancelledAt);
-    });
+    const messageId = await this.send(
+      actor,
+      peer,
+      'certificate.cancelled',
+      async () => ({ number, body: { certificateNumber: number, reason, cancelledAt } }),
+      async (client) => {
+        await this.lockCurrent(client, number, current.version);
+        await markCancelled(client, number, current.version, reason, cancelledAt);
+      },
+    );
     return { number, version: current.version, status: 'cancelled', recipient: peer.partyId, messageId, delivery: { status: 'queued' } };
   }
 
@@ -182,10 +207,17 @@ export class CertificateService {
     if (latest?.version !== version || latest.status !== 'valid') throw conflict(`certificate ${number} changed meanwhile; look it up and try again`);
   }
 
-  /** Sends one message with, in the same transaction, the `change` it announces. Returns its id. */
-  private send(actor: string | undefined, peer: KnownPeer, type: MessageType, number: string, body: object, change: (client: DbClient, sent: Sent) => Promise<void>): Promise<string> {
-    const version = 'version' in body ? body.version : undefined;
+  /** Sends one message (`message` makes it, within the transaction) with, in the same transaction, the `change` it announces. Returns its id. */
+  private send(
+    actor: string | undefined,
+    peer: KnownPeer,
+    type: MessageType,
+    message: (client: DbClient) => Promise<{ number: string; body: object }>,
+    change: (client: DbClient, sent: Sent) => Promise<void>,
+  ): Promise<string> {
     return this.outbound.transaction(async (client, outbox) => {
+      const { number, body } = await message(client);
+      const version = 'version' in body ? body.version : undefined;
       const sent = await outbox.send({
         to: peer,
         type,

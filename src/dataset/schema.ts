@@ -38,6 +38,12 @@ const text = (max: number) => z.string().trim().min(1).max(max);
 const measure = z.object({ value: decimal, unit: unitCode });
 const amount = z.object({ amount: decimal, currency });
 
+/** The Harmonized System's chapters are 01 to 97; 77 is reserved for future use (00, 98 and 99 are not HS). */
+const isHsChapter = (code: string) => {
+  const chapter = Number(code.slice(0, 2));
+  return chapter >= 1 && chapter <= 97 && chapter !== 77;
+};
+
 export const certificateNumberSchema = z.string().regex(/^[A-Za-z0-9/.-]{1,35}$/, 'must be 1-35 characters of A-Z a-z 0-9 / - .');
 
 export const certificateKinds = ['preferential', 'non-preferential', 'origin-declaration'] as const;
@@ -64,8 +70,9 @@ const item = z.object({
   description: text(512).describe('description of the goods'),
   hsCode: z
     .string()
-    .regex(/^\d{6,10}$/, 'must be an HS code of 6 to 10 digits')
-    .describe('Harmonized System code, 6 to 10 digits'),
+    .regex(/^\d{6,10}$/, { error: 'must be an HS code of 6 to 10 digits', abort: true })
+    .refine(isHsChapter, 'must begin with an HS chapter, 01 to 97 (77 is reserved)')
+    .describe('Harmonized System code, 6 to 10 digits, beginning with a chapter 01-97 other than 77'),
   originCountry: country.describe('country of origin of the goods (ISO 3166-1 alpha-2)'),
   originCriterion: text(35).optional().describe("the agreement's origin criterion met (WO, PE, CTH, RVC40, …); required unless kind is non-preferential"),
   quantity: measure.describe('quantity in a UN/ECE Rec. 20 unit; what clearance draws down'),

@@ -10,7 +10,17 @@ import { throttledAddress } from '../http/index.ts';
 export const userRoles = ['issuer', 'customs', 'admin'] as const;
 export type UserRole = (typeof userRoles)[number];
 
-export type User = { id: string; username: string; displayName: string; roles: UserRole[]; status: 'active' | 'disabled'; createdAt: string; lastSignInAt: string | null };
+export type User = {
+  id: string;
+  username: string;
+  displayName: string;
+  roles: UserRole[];
+  status: 'active' | 'disabled';
+  createdAt: string;
+  lastSignInAt: string | null;
+  /** Set by an administrator's reset: nothing opens until the user has chosen a password of their own. */
+  mustChangePassword: boolean;
+};
 
 export const USERNAME = /^[a-z0-9._-]{3,64}$/;
 export const PASSWORD_MIN = 12;
@@ -50,6 +60,7 @@ type UserRow = {
   status: User['status'];
   created_at: Date;
   last_sign_in_at: Date | null;
+  must_change_password: boolean;
 };
 const toUser = (r: UserRow): User => ({
   id: r.id,
@@ -59,6 +70,7 @@ const toUser = (r: UserRow): User => ({
   status: r.status,
   createdAt: r.created_at.toISOString(),
   lastSignInAt: r.last_sign_in_at?.toISOString() ?? null,
+  mustChangePassword: r.must_change_password,
 });
 
 /** Checks a new user's fields; field errors point at the form's fields (and the CLI's options). */
@@ -151,8 +163,10 @@ export async function signIn(db: Db, username: string, password: string, address
     { key: `address:${place}`, limit: THROTTLE.address },
     { key: `pair:${username} ${place}`, limit: THROTTLE.pair },
   ];
-  const { rows: users } = await db.query<UserRow & { password_hash: string }>("SELECT * FROM portal_users WHERE username = $1 AND status = 'active'", [username]);
-  const row = users[0];
+  const { rows: users } = await db.query<UserRow & { password_hash: string }>('SELECT * FROM portal_users WHERE username = $1', [username]);
+  // A disabled user's attempt fails like any other (after the same scrypt), and is audited as theirs.
+  const known = users[0];
+  const row = known?.status === 'active' ? known : undefined;
   const outcome = await withTransaction(db, async (client): Promise<SignInOutcome> => {
     await client.query("INSERT INTO portal_sign_in_throttle (key, failures, last_failure_at) SELECT unnest($1::text[]), 0, '-infinity' ON CONFLICT (key) DO NOTHING", [keys.map((k) => k.key)]);
     const { rows } = await client.query<ThrottleRow>(
@@ -166,6 +180,7 @@ export async function signIn(db: Db, username: string, password: string, address
       return { ok: false, reason: 'throttled' };
     }
     if (!row || !(await verifyPassword(password, row.password_hash))) {
+      if (!row) await verifyPassword(password, await DUMMY_HASH);
       for (const { key, limit } of keys) {
         const current = rows.find((r) => r.key === key)!;
         const failures = current.recent ? current.failures + 1 : 1;
@@ -176,7 +191,8 @@ export async function signIn(db: Db, username: string, password: string, address
           waitSeconds,
         ]);
       }
-      await audit(client, { actor: actors.portalUser(username.slice(0, 64)), action: 'portal.sign-in-failed', subject: row?.id, data: { address, reason: row ? 'wrong password' : 'unknown user' } });
+      const reason = row ? 'wrong password' : known ? 'disabled user' : 'unknown user';
+      await audit(client, { actor: actors.portalUser(username.slice(0, 64)), action: 'portal.sign-in-failed', subject: known?.id, data: { address, reason } });
       return { ok: false, reason: 'invalid' };
     }
     await client.query('DELETE FROM portal_sign_in_throttle WHERE key = $1', [keys[1]!.key]);
@@ -214,4 +230,85 @@ export async function sessionUser(db: Queryable, id: string, limits: SessionLimi
 export async function closeSession(db: Queryable, id: string): Promise<void> {
   // Expired sessions of anyone go too: nobody can use them, and the table stays small.
   await db.query("DELETE FROM portal_sessions WHERE id_hash = $1 OR expires_at < now() OR last_seen_at < now() - interval '7 days'", [sessionHash(id)]);
+}
+
+/** The active user of a session that is no longer open (idle or past its lifetime), while its row is kept. */
+export async function endedSessionUser(db: Queryable, id: string): Promise<User | undefined> {
+  const { rows } = await db.query<UserRow>(
+    `SELECT u.* FROM portal_sessions s JOIN portal_users u ON u.id = s.user_id
+      WHERE s.id_hash = $1 AND u.status = 'active' AND NOT u.must_change_password`,
+    [sessionHash(id)],
+  );
+  return rows[0] && toUser(rows[0]);
+}
+
+/** An administrator changes a user's roles; audited with the roles before and after. */
+export async function setUserRoles(db: Db, id: string, roles: UserRole[], actor: string): Promise<boolean> {
+  if (!roles.length || roles.some((r) => !userRoles.includes(r))) throw invalid('the roles cannot be set', [{ pointer: '/roles', detail: `choose one or more of ${userRoles.join(', ')}` }]);
+  const { rows } = await audited(
+    db,
+    (client) =>
+      client.query<{ before: UserRole[] }>('UPDATE portal_users u SET roles = $2 FROM portal_users o WHERE u.id = $1 AND o.id = u.id AND u.roles <> $2 RETURNING o.roles AS before', [id, roles]),
+    ({ rows: changed }) => (changed[0] ? { actor, action: 'portal-user.roles-changed', subject: id, data: { before: changed[0].before, after: roles } } : undefined),
+  );
+  return rows.length > 0;
+}
+
+/**
+ * An administrator sets a temporary password: the user's sessions end, and at the next sign-in
+ * nothing opens until they choose their own. Their sign-in waits (THROTTLE) are lifted too.
+ */
+export async function resetPassword(db: Db, id: string, password: string, actor: string): Promise<boolean> {
+  if (password.length < PASSWORD_MIN || password.length > PASSWORD_MAX)
+    throw invalid('the password cannot be set', [{ pointer: '/password', detail: `must be ${PASSWORD_MIN}-${PASSWORD_MAX} characters` }]);
+  const hash = await hashPassword(password);
+  const { rows } = await audited(
+    db,
+    async (client) => {
+      const result = await client.query<{ username: string }>('UPDATE portal_users SET password_hash = $2, must_change_password = true WHERE id = $1 RETURNING username', [id, hash]);
+      if (result.rows[0]) {
+        await client.query('DELETE FROM portal_sessions WHERE user_id = $1', [id]);
+        await clearThrottle(client, result.rows[0].username);
+      }
+      return result;
+    },
+    ({ rows: changed }) => (changed[0] ? { actor, action: 'portal-user.password-reset', subject: id } : undefined),
+  );
+  return rows.length > 0;
+}
+
+/** The user's own new password, after the current one; clears a reset's "must change". */
+export async function changeOwnPassword(db: Db, user: User, current: string, next: string): Promise<{ pointer: string; detail: string }[]> {
+  const { rows } = await db.query<{ password_hash: string }>('SELECT password_hash FROM portal_users WHERE id = $1', [user.id]);
+  if (!rows[0] || !(await verifyPassword(current, rows[0].password_hash))) return [{ pointer: '/current', detail: 'wrong' }];
+  if (next.length < PASSWORD_MIN || next.length > PASSWORD_MAX) return [{ pointer: '/password', detail: 'length' }];
+  if (next === current) return [{ pointer: '/password', detail: 'same' }];
+  const hash = await hashPassword(next);
+  await audited(
+    db,
+    (client) => client.query('UPDATE portal_users SET password_hash = $2, must_change_password = false WHERE id = $1', [user.id, hash]),
+    () => ({ actor: actors.portalUser(user.username), action: 'portal-user.password-changed', subject: user.id }),
+  );
+  return [];
+}
+
+/** Lifts the sign-in waits of a user name, from every address (an administrator's unlock); audited. */
+export async function unlockUser(db: Db, id: string, actor: string): Promise<boolean> {
+  const { rows } = await audited(
+    db,
+    async (client) => {
+      const found = await client.query<{ username: string; cleared: number }>('SELECT username, 0 AS cleared FROM portal_users WHERE id = $1', [id]);
+      if (found.rows[0]) found.rows[0].cleared = await clearThrottle(client, found.rows[0].username);
+      return found;
+    },
+    ({ rows: user }) => (user[0] ? { actor, action: 'portal-user.unlocked', subject: id, data: { waitsLifted: user[0].cleared } } : undefined),
+  );
+  return rows.length > 0;
+}
+
+/** Removes the per-(name, address) counts of a user name: `pair:<name> <address>`. */
+async function clearThrottle(client: Queryable, username: string): Promise<number> {
+  const prefix = `pair:${username} `;
+  const { rowCount } = await client.query('DELETE FROM portal_sign_in_throttle WHERE left(key, length($1)) = $1', [prefix]);
+  return rowCount ?? 0;
 }

@@ -2,6 +2,8 @@
 // pointer names its field), the form's flat values <-> a certificate, and errors -> fields.
 import { type Certificate, certificateKinds, certificateSchema, toPointer } from '../dataset/index.ts';
 import { EcoError, type FieldError } from '../errors.ts';
+import { countryCode } from './codes.ts';
+import { type Lang, readDecimal } from './messages.ts';
 
 export type Kind = (typeof certificateKinds)[number];
 export const kinds = certificateKinds;
@@ -20,6 +22,12 @@ export type Field = {
   kinds?: readonly Kind[];
 };
 
+/**
+ * How much a code field (country, unit, …) takes: more than any code, so that a name typed there
+ * ("Vietnam") is read as a name or refused at its field, never cut to a wrong code ("VI").
+ */
+const CODE_INPUT = 60;
+
 const f = (pointer: string, label: string, type: FieldType, max: number, more: Partial<Field> = {}): Field => ({ pointer, label, type, max, ...more });
 const partyFields = (who: string, required: boolean): Field[] => [
   f(`/${who}/name`, 'field.name', 'text', 256, { required }),
@@ -27,7 +35,7 @@ const partyFields = (who: string, required: boolean): Field[] => [
   f(`/${who}/address/line`, 'field.addressLine', 'text', 256),
   f(`/${who}/address/city`, 'field.city', 'text', 70),
   f(`/${who}/address/postcode`, 'field.postcode', 'text', 17),
-  f(`/${who}/address/country`, 'field.country', 'country', 2),
+  f(`/${who}/address/country`, 'field.country', 'country', CODE_INPUT),
 ];
 
 /** The form's sections (fieldsets), each with its legend's key and fields, in order. */
@@ -47,12 +55,12 @@ export const sections: { legend: string; fields: Field[] }[] = [
   {
     legend: 'section.route',
     fields: [
-      f('/exportCountry', 'field.exportCountry', 'country', 2, { required: true }),
-      f('/importCountry', 'field.importCountry', 'country', 2, { required: true }),
+      f('/exportCountry', 'field.exportCountry', 'country', CODE_INPUT, { required: true }),
+      f('/importCountry', 'field.importCountry', 'country', CODE_INPUT, { required: true }),
       f('/transport/mode', 'field.transportMode', 'mode', 1),
       f('/transport/means', 'field.transportMeans', 'text', 70),
-      f('/transport/loadingPort', 'field.loadingPort', 'locode', 5),
-      f('/transport/dischargePort', 'field.dischargePort', 'locode', 5),
+      f('/transport/loadingPort', 'field.loadingPort', 'locode', CODE_INPUT),
+      f('/transport/dischargePort', 'field.dischargePort', 'locode', CODE_INPUT),
       f('/transport/departureDate', 'field.departureDate', 'date', 10),
       f('/invoice/number', 'field.invoiceNumber', 'text', 35),
       f('/invoice/date', 'field.invoiceDate', 'date', 10),
@@ -94,17 +102,17 @@ export const sections: { legend: string; fields: Field[] }[] = [
 export const itemFields: Field[] = [
   f('/description', 'field.description', 'textarea', 512, { required: true }),
   f('/hsCode', 'field.hsCode', 'hs', 10, { required: true }),
-  f('/originCountry', 'field.originCountry', 'country', 2, { required: true }),
+  f('/originCountry', 'field.originCountry', 'country', CODE_INPUT, { required: true }),
   f('/originCriterion', 'field.originCriterion', 'text', 35, { kinds: ['preferential', 'origin-declaration'], required: true }),
   f('/quantity/value', 'field.quantity', 'decimal', 25, { required: true }),
-  f('/quantity/unit', 'field.unit', 'unit', 3, { required: true }),
+  f('/quantity/unit', 'field.unit', 'unit', CODE_INPUT, { required: true }),
   f('/grossWeight/value', 'field.grossWeight', 'decimal', 25),
-  f('/grossWeight/unit', 'field.weightUnit', 'unit', 3),
+  f('/grossWeight/unit', 'field.weightUnit', 'unit', CODE_INPUT),
   f('/packages/count', 'field.packageCount', 'int', 9),
-  f('/packages/kind', 'field.packageKind', 'package', 2),
+  f('/packages/kind', 'field.packageKind', 'package', CODE_INPUT),
   f('/packages/marks', 'field.marks', 'text', 512),
   f('/value/amount', 'field.value', 'decimal', 25),
-  f('/value/currency', 'field.currency', 'currency', 3),
+  f('/value/currency', 'field.currency', 'currency', CODE_INPUT),
   f('/invoice/number', 'field.invoiceNumber', 'text', 35),
   f('/invoice/date', 'field.invoiceDate', 'date', 10),
 ];
@@ -176,10 +184,13 @@ function setAt(target: Record<string, unknown>, pointer: string, value: unknown)
   });
 }
 
-const convert = (field: Field, text: string): unknown => {
+/** A field's text as the dataset's value, read the way the officer's language writes it. */
+const convert = (field: Field, text: string, lang: Lang): unknown => {
   if (field.type === 'checkbox') return true;
-  if (field.type === 'int') return /^\d{1,9}$/.test(text) ? Number(text) : text;
-  if (['country', 'currency', 'unit', 'package', 'locode'].includes(field.type)) return text.trim().toUpperCase();
+  if (field.type === 'int') return /^\d{1,9}$/.test(text.trim()) ? Number(text.trim()) : text;
+  if (field.type === 'decimal') return readDecimal(lang, text);
+  if (field.type === 'country') return countryCode(text, lang);
+  if (['currency', 'unit', 'package', 'locode'].includes(field.type)) return text.trim().toUpperCase();
   return text;
 };
 
@@ -187,13 +198,13 @@ const convert = (field: Field, text: string): unknown => {
  * The certificate the form describes, as the REST API would receive it: empty fields are left out,
  * item numbers are the rows' order, issuer and version are the gateway's to set.
  */
-export function toCertificate(state: FormState, issuer: { partyId: string }, version: number): Record<string, unknown> {
+export function toCertificate(state: FormState, issuer: { partyId: string }, version: number, lang: Lang = 'en'): Record<string, unknown> {
   const co: Record<string, unknown> = { version, kind: state.kind, issuer: { partyId: issuer.partyId }, items: [] };
   for (let i = 0; i < state.items; i++) setAt(co, `/items/${i}/itemNumber`, i + 1);
   for (const [name, text] of Object.entries(state.values)) {
     const field = fieldAt(name)!;
     if (!forKind(field, state.kind) || text.trim() === '') continue;
-    setAt(co, name, convert(field, text));
+    setAt(co, name, convert(field, text, lang));
   }
   return co;
 }
@@ -234,7 +245,7 @@ export function serviceErrors(error: unknown): FieldError[] | undefined {
  * general errors. Returns field pointer -> messages, and the rest.
  */
 export function placeErrors(errors: FieldError[], state: FormState): { byField: Map<string, string[]>; general: FieldError[] } {
-  const names: string[] = [];
+  const names: string[] = ['/recipient'];
   for (const s of sections) for (const field of s.fields) if (forKind(field, state.kind)) names.push(field.pointer);
   for (let i = 0; i < state.items; i++) for (const field of itemFields) if (forKind(field, state.kind)) names.push(`/items/${i}${field.pointer}`);
   const byField = new Map<string, string[]>();

@@ -10,7 +10,9 @@ import type { Copies } from '../printing/index.ts';
 import type { VerificationService } from '../verifications/index.ts';
 import type { SessionLimits } from './accounts.ts';
 import { accountPages } from './pages-account.ts';
+import { adminPages } from './pages-admin.ts';
 import { customsPages } from './pages-customs.ts';
+import { formPages } from './pages-form.ts';
 import { issuerPages } from './pages-issuer.ts';
 import { installPortal } from './plugin.ts';
 
@@ -37,5 +39,7 @@ export async function portalRoutes(app: FastifyInstance, deps: PortalDeps): Prom
   const portal = await installPortal(app, deps.db, { secret: deps.secret, sessionLimits: deps.sessionLimits });
   accountPages(app, portal, deps);
   issuerPages(app, portal, deps);
+  formPages(app, portal, deps);
+  adminPages(app, portal, deps);
   customsPages(app, portal, deps);
 }

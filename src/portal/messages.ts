@@ -1,540 +1,140 @@
-// Every string the portal shows, in English and French (the WCO's working languages), in one
-// catalogue. Keys are the same in both (a unit test holds them to it). `{name}` is replaced.
-// Messages of the services (validation details, findings) come in English, as the REST API gives them.
+// Every string the portal shows, one catalogue file per language in locales/<lang>.json: a
+// translator adds a language by adding a file (en.json is the list of keys; a unit test fails when
+// a key is missing in any language). `{name}` is replaced. Numbers and dates are formatted, and
+// decimals read, by the language's own conventions (Intl). Messages that services write in English
+// (validation details, findings, risk flags) are matched against the English templates under
+// `msg.*` and said again in the reader's language (localizeMessage).
+import { readdirSync, readFileSync } from 'node:fs';
 
-export const langs = ['en', 'fr'] as const;
-export type Lang = (typeof langs)[number];
+const LOCALES = new URL('./locales/', import.meta.url);
 
-const en = {
-  'app.title': 'e-CO portal',
-  'app.party': 'Gateway {party}',
-  skip: 'Skip to main content',
-  'nav.label': 'Main',
-  'nav.issued': 'Issued certificates',
-  'nav.new': 'New certificate',
-  'nav.drafts': 'Drafts',
-  'nav.verifications': 'Verification requests',
-  'nav.received': 'Received certificates',
-  'nav.lookup': 'Look up',
-  'nav.users': 'Users',
-  'nav.signOut': 'Sign out',
-  'nav.signedInAs': 'Signed in as {name} ({roles})',
-  'lang.label': 'Language',
-  'lang.en': 'English',
-  'lang.fr': 'Français',
-  'signIn.title': 'Sign in',
-  'signIn.intro': 'Sign in with the user name and password your administrator gave you.',
-  'signIn.username': 'User name',
-  'signIn.password': 'Password',
-  'signIn.submit': 'Sign in',
-  'signIn.invalid': 'The user name or password is wrong, or there were too many attempts from this place: wait a few minutes (at most {minutes}) and try again.',
-  'signIn.ended': 'Your session has ended. Please sign in again.',
-  'signIn.signedOut': 'You have signed out.',
-  'error.title': 'Request refused',
-  'error.forbidden': 'Your role does not give access to this page.',
-  'error.csrf': 'This form has expired or did not come from this portal. Go back, reload the page and try again.',
-  'error.notFound': 'Nothing was found here.',
-  'error.rateLimited': 'Too many attempts. Wait a minute and try again.',
-  'error.badInput': 'The form holds text that cannot be accepted (a NUL character or a broken character), or a value too long.',
-  'error.internal': 'The portal could not complete the request; it has been logged.',
-  'error.unavailable': 'A service the portal needs is unavailable. Try again in a few seconds.',
-  'error.back': 'Back to the portal',
-  'kind.preferential': 'Preferential certificate of origin',
-  'kind.non-preferential': 'Non-preferential certificate of origin',
-  'kind.origin-declaration': 'Origin declaration',
-  'status.valid': 'valid',
-  'status.replaced': 'replaced',
-  'status.cancelled': 'cancelled',
-  'delivery.queued': 'queued',
-  'delivery.sent': 'sent, awaiting receipt',
-  'delivery.accepted': 'accepted by the importing party',
-  'delivery.rejected': 'rejected by the importing party',
-  'delivery.dead': 'not delivered (gave up)',
-  'delivery.none': 'no message',
-  'section.certificate': 'Certificate',
-  'section.exporter': 'Exporter',
-  'section.producer': 'Producer (if not the exporter)',
-  'section.importer': 'Importer or consignee',
-  'section.route': 'Countries, transport and invoice',
-  'section.flags': 'Particulars',
-  'section.declaration': "Exporter's declaration",
-  'section.certification': "Issuing authority's certification",
-  'field.number': 'Certificate number',
-  'field.agreement': 'Agreement',
-  'field.issuedAt': 'Date of issue',
-  'field.issuerName': 'Issuing authority',
-  'field.name': 'Name',
-  'field.partyIdentifier': 'Identifier (tax or trader number)',
-  'field.addressLine': 'Street and number',
-  'field.city': 'City',
-  'field.postcode': 'Postcode',
-  'field.country': 'Country',
-  'field.exportCountry': 'Country of export',
-  'field.importCountry': 'Country of import',
-  'field.transportMode': 'Mode of transport',
-  'field.transportMeans': 'Means of transport (vessel, flight)',
-  'field.loadingPort': 'Port of loading (UN/LOCODE)',
-  'field.dischargePort': 'Port of discharge (UN/LOCODE)',
-  'field.departureDate': 'Departure date',
-  'field.invoiceNumber': 'Invoice number',
-  'field.invoiceDate': 'Invoice date',
-  'field.issuedRetroactively': 'Issued retroactively',
-  'field.backToBack': 'Back-to-back certificate',
-  'field.thirdPartyInvoicing': 'Third-party invoicing',
-  'field.exhibition': 'Exhibition',
-  'field.cumulation': 'Cumulation',
-  'field.remarks': 'Remarks',
-  'field.exporterAuthorization': "Exporter's authorisation number",
-  'field.place': 'Place',
-  'field.date': 'Date',
-  'field.signatory': 'Signatory',
-  'field.signatoryTitle': "Signatory's title",
-  'field.description': 'Description of goods',
-  'field.hsCode': 'HS code (6-10 digits)',
-  'field.originCountry': 'Country of origin',
-  'field.originCriterion': 'Origin criterion',
-  'field.quantity': 'Quantity',
-  'field.unit': 'Unit (UN/ECE Rec. 20)',
-  'field.grossWeight': 'Gross weight',
-  'field.weightUnit': 'Weight unit',
-  'field.packageCount': 'Number of packages',
-  'field.packageKind': 'Kind of packages (UN/ECE Rec. 21)',
-  'field.marks': 'Marks and numbers',
-  'field.value': 'Value',
-  'field.currency': 'Currency (ISO 4217)',
-  'form.new': 'New: {kind}',
-  'form.replace': 'Replace {number}: version {version}',
-  'form.chooseKind': 'Which kind of certificate?',
-  'form.start': 'Start',
-  'form.required': 'required',
-  'form.none': '(none)',
-  'form.recipient': 'Importing gateway',
-  'form.recipientAuto': 'the one serving the country of import',
-  'form.items': 'Goods items',
-  'form.item': 'Item {n}',
-  'form.addItem': 'Add a goods item',
-  'form.removeItem': 'Remove item {n}',
-  'form.check': 'Check',
-  'form.save': 'Save draft',
-  'form.issue': 'Issue and send',
-  'form.issueReplacement': 'Issue the replacement',
-  'form.errorsTitle': 'Problems to fix: {n}',
-  'form.valid': 'No problems found: the certificate can be issued to {recipient}.',
-  'form.saved': 'Draft saved.',
-  'form.tooManyItems': 'A certificate made here has at most {max} goods items.',
-  'issued.title': 'Issued certificates',
-  'issued.empty': 'No certificate matches.',
-  'issued.done': 'Certificate {number} was issued (version {version}) and queued for {recipient}.',
-  'issued.cancelled': 'Certificate {number} was cancelled; the importing party is told.',
-  'col.number': 'Number',
-  'col.kind': 'Kind',
-  'col.version': 'Version',
-  'col.status': 'Status',
-  'col.recipient': 'Sent to',
-  'col.issuer': 'Issuer',
-  'col.issuedAt': 'Issued',
-  'col.receivedAt': 'Received',
-  'col.delivery': 'Delivery',
-  'col.receiptErrors': "Receipt's errors",
-  'col.exporter': 'Exporter',
-  'col.items': 'Items',
-  'col.updated': 'Saved',
-  'col.at': 'At',
-  'col.type': 'Message',
-  'col.attempts': 'Attempts',
-  'filter.title': 'Filter',
-  'filter.number': 'Number contains',
-  'filter.status': 'Status',
-  'filter.issuer': 'Issuing party',
-  'filter.since': 'Received since',
-  'filter.any': 'any',
-  'filter.apply': 'Apply',
-  'cert.title': 'Certificate {number}',
-  'cert.summary': 'Summary',
-  'cert.history': 'Version history',
-  'cert.deliveries': 'Deliveries and receipts',
-  'cert.download': 'Download the signed JWS',
-  'cert.print': 'Print (PDF with the seal)',
-  'cert.printReceived': 'Print a copy (PDF, not sealed: only the issuer seals)',
-  'checks.title': 'Checks of the seal',
-  'checks.none': 'Nobody has checked this certificate’s seal yet.',
-  'checks.total': '{total} checks, the last at {last}',
-  'checks.day': 'Day',
-  'checks.origin': 'From (country, else address)',
-  'checks.answered': 'Answered',
-  'checks.count': 'Checks',
-  'checks.last': 'Last',
-  'cert.receipt': 'Signed receipt',
-  'cert.replace': 'Replace (new version)',
-  'cert.cancel': 'Cancel the certificate',
-  'cert.cancelReason': 'Reason for cancelling',
-  'cert.cancellation': 'Cancelled on {at}: {reason}',
-  'cert.signature': 'Signature',
-  'cert.signatureVerified': 'verified',
-  'cert.signatureNotVerified': 'not verified',
-  'cert.utilizations': 'Drawdowns reported by the importing party',
-  'cert.items': 'Goods items',
-  'cert.exporter': 'Exporter',
-  'cert.importer': 'Importer',
-  'cert.agreement': 'Agreement',
-  'cert.issuedAt': 'Date of issue',
-  'cert.risk': 'Risk flags',
-  'cert.noRisk': 'No risk flag.',
-  'drafts.title': 'Drafts',
-  'drafts.empty': 'No draft saved.',
-  'drafts.resume': 'Resume',
-  'drafts.delete': 'Delete',
-  'drafts.untitled': '(no number yet)',
-  'lookup.title': 'Look up a certificate',
-  'lookup.number': 'Certificate number',
-  'lookup.issuer': 'Issuing party (only where two issuers used the number)',
-  'lookup.submit': 'Look up',
-  'received.title': 'Received certificates',
-  'check.title': 'Declaration check',
-  'check.intro': "Check a declaration's claim against this certificate. Leave a quantity empty to leave the item out.",
-  'check.declarationRef': 'Declaration reference',
-  'check.exportCountry': 'Country of export declared',
-  'check.importerId': "Importer's identifier declared",
-  'check.purpose': 'Origin claimed for',
-  'purpose.preference': 'preferential tariff treatment',
-  'purpose.quota': 'a quota',
-  'purpose.trade-remedy': 'trade-remedy measures',
-  'purpose.origin-marking': 'origin marking',
-  'purpose.statistics': 'statistics',
-  'check.itemN': 'Item {n} of the certificate',
-  'check.quantity': 'Quantity declared',
-  'check.run': 'Run the check',
-  'check.result': 'Check of declaration {ref}',
-  'check.decision': 'Decision',
-  'decision.accept': 'accept',
-  'decision.refer': 'refer to an officer',
-  'decision.reject': 'reject',
-  'check.findings': 'Findings',
-  'check.noFindings': 'No findings.',
-  'check.severity': 'Severity',
-  'severity.reject': 'reject',
-  'severity.refer': 'refer',
-  'severity.info': 'information',
-  'col.item': 'Item',
-  'check.code': 'Code',
-  'check.message': 'Finding',
-  'check.confirm': 'Confirm the drawdown',
-  'check.confirmed': 'Drawdown confirmed on {at}; the issuing party is told.',
-  'check.notConfirmable': 'A rejected claim cannot be drawn down.',
-  'check.status': 'Status',
-  'checkStatus.checked': 'checked, not drawn down',
-  'checkStatus.confirmed': 'drawn down',
-  'check.certificate': 'Certificate',
-  'ver.request': 'Ask the issuing party to verify this certificate',
-  'ver.reasons': 'Reasons (one a line)',
-  'ver.questions': 'Questions',
-  'ver.submit': 'Send the request',
-  'ver.sent': 'The verification request was sent to {issuer}.',
-  'ver.title': 'Verification requests',
-  'ver.toAnswer': 'Asked of us (to answer)',
-  'ver.ours': 'Asked by us',
-  'ver.empty': 'None.',
-  'ver.answer': 'Send the answer',
-  'ver.result': 'Result',
-  'ver.findings': 'Findings',
-  'ver.answered': 'The answer was sent to {requester}.',
-  'ver.requester': 'Requested by',
-  'ver.status': 'Status',
-  'verStatus.open': 'open',
-  'verStatus.answered': 'answered',
-  'result.confirmed': 'confirmed',
-  'result.not-confirmed': 'not confirmed',
-  'result.partially-confirmed': 'partially confirmed',
-  'users.title': 'Users',
-  'users.create': 'Create a user',
-  'users.username': 'User name (a-z 0-9 . _ -)',
-  'users.displayName': 'Full name',
-  'users.roles': 'Roles',
-  'users.password': 'Initial password (at least 12 characters)',
-  'users.submit': 'Create',
-  'users.created': 'User {username} was created.',
-  'users.status': 'Status',
-  'users.lastSignIn': 'Last sign-in',
-  'users.disable': 'Disable',
-  'users.enable': 'Enable',
-  'userStatus.active': 'active',
-  'userStatus.disabled': 'disabled',
-  'role.issuer': 'issuer',
-  'role.customs': 'customs',
-  'role.admin': 'administrator',
-  'home.title': 'Welcome',
-} as const;
+export type Lang = string;
+export type MessageKey = string;
 
-export type MessageKey = keyof typeof en;
+/** Every catalogue, by language code (the file's name). */
+export const catalogue: Record<Lang, Record<MessageKey, string>> = Object.fromEntries(
+  readdirSync(LOCALES)
+    .filter((file) => /^[a-z]{2}\.json$/.test(file))
+    .map((file) => [file.slice(0, 2), JSON.parse(readFileSync(new URL(file, LOCALES), 'utf8')) as Record<string, string>]),
+);
+if (!catalogue.en) throw new Error('src/portal/locales/en.json is missing');
 
-const fr: Record<MessageKey, string> = {
-  'app.title': 'Portail e-CO',
-  'app.party': 'Passerelle {party}',
-  skip: 'Aller au contenu principal',
-  'nav.label': 'Principal',
-  'nav.issued': 'Certificats émis',
-  'nav.new': 'Nouveau certificat',
-  'nav.drafts': 'Brouillons',
-  'nav.verifications': 'Demandes de vérification',
-  'nav.received': 'Certificats reçus',
-  'nav.lookup': 'Rechercher',
-  'nav.users': 'Utilisateurs',
-  'nav.signOut': 'Se déconnecter',
-  'nav.signedInAs': 'Connecté : {name} ({roles})',
-  'lang.label': 'Langue',
-  'lang.en': 'English',
-  'lang.fr': 'Français',
-  'signIn.title': 'Connexion',
-  'signIn.intro': "Connectez-vous avec le nom d'utilisateur et le mot de passe donnés par votre administrateur.",
-  'signIn.username': "Nom d'utilisateur",
-  'signIn.password': 'Mot de passe',
-  'signIn.submit': 'Se connecter',
-  'signIn.invalid': "Le nom d'utilisateur ou le mot de passe est incorrect, ou il y a eu trop de tentatives depuis ce poste : patientez quelques minutes (au plus {minutes}) et réessayez.",
-  'signIn.ended': 'Votre session a pris fin. Veuillez vous reconnecter.',
-  'signIn.signedOut': 'Vous êtes déconnecté.',
-  'error.title': 'Demande refusée',
-  'error.forbidden': 'Votre rôle ne donne pas accès à cette page.',
-  'error.csrf': 'Ce formulaire a expiré ou ne vient pas de ce portail. Revenez en arrière, rechargez la page et réessayez.',
-  'error.notFound': "Rien n'a été trouvé ici.",
-  'error.rateLimited': 'Trop de tentatives. Attendez une minute et réessayez.',
-  'error.badInput': 'Le formulaire contient un texte inacceptable (caractère NUL ou caractère invalide) ou une valeur trop longue.',
-  'error.internal': "Le portail n'a pas pu traiter la demande ; l'incident est consigné.",
-  'error.unavailable': 'Un service nécessaire au portail est indisponible. Réessayez dans quelques secondes.',
-  'error.back': 'Retour au portail',
-  'kind.preferential': "Certificat d'origine préférentiel",
-  'kind.non-preferential': "Certificat d'origine non préférentiel",
-  'kind.origin-declaration': "Déclaration d'origine",
-  'status.valid': 'valide',
-  'status.replaced': 'remplacé',
-  'status.cancelled': 'annulé',
-  'delivery.queued': "en file d'attente",
-  'delivery.sent': 'envoyé, accusé attendu',
-  'delivery.accepted': 'accepté par la partie importatrice',
-  'delivery.rejected': 'rejeté par la partie importatrice',
-  'delivery.dead': 'non remis (abandonné)',
-  'delivery.none': 'aucun message',
-  'section.certificate': 'Certificat',
-  'section.exporter': 'Exportateur',
-  'section.producer': "Producteur (s'il n'est pas l'exportateur)",
-  'section.importer': 'Importateur ou destinataire',
-  'section.route': 'Pays, transport et facture',
-  'section.flags': 'Mentions particulières',
-  'section.declaration': "Déclaration de l'exportateur",
-  'section.certification': "Visa de l'autorité émettrice",
-  'field.number': 'Numéro du certificat',
-  'field.agreement': 'Accord',
-  'field.issuedAt': "Date d'émission",
-  'field.issuerName': 'Autorité émettrice',
-  'field.name': 'Nom',
-  'field.partyIdentifier': "Identifiant (numéro fiscal ou d'opérateur)",
-  'field.addressLine': 'Rue et numéro',
-  'field.city': 'Ville',
-  'field.postcode': 'Code postal',
-  'field.country': 'Pays',
-  'field.exportCountry': "Pays d'exportation",
-  'field.importCountry': "Pays d'importation",
-  'field.transportMode': 'Mode de transport',
-  'field.transportMeans': 'Moyen de transport (navire, vol)',
-  'field.loadingPort': 'Port de chargement (UN/LOCODE)',
-  'field.dischargePort': 'Port de déchargement (UN/LOCODE)',
-  'field.departureDate': 'Date de départ',
-  'field.invoiceNumber': 'Numéro de facture',
-  'field.invoiceDate': 'Date de facture',
-  'field.issuedRetroactively': 'Délivré a posteriori',
-  'field.backToBack': 'Certificat de remplacement (back-to-back)',
-  'field.thirdPartyInvoicing': 'Facturation par un tiers',
-  'field.exhibition': 'Exposition',
-  'field.cumulation': 'Cumul',
-  'field.remarks': 'Observations',
-  'field.exporterAuthorization': "Numéro d'autorisation de l'exportateur",
-  'field.place': 'Lieu',
-  'field.date': 'Date',
-  'field.signatory': 'Signataire',
-  'field.signatoryTitle': 'Fonction du signataire',
-  'field.description': 'Désignation des marchandises',
-  'field.hsCode': 'Code SH (6 à 10 chiffres)',
-  'field.originCountry': "Pays d'origine",
-  'field.originCriterion': "Critère d'origine",
-  'field.quantity': 'Quantité',
-  'field.unit': 'Unité (CEE-ONU Rec. 20)',
-  'field.grossWeight': 'Poids brut',
-  'field.weightUnit': 'Unité de poids',
-  'field.packageCount': 'Nombre de colis',
-  'field.packageKind': 'Type de colis (CEE-ONU Rec. 21)',
-  'field.marks': 'Marques et numéros',
-  'field.value': 'Valeur',
-  'field.currency': 'Devise (ISO 4217)',
-  'form.new': 'Nouveau : {kind}',
-  'form.replace': 'Remplacer {number} : version {version}',
-  'form.chooseKind': 'Quel type de certificat ?',
-  'form.start': 'Commencer',
-  'form.required': 'obligatoire',
-  'form.none': '(aucun)',
-  'form.recipient': 'Passerelle importatrice',
-  'form.recipientAuto': "celle du pays d'importation",
-  'form.items': 'Articles',
-  'form.item': 'Article {n}',
-  'form.addItem': 'Ajouter un article',
-  'form.removeItem': "Supprimer l'article {n}",
-  'form.check': 'Vérifier',
-  'form.save': 'Enregistrer le brouillon',
-  'form.issue': 'Émettre et envoyer',
-  'form.issueReplacement': 'Émettre le remplacement',
-  'form.errorsTitle': 'Problèmes à corriger : {n}',
-  'form.valid': 'Aucun problème : le certificat peut être émis vers {recipient}.',
-  'form.saved': 'Brouillon enregistré.',
-  'form.tooManyItems': 'Un certificat établi ici compte au plus {max} articles.',
-  'issued.title': 'Certificats émis',
-  'issued.empty': 'Aucun certificat ne correspond.',
-  'issued.done': "Le certificat {number} a été émis (version {version}) et mis en file d'attente pour {recipient}.",
-  'issued.cancelled': 'Le certificat {number} a été annulé ; la partie importatrice en est informée.',
-  'col.number': 'Numéro',
-  'col.kind': 'Type',
-  'col.version': 'Version',
-  'col.status': 'Statut',
-  'col.recipient': 'Envoyé à',
-  'col.issuer': 'Émetteur',
-  'col.issuedAt': 'Émis le',
-  'col.receivedAt': 'Reçu le',
-  'col.delivery': 'Remise',
-  'col.receiptErrors': "Erreurs de l'accusé",
-  'col.exporter': 'Exportateur',
-  'col.items': 'Articles',
-  'col.updated': 'Enregistré le',
-  'col.at': 'Le',
-  'col.type': 'Message',
-  'col.attempts': 'Tentatives',
-  'filter.title': 'Filtrer',
-  'filter.number': 'Le numéro contient',
-  'filter.status': 'Statut',
-  'filter.issuer': 'Partie émettrice',
-  'filter.since': 'Reçus depuis le',
-  'filter.any': 'tous',
-  'filter.apply': 'Appliquer',
-  'cert.title': 'Certificat {number}',
-  'cert.summary': 'Résumé',
-  'cert.history': 'Historique des versions',
-  'cert.deliveries': 'Remises et accusés de réception',
-  'cert.download': 'Télécharger le JWS signé',
-  'cert.print': 'Imprimer (PDF avec le sceau)',
-  'cert.printReceived': 'Imprimer une copie (PDF non scellé : seul l’émetteur scelle)',
-  'checks.title': 'Vérifications du sceau',
-  'checks.none': 'Personne n’a encore vérifié le sceau de ce certificat.',
-  'checks.total': '{total} vérifications, la dernière le {last}',
-  'checks.day': 'Jour',
-  'checks.origin': 'Depuis (pays, sinon adresse)',
-  'checks.answered': 'Réponse',
-  'checks.count': 'Vérifications',
-  'checks.last': 'Dernière',
-  'cert.receipt': 'Accusé de réception signé',
-  'cert.replace': 'Remplacer (nouvelle version)',
-  'cert.cancel': 'Annuler le certificat',
-  'cert.cancelReason': "Motif de l'annulation",
-  'cert.cancellation': 'Annulé le {at} : {reason}',
-  'cert.signature': 'Signature',
-  'cert.signatureVerified': 'vérifiée',
-  'cert.signatureNotVerified': 'non vérifiée',
-  'cert.utilizations': 'Imputations signalées par la partie importatrice',
-  'cert.items': 'Articles',
-  'cert.exporter': 'Exportateur',
-  'cert.importer': 'Importateur',
-  'cert.agreement': 'Accord',
-  'cert.issuedAt': "Date d'émission",
-  'cert.risk': 'Indicateurs de risque',
-  'cert.noRisk': 'Aucun indicateur de risque.',
-  'drafts.title': 'Brouillons',
-  'drafts.empty': 'Aucun brouillon enregistré.',
-  'drafts.resume': 'Reprendre',
-  'drafts.delete': 'Supprimer',
-  'drafts.untitled': '(pas encore de numéro)',
-  'lookup.title': 'Rechercher un certificat',
-  'lookup.number': 'Numéro du certificat',
-  'lookup.issuer': 'Partie émettrice (seulement si deux émetteurs ont utilisé ce numéro)',
-  'lookup.submit': 'Rechercher',
-  'received.title': 'Certificats reçus',
-  'check.title': 'Contrôle de la déclaration',
-  'check.intro': "Contrôlez la demande d'une déclaration par rapport à ce certificat. Laissez une quantité vide pour omettre l'article.",
-  'check.declarationRef': 'Référence de la déclaration',
-  'check.exportCountry': "Pays d'exportation déclaré",
-  'check.importerId': "Identifiant de l'importateur déclaré",
-  'check.purpose': 'Origine invoquée pour',
-  'purpose.preference': 'un traitement tarifaire préférentiel',
-  'purpose.quota': 'un contingent',
-  'purpose.trade-remedy': 'des mesures de défense commerciale',
-  'purpose.origin-marking': "le marquage d'origine",
-  'purpose.statistics': 'les statistiques',
-  'check.itemN': 'Article {n} du certificat',
-  'check.quantity': 'Quantité déclarée',
-  'check.run': 'Lancer le contrôle',
-  'check.result': 'Contrôle de la déclaration {ref}',
-  'check.decision': 'Décision',
-  'decision.accept': 'accepter',
-  'decision.refer': 'renvoyer à un agent',
-  'decision.reject': 'rejeter',
-  'check.findings': 'Constatations',
-  'check.noFindings': 'Aucune constatation.',
-  'check.severity': 'Gravité',
-  'severity.reject': 'rejet',
-  'severity.refer': 'renvoi',
-  'severity.info': 'information',
-  'col.item': 'Article',
-  'check.code': 'Code',
-  'check.message': 'Constatation',
-  'check.confirm': "Confirmer l'imputation",
-  'check.confirmed': 'Imputation confirmée le {at} ; la partie émettrice en est informée.',
-  'check.notConfirmable': 'Une demande rejetée ne peut pas être imputée.',
-  'check.status': 'Statut',
-  'checkStatus.checked': 'contrôlé, non imputé',
-  'checkStatus.confirmed': 'imputé',
-  'check.certificate': 'Certificat',
-  'ver.request': 'Demander à la partie émettrice de vérifier ce certificat',
-  'ver.reasons': 'Motifs (un par ligne)',
-  'ver.questions': 'Questions',
-  'ver.submit': 'Envoyer la demande',
-  'ver.sent': 'La demande de vérification a été envoyée à {issuer}.',
-  'ver.title': 'Demandes de vérification',
-  'ver.toAnswer': 'Reçues (à traiter)',
-  'ver.ours': 'Envoyées',
-  'ver.empty': 'Aucune.',
-  'ver.answer': 'Envoyer la réponse',
-  'ver.result': 'Résultat',
-  'ver.findings': 'Constatations',
-  'ver.answered': 'La réponse a été envoyée à {requester}.',
-  'ver.requester': 'Demandée par',
-  'ver.status': 'Statut',
-  'verStatus.open': 'ouverte',
-  'verStatus.answered': 'traitée',
-  'result.confirmed': 'confirmé',
-  'result.not-confirmed': 'non confirmé',
-  'result.partially-confirmed': 'partiellement confirmé',
-  'users.title': 'Utilisateurs',
-  'users.create': 'Créer un utilisateur',
-  'users.username': "Nom d'utilisateur (a-z 0-9 . _ -)",
-  'users.displayName': 'Nom complet',
-  'users.roles': 'Rôles',
-  'users.password': 'Mot de passe initial (au moins 12 caractères)',
-  'users.submit': 'Créer',
-  'users.created': "L'utilisateur {username} a été créé.",
-  'users.status': 'Statut',
-  'users.lastSignIn': 'Dernière connexion',
-  'users.disable': 'Désactiver',
-  'users.enable': 'Réactiver',
-  'userStatus.active': 'actif',
-  'userStatus.disabled': 'désactivé',
-  'role.issuer': 'émetteur',
-  'role.customs': 'douane',
-  'role.admin': 'administrateur',
-  'home.title': 'Bienvenue',
-};
+/** English first, then the others in alphabetical order. */
+export const langs: readonly Lang[] = [
+  'en',
+  ...Object.keys(catalogue)
+    .filter((l) => l !== 'en')
+    .sort(),
+];
 
-export const catalogue: Record<Lang, Record<MessageKey, string>> = { en, fr };
+export const isLang = (value: unknown): value is Lang => typeof value === 'string' && Object.hasOwn(catalogue, value);
+
+/** The best of the Accept-Language header's languages that we have, else English. */
+export function preferredLang(header: string | undefined): Lang {
+  for (const part of (header ?? '').slice(0, 200).split(',')) {
+    const code = part.trim().slice(0, 2).toLowerCase();
+    if (isLang(code)) return code;
+  }
+  return 'en';
+}
 
 export type Translate = (key: string, vars?: Record<string, string | number>) => string;
 
-/** The translator for a language: unknown keys show as themselves (a test keeps that from happening). */
+/** The translator for a language: a key missing there is said in English (a test keeps that from happening). */
 export function translator(lang: Lang): Translate {
-  const messages = catalogue[lang] as Record<string, string>;
-  return (key, vars = {}) => (messages[key] ?? key).replace(/\{(\w+)\}/g, (_, name: string) => String(vars[name] ?? `{${name}}`));
+  const messages = catalogue[lang] ?? catalogue.en!;
+  return (key, vars = {}) => (messages[key] ?? catalogue.en![key] ?? key).replace(/\{(\w+)\}/g, (_, name: string) => String(vars[name] ?? `{${name}}`));
 }
 
-export const isLang = (value: unknown): value is Lang => typeof value === 'string' && (langs as readonly string[]).includes(value);
+type NumberSymbols = { group: string; decimal: string };
+const symbolsCache = new Map<Lang, NumberSymbols>();
+function numberSymbols(lang: Lang): NumberSymbols {
+  let symbols = symbolsCache.get(lang);
+  if (!symbols) {
+    const parts = new Intl.NumberFormat(lang, { useGrouping: 'always' } as Intl.NumberFormatOptions).formatToParts(12345.5);
+    symbols = { group: parts.find((p) => p.type === 'group')?.value ?? ',', decimal: parts.find((p) => p.type === 'decimal')?.value ?? '.' };
+    symbolsCache.set(lang, symbols);
+  }
+  return symbols;
+}
+
+/** An exact decimal string ("12345.5") as the language writes it ("12 345,5"): digits are kept, never rounded through a float. */
+export function formatDecimal(lang: Lang, value: string | number): string {
+  const text = String(value);
+  const match = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text);
+  if (!match) return text;
+  const { group, decimal } = numberSymbols(lang);
+  const whole = match[2]!.replace(/\B(?=(\d{3})+(?!\d))/g, group);
+  return `${match[1]}${whole}${match[3] ? decimal + match[3] : ''}`;
+}
+
+/**
+ * A decimal typed in the language's way ("350,5" or "1 234,5" in French, "1.234,5" in Spanish), as
+ * the dataset's decimal string ("350.5"). Text that is not such a number is returned as typed, for
+ * the schema to refuse. A point is read as a group separator only in a language that groups with
+ * points, and only where it separates groups of three ("1.500" is 1500 in Spanish, 1.5 in English).
+ */
+export function readDecimal(lang: Lang, typed: string): string {
+  const { group, decimal } = numberSymbols(lang);
+  let text = typed.trim().replace(/[\s\u00a0\u202f]/g, '');
+  if (decimal === '.') return /^\d{1,3}(,\d{3})+(\.\d+)?$/.test(text) ? text.replaceAll(',', '') : text;
+  if (group === '.' && /^\d{1,3}(\.\d{3})+(,\d+)?$/.test(text)) text = text.replaceAll('.', '');
+  return /^\d+,\d+$/.test(text) ? text.replace(',', '.') : text;
+}
+
+/** A calendar date (YYYY-MM-DD) in the language's medium style. */
+export function formatDate(lang: Lang, date: string | Date | null | undefined): string {
+  if (!date) return '—';
+  const day = typeof date === 'string' ? new Date(`${date.slice(0, 10)}T00:00:00Z`) : date;
+  return Number.isNaN(day.getTime()) ? String(date) : new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeZone: 'UTC' }).format(day);
+}
+
+/** An instant, in UTC and saying so: officers in two countries read the same time. */
+export function formatTime(lang: Lang, at: string | Date | null | undefined): string {
+  if (!at) return '—';
+  const instant = typeof at === 'string' ? new Date(at) : at;
+  if (Number.isNaN(instant.getTime())) return String(at);
+  return `${new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC', hourCycle: 'h23' }).format(instant)} UTC`;
+}
+
+type Template = { key: string; pattern: RegExp; names: string[] };
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** The English `msg.*` entries as patterns, the longest first (the most specific wins). */
+const templates: Template[] = Object.entries(catalogue.en!)
+  .filter(([key]) => key.startsWith('msg.'))
+  .sort(([, a], [, b]) => b.length - a.length)
+  .map(([key, text]) => {
+    const names: string[] = [];
+    const source = text
+      .split(/(\{\w+\})/)
+      .map((part) => {
+        const name = /^\{(\w+)\}$/.exec(part)?.[1];
+        if (!name) return escapeRegExp(part);
+        names.push(name);
+        return '([\\s\\S]*?)';
+      })
+      .join('');
+    return { key, pattern: new RegExp(`^${source}$`), names };
+  });
+
+/**
+ * A service's English message (a validation detail, a finding, a risk flag) in the reader's
+ * language, when it matches one of the English templates; otherwise as it came. Values that are
+ * themselves catalogue words (a certificate kind, a status) are translated too.
+ */
+export function localizeMessage(lang: Lang, message: string): string {
+  if (lang === 'en' || message.length > 2000) return message;
+  const t = translator(lang);
+  for (const { key, pattern, names } of templates) {
+    const match = pattern.exec(message);
+    if (!match) continue;
+    const vars: Record<string, string> = {};
+    names.forEach((name, i) => {
+      const value = match[i + 1]!;
+      const word = [`kind.${value}`, `status.${value}`].find((k) => catalogue.en![k]);
+      vars[name] = word ? t(word) : value;
+    });
+    return t(key, vars);
+  }
+  return message;
+}

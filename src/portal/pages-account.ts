@@ -1,16 +1,13 @@
-// Signing in and out, the home page, verification requests (both sides), and users (admin).
-import type { FastifyInstance } from 'fastify';
-import { actors } from '../audit/index.ts';
+// Signing in and out, one's own password, the home page, and verification requests (both sides).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../db/index.ts';
-import { EcoError, notFound } from '../errors.ts';
+import { notFound } from '../errors.ts';
 import type { VerificationService } from '../verifications/index.ts';
-import { closeSession, createUser, listUsers, openSession, setUserStatus, signIn, THROTTLE, type UserRole, userProblems, userRoles } from './accounts.ts';
-import { formFields, type Portal, PREFIX } from './plugin.ts';
+import { changeOwnPassword, closeSession, openSession, PASSWORD_MAX, PASSWORD_MIN, signIn, THROTTLE, type UserRole } from './accounts.ts';
+import { formFields, type Portal, PREFIX, SignInRequired } from './plugin.ts';
 
 /** Sign-in attempts a minute from one client address. */
 export const SIGN_IN_PER_MINUTE = 30;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Where a signed-in user starts: their role's main list. */
 function home(roles: readonly UserRole[]): string {
@@ -24,6 +21,11 @@ const safeNext = (next: unknown) => (typeof next === 'string' && /^\/portal(\/[A
 
 export function accountPages(app: FastifyInstance, portal: Portal, deps: { db: Db; verifications: VerificationService }): void {
   const { page, guard, checkCsrf } = portal;
+  /** Signed in, whatever the roles, even with a password to change (sign-out, the password page). */
+  const signedIn = async (request: FastifyRequest) => {
+    if (request.method === 'POST') checkCsrf(request);
+    if (!request.portal.user) throw new SignInRequired();
+  };
 
   app.get(PREFIX, async (request, reply) => reply.redirect(request.portal.user ? home(request.portal.user.roles) : `${PREFIX}/sign-in`, 303));
   app.get(`${PREFIX}/`, async (request, reply) => reply.redirect(request.portal.user ? home(request.portal.user.roles) : `${PREFIX}/sign-in`, 303));
@@ -31,7 +33,7 @@ export function accountPages(app: FastifyInstance, portal: Portal, deps: { db: D
   app.get(`${PREFIX}/sign-in`, async (request, reply) => {
     const q = request.query as Record<string, unknown>;
     if (request.portal.user) return reply.redirect(home(request.portal.user.roles), 303);
-    return page(request, reply, 'sign-in', { title: request.portal.t('signIn.title'), next: safeNext(q.next) ?? '', username: '', signedOut: q.signedOut === '1' });
+    return page(request, reply, 'sign-in', { title: request.portal.t('signIn.title'), next: safeNext(q.next) ?? '', username: '', signedOut: q.signedOut === '1', ended: q.ended === '1' });
   });
 
   // At most 30 tries a minute from one address (an office behind one NAT address signs in at 9:00),
@@ -49,10 +51,30 @@ export function accountPages(app: FastifyInstance, portal: Portal, deps: { db: D
     }
     const id = await openSession(deps.db, outcome.user.id, portal.limits);
     portal.setSession(request, reply, id);
+    if (outcome.user.mustChangePassword) return reply.redirect(`${PREFIX}/password`, 303);
     return reply.redirect(safeNext(body.next) ?? home(outcome.user.roles), 303);
   });
 
-  app.post(`${PREFIX}/sign-out`, { preHandler: guard() }, async (request, reply) => {
+  /** Changing one's own password; the only page open after an administrator's reset. */
+  const passwordPage = (request: FastifyRequest, reply: FastifyReply, outcome: { errors?: { pointer: string; detail: string }[] } = {}) =>
+    page(request, reply.code(outcome.errors?.length ? 422 : 200), 'password', {
+      title: request.portal.t('password.title'),
+      errors: outcome.errors ?? [],
+      min: PASSWORD_MIN,
+      forced: request.portal.user!.mustChangePassword,
+    });
+  app.get(`${PREFIX}/password`, { preHandler: signedIn }, async (request, reply) => passwordPage(request, reply));
+  app.post(`${PREFIX}/password`, { preHandler: signedIn }, async (request, reply) => {
+    const body = formFields(request.body);
+    const t = request.portal.t;
+    const next = (body.password ?? '').slice(0, PASSWORD_MAX + 1);
+    if (next !== (body.confirm ?? '').slice(0, PASSWORD_MAX + 1)) return passwordPage(request, reply, { errors: [{ pointer: '/confirm', detail: t('password.mismatch') }] });
+    const problems = await changeOwnPassword(deps.db, request.portal.user!, (body.current ?? '').slice(0, PASSWORD_MAX), next);
+    if (problems.length) return passwordPage(request, reply, { errors: problems.map((p) => ({ pointer: p.pointer, detail: t(`password.${p.detail}`, { min: PASSWORD_MIN, max: PASSWORD_MAX }) })) });
+    return reply.redirect(portal.withMessage(home(request.portal.user!.roles), t('password.changed')), 303);
+  });
+
+  app.post(`${PREFIX}/sign-out`, { preHandler: signedIn }, async (request, reply) => {
     await closeSession(deps.db, request.portal.sessionId!);
     portal.clearSession(request, reply);
     return reply.redirect(`${PREFIX}/sign-in?signedOut=1`, 303);
@@ -68,46 +90,5 @@ export function accountPages(app: FastifyInstance, portal: Portal, deps: { db: D
   // Any other path under /portal: a page saying so, not the API's problem+json.
   app.get(`${PREFIX}/*`, async () => {
     throw notFound('');
-  });
-
-  const admin = guard('admin');
-  async function usersPage(
-    request: Parameters<Portal['page']>[0],
-    reply: Parameters<Portal['page']>[1],
-    outcome: { errors?: { pointer: string; detail: string }[]; values?: Record<string, string>; notice?: string } = {},
-  ) {
-    return page(request, reply.code(outcome.errors?.length ? 422 : 200), 'users', {
-      title: request.portal.t('users.title'),
-      users: await listUsers(deps.db),
-      roles: userRoles,
-      errors: outcome.errors ?? [],
-      values: outcome.values ?? {},
-      notice: outcome.notice,
-    });
-  }
-  app.get(`${PREFIX}/users`, { preHandler: admin }, async (request, reply) => usersPage(request, reply));
-  app.post(`${PREFIX}/users`, { preHandler: admin }, async (request, reply) => {
-    const raw = request.body as Record<string, unknown>;
-    const roles = (Array.isArray(raw.roles) ? raw.roles : [raw.roles]).filter((r): r is string => typeof r === 'string').slice(0, 3);
-    const body = formFields({ ...raw, roles: roles.join(',') });
-    const input = { username: (body.username ?? '').trim(), displayName: (body.displayName ?? '').trim(), roles, password: body.password ?? '' };
-    const errors = userProblems(input);
-    const values = { username: input.username, displayName: input.displayName, roles: roles.join(',') };
-    if (errors.length) return usersPage(request, reply, { errors, values });
-    try {
-      const user = await createUser(deps.db, { ...input, roles: roles as UserRole[] }, actors.portalUser(request.portal.user!.username));
-      return usersPage(request, reply, { notice: request.portal.t('users.created', { username: user.username }) });
-    } catch (error) {
-      if (error instanceof EcoError && error.code === 'CONFLICT') return usersPage(request, reply, { errors: [{ pointer: '/username', detail: error.detail ?? 'taken' }], values });
-      throw error;
-    }
-  });
-  app.post(`${PREFIX}/users/:id/status`, { preHandler: admin }, async (request, reply) => {
-    const { id } = request.params as { id: string };
-    if (!UUID.test(id)) throw notFound('no such user');
-    const status = formFields(request.body).status === 'disabled' ? 'disabled' : 'active';
-    if (id === request.portal.user!.id && status === 'disabled') throw new EcoError('UNPROCESSABLE', 'you cannot disable yourself');
-    await setUserStatus(deps.db, id, status, actors.portalUser(request.portal.user!.username));
-    return reply.redirect(`${PREFIX}/users`, 303);
   });
 }

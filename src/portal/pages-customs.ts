@@ -3,7 +3,7 @@
 // verification request to the issuer. The rules are the ClearanceService's and VerificationService's.
 import type { FastifyInstance } from 'fastify';
 import { actors } from '../audit/index.ts';
-import { type CertificateService, listReceived } from '../certificates/index.ts';
+import { type CertificateService, certificateSearchSchema, searchReceived } from '../certificates/index.ts';
 import { type ClearanceService, claimSchema, flaggedCertificates } from '../clearance/index.ts';
 import { certificateNumberSchema, isPartyId, toPointer } from '../dataset/index.ts';
 import type { Db } from '../db/index.ts';
@@ -11,15 +11,30 @@ import { EcoError, type FieldError, notFound } from '../errors.ts';
 import { sendPdf } from '../http/index.ts';
 import type { Copies } from '../printing/index.ts';
 import type { VerificationService } from '../verifications/index.ts';
-import { countryOptions, unitOptions } from './codes.ts';
+import { countryCode, countryOptions, unitOptions } from './codes.ts';
+import { pageLinks, queryValues, readFilters, SEARCH_FIELDS } from './lists.ts';
+import { localizeMessage, readDecimal, type Translate } from './messages.ts';
 import { formFields, type Portal, PREFIX } from './plugin.ts';
 
 export type CustomsDeps = { db: Db; partyId: string; certificates: CertificateService; clearance: ClearanceService; verifications: VerificationService; copies: Copies };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** YYYY-MM-DD naming a real day: Date.parse rolls 2024-02-31 over to March, Postgres refuses it (a 500). */
-const isCalendarDate = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(s)) && new Date(s).toISOString().slice(0, 10) === s;
 const purposes = ['preference', 'quota', 'trade-remedy', 'origin-marking', 'statistics'] as const;
+
+/** What an error summary calls a field of the check or verification forms (never a JSON pointer). */
+function claimFieldLabel(pointer: string, t: Translate): string {
+  const item = /^\/items\/(\d+)(\/.*)?$/.exec(pointer);
+  if (item) return t('check.itemN', { n: Number(item[1]) + 1 });
+  const labels: Record<string, string> = {
+    '/declarationRef': 'check.declarationRef',
+    '/exportCountry': 'check.exportCountry',
+    '/importer': 'check.importerId',
+    '/purpose': 'check.purpose',
+    '/reasons': 'ver.reasons',
+  };
+  const key = Object.entries(labels).find(([p]) => pointer === p || pointer.startsWith(`${p}/`))?.[1];
+  return key ? t(key) : t('form.general');
+}
 
 export function customsPages(app: FastifyInstance, portal: Portal, deps: CustomsDeps): void {
   const { page, guard } = portal;
@@ -27,17 +42,15 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
   const actorOf = (request: { portal: { user?: { username: string } } }) => actors.portalUser(request.portal.user!.username);
 
   app.get(`${PREFIX}/received`, { preHandler: customs }, async (request, reply) => {
-    const q = request.query as Record<string, unknown>;
-    const text = (v: unknown, max: number) => (typeof v === 'string' ? v.trim().slice(0, max) : '');
-    const filter = { number: text(q.number, 35), issuer: text(q.issuer, 20), status: text(q.status, 10), since: text(q.since, 10) };
-    const certificates = await listReceived(deps.db, {
-      number: filter.number || undefined,
-      issuer: isPartyId(filter.issuer) ? filter.issuer : undefined,
-      status: ['valid', 'replaced', 'cancelled'].includes(filter.status) ? (filter.status as 'valid') : undefined,
-      since: isCalendarDate(filter.since) ? filter.since : undefined,
-      limit: 200,
+    const values = queryValues(request.query, SEARCH_FIELDS);
+    const { filters, errors } = readFilters(certificateSearchSchema, values);
+    const found = filters ? await searchReceived(deps.db, filters) : { rows: [], total: 0, more: false, page: 1, pages: 1 };
+    return page(request, reply.code(errors.length ? 422 : 200), 'received', {
+      title: request.portal.t('received.title'),
+      search: { action: `${PREFIX}/received`, values, errors, party: 'filter.issuer' },
+      found,
+      links: pageLinks(`${PREFIX}/received`, values, found.page, found.pages),
     });
-    return page(request, reply, 'received', { title: request.portal.t('received.title'), certificates, filter });
   });
 
   /** The CO as customs sees it, with the check and verification forms; `check` re-shows a refused claim. */
@@ -56,6 +69,11 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
       [view.number, view.issuer],
     );
     const lang = request.portal.lang;
+    const { rows: balances } = await deps.db.query<{ item_number: number; unit: string; remaining: string }>(
+      'SELECT item_number, unit, (issued - drawn)::text AS remaining FROM item_balances WHERE issuer_party = $1 AND number = $2',
+      [view.issuer, view.number],
+    );
+    const remaining = new Map(balances.map((b) => [b.item_number, { remaining: b.remaining, unit: b.unit }]));
     return page(request, reply.code(outcome.errors?.length ? 422 : 200), 'received-certificate', {
       title: request.portal.t('cert.title', { number: view.number }),
       view,
@@ -64,7 +82,9 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
       errors: outcome.errors ?? [],
       values: outcome.values ?? {},
       purposes,
-      lists: { countries: countryOptions(lang), units: unitOptions[lang] },
+      remaining,
+      errorLabel: (pointer: string) => claimFieldLabel(pointer, request.portal.t),
+      lists: { countries: countryOptions(lang), units: unitOptions(request.portal.t) },
     });
   }
 
@@ -86,14 +106,29 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
         title: request.portal.t('lookup.title'),
         number: q.number.slice(0, 35),
         issuer: issuer ?? '',
-        error: number.success ? 'issuer' : number.error.issues[0]!.message,
+        error: number.success ? request.portal.t('lookup.badIssuer') : localizeMessage(request.portal.lang, number.error.issues[0]!.message),
       });
     }
+    // A number as the declarant wrote it: the same certificate whatever the case of its letters.
+    const { rows: matches } = await deps.db.query<{ issuer: string; number: string }>(
+      'SELECT DISTINCT issuer_party AS issuer, number FROM received_certificates WHERE lower(number) = lower($1) AND ($2::text IS NULL OR issuer_party = $2) ORDER BY 1, 2 LIMIT 20',
+      [number.data, issuer ?? null],
+    );
+    const exact = matches.filter((m) => m.number === number.data);
+    const only = exact.length === 1 ? exact[0] : matches.length === 1 ? matches[0] : undefined;
+    if (matches.length > 1 && !only) {
+      return page(request, reply.code(409), 'lookup', { title: request.portal.t('lookup.title'), number: number.data, issuer: issuer ?? '', matches, error: request.portal.t('lookup.several') });
+    }
     try {
-      return await renderCertificate(request, reply, number.data, issuer);
+      return await renderCertificate(request, reply, only?.number ?? number.data, only?.issuer ?? issuer);
     } catch (error) {
       if (!(error instanceof EcoError) || (error.code !== 'NOT_FOUND' && error.code !== 'CONFLICT')) throw error;
-      return page(request, reply.code(error.code === 'NOT_FOUND' ? 404 : 409), 'lookup', { title: request.portal.t('lookup.title'), number: number.data, issuer: issuer ?? '', error: error.detail });
+      return page(request, reply.code(error.code === 'NOT_FOUND' ? 404 : 409), 'lookup', {
+        title: request.portal.t('lookup.title'),
+        number: number.data,
+        issuer: issuer ?? '',
+        error: error.code === 'NOT_FOUND' ? request.portal.t('lookup.notFound', { number: number.data }) : error.detail,
+      });
     }
   });
 
@@ -110,15 +145,15 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
       items.push({
         itemNumber: Number(body[`items.${i}.itemNumber`]),
         hsCode: (body[`items.${i}.hsCode`] ?? '').trim(),
-        originCountry: (body[`items.${i}.originCountry`] ?? '').trim().toUpperCase(),
-        quantity: { value: (body[`items.${i}.quantity`] ?? '').trim(), unit: (body[`items.${i}.unit`] ?? '').trim().toUpperCase() },
+        originCountry: countryCode(body[`items.${i}.originCountry`] ?? '', request.portal.lang),
+        quantity: { value: readDecimal(request.portal.lang, body[`items.${i}.quantity`] ?? ''), unit: (body[`items.${i}.unit`] ?? '').trim().toUpperCase() },
       });
     }
     const claim = {
       declarationRef: body.declarationRef ?? '',
       certificateNumber: number.data,
       issuer: body.issuer,
-      exportCountry: (body.exportCountry ?? '').trim().toUpperCase(),
+      exportCountry: countryCode(body.exportCountry ?? '', request.portal.lang),
       importer: body.importerId?.trim() ? { id: body.importerId.trim() } : {},
       purpose: body.purpose,
       items,
@@ -164,7 +199,7 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
       .map((r) => r.trim().slice(0, 200))
       .filter(Boolean)
       .slice(0, 20);
-    if (reasons.length === 0) return renderCertificate(request, reply, number.data, body.issuer, { errors: [{ pointer: '/reasons', detail: 'at least one reason is required' }], values: body });
+    if (reasons.length === 0) return renderCertificate(request, reply, number.data, body.issuer, { errors: [{ pointer: '/reasons', detail: request.portal.t('ver.reasonRequired') }], values: body });
     const verification = await deps.verifications.request({ certificateNumber: number.data, issuer: body.issuer!, reasons, questions: (body.questions ?? '').slice(0, 4000) }, actorOf(request));
     const notice = request.portal.t('ver.sent', { issuer: verification.issuer });
     return reply.redirect(portal.withMessage(`${PREFIX}/verifications`, notice), 303);

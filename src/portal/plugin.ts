@@ -11,8 +11,8 @@ import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable, isDatabaseUnwritable } from '../db/index.ts';
 import { EcoError } from '../errors.ts';
-import { defaultSessionLimits, type SessionLimits, sessionUser, type User, type UserRole } from './accounts.ts';
-import { isLang, type Lang, type Translate, translator } from './messages.ts';
+import { defaultSessionLimits, endedSessionUser, type SessionLimits, sessionUser, type User, type UserRole } from './accounts.ts';
+import { formatDate, formatDecimal, formatTime, isLang, type Lang, langs, localizeMessage, preferredLang, type Translate, translator } from './messages.ts';
 
 export const PREFIX = '/portal';
 const SESSION_COOKIE = 'eco_session';
@@ -20,8 +20,11 @@ const PRESESSION_COOKIE = 'eco_presession';
 const LANG_COOKIE = 'eco_lang';
 const COOKIE_ID = /^[A-Za-z0-9_-]{43}$/;
 
-/** No script at all, styles and images from the gateway only, forms posted back here only, never framed. */
-export const CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/**
+ * Scripts, styles and images from the gateway only (one small script, portal.js, that the pages
+ * work without), requests and forms back here only, never framed.
+ */
+export const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /** Bounds of a posted form: fields, and characters per field (the form's own fields are shorter still). */
 export const FORM_LIMITS = { fields: 3000, chars: 4000, bodyBytes: 512 * 1024 };
@@ -38,6 +41,7 @@ export type PortalOptions = { secret: Buffer; sessionLimits?: SessionLimits };
 
 export class CsrfError extends Error {}
 export class SignInRequired extends Error {}
+export class PasswordChangeRequired extends Error {}
 
 /** Adds the plumbing to the (encapsulated) portal context; returns the helpers pages use. */
 export async function installPortal(app: FastifyInstance, db: import('../db/index.ts').Queryable, options: PortalOptions) {
@@ -70,7 +74,7 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
       lang = asked;
       reply.setCookie(LANG_COOKIE, lang, cookieOptions(request, { maxAge: 365 * 24 * 3600 }));
     } else if (isLang(request.cookies[LANG_COOKIE])) lang = request.cookies[LANG_COOKIE] as Lang;
-    else lang = /^fr\b/i.test(request.headers['accept-language'] ?? '') ? 'fr' : 'en';
+    else lang = preferredLang(request.headers['accept-language']);
     request.portal = { lang, t: translator(lang), csrf: '' };
   });
   app.addHook('preHandler', async (request, reply) => {
@@ -103,6 +107,10 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
       return renderError(reply.code(401), t('signIn.ended'));
     }
     if (error instanceof CsrfError) return renderError(reply.code(403), t('error.csrf'));
+    if (error instanceof PasswordChangeRequired) {
+      if (request.method === 'GET') return reply.redirect(`${PREFIX}/password`, 303);
+      return renderError(reply.code(403), t('password.required'));
+    }
     const code = error instanceof EcoError ? error.code : undefined;
     if (code === 'FORBIDDEN') return renderError(reply.code(403), t('error.forbidden'));
     if (code === 'NOT_FOUND' || error.statusCode === 404) return renderError(reply.code(404), error instanceof EcoError && error.detail ? error.detail : t('error.notFound'));
@@ -142,6 +150,14 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
       csrf: portal.csrf,
       path,
       langLink,
+      langs,
+      langName: (l: Lang) => translator(l)('lang.name'),
+      // Numbers, dates and instants in the reader's conventions; `msg` says a service's English message in their language.
+      num: (value: string | number) => formatDecimal(portal.lang, value),
+      date: (value: string | Date | null | undefined) => formatDate(portal.lang, value),
+      time: (value: string | Date | null | undefined) => formatTime(portal.lang, value),
+      msg: (message: string) => localizeMessage(portal.lang, message),
+      colon: portal.t('punct.colon'),
       has: (role: UserRole) => portal.user?.roles.includes(role) ?? false,
     });
   }
@@ -170,6 +186,8 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
       if (request.method === 'POST') checkCsrf(request);
       const user = request.portal.user;
       if (!user) throw new SignInRequired();
+      // A password an administrator set opens nothing but the page to change it.
+      if (user.mustChangePassword) throw new PasswordChangeRequired();
       if (roles.length && !user.roles.some((r) => roles.includes(r))) throw new EcoError('FORBIDDEN', `needs the role ${roles.join(' or ')}`);
     };
 
@@ -182,6 +200,22 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
     if (!given || !request.portal.csrf || given.length !== expected.length || !timingSafeEqual(given, expected)) throw new CsrfError('bad CSRF token');
   }
 
+  /**
+   * The user whose session ended (idle, or past its lifetime) if this POST comes from their browser:
+   * it still holds that session's cookie, and the form carries the CSRF token made for it. Used to
+   * keep what they had typed; `role` is one the user must hold.
+   */
+  async function endedSessionOwner(request: FastifyRequest, role: UserRole): Promise<User | undefined> {
+    const id = request.cookies[SESSION_COOKIE];
+    if (request.portal.user || !id || !COOKIE_ID.test(id)) return undefined;
+    const sent = (request.body as Record<string, unknown> | undefined)?._csrf;
+    const expected = Buffer.from(csrfToken(`session:${id}`));
+    const given = typeof sent === 'string' ? Buffer.from(sent) : undefined;
+    if (!given || given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    const user = await endedSessionUser(db, id);
+    return user?.roles.includes(role) ? user : undefined;
+  }
+
   /** Starts a session after sign-in: a new id (never one the browser had before). */
   function setSession(request: FastifyRequest, reply: FastifyReply, id: string): void {
     reply.setCookie(SESSION_COOKIE, id, cookieOptions(request, { maxAge: limits.absoluteHours * 3600 }));
@@ -191,7 +225,7 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
     reply.clearCookie(SESSION_COOKIE, cookieOptions(request));
   }
 
-  return { page, guard, checkCsrf, setSession, clearSession, limits, withMessage, readMessage };
+  return { page, guard, checkCsrf, setSession, clearSession, limits, withMessage, readMessage, endedSessionOwner };
 }
 
 export type Portal = Awaited<ReturnType<typeof installPortal>>;

@@ -112,7 +112,7 @@ describe('web portal in headless Chromium', () => {
     await issuerPage.waitForSelector('#f-items-1-hsCode');
     assert.equal(await issuerPage.inputValue('#f-items-0-hsCode'), '850440', 'adding a row keeps what was typed');
     await item(1, { description: 'Transformer parts', hsCode: '85O4', originCountry: 'KR', originCriterion: 'CTH', 'quantity/value': '300', 'quantity/unit': 'KGM' });
-    await issuerPage.click('#issue');
+    await issuerPage.click('#review');
 
     // The wrong HS code is flagged at its own field, nowhere else; nothing is issued.
     const hsError = await issuerPage.waitForSelector('#f-items-1-hsCode-error');
@@ -125,7 +125,15 @@ describe('web portal in headless Chromium', () => {
     await shot(issuerPage, 'issuer-form-error');
 
     await fill('/items/1/hsCode', '850490');
-    await issuerPage.click('#issue');
+    // Nothing is signed before the officer has seen what will be sent, to whom, under which agreement.
+    await issuerPage.click('#review');
+    await issuerPage.waitForSelector('#sign');
+    assert.match((await issuerPage.textContent('#review-recipient')) ?? '', new RegExp(B));
+    assert.match((await issuerPage.textContent('#review-agreement')) ?? '', /KR-VN-FTA/);
+    assert.equal(await count(pair.a, 'certificates'), 0);
+    await assertAccessible(issuerPage, 'review before signing');
+    await shot(issuerPage, 'issuer-review');
+    await issuerPage.click('#sign');
     await issuerPage.waitForSelector('#notice');
     assert.match((await issuerPage.textContent('#notice')) ?? '', new RegExp(`${number}.*${B}`));
     const { rows } = await pair.a.db.query<{ dataset: { items: { hsCode: string }[] } }>('SELECT dataset FROM certificates WHERE number = $1', [number]);
@@ -177,14 +185,17 @@ describe('web portal in headless Chromium', () => {
     await shot(customsPage, 'customs-certificate');
 
     // A claim without a declaration reference is refused at its field; nothing is checked.
-    await customsPage.fill('#items-0-quantity', '1000');
+    const declare = async (i: number, values: { hsCode: string; originCountry: string; quantity: string; unit: string }) => {
+      for (const [field, value] of Object.entries(values)) await customsPage.fill(`#items-${i}-${field}`, value);
+    };
+    await declare(0, { hsCode: '850440', originCountry: 'KR', quantity: '1000', unit: 'NAR' });
     await customsPage.click('#run-check');
     await customsPage.waitForSelector('#declarationRef-error');
     assert.equal(await count(pair.b, 'clearance_checks'), 0);
     // The declared importer is not the CO's: a finding that refers the claim, which can still be drawn down.
     await customsPage.fill('#declarationRef', 'VN-DECL-0001');
     await customsPage.fill('#importerId', 'VN9999999999');
-    await customsPage.fill('#items-1-quantity', '300');
+    await declare(1, { hsCode: '850490', originCountry: 'KR', quantity: '300', unit: 'KGM' });
     await customsPage.click('#run-check');
     await customsPage.waitForSelector('#decision');
     assert.equal(((await customsPage.textContent('#decision')) ?? '').trim(), 'refer to an officer');
@@ -292,11 +303,13 @@ describe('web portal in headless Chromium', () => {
     await issuerPage.goto(`${pair.a.url}/portal/certificates/${co.number}/replace`);
     assert.equal(await issuerPage.inputValue('#f-items-0-quantity-value'), co.items[0]!.quantity.value, 'the form starts from the current version');
     await issuerPage.fill('#f-items-0-quantity-value', '1150');
-    await issuerPage.click('#issue');
+    await issuerPage.click('#review');
+    await issuerPage.click('#sign');
     await issuerPage.waitForSelector('#notice');
     assert.match((await issuerPage.textContent('#history')) ?? '', /2: valid.*1: replaced/s);
+    await issuerPage.click('#cancel');
     await issuerPage.fill('#cancel-reason', 'Issued in error: consignment split');
-    await issuerPage.getByRole('button', { name: 'Cancel the certificate' }).click();
+    await issuerPage.click('#confirm-cancel');
     await issuerPage.waitForSelector('#notice');
     assert.match((await issuerPage.textContent('#status')) ?? '', /cancelled.*consignment split/s);
     await eventually(async () => {
