@@ -59,6 +59,20 @@ class Issue implements fc.AsyncCommand<Model, Real> {
   toString = () => `issue ${this.quantity} KGM`;
 }
 
+/** An issue whose number the gateway gives from A's pattern (NUMBERING), in the transaction that issues it. */
+class IssueNumbered implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly quantity: number) {}
+  check = () => true;
+  async run(model: Model, real: Real) {
+    const template = { ...exampleCertificate(), items: [KGM_ITEM(String(this.quantity))] };
+    const { result } = await real.pair.a.certificates.issue({ ...template, number: 'STAND-IN' }, { assignNumber: true });
+    model.cos.push({ number: result.number, version: 1, status: 'valid', quantity: String(this.quantity), dataset: { ...template, number: result.number } });
+    model.aIds.push(await lastIdTo(real, result.number));
+    await waitAtB(real, result.number, 1, 'valid');
+  }
+  toString = () => `issue ${this.quantity} KGM numbered by the pattern`;
+}
+
 class Replace implements fc.AsyncCommand<Model, Real> {
   constructor(
     readonly pick: number,
@@ -267,6 +281,24 @@ async function checkInvariants(model: Model, real: Real): Promise<void> {
   const ofThisRun = new Set(model.cos.map((co) => co.number)); // the gateways outlive a run; the model does not
   const listed = list.status.filter((e) => ofThisRun.has(e.n));
   assert.deepEqual(listed.map((e) => `${e.n} ${e.v} ${e.s}`).sort(), expected.sort(), "A's trust list");
+  // Numbers the pattern gave run from 1 without a gap or a repeat, in each year.
+  const numbered = await a.db.query<{ year: string; seqs: number[] }>(
+    "SELECT substring(number from 3 for 4) AS year, array_agg(substring(number from 8)::int ORDER BY substring(number from 8)::int) AS seqs FROM certificates WHERE number LIKE 'M-%' AND version = 1 GROUP BY 1",
+  );
+  for (const { year, seqs } of numbered.rows) {
+    assert.deepEqual(
+      seqs,
+      seqs.map((_, i) => i + 1),
+      `numbers of ${year}`,
+    );
+  }
+  // Each certificate has one current version (every other is 'replaced'): what the lists show.
+  const currentA = await a.db.query<{ n: number }>("SELECT count(*)::int AS n FROM (SELECT number FROM certificates GROUP BY number HAVING count(*) FILTER (WHERE status <> 'replaced') <> 1) x");
+  const currentB = await b.db.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM (SELECT issuer_party, number FROM received_certificates GROUP BY 1, 2 HAVING count(*) FILTER (WHERE status <> 'replaced') <> 1) x",
+  );
+  assert.deepEqual([currentA.rows[0]!.n, currentB.rows[0]!.n], [0, 0], 'one current version per certificate');
+
   const hashes = await a.db.query<{ number: string; version: number; canonical_hash: string }>('SELECT number, version, canonical_hash FROM certificates');
   for (const row of hashes.rows) {
     const { rows } = await b.db.query<{ jws: string }>('SELECT jws FROM received_certificates WHERE issuer_party = $1 AND number = $2 AND version = $3', [A, row.number, row.version]);
@@ -282,6 +314,7 @@ describe(`model-based: random sequences over two gateways and a foreign peer (${
   before(async () => {
     const pair = await startPair();
     real = { pair, c: await foreignPeer(pair.b, pair.placeB.amqpUrl, 'KR-KITA', { countries: ['KR'] }) };
+    await pair.a.db.query("INSERT INTO certificate_numbering (issuer_party, pattern, updated_by) VALUES ($1, 'M-{yyyy}-{seq:5}', 'model test')", [A]);
   });
   after(async () => {
     console.log(`# model-based test: ${steps} steps over ${RUNS} runs`);
@@ -292,6 +325,7 @@ describe(`model-based: random sequences over two gateways and a foreign peer (${
     const quantity = fc.integer({ min: 1, max: 30 }).map((n) => n * 1000);
     const commands = [
       quantity.map((q) => new Issue(q)),
+      quantity.map((q) => new IssueNumbered(q)),
       fc.tuple(fc.nat(), quantity).map(([p, q]) => new Replace(p, q)),
       fc.nat().map((p) => new Cancel(p)),
       fc.tuple(fc.nat(), fc.boolean()).map(([p, same]) => new CollidingCo(p, same)),
