@@ -14,7 +14,7 @@ export type SearchResult = { rows: number; seedSeconds: number; rawRoundTripMs: 
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 
-async function seed(pool: pg.Pool, rows: number): Promise<void> {
+export async function seed(pool: pg.Pool, rows: number): Promise<void> {
   const batch = 100_000;
   for (let start = 0; start < rows; start += batch) {
     const end = Math.min(rows, start + batch) - 1;
@@ -50,7 +50,7 @@ const CASES: { search: string; filter: Parameters<typeof searchReceived>[1] }[] 
   { search: 'importer by identifier VN0000000123', filter: { importer: 'VN0000000123' } },
   { search: 'issuer TH-DFT', filter: { party: 'TH-DFT' } },
   { search: 'HS heading 8504', filter: { hsCode: '8504' } },
-  { search: 'HS code 850417 + cancelled', filter: { hsCode: '850417', status: 'cancelled' } },
+  { search: 'HS code 850420 + cancelled', filter: { hsCode: '850420', status: 'cancelled' } },
   { search: 'one month, sorted by number', filter: { from: daysAgo(60), to: daysAgo(30), sort: 'number' } },
   { search: 'exporter + importer + issuer', filter: { exporter: 'Exporter 12 Trading', importer: 'Importer 34 Joint', party: 'KR-KCS' } },
   { search: 'page 200 (the deepest)', filter: { page: 200 } },

@@ -9,13 +9,15 @@ import { certificateNumberSchema } from '../dataset/index.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { conflict, invalid } from '../errors.ts';
 
-const TOKEN = /\{(yyyy|yy|seq:(\d{1,2}))\}/g;
+/** The pattern's tokens; N of {seq:N} is 1 to 12, written without a leading zero (as the table's CHECK says). */
+const TOKEN = /\{(yyyy|yy|seq:([1-9]|1[0-2]))\}/g;
+const SEQ = /\{seq:([1-9]|1[0-2])\}/;
 
 /** Why a pattern cannot number certificates, or undefined when it can. */
 export function patternProblem(pattern: string): string | undefined {
   if (pattern.length > 60) return 'must be at most 60 characters';
-  const seq = [...pattern.matchAll(/\{seq:(\d{1,2})\}/g)];
-  if (seq.length !== 1 || Number(seq[0]![1]) < 1 || Number(seq[0]![1]) > 12) return 'must hold {seq:N} once, N from 1 to 12 digits';
+  const seq = [...pattern.matchAll(/\{seq:([1-9]|1[0-2])\}/g)];
+  if (seq.length !== 1 || (pattern.match(/\{seq:/g) ?? []).length !== 1) return 'must hold {seq:N} once, N from 1 to 12 digits';
   if (!/\{(yyyy|yy)\}/.test(pattern)) return 'must hold the year, {yyyy} or {yy}: the sequence starts again each year';
   if (pattern.replace(TOKEN, '').match(/[{}]/)) return 'knows {yyyy}, {yy} and {seq:N} only';
   const longest = formatNumber(pattern, 9999, 10 ** Number(seq[0]![1]) - 1);
@@ -69,6 +71,8 @@ export async function nextNumberPreview(db: Queryable, issuer: string, year: num
  * and a rollback gives the number back.
  */
 export async function takeNumber(client: Queryable, issuer: string, year: number): Promise<string> {
+  if (!Number.isInteger(year) || year < 2000 || year > 9999)
+    throw invalid('the date of issue is outside the years numbers are given for', [{ pointer: '/issuedAt', detail: 'a number from the pattern needs a year from 2000' }]);
   const pattern = await numberingPattern(client, issuer);
   if (!pattern) throw invalid('no certificate number was given, and no numbering pattern is set', [{ pointer: '/number', detail: 'required' }]);
   for (;;) {
@@ -78,7 +82,7 @@ export async function takeNumber(client: Queryable, issuer: string, year: number
       [issuer, year],
     );
     const seq = Number(rows[0]!.last);
-    const width = Number(/\{seq:(\d{1,2})\}/.exec(pattern)![1]);
+    const width = Number(SEQ.exec(pattern)![1]);
     if (seq >= 10 ** width) throw conflict(`the numbering pattern ${pattern} has no number left for ${year}`);
     const number = formatNumber(pattern, year, seq);
     const taken = await client.query('SELECT 1 FROM certificates WHERE number = $1 LIMIT 1', [number]);

@@ -13,10 +13,13 @@ import type { CertificateStatus } from './store.ts';
 /** Counting stops here ("more than 10,000"), and so does paging: a list is for finding, not reading a year. */
 export const SEARCH_LIMITS = { pageSize: 50, countCap: 10_000, text: 70 };
 
-/** YYYY-MM-DD naming a real day: Date.parse rolls 2024-02-31 over to March, Postgres refuses it (a 500). */
+/**
+ * YYYY-MM-DD naming a real day from 1900 on: Date.parse rolls 2024-02-31 over to March, and
+ * Postgres refuses the year 0000; either would be a 500.
+ */
 export const calendarDate = z.iso.date('must be a date YYYY-MM-DD').refine((s) => {
   const day = new Date(s);
-  return !Number.isNaN(day.getTime()) && day.toISOString().slice(0, 10) === s;
+  return s >= '1900' && !Number.isNaN(day.getTime()) && day.toISOString().slice(0, 10) === s;
 }, 'must be a date YYYY-MM-DD');
 const optionalText = z.string().trim().max(SEARCH_LIMITS.text).optional();
 
@@ -95,7 +98,7 @@ function where(search: CertificateSearch, columns: { date: string; party: string
   if (search.exporter) add("eco_party_text(c.dataset->'exporter') ILIKE $?", contains(search.exporter));
   if (search.importer) add("eco_party_text(c.dataset->'importer') ILIKE $?", contains(search.importer));
   if (search.party) add(`${columns.party} = $?`, search.party);
-  if (search.hsCode) add('eco_hs_prefixes(c.dataset) @> ARRAY[$?::text]', search.hsCode);
+  if (search.hsCode) add('c.hs_codes @> ARRAY[$?::text]', search.hsCode);
   if (search.status) add('c.status = $?', search.status);
   if (search.from) add(`${columns.date} >= $?::date`, search.from);
   if (search.to) add(`${columns.date} < $?::date + 1`, search.to);

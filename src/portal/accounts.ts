@@ -211,6 +211,8 @@ const sessionHash = (id: string) => createHash('sha256').update(id).digest('hex'
 /** A new session for the user; returns the id for the cookie (shown nowhere else). */
 export async function openSession(db: Queryable, userId: string, limits: SessionLimits): Promise<string> {
   const id = randomBytes(32).toString('base64url');
+  // Sessions nobody can use any more go, so that the table stays small and an old cookie keeps nothing.
+  await db.query("DELETE FROM portal_sessions WHERE expires_at < now() - interval '1 day' OR last_seen_at < now() - interval '2 days'");
   await db.query('INSERT INTO portal_sessions (id_hash, user_id, expires_at) VALUES ($1, $2, now() + make_interval(hours => $3))', [sessionHash(id), userId, limits.absoluteHours]);
   return id;
 }
@@ -232,18 +234,20 @@ export async function closeSession(db: Queryable, id: string): Promise<void> {
   await db.query("DELETE FROM portal_sessions WHERE id_hash = $1 OR expires_at < now() OR last_seen_at < now() - interval '7 days'", [sessionHash(id)]);
 }
 
-/** The active user of a session that is no longer open (idle or past its lifetime), while its row is kept. */
+/** The active user of a session that is no longer open (idle or past its lifetime), seen within the last day. */
 export async function endedSessionUser(db: Queryable, id: string): Promise<User | undefined> {
   const { rows } = await db.query<UserRow>(
     `SELECT u.* FROM portal_sessions s JOIN portal_users u ON u.id = s.user_id
-      WHERE s.id_hash = $1 AND u.status = 'active' AND NOT u.must_change_password`,
+      WHERE s.id_hash = $1 AND u.status = 'active' AND NOT u.must_change_password AND s.last_seen_at > now() - interval '1 day'`,
     [sessionHash(id)],
   );
   return rows[0] && toUser(rows[0]);
 }
 
 /** An administrator changes a user's roles; audited with the roles before and after. */
-export async function setUserRoles(db: Db, id: string, roles: UserRole[], actor: string): Promise<boolean> {
+export async function setUserRoles(db: Db, id: string, posted: UserRole[], actor: string): Promise<boolean> {
+  // Each role once, in one order: the same set is no change (and no audit entry).
+  const roles = userRoles.filter((r) => posted.includes(r));
   if (!roles.length || roles.some((r) => !userRoles.includes(r))) throw invalid('the roles cannot be set', [{ pointer: '/roles', detail: `choose one or more of ${userRoles.join(', ')}` }]);
   const { rows } = await audited(
     db,
@@ -277,8 +281,8 @@ export async function resetPassword(db: Db, id: string, password: string, actor:
   return rows.length > 0;
 }
 
-/** The user's own new password, after the current one; clears a reset's "must change". */
-export async function changeOwnPassword(db: Db, user: User, current: string, next: string): Promise<{ pointer: string; detail: string }[]> {
+/** The user's own new password, after the current one; clears a reset's "must change" and ends the user's other sessions. */
+export async function changeOwnPassword(db: Db, user: User, current: string, next: string, sessionId: string): Promise<{ pointer: string; detail: string }[]> {
   const { rows } = await db.query<{ password_hash: string }>('SELECT password_hash FROM portal_users WHERE id = $1', [user.id]);
   if (!rows[0] || !(await verifyPassword(current, rows[0].password_hash))) return [{ pointer: '/current', detail: 'wrong' }];
   if (next.length < PASSWORD_MIN || next.length > PASSWORD_MAX) return [{ pointer: '/password', detail: 'length' }];
@@ -286,7 +290,11 @@ export async function changeOwnPassword(db: Db, user: User, current: string, nex
   const hash = await hashPassword(next);
   await audited(
     db,
-    (client) => client.query('UPDATE portal_users SET password_hash = $2, must_change_password = false WHERE id = $1', [user.id, hash]),
+    async (client) => {
+      await client.query('UPDATE portal_users SET password_hash = $2, must_change_password = false WHERE id = $1', [user.id, hash]);
+      // A password changed because it may be known signs out every other session holding it.
+      await client.query('DELETE FROM portal_sessions WHERE user_id = $1 AND id_hash <> $2', [user.id, sessionHash(sessionId)]);
+    },
     () => ({ actor: actors.portalUser(user.username), action: 'portal-user.password-changed', subject: user.id }),
   );
   return [];

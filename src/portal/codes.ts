@@ -44,7 +44,8 @@ const fold = (text: string) =>
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, ' ')
     .trim();
-const countryByName = new Map<string, string>();
+/** Folded name -> code; null where one name names two countries ("Congo"), which is then not guessed. */
+const countryByName = new Map<string, string | null>();
 const namesRead = new Set<Lang>();
 /**
  * A country as an officer types it: its code ("vn") or a name in their language or English
@@ -58,7 +59,11 @@ export function countryCode(typed: string, lang: Lang): string {
     if (namesRead.has(l) || !countryLocale(l)) continue;
     namesRead.add(l);
     for (const [code, names] of Object.entries(countries.getNames(l, { select: 'all' }))) {
-      for (const name of names) countryByName.set(fold(name), code);
+      for (const name of names) {
+        const key = fold(name);
+        const known = countryByName.get(key);
+        countryByName.set(key, known === undefined || known === code ? code : null);
+      }
     }
   }
   return countryByName.get(fold(text)) ?? text;

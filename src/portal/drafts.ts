@@ -6,32 +6,36 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Queryable } from '../db/index.ts';
 import type { FormState, Kind } from './form.ts';
 
-export type DraftFields = { items: number; values: Record<string, string>; recipient: string; replace?: string };
+/** What was typed, and the language it was typed in (a decimal or a country name is read in it). */
+export type DraftFields = { items: number; values: Record<string, string>; recipient: string; replace?: string; lang?: string };
 export type Draft = { id: string; kind: Kind; fields: DraftFields; updatedAt: Date };
 
 /** At most this many drafts a user: the oldest go first (a draft is a convenience, not a record). */
 export const DRAFTS_PER_USER = 200;
 
-const fieldsOf = (state: FormState, replace?: string): DraftFields => ({ items: state.items, values: state.values, recipient: state.recipient, ...(replace ? { replace } : {}) });
+const fieldsOf = (state: FormState, replace: string | undefined, lang: string): DraftFields => ({
+  items: state.items,
+  values: state.values,
+  recipient: state.recipient,
+  lang,
+  ...(replace ? { replace } : {}),
+});
 
 /**
- * Saves the form's state as the owner's draft `id` (a new one when `id` is not theirs or not given)
- * and returns its id. A draft id posted by hand that is someone else's changes nothing of theirs.
+ * Saves the form's state: over the owner's draft `id` if it still exists, else as a new draft
+ * under an id the server makes, never one the browser names. So a draft signed (and so deleted)
+ * cannot come back under its old id from a stale tab, and its old review page signs nothing again;
+ * and a draft id of someone else's changes nothing of theirs.
  */
-export async function saveDraft(db: Queryable, owner: string, state: FormState, options: { id?: string; replace?: string }): Promise<string> {
-  const fields = fieldsOf(state, options.replace);
+export async function saveDraft(db: Queryable, owner: string, state: FormState, options: { id?: string; replace?: string; lang: string }): Promise<string> {
+  const fields = fieldsOf(state, options.replace, options.lang);
   const number = state.values['/number']?.trim().slice(0, 35) || options.replace || null;
-  const save = (id: string) =>
-    db.query(
-      `INSERT INTO portal_drafts (id, owner, kind, number, fields) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (id) DO UPDATE SET kind = $3, number = $4, fields = $5, updated_at = now() WHERE portal_drafts.owner = $2`,
-      [id, owner, state.kind, number, JSON.stringify(fields)],
-    );
-  let id = options.id ?? randomUUID();
-  if (!(await save(id)).rowCount) {
-    id = randomUUID();
-    await save(id);
-  }
+  const updated = options.id
+    ? await db.query('UPDATE portal_drafts SET kind = $3, number = $4, fields = $5, updated_at = now() WHERE id = $1 AND owner = $2', [options.id, owner, state.kind, number, JSON.stringify(fields)])
+    : undefined;
+  if (updated?.rowCount) return options.id!;
+  const id = randomUUID();
+  await db.query('INSERT INTO portal_drafts (id, owner, kind, number, fields) VALUES ($1, $2, $3, $4, $5)', [id, owner, state.kind, number, JSON.stringify(fields)]);
   await db.query(`DELETE FROM portal_drafts WHERE owner = $1 AND id IN (SELECT id FROM portal_drafts WHERE owner = $1 ORDER BY updated_at DESC OFFSET $2)`, [owner, DRAFTS_PER_USER]);
   return id;
 }

@@ -76,7 +76,9 @@ export function formatDecimal(lang: Lang, value: string | number): string {
  */
 export function readDecimal(lang: Lang, typed: string): string {
   const { group, decimal } = numberSymbols(lang);
-  let text = typed.trim().replace(/[\s\u00a0\u202f]/g, '');
+  let text = typed.trim();
+  // A space is a group separator only between groups of three, in a language that groups with one ("1 5" stays refused).
+  if (/^[\s\u00a0\u202f]$/.test(group) && /^\d{1,3}([ \u00a0\u202f]\d{3})+(,\d+)?$/.test(text)) text = text.replace(/[ \u00a0\u202f]/g, '');
   if (decimal === '.') return /^\d{1,3}(,\d{3})+(\.\d+)?$/.test(text) ? text.replaceAll(',', '') : text;
   if (group === '.' && /^\d{1,3}(\.\d{3})+(,\d+)?$/.test(text)) text = text.replaceAll('.', '');
   return /^\d+,\d+$/.test(text) ? text.replace(',', '.') : text;
@@ -97,25 +99,40 @@ export function formatTime(lang: Lang, at: string | Date | null | undefined): st
   return `${new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC', hourCycle: 'h23' }).format(instant)} UTC`;
 }
 
-type Template = { key: string; pattern: RegExp; names: string[] };
-const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-/** The English `msg.*` entries as patterns, the longest first (the most specific wins). */
+/** A `msg.*` template: its literal parts, and the names of the values between them. */
+type Template = { key: string; literals: string[]; names: string[] };
+/** The English `msg.*` entries, the longest first (the most specific wins). */
 const templates: Template[] = Object.entries(catalogue.en!)
   .filter(([key]) => key.startsWith('msg.'))
   .sort(([, a], [, b]) => b.length - a.length)
   .map(([key, text]) => {
-    const names: string[] = [];
-    const source = text
-      .split(/(\{\w+\})/)
-      .map((part) => {
-        const name = /^\{(\w+)\}$/.exec(part)?.[1];
-        if (!name) return escapeRegExp(part);
-        names.push(name);
-        return '([\\s\\S]*?)';
-      })
-      .join('');
-    return { key, pattern: new RegExp(`^${source}$`), names };
+    const parts = text.split(/\{(\w+)\}/);
+    return { key, literals: parts.filter((_, i) => i % 2 === 0), names: parts.filter((_, i) => i % 2 === 1) };
   });
+
+/**
+ * The values of a message that has the template's shape, or undefined. Linear: each literal part
+ * is found with indexOf after the previous one (each value as short as it can be, the last one
+ * running to the end), never by backtracking, so that no message costs more than a scan per part.
+ */
+function matchTemplate(template: Template, message: string): string[] | undefined {
+  const { literals } = template;
+  if (literals.length === 1) return message === literals[0] ? [] : undefined;
+  const last = literals.at(-1)!;
+  if (!message.startsWith(literals[0]!) || !message.endsWith(last) || message.length < literals[0]!.length + last.length) return undefined;
+  const end = message.length - last.length;
+  const values: string[] = [];
+  let at = literals[0]!.length;
+  for (let i = 1; i < literals.length - 1; i++) {
+    const found = literals[i] === '' ? at : message.indexOf(literals[i]!, at);
+    if (found < 0 || found > end) return undefined;
+    values.push(message.slice(at, found));
+    at = found + literals[i]!.length;
+  }
+  if (at > end) return undefined;
+  values.push(message.slice(at, end));
+  return values;
+}
 
 /**
  * A service's English message (a validation detail, a finding, a risk flag) in the reader's
@@ -125,16 +142,16 @@ const templates: Template[] = Object.entries(catalogue.en!)
 export function localizeMessage(lang: Lang, message: string): string {
   if (lang === 'en' || message.length > 2000) return message;
   const t = translator(lang);
-  for (const { key, pattern, names } of templates) {
-    const match = pattern.exec(message);
+  for (const template of templates) {
+    const match = matchTemplate(template, message);
     if (!match) continue;
     const vars: Record<string, string> = {};
-    names.forEach((name, i) => {
-      const value = match[i + 1]!;
+    template.names.forEach((name, i) => {
+      const value = match[i]!;
       const word = [`kind.${value}`, `status.${value}`].find((k) => catalogue.en![k]);
       vars[name] = word ? t(word) : value;
     });
-    return t(key, vars);
+    return t(template.key, vars);
   }
   return message;
 }

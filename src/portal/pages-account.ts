@@ -64,12 +64,13 @@ export function accountPages(app: FastifyInstance, portal: Portal, deps: { db: D
       forced: request.portal.user!.mustChangePassword,
     });
   app.get(`${PREFIX}/password`, { preHandler: signedIn }, async (request, reply) => passwordPage(request, reply));
-  app.post(`${PREFIX}/password`, { preHandler: signedIn }, async (request, reply) => {
+  // Guessing the current password from a stolen session is bounded like signing in.
+  app.post(`${PREFIX}/password`, { preHandler: signedIn, config: { rateLimit: { max: 10, timeWindow: 60_000 } } }, async (request, reply) => {
     const body = formFields(request.body);
     const t = request.portal.t;
     const next = (body.password ?? '').slice(0, PASSWORD_MAX + 1);
     if (next !== (body.confirm ?? '').slice(0, PASSWORD_MAX + 1)) return passwordPage(request, reply, { errors: [{ pointer: '/confirm', detail: t('password.mismatch') }] });
-    const problems = await changeOwnPassword(deps.db, request.portal.user!, (body.current ?? '').slice(0, PASSWORD_MAX), next);
+    const problems = await changeOwnPassword(deps.db, request.portal.user!, (body.current ?? '').slice(0, PASSWORD_MAX), next, request.portal.sessionId!);
     if (problems.length) return passwordPage(request, reply, { errors: problems.map((p) => ({ pointer: p.pointer, detail: t(`password.${p.detail}`, { min: PASSWORD_MIN, max: PASSWORD_MAX }) })) });
     return reply.redirect(portal.withMessage(home(request.portal.user!.roles), t('password.changed')), 303);
   });

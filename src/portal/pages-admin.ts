@@ -28,7 +28,8 @@ const auditFilterSchema = z.object({
 /** The roles a form posted (checkboxes named `roles`): known ones only. */
 const postedRoles = (body: unknown): UserRole[] => {
   const raw = (body as Record<string, unknown> | undefined)?.roles;
-  return (Array.isArray(raw) ? raw : [raw]).filter((r): r is UserRole => typeof r === 'string' && (userRoles as readonly string[]).includes(r)).slice(0, userRoles.length);
+  const posted = (Array.isArray(raw) ? raw : [raw]).slice(0, 10);
+  return userRoles.filter((r) => posted.includes(r));
 };
 
 export function adminPages(app: FastifyInstance, portal: Portal, deps: { db: Db; partyId: string }): void {

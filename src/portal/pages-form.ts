@@ -92,11 +92,12 @@ export function formPages(app: FastifyInstance, portal: Portal, deps: IssuerDeps
   };
 
   /** The form as a certificate, through every check an issue makes; a missing number is the pattern's next. */
-  async function prepare(request: FastifyRequest, state: FormState, mode: Mode): Promise<Prepared> {
+  /** `lang` is the language the form was typed in: decimals and country names are read in it. */
+  async function prepare(request: FastifyRequest, state: FormState, mode: Mode, lang: string): Promise<Prepared> {
     const version = mode.replace ? mode.replace.version + 1 : 1;
     const typedNumber = state.values['/number']?.trim();
     const stand = !mode.replace && !typedNumber ? await nextNumberPreview(deps.db, deps.partyId, yearOf(state)) : undefined;
-    const input = toCertificate(stand ? { ...state, values: { ...state.values, '/number': stand } } : state, { partyId: deps.partyId }, version, request.portal.lang);
+    const input = toCertificate(stand ? { ...state, values: { ...state.values, '/number': stand } } : state, { partyId: deps.partyId }, version, lang);
     const { certificate, errors } = schemaErrors(input);
     if (!certificate) return { errors };
     try {
@@ -184,7 +185,7 @@ export function formPages(app: FastifyInstance, portal: Portal, deps: IssuerDeps
     if (!owner || !isKind(body.kind)) return issuer(request);
     const state = readForm(body, body.kind);
     const replace = typeof body.replace === 'string' && certificateNumberSchema.safeParse(body.replace).success ? body.replace : undefined;
-    const id = await saveDraft(deps.db, owner.id, state, { id: body.draft && UUID.test(body.draft) ? body.draft : undefined, replace });
+    const id = await saveDraft(deps.db, owner.id, state, { id: body.draft && UUID.test(body.draft) ? body.draft : undefined, replace, lang: request.portal.lang });
     await audit(deps.db, { actor: actors.portalUser(owner.username), action: 'portal.draft-kept', subject: id, data: { kind: state.kind } });
     return reply.redirect(`${PREFIX}/sign-in?next=${encodeURIComponent(`${PREFIX}/drafts/${id}?kept=1`)}&ended=1`, 303);
   }
@@ -203,7 +204,11 @@ export function formPages(app: FastifyInstance, portal: Portal, deps: IssuerDeps
     if (action === 'add' && !full) state = { ...state, items: state.items + 1 };
     if (remove) state = removeItem(state, Number(remove[1]));
     // Every button saves what was typed.
-    mode.draft = await saveDraft(deps.db, request.portal.user!.id, state, { id: body.draft && UUID.test(body.draft) ? body.draft : undefined, replace: replace?.number });
+    mode.draft = await saveDraft(deps.db, request.portal.user!.id, state, {
+      id: body.draft && UUID.test(body.draft) ? body.draft : undefined,
+      replace: replace?.number,
+      lang: request.portal.lang,
+    });
     if (action === 'autosave') return reply.code(200).header('cache-control', 'no-store').send({ draft: mode.draft, savedAt: new Date().toISOString() });
     if (full) return renderForm(request, reply, state, mode, { errors: [{ pointer: '/items', detail: t('form.tooManyItems', { max: MAX_ITEMS }) }] });
     if (action === 'add' || remove) return renderForm(request, reply, state, mode);
@@ -211,7 +216,7 @@ export function formPages(app: FastifyInstance, portal: Portal, deps: IssuerDeps
       await audit(deps.db, { actor: actorOf(request), action: 'portal.draft-saved', subject: mode.draft, data: { kind: state.kind, number: state.values['/number']?.slice(0, 35) ?? null } });
       return renderForm(request, reply, state, mode, { notice: t('form.saved') });
     }
-    const ready = await prepare(request, state, mode);
+    const ready = await prepare(request, state, mode, request.portal.lang);
     if (ready.errors) return renderForm(request, reply, state, mode, { errors: ready.errors });
     if (action === 'check') return renderForm(request, reply, state, mode, { notice: t('form.valid', { recipient: ready.peer.partyId }) });
     const draft = await findDraft(deps.db, request.portal.user!.id, mode.draft);
@@ -226,7 +231,8 @@ export function formPages(app: FastifyInstance, portal: Portal, deps: IssuerDeps
     if (!draft) return reply.redirect(portal.withMessage(`${PREFIX}/certificates`, request.portal.t('review.gone')), 303);
     const mode: Mode = { draft: draft.id, replace: await replaceMode(draft.fields.replace) };
     const state = stateOf(draft);
-    const ready = await prepare(request, state, mode);
+    // Read in the language it was typed and reviewed in, whatever the language of this request.
+    const ready = await prepare(request, state, mode, draft.fields.lang ?? 'en');
     if (ready.errors) return renderForm(request, reply, state, mode, { errors: ready.errors });
     if (draftDigest(draft.kind, draft.fields) !== body.digest) return renderReview(request, reply, draft, mode, ready, request.portal.t('review.changed'));
     if (!(await deleteDraft(deps.db, owner, draft.id))) return reply.redirect(portal.withMessage(`${PREFIX}/certificates`, request.portal.t('review.gone')), 303);
@@ -238,7 +244,7 @@ export function formPages(app: FastifyInstance, portal: Portal, deps: IssuerDeps
       const notice = request.portal.t('issued.done', { number: result.number, version: result.version, recipient: result.recipient });
       return reply.redirect(portal.withMessage(`${PREFIX}/certificates/${encodeURIComponent(result.number)}`, notice), 303);
     } catch (error) {
-      await saveDraft(deps.db, owner, state, { id: draft.id, replace: draft.fields.replace });
+      mode.draft = await saveDraft(deps.db, owner, state, { replace: draft.fields.replace, lang: draft.fields.lang ?? 'en' });
       let refused = serviceErrors(error);
       if (!refused) throw error;
       if (error instanceof EcoError && error.code === 'CONFLICT' && !mode.replace) refused = [{ pointer: '/number', detail: error.detail ?? error.message }];

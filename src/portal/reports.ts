@@ -10,7 +10,7 @@ export type Measure = (typeof MEASURES)[number];
 
 /** At most three years on one report. */
 const MAX_MONTHS = 36;
-const month = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month YYYY-MM');
+const month = z.string().regex(/^(19|[2-9]\d)\d{2}-(0[1-9]|1[0-2])$/, 'must be a month YYYY-MM');
 
 export const reportPeriodSchema = z.object({ from: month.optional(), to: month.optional() }).transform((p, ctx) => {
   const now = new Date();

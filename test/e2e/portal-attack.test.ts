@@ -460,6 +460,11 @@ describe('portal under attack', () => {
         [admin, 'POST', `/portal/users/${uuid}/roles`, { _csrf: at, roles: 'root' }],
         [admin, 'POST', `/portal/users/${uuid}/password`, { _csrf: at, password: 'x' }],
         [admin, 'POST', `/portal/users/${uuid}/unlock`, { _csrf: at }],
+        [customs, 'GET', '/portal/received?from=0000-01-01&to=0001-12-31', undefined],
+        [admin, 'GET', '/portal/audit?from=0000-01-01', undefined],
+        [admin, 'GET', '/portal/reports?from=0000-01&to=0001-01', undefined],
+        [admin, 'POST', '/portal/numbering', { _csrf: at, pattern: 'X-{yyyy}-{seq:06}' }],
+        [issuer, 'POST', '/portal/certificates/form', { _csrf: it1, kind: 'non-preferential', items: '1', action: 'review', '/issuedAt': '1999-12-31' }],
       ];
       const bad: string[] = [];
       for (const [who, method, path, body] of probes) {

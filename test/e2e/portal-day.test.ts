@@ -271,13 +271,18 @@ describe('the portal as officers use it all day', () => {
     await Promise.all([p.waitForNavigation(), p.click('#edit')]);
     assert.equal(await p.inputValue(field('/number')), 'KR-REVIEW-1');
     await p.click('#review');
-    const digest = await p.getAttribute('input[name=digest]', 'value');
+    const digest = (await p.getAttribute('input[name=digest]', 'value'))!;
+    const draft = (await p.getAttribute('input[name=draft]', 'value'))!;
+    const csrf = (await p.getAttribute('input[name=_csrf]', 'value'))!;
     await Promise.all([p.waitForNavigation(), p.click('#sign')]);
-    // A second press of Sign (a double click, a resubmitted page) sends nothing more.
-    const again = await p.request.post(`${pair.a.url}/portal/certificates/confirm`, {
-      form: { _csrf: (await p.getAttribute('input[name=_csrf]', 'value'))!, draft: '00000000-0000-4000-8000-000000000000', digest: digest! },
-    });
+    // A second press of Sign (a double click, a resubmitted page) sends nothing more; nor does a
+    // stale tab that saves the signed draft again under its old id, then signs its old review.
+    const again = await p.request.post(`${pair.a.url}/portal/certificates/confirm`, { form: { _csrf: csrf, draft, digest } });
     assert.equal(again.status(), 200);
+    const stale = await p.request.post(`${pair.a.url}/portal/certificates/form`, { form: { _csrf: csrf, kind: 'preferential', items: '1', action: 'save', draft, '/number': 'KR-REVIEW-1' } });
+    assert.equal(stale.status(), 200);
+    await p.request.post(`${pair.a.url}/portal/certificates/confirm`, { form: { _csrf: csrf, draft, digest } });
+    assert.equal(await count(pair.a, 'portal_drafts WHERE id = $1', [draft]), 0, 'a signed draft never comes back under its id');
     assert.equal(await count(pair.a, "certificates WHERE number = 'KR-REVIEW-1'"), 1);
 
     await p.click('#cancel');

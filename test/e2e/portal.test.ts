@@ -194,6 +194,7 @@ describe('web portal in headless Chromium', () => {
     assert.equal(await count(pair.b, 'clearance_checks'), 0);
     // The declared importer is not the CO's: a finding that refers the claim, which can still be drawn down.
     await customsPage.fill('#declarationRef', 'VN-DECL-0001');
+    await customsPage.fill('#exportCountry', 'KR');
     await customsPage.fill('#importerId', 'VN9999999999');
     await declare(1, { hsCode: '850490', originCountry: 'KR', quantity: '300', unit: 'KGM' });
     await customsPage.click('#run-check');

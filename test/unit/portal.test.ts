@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { throttledAddress } from '../../src/http/index.ts';
+import { countryCode } from '../../src/portal/codes.ts';
 import { fieldId, placeErrors, readForm, removeItem, toCertificate } from '../../src/portal/form.ts';
 import { catalogue, formatDate, formatDecimal, formatTime, langs, localizeMessage, readDecimal } from '../../src/portal/messages.ts';
 
@@ -81,6 +82,11 @@ describe('portal catalogue', () => {
       }
     }
     assert.match(localizeMessage('fr', 'is required for a preferential certificate'), /préférentiel/);
+    // A message built to make a matcher backtrack (a peer's receipt holds such text) costs a scan, not minutes.
+    const hostile = `the CO item is ${' is '.repeat(400)}`;
+    const started = performance.now();
+    for (const lang of ['fr', 'es']) localizeMessage(lang, hostile);
+    assert.ok(performance.now() - started < 200, `hostile message matched in ${(performance.now() - started).toFixed(0)} ms`);
     assert.equal(localizeMessage('fr', 'something no template knows'), 'something no template knows');
   });
 
@@ -96,9 +102,21 @@ describe('portal catalogue', () => {
     assert.equal(readDecimal('en', '1.500'), '1.500');
     assert.equal(readDecimal('en', '350,5'), '350,5', 'refused by the schema in English, not read as 3505');
     assert.equal(readDecimal('fr', 'abc'), 'abc');
+    assert.equal(readDecimal('fr', '1 5'), '1 5', 'a space is a group separator between groups of three only');
+    assert.equal(readDecimal('en', '12 34'), '12 34');
     assert.equal(formatTime('en', '2026-03-01T09:05:00Z'), 'Mar 1, 2026, 09:05 UTC');
     assert.match(formatTime('fr', '2026-03-01T09:05:00Z'), /^1 mars 2026.*09:05 UTC$/);
     assert.match(formatDate('es', '2026-03-01'), /^1 mar 2026$/);
+  });
+});
+
+describe('country names', () => {
+  it('reads a name in the language or in English, and never guesses between two countries', () => {
+    assert.equal(countryCode('Vietnam', 'en'), 'VN');
+    assert.equal(countryCode('vn', 'en'), 'VN');
+    assert.equal(countryCode('Corée du Sud', 'fr'), 'KR');
+    assert.equal(countryCode('Congo', 'en'), 'Congo', 'CG or CD: left for the schema to refuse');
+    assert.equal(countryCode('Viet', 'en'), 'Viet', 'never cut to a code');
   });
 });
 
