@@ -4,7 +4,11 @@ import type { Db } from '../db/index.ts';
 import { notFound } from '../errors.ts';
 import type { VerificationService } from '../verifications/index.ts';
 import { changeOwnPassword, closeSession, openSession, PASSWORD_MAX, PASSWORD_MIN, signIn, THROTTLE, type UserRole } from './accounts.ts';
+import { pageLinks, queryValues } from './lists.ts';
 import { formFields, type Portal, PREFIX, SignInRequired } from './plugin.ts';
+
+/** Verification requests a page, on each side. */
+const VERIFICATIONS_PAGE = 50;
 
 /** Sign-in attempts a minute from one client address. */
 export const SIGN_IN_PER_MINUTE = 30;
@@ -81,10 +85,25 @@ export function accountPages(app: FastifyInstance, portal: Portal, deps: { db: D
     return reply.redirect(`${PREFIX}/sign-in?signedOut=1`, 303);
   });
 
+  /** Both sides' requests, open ones first, each list paged (`apage`: to answer, `opage`: ours) with its count. */
   app.get(`${PREFIX}/verifications`, { preHandler: guard('issuer', 'customs') }, async (request, reply) => {
     const user = request.portal.user!;
-    const toAnswer = user.roles.includes('issuer') ? await deps.verifications.list({ role: 'verifier' }) : [];
-    const ours = user.roles.includes('customs') ? await deps.verifications.list({ role: 'requester' }) : [];
+    const values = queryValues(request.query, ['apage', 'opage'], 10);
+    const section = async (role: 'verifier' | 'requester', name: 'apage' | 'opage', shown: boolean) => {
+      if (!shown) return undefined;
+      const wanted = Math.max(1, Math.min(1000, Number.parseInt(values[name] ?? '1', 10) || 1));
+      const first = await deps.verifications.page({ role, limit: VERIFICATIONS_PAGE, offset: (wanted - 1) * VERIFICATIONS_PAGE });
+      const pages = Math.max(1, Math.ceil(first.total / VERIFICATIONS_PAGE));
+      const current = Math.min(wanted, pages);
+      const { rows } = current === wanted ? first : await deps.verifications.page({ role, limit: VERIFICATIONS_PAGE, offset: (current - 1) * VERIFICATIONS_PAGE });
+      const others = Object.fromEntries(Object.entries(values).filter(([k]) => k !== name));
+      const links = pageLinks(`${PREFIX}/verifications`, others, current, pages);
+      // pageLinks names the parameter `page`: this list's is its own.
+      for (const k of ['first', 'prev', 'next', 'last'] as const) links[k] = links[k]?.replace(/([?&])page=/, `$1${name}=`);
+      return { found: { rows, total: first.total, more: false, page: current, pages }, links };
+    };
+    const toAnswer = await section('verifier', 'apage', user.roles.includes('issuer'));
+    const ours = await section('requester', 'opage', user.roles.includes('customs'));
     return page(request, reply, 'verifications', { title: request.portal.t('ver.title'), toAnswer, ours, notice: portal.readMessage(request) });
   });
 

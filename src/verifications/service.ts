@@ -139,11 +139,18 @@ export class VerificationService {
   }
 
   async list(filter: { role?: Verification['role']; status?: Verification['status'] }): Promise<Verification[]> {
-    const { rows } = await this.db.query<Row>('SELECT * FROM verifications WHERE ($1::text IS NULL OR role = $1) AND ($2::text IS NULL OR status = $2) ORDER BY requested_at DESC LIMIT 500', [
-      filter.role ?? null,
-      filter.status ?? null,
+    return (await this.page({ ...filter, limit: 500, offset: 0 })).rows;
+  }
+
+  /** Newest first, open ones before answered ones in each page's order; with how many there are in all. */
+  async page(filter: { role?: Verification['role']; status?: Verification['status']; limit: number; offset: number }): Promise<{ rows: Verification[]; total: number }> {
+    const params = [filter.role ?? null, filter.status ?? null];
+    const where = 'WHERE ($1::text IS NULL OR role = $1) AND ($2::text IS NULL OR status = $2)';
+    const [{ rows }, counted] = await Promise.all([
+      this.db.query<Row>(`SELECT * FROM verifications ${where} ORDER BY (status = 'open') DESC, requested_at DESC LIMIT $3 OFFSET $4`, [...params, filter.limit, filter.offset]),
+      this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM verifications ${where}`, params),
     ]);
-    return rows.map(toVerification);
+    return { rows: rows.map(toVerification), total: counted.rows[0]!.n };
   }
 
   /** The change, its message and its audit entry, in one transaction. */
