@@ -24,34 +24,36 @@ export const calendarDate = z.iso.date('must be a date YYYY-MM-DD').refine((s) =
 const optionalText = z.string().trim().max(SEARCH_LIMITS.text).optional();
 
 /** A search as the lists' forms send it; every field bounded, an unusable value refused (never silently ignored). */
-export const certificateSearchSchema = z.object({
-  number: optionalText,
-  exporter: optionalText,
-  importer: optionalText,
-  /** The other party: the issuer of a received certificate, the recipient of an issued one. */
-  party: z
-    .string()
-    .trim()
-    .max(20)
-    .transform((s) => s.toUpperCase())
-    .refine((s) => s === '' || isPartyId(s), 'must be a party id such as KR-KCS')
-    .optional(),
-  hsCode: z
-    .string()
-    .trim()
-    .regex(/^(\d{2}|\d{4}|\d{6}|\d{8}|\d{10})?$/, 'must be an HS chapter, heading or code: 2, 4, 6, 8 or 10 digits')
-    .optional(),
-  status: z.enum(['', 'valid', 'cancelled']).optional(),
-  from: z.union([z.literal(''), calendarDate]).optional(),
-  to: z.union([z.literal(''), calendarDate]).optional(),
-  sort: z.enum(['newest', 'oldest', 'number']).optional(),
-  page: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(SEARCH_LIMITS.countCap / SEARCH_LIMITS.pageSize)
-    .optional(),
-});
+export const certificateSearchSchema = z
+  .object({
+    number: optionalText,
+    exporter: optionalText,
+    importer: optionalText,
+    /** The other party: the issuer of a received certificate, the recipient of an issued one. */
+    party: z
+      .string()
+      .trim()
+      .max(20)
+      .transform((s) => s.toUpperCase())
+      .refine((s) => s === '' || isPartyId(s), 'must be a party id such as KR-KCS')
+      .optional(),
+    hsCode: z
+      .string()
+      .trim()
+      .regex(/^(\d{2}|\d{4}|\d{6}|\d{8}|\d{10})?$/, 'must be an HS chapter, heading or code: 2, 4, 6, 8 or 10 digits')
+      .optional(),
+    status: z.enum(['', 'valid', 'cancelled']).optional(),
+    from: z.union([z.literal(''), calendarDate]).optional(),
+    to: z.union([z.literal(''), calendarDate]).optional(),
+    sort: z.enum(['newest', 'oldest', 'number']).optional(),
+    page: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(SEARCH_LIMITS.countCap / SEARCH_LIMITS.pageSize)
+      .optional(),
+  })
+  .refine((s) => !s.from || !s.to || s.from <= s.to, { path: ['to'], message: 'must not be before the start' });
 export type CertificateSearch = z.infer<typeof certificateSearchSchema>;
 
 export type SearchPage<T> = { rows: T[]; total: number; more: boolean; page: number; pages: number };

@@ -33,7 +33,7 @@ export const claimSchema = z
       .min(1)
       .optional()
       .describe('the version the declarant holds, if known; without it the current version is checked (CO_VERSION_CHECKED when it replaced others)'),
-    exportCountry: z.string().regex(/^[A-Z]{2}$/),
+    exportCountry: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code such as KR'),
     importer: z.strictObject({ id: z.string().trim().min(1).max(35).optional(), name: z.string().trim().min(1).max(256).optional() }),
     invoice: z
       .strictObject({ number: z.string().trim().min(1).max(35), date: z.iso.date().optional() })
@@ -49,10 +49,10 @@ export const claimSchema = z
       .array(
         z.strictObject({
           itemNumber: z.number().int().min(1).describe('the goods item of the CO this declared item claims'),
-          hsCode: z.string().regex(/^\d{6,10}$/),
-          originCountry: z.string().regex(/^[A-Z]{2}$/),
+          hsCode: z.string().regex(/^\d{6,10}$/, 'must be an HS code of 6 to 10 digits'),
+          originCountry: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code such as KR'),
           quantity: z
-            .strictObject({ value: decimal, unit: z.string().regex(/^[A-Z0-9]{2,3}$/) })
+            .strictObject({ value: decimal, unit: z.string().regex(/^[A-Z0-9]{2,3}$/, 'must be a UN/ECE Rec. 20 unit code such as KGM') })
             .describe("in any UN/ECE Rec. 20 unit: one of the CO item's dimension (mass, volume, length, area, count) is converted exactly"),
           value: z.strictObject({ amount: decimal, currency: z.string().regex(/^[A-Z]{3}$/) }).optional(),
         }),

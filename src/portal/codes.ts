@@ -42,14 +42,13 @@ const fold = (text: string) =>
     .normalize('NFD')
     .replace(/\p{M}/gu, '')
     .toLowerCase()
-    .replace(/[^a-z0-9]+/g, ' ')
-    .trim();
+    .replace(/[^a-z0-9]+/g, '');
 /** Folded name -> code; null where one name names two countries ("Congo"), which is then not guessed. */
 const countryByName = new Map<string, string | null>();
 const namesRead = new Set<Lang>();
 /**
  * A country as an officer types it: its code ("vn") or a name in their language or English
- * ("Vietnam", "Viet Nam", "Corée du Sud"). Anything else is returned as typed, for the schema to
+ * ("Vietnam", "Viet Nam", "Corée du Sud"), whatever its case, accents, spaces and punctuation. Anything else is returned as typed, for the schema to
  * refuse at the field (never cut to its first two letters).
  */
 export function countryCode(typed: string, lang: Lang): string {

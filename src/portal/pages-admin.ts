@@ -16,14 +16,16 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** An audit page's length, and the most one CSV export holds. */
 export const AUDIT_LIMITS = { page: 100, csv: 10_000 };
 
-const auditFilterSchema = z.object({
-  actor: z.string().trim().max(300).optional(),
-  action: z.string().trim().max(100).optional(),
-  subject: z.string().trim().max(300).optional(),
-  from: calendarDate.optional(),
-  to: calendarDate.optional(),
-  before: z.coerce.number().int().positive().optional(),
-});
+const auditFilterSchema = z
+  .object({
+    actor: z.string().trim().max(300).optional(),
+    action: z.string().trim().max(100).optional(),
+    subject: z.string().trim().max(300).optional(),
+    from: calendarDate.optional(),
+    to: calendarDate.optional(),
+    before: z.coerce.number().int().positive().optional(),
+  })
+  .refine((s) => !s.from || !s.to || s.from <= s.to, { path: ['to'], message: 'must not be before the start' });
 
 /** The roles a form posted (checkboxes named `roles`): known ones only. */
 const postedRoles = (body: unknown): UserRole[] => {

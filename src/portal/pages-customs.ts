@@ -24,7 +24,15 @@ const purposes = ['preference', 'quota', 'trade-remedy', 'origin-marking', 'stat
 /** What an error summary calls a field of the check or verification forms (never a JSON pointer). */
 function claimFieldLabel(pointer: string, t: Translate): string {
   const item = /^\/items\/(\d+)(\/.*)?$/.exec(pointer);
-  if (item) return t('check.itemN', { n: Number(item[1]) + 1 });
+  if (item) {
+    const field = [
+      ['/hsCode', 'field.hsCode'],
+      ['/originCountry', 'field.originCountry'],
+      ['/quantity/unit', 'field.unit'],
+      ['/quantity', 'check.quantity'],
+    ].find(([p]) => item[2] === p || item[2]?.startsWith(`${p}/`))?.[1];
+    return `${t('check.itemN', { n: Number(item[1]) + 1 })}${field ? `${t('punct.colon')}${t(field)}` : ''}`;
+  }
   const labels: Record<string, string> = {
     '/declarationRef': 'check.declarationRef',
     '/exportCountry': 'check.exportCountry',

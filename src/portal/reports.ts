@@ -1,7 +1,9 @@
 // Monthly counts per partner and agreement, as exchange networks publish them: certificates issued
 // and received, accepted and rejected by the importing party, cancelled, checked against
 // declarations and drawn down. Months are UTC calendar months; each event counts in the month it
-// happened (a certificate issued in March and accepted in April counts in both).
+// happened (a certificate issued in March and accepted in April counts in both). Accepted and
+// rejected count the importing party's answers to certificates issued, as issued counts them
+// (not to their replacements), so that they never exceed it.
 import { z } from 'zod';
 import type { Queryable } from '../db/index.ts';
 
@@ -38,7 +40,7 @@ export async function monthlyReport(db: Queryable, period: { from: string; to: s
        SELECT c.created_at AS at, c.importing_party AS partner, c.agreement, 'issued' AS measure FROM certificates c, bounds WHERE c.version = 1 AND c.created_at >= lo AND c.created_at < hi
        UNION ALL
        SELECT o.receipt_at, o.peer, c.agreement, o.status FROM outbox o JOIN certificates c ON c.message_id = o.id, bounds
-        WHERE o.type IN ('certificate.issued', 'certificate.replaced') AND o.status IN ('accepted', 'rejected') AND o.receipt_at >= lo AND o.receipt_at < hi
+        WHERE o.type = 'certificate.issued' AND o.status IN ('accepted', 'rejected') AND o.receipt_at >= lo AND o.receipt_at < hi
        UNION ALL
        SELECT c.cancelled_at, c.importing_party, c.agreement, 'cancelled' FROM certificates c, bounds WHERE c.cancelled_at >= lo AND c.cancelled_at < hi
        UNION ALL

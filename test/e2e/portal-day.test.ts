@@ -176,6 +176,8 @@ describe('the portal as officers use it all day', () => {
     assert.equal(await found(`number=KR-DAY&from=${today}&to=${today}`), SEEDED);
     assert.equal(await found(`number=KR-DAY&to=2000-01-01`), 0);
     assert.equal(await found('number=KR-DAY&status=cancelled'), 0);
+    await p.goto(`${pair.b.url}/portal/received?from=${today}&to=2000-01-01`);
+    assert.ok(await p.isVisible('#q-to-error'), 'a period that ends before it starts is said, not shown as nothing found');
     await p.goto(`${pair.b.url}/portal/received?party=nobody`);
     assert.ok(await p.isVisible('#q-party-error'), 'a party that cannot be one is said at its field, never silently ignored');
     assert.equal(await p.getAttribute('#q-party', 'aria-invalid'), 'true');
@@ -231,6 +233,14 @@ describe('the portal as officers use it all day', () => {
     for (const name of ['hsCode', 'originCountry', 'unit', 'quantity']) assert.equal(await p.inputValue(`#items-0-${name}`), '', `${name} starts empty`);
     assert.equal(await p.inputValue('#exportCountry'), '');
     assert.match(await text(p, '#items-0-left'), /1,200 NAR/);
+    // A wrong declared origin is said at the origin field, not at the quantity's.
+    await p.fill('#declarationRef', 'VN-LEFT-0');
+    for (const [name, value] of Object.entries({ hsCode: '850440', originCountry: 'Narnia', quantity: '1', unit: 'NAR' })) await p.fill(`#items-0-${name}`, value);
+    await p.fill('#exportCountry', 'KR');
+    await p.click('#run-check');
+    await p.waitForSelector('#items-0-originCountry-error');
+    assert.equal(await p.locator('#items-0-quantity-error').count(), 0);
+    assert.doesNotMatch(await text(p, '.summary'), /\^\[A-Z\]/, 'no regular expression shown');
     await p.fill('#declarationRef', 'VN-LEFT-1');
     for (const [name, value] of Object.entries({ hsCode: '850440', originCountry: 'KR', quantity: '200', unit: 'NAR' })) await p.fill(`#items-0-${name}`, value);
     await p.fill('#exportCountry', 'KR');
@@ -270,6 +280,7 @@ describe('the portal as officers use it all day', () => {
     assert.equal(await count(pair.a, "certificates WHERE number = 'KR-REVIEW-1'"), 0, 'nothing is signed by the form');
     assert.match(await text(p, '#review-recipient'), new RegExp(B));
     assert.match(await text(p, '#review-agreement'), /KR-VN-FTA/);
+    assert.match(await text(p, '#review-signatory'), /Seoul.*Lee Seo-yeon/, 'who certifies, as it will be signed');
     // Back to the form keeps everything; a second review and sign issue once.
     await Promise.all([p.waitForNavigation(), p.click('#edit')]);
     assert.equal(await p.inputValue(field('/number')), 'KR-REVIEW-1');
@@ -332,11 +343,11 @@ describe('the portal as officers use it all day', () => {
     const p = await signedIn(pair.a.url!, 'officer.kr');
     await p.goto(`${pair.a.url}/portal/certificates/new?kind=preferential`);
     assert.match(await text(p, '#f-number-hint'), new RegExp(`KR-${year}-000001`));
-    await fillCertificate(p, { '/importCountry': 'Vietnam', '/items/0/originCountry': 'South Korea', '/items/0/hsCode': '000000' });
+    await fillCertificate(p, { '/importCountry': 'Viet Nam', '/items/0/originCountry': 'South Korea', '/items/0/hsCode': '000000' });
     await p.click('#review');
     await p.waitForSelector('#f-items-0-hsCode-error');
     assert.match(await text(p, '#f-items-0-hsCode-error'), /chapter/);
-    assert.equal(await p.inputValue(field('/importCountry')), 'Vietnam', 'a country name is kept as typed, never cut to "Vi"');
+    assert.equal(await p.inputValue(field('/importCountry')), 'Viet Nam', 'a country name is kept as typed, never cut to "Vi"');
     await p.fill(field('/items/0/hsCode'), '850440');
     await p.click('#review');
     await p.waitForSelector('#sign');
@@ -452,6 +463,8 @@ describe('the portal as officers use it all day', () => {
     const row = p.locator('#report tbody tr', { hasText: month }).filter({ hasText: B }).filter({ hasText: 'KR-VN-FTA' });
     const issued = Number((await row.locator('[data-measure=issued]').textContent())?.replace(/\D/g, ''));
     assert.equal(issued, await count(pair.a, "certificates WHERE version = 1 AND agreement = 'KR-VN-FTA'"));
+    const accepted = Number((await row.locator('[data-measure=accepted]').textContent())?.replace(/\D/g, ''));
+    assert.ok(accepted <= issued, `accepted (${accepted}) never more than issued (${issued}): replacements' receipts are not counted`);
     const csv = await (await p.request.get(`${pair.a.url}${await p.getAttribute('#report-csv', 'href')}`)).text();
     assert.match(csv.split('\r\n')[0]!, /^month,partner,agreement,issued,accepted,rejected,cancelled,received,checked,drawn-down$/);
     assert.match(csv, new RegExp(`${month},${B},KR-VN-FTA,${issued},`));
