@@ -1,11 +1,23 @@
 // What every list page shares: its filters read from the query string (bounded, and a value that
 // cannot be used is said at its field, never silently ignored), and links to its other pages.
 import type { z } from 'zod';
+import { type CertificateSearch, certificateSearchSchema, type SearchPage } from '../certificates/index.ts';
 import { toPointer } from '../dataset/index.ts';
 import type { FieldError } from '../errors.ts';
 
 /** The query parameters of the certificate lists' search (certificateSearchSchema). */
 export const SEARCH_FIELDS = ['number', 'exporter', 'importer', 'party', 'hsCode', 'status', 'from', 'to', 'sort', 'page'] as const;
+
+/**
+ * What a certificate list page shows: its filters read from the query (a refused one said at its
+ * field, with a 422 and nothing found), a page of `search`, and links to the other pages.
+ */
+export async function certificateList<T>(query: unknown, path: string, search: (filters: CertificateSearch) => Promise<SearchPage<T>>) {
+  const values = queryValues(query, SEARCH_FIELDS);
+  const { filters, errors } = readFilters(certificateSearchSchema, values);
+  const found: SearchPage<T> = filters ? await search(filters) : { rows: [], total: 0, more: false, page: 1, pages: 1 };
+  return { status: errors.length ? 422 : 200, values, errors, found, links: pageLinks(path, values, found.page, found.pages) };
+}
 
 /** The query's values as text (first of repeated ones, each bounded), for the form to show again. */
 export function queryValues(query: unknown, names: readonly string[], max = 100): Record<string, string> {

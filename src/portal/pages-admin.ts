@@ -56,7 +56,7 @@ export function adminPages(app: FastifyInstance, portal: Portal, deps: { db: Db;
     return id;
   };
   const done = (request: FastifyRequest, reply: FastifyReply, key: string, username: string) => reply.redirect(portal.withMessage(`${PREFIX}/users`, request.portal.t(key, { username })), 303);
-  const usernameOf = async (id: string) => (await listUsers(deps.db)).find((u) => u.id === id)?.username ?? '';
+  const usernameOf = async (id: string) => (await deps.db.query<{ username: string }>('SELECT username FROM portal_users WHERE id = $1', [id])).rows[0]?.username ?? '';
 
   app.get(`${PREFIX}/users`, { preHandler: admin }, async (request, reply) => usersPage(request, reply));
   app.post(`${PREFIX}/users`, { preHandler: admin }, async (request, reply) => {

@@ -3,7 +3,7 @@
 // verification request to the issuer. The rules are the ClearanceService's and VerificationService's.
 import type { FastifyInstance } from 'fastify';
 import { actors } from '../audit/index.ts';
-import { type CertificateService, certificateSearchSchema, searchReceived } from '../certificates/index.ts';
+import { type CertificateService, searchReceived } from '../certificates/index.ts';
 import { type ClearanceService, claimSchema, flaggedCertificates } from '../clearance/index.ts';
 import { certificateNumberSchema, isPartyId, toPointer } from '../dataset/index.ts';
 import type { Db } from '../db/index.ts';
@@ -12,7 +12,7 @@ import { sendPdf } from '../http/index.ts';
 import type { Copies } from '../printing/index.ts';
 import type { VerificationService } from '../verifications/index.ts';
 import { countryCode, countryOptions, unitOptions } from './codes.ts';
-import { pageLinks, queryValues, readFilters, SEARCH_FIELDS } from './lists.ts';
+import { certificateList } from './lists.ts';
 import { localizeMessage, readDecimal, type Translate } from './messages.ts';
 import { formFields, type Portal, PREFIX } from './plugin.ts';
 
@@ -50,14 +50,12 @@ export function customsPages(app: FastifyInstance, portal: Portal, deps: Customs
   const actorOf = (request: { portal: { user?: { username: string } } }) => actors.portalUser(request.portal.user!.username);
 
   app.get(`${PREFIX}/received`, { preHandler: customs }, async (request, reply) => {
-    const values = queryValues(request.query, SEARCH_FIELDS);
-    const { filters, errors } = readFilters(certificateSearchSchema, values);
-    const found = filters ? await searchReceived(deps.db, filters) : { rows: [], total: 0, more: false, page: 1, pages: 1 };
-    return page(request, reply.code(errors.length ? 422 : 200), 'received', {
+    const list = await certificateList(request.query, `${PREFIX}/received`, (filters) => searchReceived(deps.db, filters));
+    return page(request, reply.code(list.status), 'received', {
       title: request.portal.t('received.title'),
-      search: { action: `${PREFIX}/received`, values, errors, party: 'filter.issuer' },
-      found,
-      links: pageLinks(`${PREFIX}/received`, values, found.page, found.pages),
+      search: { action: `${PREFIX}/received`, values: list.values, errors: list.errors, party: 'filter.issuer' },
+      found: list.found,
+      links: list.links,
     });
   });
 

@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AgreementBook } from '../agreements/index.ts';
 import { actors } from '../audit/index.ts';
-import { type CertificateService, certificateSearchSchema, searchIssued } from '../certificates/index.ts';
+import { type CertificateService, searchIssued } from '../certificates/index.ts';
 import { certificateNumberSchema } from '../dataset/index.ts';
 import type { Db } from '../db/index.ts';
 import { EcoError, notFound } from '../errors.ts';
@@ -14,7 +14,7 @@ import type { PeerDirectory } from '../peers/index.ts';
 import type { Copies } from '../printing/index.ts';
 import { checksOf } from '../trust/index.ts';
 import type { VerificationService } from '../verifications/index.ts';
-import { pageLinks, queryValues, readFilters, SEARCH_FIELDS } from './lists.ts';
+import { certificateList } from './lists.ts';
 import { formFields, type Portal, PREFIX } from './plugin.ts';
 
 export type IssuerDeps = { db: Db; partyId: string; certificates: CertificateService; agreements: AgreementBook; peers: PeerDirectory; verifications: VerificationService; copies: Copies };
@@ -27,14 +27,12 @@ export function issuerPages(app: FastifyInstance, portal: Portal, deps: IssuerDe
   const actorOf = (request: FastifyRequest) => actors.portalUser(request.portal.user!.username);
 
   app.get(`${PREFIX}/certificates`, { preHandler: issuer }, async (request, reply) => {
-    const values = queryValues(request.query, SEARCH_FIELDS);
-    const { filters, errors } = readFilters(certificateSearchSchema, values);
-    const found = filters ? await searchIssued(deps.db, filters) : { rows: [], total: 0, more: false, page: 1, pages: 1 };
-    return page(request, reply.code(errors.length ? 422 : 200), 'issued', {
+    const list = await certificateList(request.query, `${PREFIX}/certificates`, (filters) => searchIssued(deps.db, filters));
+    return page(request, reply.code(list.status), 'issued', {
       title: request.portal.t('issued.title'),
-      search: { action: `${PREFIX}/certificates`, values, errors, party: 'filter.recipient' },
-      found,
-      links: pageLinks(`${PREFIX}/certificates`, values, found.page, found.pages),
+      search: { action: `${PREFIX}/certificates`, values: list.values, errors: list.errors, party: 'filter.recipient' },
+      found: list.found,
+      links: list.links,
       notice: portal.readMessage(request),
     });
   });

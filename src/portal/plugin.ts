@@ -191,13 +191,18 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
       if (roles.length && !user.roles.some((r) => roles.includes(r))) throw new EcoError('FORBIDDEN', `needs the role ${roles.join(' or ')}`);
     };
 
-  function checkCsrf(request: FastifyRequest): void {
+  /** Whether the posted `_csrf` is `expected`, compared in constant time. */
+  function postedToken(request: FastifyRequest, expected: string): boolean {
     const sent = (request.body as Record<string, unknown> | undefined)?._csrf;
-    const expected = Buffer.from(request.portal.csrf);
     // Bytes, not characters: a token of the right length with a non-ASCII character would make
     // timingSafeEqual throw (a 500) instead of being refused.
     const given = typeof sent === 'string' ? Buffer.from(sent) : undefined;
-    if (!given || !request.portal.csrf || given.length !== expected.length || !timingSafeEqual(given, expected)) throw new CsrfError('bad CSRF token');
+    const wanted = Buffer.from(expected);
+    return Boolean(given && expected && given.length === wanted.length && timingSafeEqual(given, wanted));
+  }
+
+  function checkCsrf(request: FastifyRequest): void {
+    if (!postedToken(request, request.portal.csrf)) throw new CsrfError('bad CSRF token');
   }
 
   /**
@@ -208,10 +213,7 @@ export async function installPortal(app: FastifyInstance, db: import('../db/inde
   async function endedSessionOwner(request: FastifyRequest, role: UserRole): Promise<User | undefined> {
     const id = request.cookies[SESSION_COOKIE];
     if (request.portal.user || !id || !COOKIE_ID.test(id)) return undefined;
-    const sent = (request.body as Record<string, unknown> | undefined)?._csrf;
-    const expected = Buffer.from(csrfToken(`session:${id}`));
-    const given = typeof sent === 'string' ? Buffer.from(sent) : undefined;
-    if (!given || given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    if (!postedToken(request, csrfToken(`session:${id}`))) return undefined;
     const user = await endedSessionUser(db, id);
     return user?.roles.includes(role) ? user : undefined;
   }
